@@ -1,0 +1,28 @@
+"""Renders the bundled synthetic sim-to-real street scenes (tfattncut.data.synthetic).
+
+python -m launch.make_synthetic --out=data/synth_street --size=128 --num_train=1000 \\
+    --num_test=100 --seed=0
+"""
+from absl import app, flags
+
+from tfattncut.data import synthetic
+
+_OUT = flags.DEFINE_string("out", "data/synth_street", "Output folder (replaced if it holds "
+                           "an earlier synthetic set; any other non-empty folder is refused).")
+_SIZE = flags.DEFINE_integer("size", 128, "Image height and width in pixels (>= 64).")
+_NUM_TRAIN = flags.DEFINE_integer("num_train", 1000, "Training images per domain.")
+_NUM_TEST = flags.DEFINE_integer("num_test", 100, "Test images per domain.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of every random draw.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    counts = synthetic.generate_dataset(_OUT.value, size=_SIZE.value, num_train=_NUM_TRAIN.value,
+                                        num_test=_NUM_TEST.value, seed=_SEED.value)
+    print(f"Wrote {sum(counts.values())} files to {_OUT.value}: "
+          + ", ".join(f"{folder} {count}" for folder, count in counts.items()))
+
+
+if __name__ == "__main__":
+    app.run(main)

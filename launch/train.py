@@ -1,0 +1,36 @@
+"""Trains a method: `python -m launch.train --flagfile=configs/NAME.cfg [--flag=value ...]`."""
+import os
+import time
+
+from absl import app, flags, logging
+
+from tfattncut import config as config_lib
+from tfattncut.data import synthetic
+from tfattncut.training.trainer import Trainer
+
+config_lib.define_flags()
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    config = config_lib.from_flags(flags.FLAGS)
+    if config.make_synthetic:
+        synthetic.ensure_dataset(config.dataroot)
+    start = time.time()
+    trainer = Trainer(config)
+    history = trainer.fit()
+    samples = trainer.write_samples()
+    minutes = (time.time() - start) / 60
+    final = ", ".join(f"{k} {v:.4f}" for k, v in history[-1].items()) if history else "none"
+    print(f"\nTrained {config.name} to step {int(trainer.step)} in {minutes:.1f} min.")
+    print(f"Final losses: {final}")
+    print(f"TensorBoard logs: {os.path.join(config.run_dir, 'logs')} "
+          f"(tensorboard --logdir {config.checkpoints_dir})")
+    print(f"Sample images:    {samples}")
+    print(f"Checkpoint:       {trainer.manager.latest_checkpoint}")
+
+
+if __name__ == "__main__":
+    logging.set_verbosity(logging.INFO)
+    app.run(main)

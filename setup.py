@@ -1,0 +1,34 @@
+"""Installs tfattncut: `pip install -e .[test]`."""
+from setuptools import find_packages, setup
+
+setup(
+    name="tfattncut",
+    version="0.1.0",
+    description=(
+        "Unpaired image-to-image translation with attention-guided contrastive "
+        "learning (CUT, FastCUT, QS-Attn, attention-based CUT) in TensorFlow 2 / Keras 3."
+    ),
+    python_requires=">=3.11,<3.13",
+    packages=find_packages(include=["tfattncut", "tfattncut.*", "launch", "launch.*"]),
+    install_requires=[
+        "tensorflow==2.21.0",
+        "keras==3.15.1",
+        "tensorflow-serving-api==2.21.0",
+        "tensorboard==2.21.0",
+        "absl-py==2.5.1",
+        "numpy>=1.26,<3",
+        # Drawing the bundled synthetic street scenes (polygons, ellipses).
+        "pillow==13.0.0",
+    ],
+    extras_require={
+        "test": [
+            "pytest==9.0.3",
+            "scipy==1.17.1",
+            # Only to check our metrics against TF-GAN's own code: its eval modules are loaded
+            # as files (`import tensorflow_gan` fails on TF >= 2.16) and need these two.
+            "tensorflow-gan==2.1.0",
+            "tensorflow-probability==0.25.0",
+            "tf-keras==2.21.0",
+        ],
+    },
+)

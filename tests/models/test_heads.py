@@ -1,0 +1,33 @@
+"""Projection heads F: parameter count, normalisation, shared heads for both domains."""
+import numpy as np
+import tensorflow as tf
+
+from tfattncut.models.heads import PatchProjector, ProjectionHead
+from tfattncut.selection.random import RandomSelector
+
+
+class HeadsTest(tf.test.TestCase):
+
+    def test_parameter_count(self):
+        channels = [3, 128, 256, 256, 256]
+        projector = PatchProjector(channels, [RandomSelector(256) for _ in channels])
+        self.assertEqual(projector.count_params(), 560_384)
+
+    def test_head_is_mlp_then_l2_norm(self):
+        head = ProjectionHead(6, netF_nc=5)
+        x = np.random.default_rng(0).normal(size=(2, 3, 6)).astype(np.float32)
+        w1, b1 = head.hidden.get_weights()
+        w2, b2 = head.out.get_weights()
+        v = np.maximum(x @ w1 + b1, 0) @ w2 + b2
+        expected = v / (np.linalg.norm(v, axis=-1, keepdims=True) + 1e-7)
+        self.assertAllClose(head(x), expected, atol=1e-6)
+
+    def test_keys_and_queries_use_same_positions_and_head(self):
+        projector = PatchProjector([4], [RandomSelector(5)], netF_nc=8)
+        source = tf.random.normal([2, 4, 4, 4], seed=1)
+        keys, queries, positions = projector([source], [source], tf.constant([3, 4]))
+        self.assertAllClose(keys[0], queries[0])
+        self.assertEqual(keys[0].shape, (2, 5, 8))
+        self.assertEqual(positions[0].shape, (2, 5))
+        # Unit length up to the 1e-7 added to the norm (small with the 0.02-gain init).
+        self.assertAllClose(tf.norm(keys[0], axis=-1), tf.ones([2, 5]), atol=1e-3)

@@ -1,0 +1,161 @@
+"""Every option of tfattncut in one place: a frozen dataclass whose fields are also the absl
+flags of the launch scripts (names as in the reference code where one exists).
+
+Presets are flagfiles in configs/; the resolved configuration is written into each run
+directory (config.json), which is how `translate` and `describe` rebuild the networks.
+"""
+import dataclasses
+import json
+import os
+import typing
+
+from absl import flags
+
+
+def _field(default, help_text, choices=None):
+    return dataclasses.field(default=default, metadata={"help": help_text, "choices": choices})
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    # Run.
+    name: str = _field("experiment", "Run name: outputs go to checkpoints_dir/name.")
+    checkpoints_dir: str = _field("runs", "Root folder of run directories.")
+    model: str = _field("cut", "Training method.", ["cut"])
+    seed: int = _field(0, "Seed of every random draw (data order, crops, patches, init).")
+    # Data (training.md, "Unaligned folder data set").
+    dataroot: str = _field("data/synth_street", "Folder with trainA, trainB, testA, testB.")
+    make_synthetic: bool = _field(
+        False, "Render the bundled synthetic street scenes into dataroot if it has none.")
+    direction: str = _field("AtoB", "Translation direction.", ["AtoB", "BtoA"])
+    max_dataset_size: int = _field(0, "Cap on the images per domain (0: no cap).")
+    serial_batches: bool = _field(False, "Iterate A in sorted order instead of shuffling.")
+    preprocess: str = _field("resize_and_crop", "Training-time resizing.",
+                             ["resize_and_crop", "crop", "scale_width", "scale_width_and_crop",
+                              "none"])
+    load_size: int = _field(286, "Resize target before cropping.")
+    crop_size: int = _field(256, "Training crop size.")
+    no_flip: bool = _field(False, "Disable random horizontal flips.")
+    batch_size: int = _field(1, "Global batch size (split over replicas).")
+    # Networks (networks.md).
+    netG: str = _field("resnet_9blocks", "Generator.", ["resnet_9blocks", "resnet_6blocks"])
+    ngf: int = _field(64, "Generator width.")
+    ndf: int = _field(64, "Discriminator width.")
+    n_layers_D: int = _field(3, "Discriminator depth.")
+    init_type: str = _field("xavier", "Weight initialisation.",
+                            ["xavier", "normal", "kaiming", "orthogonal"])
+    init_gain: float = _field(0.02, "Initialisation gain.")
+    no_antialias: bool = _field(False, "Strided convs instead of blur downsampling.")
+    no_antialias_up: bool = _field(False, "Transposed convs instead of blur upsampling.")
+    # Objective (losses.md, selection.md).
+    gan_mode: str = _field("lsgan", "GAN loss.", ["lsgan", "vanilla", "hinge"])
+    lambda_GAN: float = _field(1.0, "Weight of the GAN loss.")
+    lambda_NCE: float = _field(1.0, "Weight of the PatchNCE loss.")
+    nce_idt: bool = _field(True, "Also apply PatchNCE to G(y) vs y (identity).")
+    nce_layers: tuple[int, ...] = _field((0, 4, 8, 12, 16), "Generator layers used by PatchNCE.")
+    nce_T: float = _field(0.07, "PatchNCE temperature.")
+    num_patches: int = _field(256, "Patches per layer and image.")
+    netF_nc: int = _field(256, "Projection head width.")
+    nce_includes_all_negatives_from_minibatch: bool = _field(
+        False, "Take negatives from the whole batch instead of the same image.")
+    flip_equivariance: bool = _field(False, "FastCUT: flip the input batch with p=½.")
+    selector: str = _field("random", "Patch selector (selection.md).", ["random"])
+    # Optimisation (training.md, "Optimisation").
+    lr: float = _field(2e-4, "Initial Adam learning rate of G, D and F.")
+    beta1: float = _field(0.5, "Adam β1.")
+    beta2: float = _field(0.999, "Adam β2.")
+    lr_policy: str = _field("linear", "Learning-rate policy per epoch.",
+                            ["linear", "step", "cosine"])
+    n_epochs: int = _field(200, "Epochs at the initial learning rate.")
+    n_epochs_decay: int = _field(200, "Epochs of linear decay after n_epochs.")
+    lr_decay_iters: int = _field(50, "Epochs between ×0.1 steps for lr_policy=step.")
+    # Runtime.
+    jit_compile: str = _field(
+        "auto", "XLA-compile the training step: auto compiles where it pays (GPU/TPU, one "
+        "replica); true forces it, false disables it.", ["auto", "true", "false"])
+    strategy: str = _field("default", "tf.distribute strategy.",
+                           ["default", "one_device", "mirrored"])
+    max_steps: int = _field(0, "Stop after this many steps in total (0: run every epoch).")
+    checkpoint_every: int = _field(500, "Save a checkpoint every N steps (and at the end).")
+    summary_every: int = _field(50, "Write loss and lr scalars every N steps.")
+    image_every: int = _field(500, "Write image grids and weight histograms every N steps.")
+    keep_checkpoints: int = _field(3, "How many recent checkpoints to keep.")
+    resume: bool = _field(False, "Continue from the newest checkpoint of the run directory.")
+
+    @property
+    def run_dir(self):
+        return os.path.join(self.checkpoints_dir, self.name)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json_file(cls, path):
+        """Reads a run's config.json; unknown keys are an error naming the file."""
+        with open(path) as f:
+            values = json.load(f)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown config fields {unknown}")
+        values["nce_layers"] = tuple(values["nce_layers"])
+        return cls(**values)
+
+
+def define_flags(flag_values=flags.FLAGS):
+    """Defines one absl flag per Config field (idempotent)."""
+    for field in dataclasses.fields(Config):
+        if field.name in flag_values:
+            continue
+        help_text, choices = field.metadata["help"], field.metadata["choices"]
+        kind = typing.get_origin(field.type) or field.type
+        if choices:
+            flags.DEFINE_enum(field.name, field.default, choices, help_text, flag_values=flag_values)
+        elif kind is bool:
+            flags.DEFINE_bool(field.name, field.default, help_text, flag_values=flag_values)
+        elif kind is int:
+            flags.DEFINE_integer(field.name, field.default, help_text, flag_values=flag_values)
+        elif kind is float:
+            flags.DEFINE_float(field.name, field.default, help_text, flag_values=flag_values)
+        elif kind is tuple:
+            flags.DEFINE_list(field.name, [str(v) for v in field.default], help_text,
+                              flag_values=flag_values)
+        else:
+            flags.DEFINE_string(field.name, field.default, help_text, flag_values=flag_values)
+
+
+def from_flags(flag_values=flags.FLAGS):
+    """The Config of the parsed flags; checks the values no flag type can check."""
+    values = {}
+    for field in dataclasses.fields(Config):
+        value = flag_values[field.name].value
+        if field.name == "nce_layers":
+            try:
+                value = tuple(int(v) for v in value)
+            except ValueError:
+                raise flags.ValidationError(
+                    f"--nce_layers must be comma-separated integers; got {','.join(value)}")
+        values[field.name] = value
+    config = Config(**values)
+    validate(config)
+    return config
+
+
+def validate(config):
+    """Raises ValueError naming the flag for values that cannot work."""
+    if config.batch_size < 1:
+        raise ValueError(f"--batch_size must be >= 1; got {config.batch_size}")
+    if config.crop_size % 4:
+        raise ValueError(f"--crop_size must be a multiple of 4 (the generator downsamples "
+                         f"twice); got {config.crop_size}")
+    if config.preprocess in ("resize_and_crop", "scale_width_and_crop") and \
+            config.load_size < config.crop_size:
+        raise ValueError(f"--load_size ({config.load_size}) must be >= --crop_size "
+                         f"({config.crop_size}) for --preprocess={config.preprocess}")
+    if not config.nce_layers or min(config.nce_layers) < 0:
+        raise ValueError(f"--nce_layers must be non-negative layer numbers; got {config.nce_layers}")
+    if config.num_patches < 1:
+        raise ValueError(f"--num_patches must be >= 1; got {config.num_patches}")

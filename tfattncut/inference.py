@@ -1,0 +1,56 @@
+"""Translating images of any size with a trained generator, and loading one from a run.
+
+Size rule: the generator halves the resolution twice, so an image whose height or width is
+not a multiple of 4 is reflect-padded at the bottom and right up to the next multiple of 4,
+translated, and cropped back to its own size. Serving signatures use the same function.
+"""
+import os
+
+import tensorflow as tf
+
+from tfattncut.config import Config
+from tfattncut.methods.cut import build_generator
+
+MULTIPLE = 4
+
+
+def translate(generator, images):
+    """images [B, H, W, 3] float32 in [-1, 1], any H, W >= 4 -> [B, H, W, 3] in [-1, 1]."""
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    pad_h = (MULTIPLE - height % MULTIPLE) % MULTIPLE
+    pad_w = (MULTIPLE - width % MULTIPLE) % MULTIPLE
+    padded = tf.pad(images, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], mode="REFLECT")
+    return generator(padded)[:, :height, :width, :]
+
+
+def find_run(checkpoint):
+    """(run directory, checkpoint prefix) for a run directory, its checkpoints/ folder, or one
+    checkpoint prefix (runs/NAME/checkpoints/ckpt-N)."""
+    path = os.path.normpath(checkpoint)
+    if os.path.isdir(path):
+        folder = path if os.path.basename(path) == "checkpoints" else os.path.join(path, "checkpoints")
+        prefix = tf.train.latest_checkpoint(folder)
+        if prefix is None:
+            raise FileNotFoundError(f"--checkpoint={checkpoint}: no checkpoint in {folder}")
+    else:
+        prefix = path
+        if not tf.io.gfile.exists(prefix + ".index"):
+            raise FileNotFoundError(f"--checkpoint={checkpoint}: neither a run directory nor a "
+                                    f"checkpoint prefix ({prefix}.index does not exist)")
+    return os.path.dirname(os.path.dirname(prefix)), prefix
+
+
+def load_generator(checkpoint):
+    """(generator, config) of a training run: the config comes from the run's config.json and
+    only the generator's weights are read from the checkpoint."""
+    run_dir, prefix = find_run(checkpoint)
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f"--checkpoint={checkpoint}: {config_path} is missing; it is "
+                                "written by launch.train and describes the networks")
+    config = Config.from_json_file(config_path)
+    generator = build_generator(config)
+    generator(tf.zeros([1, 64, 64, 3]))
+    tf.train.Checkpoint(generator=generator).restore(prefix).expect_partial() \
+        .assert_existing_objects_matched()
+    return generator, config

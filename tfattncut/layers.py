@@ -1,0 +1,138 @@
+"""Building blocks shared by the networks: padding, instance norm, anti-aliased resampling,
+and the reference's weight initialisers.
+
+Keras has no reflection padding layer, its GroupNormalization defaults differ from the
+reference instance norm, and its GlorotNormal is truncated with gain 1; these small layers
+reproduce the reference behaviour exactly (networks.md).
+"""
+import random
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def xavier_normal(gain=0.02, seed=None):
+    """Untruncated N(0, std²), std = gain·sqrt(2 / (fan_in + fan_out)) (PyTorch's xavier_normal_).
+
+    That is VarianceScaling over fan_avg with scale gain²; Keras' GlorotNormal is truncated
+    and has gain 1. fan = channels × kernel area, as in PyTorch.
+    """
+    return keras.initializers.VarianceScaling(gain**2, "fan_avg", "untruncated_normal", seed=seed)
+
+
+INIT_TYPES = ("xavier", "normal", "kaiming", "orthogonal")
+
+
+class FreshlySeeded(keras.initializers.Initializer):
+    """Initialises every variable with a new seed.
+
+    An unseeded Keras 3 initializer fixes its seed when it is created, so one instance shared
+    by several layers would give all same-shaped kernels equal weights. The seeds come from
+    Python's `random`, which `keras.utils.set_random_seed` seeds: runs stay reproducible.
+    """
+
+    def __init__(self, make):
+        self.make = make
+
+    def __call__(self, shape, dtype=None):
+        return self.make(random.randrange(2**31))(shape, dtype=dtype)
+
+
+def make_initializer(init_type="xavier", gain=0.02):
+    """The kernel initialiser of the reference's `init_weights(init_type, init_gain)`."""
+    if init_type == "xavier":
+        return FreshlySeeded(lambda seed: xavier_normal(gain, seed))
+    if init_type == "normal":
+        return FreshlySeeded(lambda seed: keras.initializers.RandomNormal(stddev=gain, seed=seed))
+    if init_type == "kaiming":
+        # PyTorch kaiming_normal_(a=0, mode='fan_in'): std = sqrt(2 / fan_in), untruncated.
+        return FreshlySeeded(lambda seed: keras.initializers.VarianceScaling(
+            2.0, "fan_in", "untruncated_normal", seed=seed))
+    if init_type == "orthogonal":
+        return FreshlySeeded(lambda seed: keras.initializers.Orthogonal(gain, seed=seed))
+    raise ValueError(f"--init_type must be one of {', '.join(INIT_TYPES)}; got {init_type!r}")
+
+
+class ReflectionPad(keras.layers.Layer):
+    """Reflect-pads H and W by `pad` (PyTorch ReflectionPad2d)."""
+
+    def __init__(self, pad, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = pad
+
+    def call(self, x):
+        p = self.pad
+        return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
+
+    def get_config(self):
+        return {**super().get_config(), "pad": self.pad}
+
+
+def instance_norm(name=None):
+    """The reference InstanceNorm2d: per-sample, per-channel over H, W; eps 1e-5; no affine."""
+    return keras.layers.GroupNormalization(
+        groups=-1, center=False, scale=False, epsilon=1e-5, name=name)
+
+
+def binomial_filter(size):
+    """The normalised 2-D binomial filter ([1,2,1]⊗[1,2,1])/16 for size 3, [1,3,3,1] for 4."""
+    row = {3: [1.0, 2.0, 1.0], 4: [1.0, 3.0, 3.0, 1.0]}[size]
+    filt = np.outer(row, row)
+    return (filt / filt.sum()).astype(np.float32)
+
+
+class BlurDownsample(keras.layers.Layer):
+    """Anti-aliased ×½ downsampling: reflect pad 1, fixed depthwise 3×3 blur, stride 2."""
+
+    def call(self, x):
+        channels = x.shape[-1]
+        filt = np.tile(binomial_filter(3)[:, :, None, None], [1, 1, channels, 1])
+        x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+        return tf.nn.depthwise_conv2d(x, filt, strides=[1, 2, 2, 1], padding="VALID")
+
+
+class BlurUpsample(keras.layers.Layer):
+    """Anti-aliased ×2 upsampling, equal to the reference's depthwise transposed blur.
+
+    Reference: replicate pad 1, conv_transpose with ([1,3,3,1]⊗[1,3,3,1])/64·4, stride 2,
+    keep rows/cols [3 : 3 + 2H]. A transposed convolution is a correlation of the
+    zero-interleaved input with the (here symmetric) filter, and the kept window is exactly
+    the VALID correlation of the interleaved padded input, so no crop is needed.
+    """
+
+    def call(self, x):
+        channels = x.shape[-1]
+        filt = np.tile((binomial_filter(4) * 4.0)[:, :, None, None], [1, 1, channels, 1])
+        # Edge padding of width 1 equals TF's SYMMETRIC mode.
+        x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+        x = _interleave_zeros(_interleave_zeros(x, axis=1), axis=2)
+        return tf.nn.depthwise_conv2d(x, filt, strides=[1, 1, 1, 1], padding="VALID")
+
+
+def _interleave_zeros(x, axis):
+    """Puts a zero after every element along `axis` but the last: length L -> 2L-1."""
+    stacked = tf.stack([x, tf.zeros_like(x)], axis=axis + 1)
+    shape = tf.unstack(tf.shape(x))
+    shape[axis] = shape[axis] * 2
+    merged = tf.reshape(stacked, tf.stack(shape))
+    drop_last = [slice(None)] * 4
+    drop_last[axis] = slice(None, -1)
+    return merged[tuple(drop_last)]
+
+
+class Conv(keras.layers.Conv2D):
+    """Conv2D with the reference's explicit symmetric zero padding (`'same'` is not symmetric
+    for even kernels) and its initialiser."""
+
+    def __init__(self, filters, kernel_size, stride=1, padding=0, initializer=None, **kwargs):
+        super().__init__(filters, kernel_size, strides=stride, padding="valid",
+                         kernel_initializer=initializer or make_initializer(),
+                         bias_initializer="zeros", **kwargs)
+        self.explicit_padding = padding
+
+    def call(self, x):
+        p = self.explicit_padding
+        if p:
+            x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
+        return super().call(x)

@@ -1,0 +1,71 @@
+"""The objectives of losses.md as pure functions on tensors.
+
+All return the mean over the local batch; under a distribution strategy the caller divides by
+the number of replicas before taking gradients (Keras sums gradients across replicas).
+"""
+import tensorflow as tf
+
+GAN_MODES = ("lsgan", "vanilla", "hinge")
+
+
+def _bce(logits, target):
+    labels = tf.fill(tf.shape(logits), target)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def discriminator_terms(gan_mode, real_logits, fake_logits):
+    """D's loss on real y and on generated G(x) (already stop-gradient), each a mean over
+    every patch: (real_term, fake_term), unweighted, as the reference logs them."""
+    if gan_mode == "lsgan":
+        return tf.reduce_mean(tf.square(real_logits - 1.0)), tf.reduce_mean(tf.square(fake_logits))
+    if gan_mode == "vanilla":
+        return _bce(real_logits, 1.0), _bce(fake_logits, 0.0)
+    if gan_mode == "hinge":
+        return (tf.reduce_mean(tf.nn.relu(1.0 - real_logits)),
+                tf.reduce_mean(tf.nn.relu(1.0 + fake_logits)))
+    raise ValueError(f"--gan_mode must be one of {', '.join(GAN_MODES)}; got {gan_mode!r}")
+
+
+def discriminator_loss(gan_mode, real_term, fake_term):
+    """½·(real + fake) for lsgan and vanilla (the reference's D loss); hinge is the plain sum
+    (losses.md)."""
+    return real_term + fake_term if gan_mode == "hinge" else 0.5 * (real_term + fake_term)
+
+
+def generator_gan_loss(gan_mode, fake_logits):
+    """G's adversarial loss on D(G(x))."""
+    if gan_mode == "lsgan":
+        return tf.reduce_mean(tf.square(fake_logits - 1.0))
+    if gan_mode == "vanilla":
+        return _bce(fake_logits, 1.0)
+    if gan_mode == "hinge":
+        return -tf.reduce_mean(fake_logits)
+    raise ValueError(f"--gan_mode must be one of {', '.join(GAN_MODES)}; got {gan_mode!r}")
+
+
+def patch_nce_loss(queries, keys, temperature=0.07, negatives_from_minibatch=False):
+    """PatchNCE for one layer: mean cross-entropy of each query against its key.
+
+    queries: [B, P, d] projected features of the translated image (gradient flows).
+    keys:    [B, P, d] projected source features at the same positions (stop-gradient).
+    Negatives are the other P-1 keys of the same image (or of the whole batch); a query's
+    own key in the negative block is set to -10 before the division by the temperature.
+    """
+    keys = tf.stop_gradient(keys)
+    positives = tf.reduce_sum(queries * keys, axis=-1, keepdims=True)  # [B, P, 1]
+    if negatives_from_minibatch:
+        dim = queries.shape[-1]
+        queries = tf.reshape(queries, [1, -1, dim])
+        keys = tf.reshape(keys, [1, -1, dim])
+    negatives = tf.matmul(queries, keys, transpose_b=True)  # [G, M, M]
+    diagonal = tf.eye(tf.shape(negatives)[-1], dtype=tf.bool)
+    negatives = tf.where(diagonal, tf.constant(-10.0, negatives.dtype), negatives)
+    negatives = tf.reshape(negatives, tf.concat([tf.shape(positives)[:2], [-1]], 0))
+    logits = tf.concat([positives, negatives], axis=-1) / temperature
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.zeros(tf.shape(logits)[:-1], tf.int32), logits=logits))
+
+
+def l1_loss(a, b):
+    """mean |a - b| (identity and cycle terms of the baselines)."""
+    return tf.reduce_mean(tf.abs(a - b))

@@ -1,0 +1,147 @@
+"""CUT and FastCUT (and, through the selector, QS-Attn and attention-based CUT).
+
+One generator G, one PatchGAN D, projection heads F. The update of losses.md:
+D step on G(x), then the G+F step against the *updated* D.
+"""
+import keras
+import tensorflow as tf
+
+from tfattncut import losses
+from tfattncut.methods.optim import make_adam
+from tfattncut.models.discriminator import PatchDiscriminator
+from tfattncut.models.generator import ResnetGenerator
+from tfattncut.models.heads import PatchProjector
+from tfattncut.selection import make_selectors
+
+
+def build_generator(config):
+    """G of the run's configuration (also used by translate / export)."""
+    return ResnetGenerator(config.netG, config.ngf, config.init_type, config.init_gain,
+                           config.no_antialias, config.no_antialias_up, name="generator")
+
+
+class CUT(keras.Model):
+    """Contrastive unpaired translation A→B; FastCUT is this with the fastcut preset."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        keras.utils.set_random_seed(config.seed)
+        self.generator = build_generator(config)
+        num_layers = len(self.generator.layer_list)
+        if max(config.nce_layers) >= num_layers:
+            raise ValueError(f"--nce_layers {config.nce_layers}: the generator has layers "
+                             f"0..{num_layers - 1}")
+        self.discriminator = PatchDiscriminator(config.ndf, config.n_layers_D,
+                                                config.init_type, config.init_gain,
+                                                config.no_antialias, name="discriminator")
+        # One tiny call creates every weight, so the optimisers can be built up front (lazy
+        # creation in the first step fails with 2+ replicas).
+        probe = tf.zeros([1, 64, 64, 3])
+        self.discriminator(self.generator(probe))
+        channels = self.generator.feature_channels(config.nce_layers)
+        self.projector = PatchProjector(channels, make_selectors(config, channels),
+                                        config.netF_nc, config.init_type, config.init_gain,
+                                        name="projector")
+        self.optimizer_g = make_adam(config)
+        self.optimizer_d = make_adam(config)
+        self.optimizer_f = make_adam(config)
+        self.optimizer_g.build(self.generator.trainable_variables)
+        self.optimizer_d.build(self.discriminator.trainable_variables)
+        self.optimizer_f.build(self.projector.trainable_variables)
+        self.built = True
+
+    @property
+    def optimizers(self):
+        return {"generator": self.optimizer_g, "discriminator": self.optimizer_d,
+                "projector": self.optimizer_f}
+
+    @property
+    def networks(self):
+        return {"generator": self.generator, "discriminator": self.discriminator,
+                "projector": self.projector}
+
+    def set_learning_rate(self, lr):
+        for optimizer in self.optimizers.values():
+            optimizer.learning_rate = lr
+
+    def call(self, images, training=False):
+        return self.generator(images)
+
+    def train_step(self, batch, seed):
+        """One iteration on this replica's batch {"a": [B,H,W,3], "b": [B,H,W,3]}.
+
+        seed: int32 [2], unique to the step and equal on every replica (patch positions and
+        FastCUT's flip are the same on all replicas, as on one device with the global batch).
+        Returns the losses (local means, unscaled) and the images for summaries.
+        """
+        cfg = self.config
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        real_a, real_b = batch["a"], batch["b"]
+        flip_seed, seed_x, seed_y = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+        # A persistent tape records G's forward once; D is updated in between, so G_GAN below
+        # sees the updated D as the reference's update order requires.
+        with tf.GradientTape(persistent=True) as tape:
+            real = tf.concat([real_a, real_b], 0) if cfg.nce_idt else real_a
+            if cfg.flip_equivariance:
+                flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
+                fake, source_features = self._translate_flipped(real, flipped)
+            else:
+                fake, source_features = self.generator.call_with_features(real, cfg.nce_layers)
+            batch_size = tf.shape(real_a)[0]
+            fake_b = fake[:batch_size]
+            loss_d_real, loss_d_fake = losses.discriminator_terms(
+                cfg.gan_mode, self.discriminator(real_b),
+                self.discriminator(tf.stop_gradient(fake_b)))
+            loss_d = losses.discriminator_loss(cfg.gan_mode, loss_d_real, loss_d_fake)
+            scaled_loss_d = loss_d / replicas
+        d_vars = self.discriminator.trainable_variables
+        self.optimizer_d.apply(tape.gradient(scaled_loss_d, d_vars), d_vars)
+
+        with tape:
+            loss_g_gan = losses.generator_gan_loss(cfg.gan_mode, self.discriminator(fake_b))
+            translated_features = self.generator.encode(fake, cfg.nce_layers)
+            if cfg.flip_equivariance:
+                translated_features = [tf.cond(flipped, lambda f=f: tf.reverse(f, [2]),
+                                               lambda f=f: f) for f in translated_features]
+            loss_nce = self._nce(source_features, translated_features, 0, batch_size, seed_x)
+            losses_out = {"G_GAN": loss_g_gan, "NCE": loss_nce}
+            loss_nce_total = loss_nce
+            if cfg.nce_idt:
+                loss_nce_y = self._nce(source_features, translated_features, batch_size,
+                                       2 * batch_size, seed_y)
+                losses_out["NCE_Y"] = loss_nce_y
+                loss_nce_total = 0.5 * (loss_nce + loss_nce_y)
+            loss_g = cfg.lambda_GAN * loss_g_gan + loss_nce_total
+            scaled_loss_g = loss_g / replicas
+        g_vars = self.generator.trainable_variables
+        f_vars = self.projector.trainable_variables
+        grads = tape.gradient(scaled_loss_g, g_vars + f_vars)
+        del tape
+        self.optimizer_g.apply(grads[: len(g_vars)], g_vars)
+        self.optimizer_f.apply(grads[len(g_vars):], f_vars)
+        losses_out.update(D_real=loss_d_real, D_fake=loss_d_fake, D=loss_d, G=loss_g)
+        images = {"real_a": real_a, "fake_b": fake_b, "real_b": real_b}
+        if cfg.nce_idt:
+            images["idt_b"] = fake[batch_size:]
+        return losses_out, images
+
+    def _translate_flipped(self, real, flipped):
+        """FastCUT: G sees the (maybe) flipped batch; the source features are those of the
+        unflipped images, which G's forward pass only produced when nothing was flipped."""
+        nce_layers = self.config.nce_layers
+        fake, features = self.generator.call_with_features(
+            tf.cond(flipped, lambda: tf.reverse(real, [2]), lambda: real), nce_layers)
+        source_features = tf.cond(flipped, lambda: self.generator.encode(real, nce_layers),
+                                  lambda: features)
+        return fake, source_features
+
+    def _nce(self, source_features, translated_features, start, stop, seed):
+        """λ_NCE · mean over layers of PatchNCE between images [start, stop) of the two sets."""
+        cfg = self.config
+        keys, queries, _ = self.projector([f[start:stop] for f in source_features],
+                                          [f[start:stop] for f in translated_features], seed)
+        total = tf.add_n([
+            losses.patch_nce_loss(q, k, cfg.nce_T, cfg.nce_includes_all_negatives_from_minibatch)
+            for q, k in zip(queries, keys)])
+        return cfg.lambda_NCE * total / len(keys)

@@ -1,0 +1,25 @@
+"""Paired fidelity (metrics.md): PSNR and SSIM of a translation against its ground truth.
+
+Inputs are the library's [-1, 1] images. Both metrics are computed after mapping them to
+[0, 1] with a peak value of 1, which gives the same numbers as the usual 8-bit computation
+on [0, 255] with peak 255 (minus the rounding to integers). SSIM is not offset-invariant, so
+running it on [-1, 1] with a range of 2 would give different, non-comparable values.
+SSIM is tf.image.ssim's: 11x11 Gaussian window, sigma 1.5, K1 = 0.01, K2 = 0.03, valid
+windows only, averaged over positions and then over channels.
+"""
+import tensorflow as tf
+
+
+def _to_unit(images):
+    return (tf.cast(images, tf.float32) + 1.0) / 2.0
+
+
+def psnr(images, targets):
+    """Per-image PSNR in dB: [B] from two [B, H, W, C] batches in [-1, 1]."""
+    return tf.image.psnr(_to_unit(images), _to_unit(targets), max_val=1.0)
+
+
+def ssim(images, targets):
+    """Per-image SSIM: [B] from two [B, H, W, C] batches in [-1, 1]; H, W >= 11."""
+    return tf.image.ssim(_to_unit(images), _to_unit(targets), max_val=1.0, filter_size=11,
+                         filter_sigma=1.5, k1=0.01, k2=0.03)

@@ -1,0 +1,1 @@
+"""The networks: generator G, discriminator D, projection heads F."""

@@ -1,0 +1,57 @@
+"""The projection side F of the contrastive loss: one selector and one MLP head per NCE layer.
+
+Selectors with weights (the attention modules of attention-based CUT) live here, so they are
+trained by F's optimiser and add nothing to G or D (selection.md).
+"""
+import keras
+import tensorflow as tf
+
+from tfattncut.layers import make_initializer
+
+
+class ProjectionHead(keras.layers.Layer):
+    """`mlp_sample`: Dense(C→nc), ReLU, Dense(nc→nc), then v / (‖v‖₂ + 1e-7)."""
+
+    def __init__(self, channels, netF_nc=256, initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = keras.layers.Dense(netF_nc, activation="relu",
+                                         kernel_initializer=initializer)
+        self.out = keras.layers.Dense(netF_nc, kernel_initializer=initializer)
+        self.hidden.build([None, channels])
+        self.out.build([None, netF_nc])
+
+    def call(self, vectors):
+        """[B, P, C] -> [B, P, nc], unit length."""
+        v = self.out(self.hidden(vectors))
+        return v / (tf.norm(v, axis=-1, keepdims=True) + 1e-7)
+
+
+class PatchProjector(keras.Model):
+    """F: for each NCE layer, select P positions of both feature maps, then project them.
+
+    Built from the known encoder channel counts, so no data-dependent lazy creation.
+    """
+
+    def __init__(self, channels, selectors, netF_nc=256, init_type="xavier", init_gain=0.02,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if len(channels) != len(selectors):
+            raise ValueError(f"one selector per NCE layer: {len(channels)} layers, "
+                             f"{len(selectors)} selectors")
+        init = make_initializer(init_type, init_gain)
+        self.selectors = list(selectors)
+        self.heads = [ProjectionHead(c, netF_nc, init, name=f"head_{i}")
+                      for i, c in enumerate(channels)]
+        self.built = True
+
+    def call(self, source_features, translated_features, seed):
+        """Lists of [B, H, W, C] maps (one per layer) -> lists of keys, queries [B, P, nc]
+        and the selected positions [B, P], per layer. `seed`: int32 [2], fresh each step."""
+        keys, queries, positions = [], [], []
+        for i, (selector, head) in enumerate(zip(self.selectors, self.heads)):
+            layer_seed = tf.random.experimental.stateless_fold_in(seed, i)
+            selection = selector(source_features[i], translated_features[i], layer_seed)
+            keys.append(head(selection.source))
+            queries.append(head(selection.translated))
+            positions.append(selection.indices)
+        return keys, queries, positions

@@ -1,0 +1,62 @@
+"""The contract every patch selector follows.
+
+A selector decides which P feature vectors of one NCE layer the contrastive loss compares.
+It sees the source features X (from G's forward pass on the real image) and the translated
+features X~ (G's encoder on the generated image) together, because every method in
+selection.md must pick -- or route -- both at the same positions with the same weights.
+Selectors are Keras layers so that the ones with weights (the attention modules of
+attention-based CUT) live inside the projection heads F and are trained by F's optimiser.
+"""
+import collections
+
+import keras
+import tensorflow as tf
+
+
+class Selection(collections.namedtuple("Selection", ["source", "translated", "indices"])):
+    """What a selector returns for one layer.
+
+    source:     [B, P, C] vectors from the source features (the keys, after the heads).
+    translated: [B, P, C] vectors from the translated features (the queries).
+    indices:    [B, P] int32 flat positions (row-major over H then W) that were chosen, for
+                visualisation; for routed selectors, the positions of the selected queries.
+    """
+
+
+class Selector(keras.layers.Layer):
+    """Base class: `call(source, translated, seed) -> Selection`.
+
+    source, translated: [B, H, W, C] feature maps of the same layer (same shape).
+    seed: int32 [2], a stateless-RNG seed that changes every step; selectors that draw random
+      positions must use only `tf.random.stateless_*` ops with it, so that a resumed run and
+      every replica of a distribution strategy draw exactly the same positions.
+    num_patches: P; a selector returns min(P, H*W) vectors.
+    """
+
+    def __init__(self, num_patches, **kwargs):
+        super().__init__(**kwargs)
+        self.num_patches = num_patches
+
+    def call(self, source, translated, seed):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {**super().get_config(), "num_patches": self.num_patches}
+
+
+def flatten_positions(features):
+    """[B, H, W, C] -> [B, H*W, C] in raster order (the N axis of selection.md)."""
+    shape = tf.shape(features)
+    return tf.reshape(features, [shape[0], shape[1] * shape[2], features.shape[-1]])
+
+
+def random_positions(num_positions, count, seed):
+    """int32 [count] distinct random positions of range(num_positions), a stateless draw.
+
+    Integer noise with a stable argsort: XLA turns stateless random bits into floats
+    differently from the TF kernels, so float noise would pick other positions under
+    jit_compile than in graph mode.
+    """
+    noise = tf.random.stateless_uniform([num_positions], seed=seed, minval=None, maxval=None,
+                                        dtype=tf.int32)
+    return tf.argsort(noise, stable=True)[:count]

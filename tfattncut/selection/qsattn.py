@@ -1,0 +1,266 @@
+"""QS-Attn query selection (selection.md "QS-Attn"): keep the P source queries whose attention
+is most peaked, and route both domains through those attention rows.
+
+Every QS-Attn selector is two steps, and the variants (here and in ablations.py) differ in
+one of them only:
+  select: [B, H, W, C] source -> [B, P] query ids (no gradient: they are indices);
+  route:  the ids -> the [B, P, C] source and translated vectors. The attention weights come
+          from the source and are NOT stop-gradient (losses.md "QS-Attn gradient path").
+The module-level functions below are the shared pieces; the selectors are thin compositions.
+"""
+import tensorflow as tf
+
+from tfattncut.selection.base import Selection, Selector, flatten_positions
+
+WINDOW = 7
+RADIUS = WINDOW // 2
+LAYOUTS = ("correct", "reference")
+
+
+def softmax_entropy(logits):
+    """Entropy of softmax(logits) over the last axis: [..., N] -> [...].
+
+    Written as H = log Z - sum(p * s) on max-shifted logits s: an underflowed p multiplies a
+    finite logit, which gives the 0 * log 0 = 0 convention without a log of zero, and the
+    shift keeps both terms small, so a peaked row does not lose H to cancellation.
+    """
+    shifted = logits - tf.reduce_max(logits, axis=-1, keepdims=True)
+    log_normaliser = tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=-1))
+    probs = tf.exp(shifted - log_normaliser[..., tf.newaxis])
+    return log_normaliser - tf.reduce_sum(probs * shifted, axis=-1)
+
+
+def row_scores(features, score, block_size=None):
+    """score(logits [B, R, N]) -> [B, R], for every row of S = X Xᵀ: [B, N, C] -> [B, N].
+
+    block_size=None builds the dense N x N matrix (the reference's way; used by tests).
+    Otherwise R = block_size query rows at a time, one block after another, so the extra
+    memory peaks at B * R * N instead of B * N * N. The scores only choose indices, so no
+    gradient is traced through the loop.
+    """
+    features = tf.stop_gradient(features)
+    if block_size is None:
+        return score(tf.linalg.matmul(features, features, transpose_b=True))
+    shape = tf.shape(features)
+    batch, num_positions = shape[0], shape[1]
+    rows = tf.minimum(block_size, num_positions)
+    num_blocks = (num_positions + rows - 1) // rows
+    # Zero query rows round N up to whole blocks; their (finite) scores are sliced off below.
+    queries = tf.pad(features, [[0, 0], [0, num_blocks * rows - num_positions], [0, 0]])
+    queries = tf.reshape(queries, [batch, num_blocks, rows, shape[2]])
+    blocks = tf.map_fn(
+        lambda block: score(tf.linalg.matmul(block, features, transpose_b=True)),
+        tf.transpose(queries, [1, 0, 2, 3]),
+        fn_output_signature=features.dtype,
+        parallel_iterations=1,  # one block alive at a time: that is the memory bound
+    )
+    return tf.reshape(tf.transpose(blocks, [1, 0, 2]), [batch, -1])[:, :num_positions]
+
+
+def attention_rows(features, ids, blocked=True):
+    """Rows ids of A = softmax(X Xᵀ): [B, N, C], [B, P] -> [B, P, N], with gradient to X.
+
+    Blocked: only the P selected rows of S are computed (P x N memory); dense: all of A,
+    then the rows are gathered. Both are the same function of X, gradient included.
+    """
+    if blocked:
+        queries = tf.gather(features, ids, batch_dims=1)
+        return tf.nn.softmax(tf.linalg.matmul(queries, features, transpose_b=True))
+    attention = tf.nn.softmax(tf.linalg.matmul(features, features, transpose_b=True))
+    return tf.gather(attention, ids, batch_dims=1)
+
+
+def cross_route(source, translated, ids, blocked=True):
+    """The default routing: the source's A rows applied to both domains.
+
+    source, translated: [B, N, C]; ids: [B, P]. Returns ([B, P, C], [B, P, C]).
+    """
+    rows = attention_rows(source, ids, blocked)
+    return tf.linalg.matmul(rows, source), tf.linalg.matmul(rows, translated)
+
+
+def all_positions(features):
+    """[B, H, W, C] -> [B, N] int32 ids 0..N-1 for every image."""
+    shape = tf.shape(features)
+    return tf.tile(tf.range(shape[1] * shape[2])[tf.newaxis], [shape[0], 1])
+
+
+def local_windows(features, ids):
+    """The 7x7 neighbourhood of each position in ids: [B, H, W, C], [B, P] -> [B, P, 49, C].
+
+    Neighbour k = 7 * dy + dx holds the vector at (y + dy - 3, x + dx - 3), zeros outside the
+    map: the layout of tf.image.extract_patches, i.e. the correct reading of an unfold.
+    Gathering only at ids keeps routing at P * 49 * C memory.
+    """
+    shape = tf.shape(features)
+    width = shape[2]
+    padded_width = width + 2 * RADIUS
+    padded = tf.pad(features, [[0, 0], [RADIUS, RADIUS], [RADIUS, RADIUS], [0, 0]])
+    padded = tf.reshape(padded, [shape[0], -1, shape[3]])
+    offsets = tf.reshape(
+        tf.range(WINDOW)[:, tf.newaxis] * padded_width + tf.range(WINDOW)[tf.newaxis, :], [-1]
+    )
+    # A position's window starts at its own (y, x) in the padded map.
+    corners = (ids // width) * padded_width + ids % width
+    return tf.gather(padded, corners[..., tf.newaxis] + offsets, batch_dims=1)
+
+
+def reference_keys(windows):
+    """The keys the reference code compares against: [B, P, 49, C] -> [B, P, 49, C].
+
+    torch's unfold lays a window out channel-major (flat m = 49 * c + k); the reference
+    reshapes that vector to (49, C) as if it were neighbour-major, so its key j, channel c'
+    is flat entry m = C * j + c', i.e. neighbour m % 49 of channel m // 49.
+    """
+    shape = tf.shape(windows)
+    channel_major = tf.reshape(tf.transpose(windows, [0, 1, 3, 2]), [shape[0], shape[1], -1])
+    return tf.reshape(channel_major, shape)
+
+
+def reference_values(windows):
+    """The value vectors the reference code routes: [B, P, 49, C] -> [B, P, 49, C].
+
+    The reference gathers the selected windows with feat_local[arange(B)[:, None], :, ids]
+    expecting [B, C*49, P], but advanced indices split by a slice put their dimensions
+    first, so it gets [B, P, C*49] (channel-major windows). Its permute(0, 2, 1), meant to
+    give [B, P, C*49], thus gives [B, C*49, P], which .view reads row-major as [B*P, 49, C].
+    So value (p, j, c') of selected query p is entry o = 49*C*p + C*j + c' of the image's
+    [C*49, P] array: selected window o % P, flat m = o // P (neighbour m % 49 of channel
+    m // 49). Values of different selected queries are mixed.
+    """
+    shape = tf.shape(windows)
+    channel_major = tf.reshape(tf.transpose(windows, [0, 1, 3, 2]), [shape[0], shape[1], -1])
+    return tf.reshape(tf.transpose(channel_major, [0, 2, 1]), shape)
+
+
+def local_logits(features, ids, layout="correct"):
+    """Scores of each query at ids against its 49 neighbour keys: -> [B, P, 49]."""
+    keys = local_windows(features, ids)
+    if layout == "reference":
+        keys = reference_keys(keys)
+    queries = tf.gather(flatten_positions(features), ids, batch_dims=1)
+    return tf.einsum("bpkc,bpc->bpk", keys, queries)
+
+
+def smallest(scores, count):
+    """Per row, the ids of the count smallest scores, ties to the lower id: [B, N] -> [B, P]."""
+    # top_k orders equal values by index, which torch.sort (unstable) does not promise.
+    return tf.math.top_k(-scores, count).indices
+
+
+def largest(scores, count):
+    """Per row, the ids of the count largest scores, ties to the lower id: [B, N] -> [B, P]."""
+    return tf.math.top_k(scores, count).indices
+
+
+def patch_count(num_patches, features):
+    """P = min(num_patches, N) for [B, N, C] features; a Python int when N is static."""
+    num_positions = features.shape[1]
+    if num_positions is None:
+        return tf.minimum(num_patches, tf.shape(features)[1])
+    return min(num_patches, num_positions)
+
+
+class QSGlobal(Selector):
+    """Flag value `qs_global`: global entropy selection, cross-domain routing.
+
+    Per image, the P rows of A = softmax(X Xᵀ) with the smallest entropy are selected;
+    source vectors A_qs X, translated vectors A_qs X~ (A_qs from the source only).
+
+    block_size: rows of S per step when computing the entropies (see row_scores).
+    blocked: False computes the dense N x N matrix instead; the same result, for tests.
+    Subclasses change `select` or `route`; both receive [B, H, W, C] maps.
+    """
+
+    def __init__(self, num_patches, block_size=512, blocked=True, **kwargs):
+        super().__init__(num_patches, **kwargs)
+        if block_size < 1:
+            raise ValueError(f"{type(self).__name__}: block_size must be >= 1, got {block_size}.")
+        self.block_size = block_size
+        self.blocked = blocked
+
+    def call(self, source, translated, seed):
+        if not source.shape.is_compatible_with(translated.shape):
+            raise ValueError(
+                f"{type(self).__name__}: source features {source.shape} and translated "
+                f"features {translated.shape} must come from the same NCE layer (same shape)."
+            )
+        ids = self.select(source, seed)
+        routed_source, routed_translated = self.route(source, translated, ids)
+        return Selection(source=routed_source, translated=routed_translated, indices=ids)
+
+    def global_scores(self, features, score):
+        """row_scores with this selector's blocking: [B, N, C] -> [B, N]."""
+        return row_scores(features, score, self.block_size if self.blocked else None)
+
+    def select(self, source, seed):
+        del seed  # the selection is deterministic
+        features = flatten_positions(source)
+        entropy = self.global_scores(features, softmax_entropy)
+        return smallest(entropy, patch_count(self.num_patches, features))
+
+    def route(self, source, translated, ids):
+        return cross_route(
+            flatten_positions(source), flatten_positions(translated), ids, self.blocked
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size, "blocked": self.blocked}
+
+
+class QSLocal(QSGlobal):
+    """Flag value `qs_local`: 7x7 local entropy selection, local routing.
+
+    For each position, softmax over its 49 neighbour keys (zero padding 3) of key . X_i; the
+    P positions with the smallest entropy are routed as the 49 weights . the 49 neighbour
+    values, X's for the source and X~'s (same positions, source weights) for the translated.
+
+    layout: "correct" (default): keys and values are the true 7x7 neighbours
+        (local_windows). "reference": what the reference PyTorch code (PatchSampleF in
+        networks_local.py) computes: keys = reference_keys(windows) (an unfolded window
+        read as (49, C) although it is (C, 49)), values = reference_values(windows)
+        (additionally shuffled across the selected queries of an image by its gather).
+    Selection materialises the 49 windows of all N positions (stop-gradient), as the
+    reference's unfold does; block_size / blocked only matter for subclasses that route
+    globally.
+    """
+
+    def __init__(self, num_patches, layout="correct", **kwargs):
+        super().__init__(num_patches, **kwargs)
+        if layout not in LAYOUTS:
+            raise ValueError(
+                f"{type(self).__name__}: layout (flag qs_local_layout) must be one of "
+                f"{LAYOUTS}, got {layout!r}."
+            )
+        self.layout = layout
+
+    def select(self, source, seed):
+        del seed
+        source = tf.stop_gradient(source)
+        entropy = softmax_entropy(local_logits(source, all_positions(source), self.layout))
+        return smallest(entropy, patch_count(self.num_patches, flatten_positions(source)))
+
+    def route(self, source, translated, ids):
+        weights = tf.nn.softmax(local_logits(source, ids, self.layout))
+        routed = []
+        for features in (source, translated):
+            values = local_windows(features, ids)
+            if self.layout == "reference":
+                values = reference_values(values)
+            routed.append(tf.einsum("bpk,bpkc->bpc", weights, values))
+        return tuple(routed)
+
+    def get_config(self):
+        return {**super().get_config(), "layout": self.layout}
+
+
+class QSLocalGlobal(QSLocal):
+    """Flag value `qs_local_global`: select by local entropy (as qs_local, same `layout`
+    option, which here only affects the keys), route with the global rows A[b, ids_b, :]
+    (as qs_global; only those P rows are computed when blocked)."""
+
+    def route(self, source, translated, ids):
+        return cross_route(
+            flatten_positions(source), flatten_positions(translated), ids, self.blocked
+        )
+

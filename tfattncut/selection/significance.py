@@ -1,0 +1,62 @@
+"""What every attention module of attention-based CUT shares: keep the P most significant
+positions of the source, and treat gating modules (BAM, triplet) as one family.
+
+The selection is deterministic: ties go to the lower raster index (`tf.math.top_k` keeps the
+lower index first, eagerly and under XLA), so two runs, or eager and compiled code, agree.
+"""
+import keras
+import tensorflow as tf
+
+from tfattncut.selection.base import Selection, Selector, flatten_positions
+
+
+def reduced_width(module, channels, reduction):
+    """C // reduction for a module's bottleneck; an error that says what to do when C is too
+    small (the generator's first NCE layer has C = 3)."""
+    if channels < reduction:
+        raise ValueError(
+            f"{module} reduces C to C/{reduction} and needs at least {reduction} channels; "
+            f"this NCE layer has {channels}. Leave it out of --qs_layers.")
+    return channels // reduction
+
+
+def most_significant(significance, num_patches):
+    """[B, N] scores -> int32 [B, P] positions of the P largest, P = min(num_patches, N).
+
+    Most significant first; equal scores go to the lower position first.
+    """
+    num_positions = significance.shape[-1]
+    # XLA needs a static k: use the static N when the caller's shapes are known.
+    count = (min(num_patches, num_positions) if num_positions is not None
+             else tf.minimum(num_patches, tf.shape(significance)[-1]))
+    return tf.math.top_k(significance, k=count).indices
+
+
+def gather_positions(values, indices):
+    """values [B, N, ...], indices [B, P] -> [B, P, ...], each image at its own positions."""
+    return tf.gather(values, indices, batch_dims=1)
+
+
+class GatedSelector(Selector):
+    """A module that rescales the features with a gate M in (0, 1) computed from the source.
+
+    significance of a position = mean over channels of M there; vectors = (r + M) ⊙ X at the
+    P most significant positions, the same M applied to X~ (r = 1 for a residual gate as in
+    BAM, 0 for a plain gate). Subclasses implement `gate`.
+    """
+
+    residual = False
+
+    def gate(self, source):
+        """[B, H, W, C] source features -> M [B, H, W, C]."""
+        raise NotImplementedError
+
+    def call(self, source, translated, seed):
+        gate = flatten_positions(self.gate(source))
+        indices = most_significant(tf.reduce_mean(gate, axis=-1), self.num_patches)
+        scale = gather_positions(gate, indices) + float(self.residual)
+        return Selection(
+            source=scale * gather_positions(flatten_positions(source), indices),
+            translated=scale * gather_positions(flatten_positions(translated), indices),
+            indices=indices,
+        )

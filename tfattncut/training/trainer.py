@@ -1,0 +1,185 @@
+"""The training loop: distribution, XLA, checkpoints that resume exactly, summaries.
+
+The method (tfattncut.methods) owns the per-replica math; this module owns everything
+around it, so every method trains, resumes and logs the same way.
+
+Exact resume: every random draw is a pure function of (seed, epoch, index) in the data
+pipeline and of (seed, step) in the step, so the checkpointed step counter is the whole RNG
+state; a resumed run rebuilds the same epoch and skips the batches already seen.
+"""
+import os
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from tfattncut.data import folders
+from tfattncut.inference import translate
+from tfattncut.methods.cut import CUT
+from tfattncut.methods.optim import learning_rate_at_epoch
+from tfattncut.training import summaries
+from tfattncut.training.strategy import make_strategy, resolve_jit_compile
+
+METHODS = {"cut": CUT}
+
+
+def data_options(config, phase="train"):
+    """The data pipeline's options from the run's configuration."""
+    return folders.DataOptions(
+        dataroot=config.dataroot, phase=phase, direction=config.direction,
+        max_dataset_size=config.max_dataset_size, serial_batches=config.serial_batches,
+        preprocess=config.preprocess, load_size=config.load_size, crop_size=config.crop_size,
+        no_flip=config.no_flip, n_epochs=config.n_epochs, seed=config.seed)
+
+
+class Trainer:
+    """Trains `config.model` on `config.dataroot` into `config.run_dir`."""
+
+    def __init__(self, config, strategy=None):
+        self.config = config
+        self.strategy = strategy or make_strategy(config.strategy)
+        replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise ValueError(f"--batch_size={config.batch_size} must be a multiple of the "
+                             f"{replicas} replicas of --strategy={config.strategy}")
+        self.jit_compile, self.jit_reason = resolve_jit_compile(config.jit_compile, self.strategy)
+        self.data = folders.UnalignedFolders(data_options(config))
+        self.steps_per_epoch = self.data.steps_per_epoch(config.batch_size)
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"--batch_size={config.batch_size} is larger than the data set in "
+                             f"{config.dataroot} ({self.data.size_a} A, {self.data.size_b} B)")
+        with self.strategy.scope():
+            self.method = METHODS[config.model](config)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.checkpoint = tf.train.Checkpoint(
+            step=self.step, **self.method.networks,
+            **{f"optimizer_{k}": v for k, v in self.method.optimizers.items()})
+        self.checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir,
+                                                  max_to_keep=config.keep_checkpoints)
+        self._distributed_step = self._make_distributed_step()
+
+    @property
+    def total_steps(self):
+        epochs = self.config.n_epochs + self.config.n_epochs_decay
+        total = epochs * self.steps_per_epoch
+        return min(total, self.config.max_steps) if self.config.max_steps else total
+
+    def _make_distributed_step(self):
+        replica_step = tf.function(self.method.train_step, jit_compile=self.jit_compile)
+
+        @tf.function
+        def distributed_step(batch, seed):
+            losses, images = self.strategy.run(replica_step, args=(batch, seed))
+            losses = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                      for k, v in losses.items()}
+            images = {k: self.strategy.experimental_local_results(v)[0]
+                      for k, v in images.items()}
+            return losses, images
+
+        return distributed_step
+
+    def restore_or_start(self):
+        """Restores the newest checkpoint with --resume; refuses to overwrite a run without it."""
+        latest = self.manager.latest_checkpoint
+        if self.config.resume:
+            if latest:
+                self.checkpoint.restore(latest).assert_existing_objects_matched()
+                logging.info("Resumed from %s at step %d", latest, int(self.step))
+            else:
+                logging.info("--resume: no checkpoint in %s yet; starting at step 0",
+                             self.checkpoint_dir)
+        elif latest:
+            raise FileExistsError(
+                f"{self.config.run_dir} already holds checkpoints (newest: {latest}); pass "
+                "--resume to continue it, or choose another --name")
+
+    def fit(self):
+        """Runs until `total_steps`; returns the per-step losses of this process (floats)."""
+        config = self.config
+        os.makedirs(config.run_dir, exist_ok=True)
+        self.restore_or_start()
+        with open(os.path.join(config.run_dir, "config.json"), "w") as f:
+            f.write(config.to_json())
+        logging.info("jit_compile=%s (%s); %d replica(s); %d steps per epoch, %d steps in all",
+                     self.jit_compile, self.jit_reason, self.strategy.num_replicas_in_sync,
+                     self.steps_per_epoch, self.total_steps)
+        writer = tf.summary.create_file_writer(os.path.join(config.run_dir, "logs"))
+        history = []
+        trace_graph = int(self.step) == 0
+        with writer.as_default():
+            while int(self.step) < self.total_steps:
+                history += self._run_epoch(trace_graph)
+                trace_graph = False
+            self.save()
+            writer.flush()
+        return history
+
+    def _run_epoch(self, trace_graph):
+        config = self.config
+        step = int(self.step)
+        epoch, skip = divmod(step, self.steps_per_epoch)
+        epoch += 1
+        lr = learning_rate_at_epoch(config, epoch)
+        self.method.set_learning_rate(lr)
+        steps = min(self.steps_per_epoch - skip, self.total_steps - step)
+        dataset = self.data.epoch_dataset(epoch, config.batch_size, skip_batches=skip).take(steps)
+        progress = keras.utils.Progbar(self.steps_per_epoch, unit_name="step")
+        print(f"Epoch {epoch}/{config.n_epochs + config.n_epochs_decay} (lr {lr:.3g})")
+        progress.update(skip)
+        history = []
+        for batch in self.strategy.experimental_distribute_dataset(dataset):
+            seed = tf.constant([config.seed, step], tf.int64)
+            if trace_graph:
+                tf.summary.trace_on(graph=True)
+            losses, images = self._distributed_step(batch, tf.cast(seed, tf.int32))
+            if trace_graph:
+                tf.summary.trace_export("train_step", step=step)
+                trace_graph = False
+            self.step.assign_add(1)
+            step += 1
+            values = {k: float(v) for k, v in losses.items()}
+            history.append(values)
+            progress.update(step - (epoch - 1) * self.steps_per_epoch, list(values.items()))
+            self._write_summaries(step, values, lr, images)
+            if step % config.checkpoint_every == 0:
+                self.save()
+        return history
+
+    def _write_summaries(self, step, losses, lr, images):
+        config = self.config
+        if step % config.summary_every == 0 or step == 1:
+            summaries.write_scalars(step, losses, lr)
+        if step % config.image_every == 0 or step == 1:
+            summaries.write_images(step, images)
+            summaries.write_histograms(step, self.method.networks)
+
+    def save(self):
+        """Writes a checkpoint of the current step (once per step)."""
+        step = int(self.step)
+        latest = self.manager.latest_checkpoint
+        if latest and latest.endswith(f"-{step}"):
+            return latest
+        return self.manager.save(checkpoint_number=step)
+
+    def write_samples(self, max_images=8):
+        """Translations of the first test images of the source domain, as one PNG grid
+        (rows: source | translation), or None when the data set has no test split."""
+        source = "testB" if self.config.direction == "BtoA" else "testA"
+        try:
+            paths = folders.list_images(os.path.join(self.config.dataroot, source))
+        except (FileNotFoundError, ValueError):
+            logging.info("No %s folder in %s: no sample grid written", source,
+                         self.config.dataroot)
+            return None
+        options = data_options(self.config, phase="test")
+        images = tf.stack([folders.test_transform(folders.load_image(p), options)
+                           for p in paths[:max_images]])
+        translated = translate(self.method.generator, images)
+        grid = tf.concat([tf.concat([images, translated], axis=2)[i] for i in range(len(images))],
+                         axis=0)
+        path = os.path.join(self.config.run_dir, "samples", f"step_{int(self.step)}.png")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        pixels = tf.cast(tf.round(summaries.to_unit_range(grid) * 255.0), tf.uint8)
+        tf.io.write_file(path, tf.io.encode_png(pixels))
+        return path
