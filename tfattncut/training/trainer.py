@@ -50,7 +50,8 @@ class Trainer:
                              f"{config.dataroot} ({self.data.size_a} A, {self.data.size_b} B)")
         with self.strategy.scope():
             self.method = METHODS[config.model](config)
-            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        # Host-side counter, outside the strategy: the loop reads it every step.
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(
             step=self.step, **self.method.networks,
             **{f"optimizer_{k}": v for k, v in self.method.optimizers.items()})
