@@ -59,7 +59,18 @@ class Config:
     nce_includes_all_negatives_from_minibatch: bool = _field(
         False, "Take negatives from the whole batch instead of the same image.")
     flip_equivariance: bool = _field(False, "FastCUT: flip the input batch with p=½.")
-    selector: str = _field("random", "Patch selector (selection.md).", ["random"])
+    selector: str = _field(
+        "random", "Patch selector (selection.md).",
+        ["random", "qs_global", "qs_local", "qs_local_global", "qs_random_route",
+         "qs_select_only", "qs_self_route", "informer", "self_attention",
+         "external_attention", "bam", "triplet_attention"])
+    qs_layers: tuple[int, ...] = _field(
+        (), "NCE layers where a non-random selector acts (empty: the last two nce_layers).")
+    qs_local_layout: str = _field(
+        "correct", "Window layout of qs_local / qs_local_global: correct, or the reference "
+        "code's mixed-up (C, 49) layout for comparisons.", ["correct", "reference"])
+    qs_block_size: int = _field(
+        512, "Rows per block of the memory-efficient global entropy (0: dense N×N).")
     # Optimisation (training.md, "Optimisation").
     lr: float = _field(2e-4, "Initial Adam learning rate of G, D and F.")
     beta1: float = _field(0.5, "Adam β1.")
@@ -101,7 +112,8 @@ class Config:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"{path}: unknown config fields {unknown}")
-        values["nce_layers"] = tuple(values["nce_layers"])
+        for name in ("nce_layers", "qs_layers"):
+            values[name] = tuple(values[name])
         return cls(**values)
 
 
@@ -132,12 +144,12 @@ def from_flags(flag_values=flags.FLAGS):
     values = {}
     for field in dataclasses.fields(Config):
         value = flag_values[field.name].value
-        if field.name == "nce_layers":
+        if field.name in ("nce_layers", "qs_layers"):
             try:
                 value = tuple(int(v) for v in value)
             except ValueError:
                 raise flags.ValidationError(
-                    f"--nce_layers must be comma-separated integers; got {','.join(value)}")
+                    f"--{field.name} must be comma-separated integers; got {','.join(value)}")
         values[field.name] = value
     config = Config(**values)
     validate(config)

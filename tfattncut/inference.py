@@ -9,7 +9,7 @@ import os
 import tensorflow as tf
 
 from tfattncut.config import Config
-from tfattncut.methods.cut import build_generator
+from tfattncut.methods import METHODS
 
 MULTIPLE = 4
 
@@ -40,17 +40,20 @@ def find_run(checkpoint):
     return os.path.dirname(os.path.dirname(prefix)), prefix
 
 
-def load_generator(checkpoint):
-    """(generator, config) of a training run: the config comes from the run's config.json and
-    only the generator's weights are read from the checkpoint."""
+def load_translator(checkpoint, direction="AtoB"):
+    """(translator, config) of a training run: the config comes from the run's config.json,
+    and only the weights the translator needs are read from the checkpoint.
+
+    translator: a Keras callable, [B, H, W, 3] in [-1, 1] (H, W multiples of 4) -> same;
+    `direction` picks the generator of two-way methods (AtoB = the trained direction).
+    """
     run_dir, prefix = find_run(checkpoint)
     config_path = os.path.join(run_dir, "config.json")
     if not os.path.exists(config_path):
         raise FileNotFoundError(f"--checkpoint={checkpoint}: {config_path} is missing; it is "
                                 "written by launch.train and describes the networks")
     config = Config.from_json_file(config_path)
-    generator = build_generator(config)
-    generator(tf.zeros([1, 64, 64, 3]))
-    tf.train.Checkpoint(generator=generator).restore(prefix).expect_partial() \
+    translator, trackables = METHODS[config.model].build_translator(config, direction)
+    tf.train.Checkpoint(**trackables).restore(prefix).expect_partial() \
         .assert_existing_objects_matched()
-    return generator, config
+    return translator, config

@@ -119,3 +119,15 @@ class TrainerTest(tf.test.TestCase):
                    if v.shape == (3, 3, 16, 16)]
         self.assertGreater(len(kernels), 2)
         self.assertFalse(np.allclose(kernels[0], kernels[1]))
+
+
+class SelectionMapTest(tf.test.TestCase):
+
+    def test_qs_run_writes_selection_overlays(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="selection_test_"), count=2)
+        config = tiny_config(root, name="qs", selector="qs_global", max_steps=1)
+        Trainer(config).fit()
+        tags = summary_tags(os.path.join(config.run_dir, "logs"))
+        self.assertIn("selection/layer_12", tags)
+        self.assertIn("selection/layer_16", tags)
+        self.assertNotIn("selection/layer_0", tags)

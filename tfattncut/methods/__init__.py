@@ -1,0 +1,13 @@
+"""Training methods. Each is a keras.Model with the interface the trainer and exporters use:
+
+- `__init__(config)` builds networks and optimisers (optimisers built up front);
+- `train_step(batch, seed) -> (losses, images)` per replica (tf.distribute, XLA-compilable);
+- `networks`, `optimizers`, `extra_state` (dicts of what the checkpoint holds);
+- `image_rows` (TensorBoard image rows), `start_epoch(epoch, learning_rate)`;
+- classmethod `build_translator(config, direction) -> (translator, trackables)`: the callable
+  that maps [B, H, W, 3] images in [-1, 1] for inference/export, and the objects to restore
+  from a checkpoint into it (checkpoint keys as in `networks`).
+"""
+from tfattncut.methods.cut import CUT
+
+METHODS = {"cut": CUT}

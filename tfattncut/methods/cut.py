@@ -12,6 +12,7 @@ from tfattncut.models.discriminator import PatchDiscriminator
 from tfattncut.models.generator import ResnetGenerator
 from tfattncut.models.heads import PatchProjector
 from tfattncut.selection import make_selectors
+from tfattncut.selection.random import RandomSelector
 
 
 def build_generator(config):
@@ -61,9 +62,33 @@ class CUT(keras.Model):
         return {"generator": self.generator, "discriminator": self.discriminator,
                 "projector": self.projector}
 
-    def set_learning_rate(self, lr):
+    # TensorBoard image rows: tag -> the `images` keys shown side by side (rows whose keys
+    # a step does not return are skipped).
+    image_rows = {
+        "translation/real_A|fake_B|real_B": ("real_a", "fake_b", "real_b"),
+        "identity/real_B|idt_B": ("real_b", "idt_b"),
+    }
+
+    @classmethod
+    def build_translator(cls, config, direction="AtoB"):
+        """CUT is one-sided: only its trained direction exists."""
+        if direction != "AtoB":
+            raise ValueError(f"--direction={direction}: {config.model} is one-sided and only "
+                             "translates the direction it was trained in (AtoB); train with "
+                             "--direction=BtoA for the other way")
+        generator = build_generator(config)
+        generator(tf.zeros([1, 64, 64, 3]))
+        return generator, {"generator": generator}
+
+    @property
+    def extra_state(self):
+        """Checkpointed state beyond networks and optimisers (none for CUT)."""
+        return {}
+
+    def start_epoch(self, epoch, learning_rate):
+        """Called by the trainer before each 1-based epoch (also when resuming mid-epoch)."""
         for optimizer in self.optimizers.values():
-            optimizer.learning_rate = lr
+            optimizer.learning_rate = learning_rate
 
     def call(self, images, training=False):
         return self.generator(images)
@@ -125,6 +150,26 @@ class CUT(keras.Model):
         if cfg.nce_idt:
             images["idt_b"] = fake[batch_size:]
         return losses_out, images
+
+    def selection_maps(self, real_a, seed):
+        """Where the selector looks, for TensorBoard: per non-random NCE layer,
+        (nce layer number, selected positions [B, P], significance [B, N] or None, (h, w)).
+
+        Significance is what the selector ranks by (for QS-Attn: minus the attention entropy,
+        the heat map of the paper's Fig. 2).
+        """
+        _, features = self.generator.call_with_features(real_a, self.config.nce_layers)
+        maps = []
+        for i, selector in enumerate(self.projector.selectors):
+            if isinstance(selector, RandomSelector):
+                continue
+            layer_seed = tf.random.experimental.stateless_fold_in(seed, i)
+            indices = selector(features[i], features[i], layer_seed).indices
+            significance = (selector.significance(features[i])
+                            if hasattr(selector, "significance") else None)
+            maps.append((self.config.nce_layers[i], indices, significance,
+                         tuple(features[i].shape[1:3])))
+        return maps
 
     def _translate_flipped(self, real, flipped):
         """FastCUT: G sees the (maybe) flipped batch; the source features are those of the

@@ -142,12 +142,6 @@ def local_logits(features, ids, layout="correct"):
     return tf.einsum("bpkc,bpc->bpk", keys, queries)
 
 
-def smallest(scores, count):
-    """Per row, the ids of the count smallest scores, ties to the lower id: [B, N] -> [B, P]."""
-    # top_k orders equal values by index, which torch.sort (unstable) does not promise.
-    return tf.math.top_k(-scores, count).indices
-
-
 def largest(scores, count):
     """Per row, the ids of the count largest scores, ties to the lower id: [B, N] -> [B, P]."""
     return tf.math.top_k(scores, count).indices
@@ -193,11 +187,15 @@ class QSGlobal(Selector):
         """row_scores with this selector's blocking: [B, N, C] -> [B, N]."""
         return row_scores(features, score, self.block_size if self.blocked else None)
 
+    def significance(self, source):
+        """[B, H, W, C] -> [B, N]: minus the entropy of each attention row, so the most
+        significant (lowest-entropy) queries score highest; also the TensorBoard heat map."""
+        return -self.global_scores(flatten_positions(source), softmax_entropy)
+
     def select(self, source, seed):
         del seed  # the selection is deterministic
-        features = flatten_positions(source)
-        entropy = self.global_scores(features, softmax_entropy)
-        return smallest(entropy, patch_count(self.num_patches, features))
+        return largest(self.significance(source),
+                       patch_count(self.num_patches, flatten_positions(source)))
 
     def route(self, source, translated, ids):
         return cross_route(
@@ -234,11 +232,10 @@ class QSLocal(QSGlobal):
             )
         self.layout = layout
 
-    def select(self, source, seed):
-        del seed
+    def significance(self, source):
+        """[B, H, W, C] -> [B, N]: minus the local (7×7) entropy of each position."""
         source = tf.stop_gradient(source)
-        entropy = softmax_entropy(local_logits(source, all_positions(source), self.layout))
-        return smallest(entropy, patch_count(self.num_patches, flatten_positions(source)))
+        return -softmax_entropy(local_logits(source, all_positions(source), self.layout))
 
     def route(self, source, translated, ids):
         weights = tf.nn.softmax(local_logits(source, ids, self.layout))

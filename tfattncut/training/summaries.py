@@ -7,17 +7,19 @@ def to_unit_range(images):
     return tf.clip_by_value((images + 1.0) / 2.0, 0.0, 1.0)
 
 
-def image_grids(images, max_images=4):
-    """Side-by-side rows: real A | fake B | real B, and real B | identity G(B) when present.
+def image_grids(images, rows, max_images=4):
+    """Side-by-side image rows for TensorBoard.
 
-    images: dict of [B, H, W, 3] tensors in [-1, 1] -> dict name -> [n, H, k·W, 3] in [0, 1].
+    images: dict of [B, H, W, C] tensors in [-1, 1] (C = 3, or 1 for masks);
+    rows: tag -> keys shown left to right; a row with a key missing from `images` is skipped.
+    Returns tag -> [n, H, k·W, 3] in [0, 1].
     """
-    def row(names):
-        return to_unit_range(tf.concat([images[n][:max_images] for n in names], axis=2))
-
-    grids = {"translation/real_A|fake_B|real_B": row(["real_a", "fake_b", "real_b"])}
-    if "idt_b" in images:
-        grids["identity/real_B|idt_B"] = row(["real_b", "idt_b"])
+    grids = {}
+    for tag, keys in rows.items():
+        if all(key in images for key in keys):
+            tiles = [images[key][:max_images] for key in keys]
+            tiles = [tf.image.grayscale_to_rgb(t) if t.shape[-1] == 1 else t for t in tiles]
+            grids[tag] = to_unit_range(tf.concat(tiles, axis=2))
     return grids
 
 
@@ -27,8 +29,8 @@ def write_scalars(step, losses, learning_rate):
     tf.summary.scalar("lr", learning_rate, step=step)
 
 
-def write_images(step, images):
-    for name, grid in image_grids(images).items():
+def write_images(step, images, rows):
+    for name, grid in image_grids(images, rows).items():
         tf.summary.image(name, grid, step=step, max_outputs=grid.shape[0])
 
 
@@ -37,3 +39,37 @@ def write_histograms(step, networks):
     for net_name, network in networks.items():
         for variable in network.trainable_variables:
             tf.summary.histogram(f"{net_name}/{variable.path}", variable, step=step)
+
+
+def selection_overlay(images, indices, significance, grid):
+    """Selected query positions over the source image, on the selector's significance.
+
+    images: [B, H, W, 3] in [-1, 1]; indices: [B, P] flat positions on the feature grid
+    (h, w); significance: [B, h·w] or None. Returns [B, H, W, 3] in [0, 1]: the image dimmed,
+    the significance (normalised per image) in red, selected positions in green.
+    """
+    height, width = images.shape[1], images.shape[2]
+    batch = tf.shape(indices)[0]
+    cells = grid[0] * grid[1]
+    selected = tf.reduce_max(tf.one_hot(indices, cells), axis=1)  # [B, h·w]
+
+    def upsample(values, method):
+        grid_values = tf.reshape(values, [batch, grid[0], grid[1], 1])
+        return tf.image.resize(grid_values, [height, width], method=method)
+
+    base = 0.5 * tf.image.rgb_to_grayscale(to_unit_range(images))
+    red = base
+    if significance is not None:
+        low = tf.reduce_min(significance, axis=1, keepdims=True)
+        high = tf.reduce_max(significance, axis=1, keepdims=True)
+        red = base + 0.5 * upsample((significance - low) / (high - low + 1e-12), "bilinear")
+    green = tf.maximum(base, upsample(selected, "nearest"))
+    return tf.clip_by_value(tf.concat([red, green, base], axis=-1), 0.0, 1.0)
+
+
+def write_selection_maps(step, images, maps):
+    """One image per selector layer, tagged selection/layer_N (N = the nce layer number)."""
+    for layer, indices, significance, grid in maps:
+        overlay = selection_overlay(images, indices, significance, grid)
+        tf.summary.image(f"selection/layer_{layer}", overlay, step=step,
+                         max_outputs=overlay.shape[0])

@@ -15,13 +15,10 @@ from absl import logging
 
 from tfattncut.data import folders
 from tfattncut.inference import translate
-from tfattncut.methods.cut import CUT
+from tfattncut.methods import METHODS
 from tfattncut.methods.optim import learning_rate_at_epoch
 from tfattncut.training import summaries
 from tfattncut.training.strategy import make_strategy, resolve_jit_compile
-
-METHODS = {"cut": CUT}
-
 
 def data_options(config, phase="train"):
     """The data pipeline's options from the run's configuration."""
@@ -53,12 +50,14 @@ class Trainer:
         # Host-side counter, outside the strategy: the loop reads it every step.
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(
-            step=self.step, **self.method.networks,
+            step=self.step, **self.method.networks, **self.method.extra_state,
             **{f"optimizer_{k}": v for k, v in self.method.optimizers.items()})
         self.checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir,
                                                   max_to_keep=config.keep_checkpoints)
         self._distributed_step = self._make_distributed_step()
+        if hasattr(self.method, "selection_maps"):
+            self._selection_maps = tf.function(self.method.selection_maps)
 
     @property
     def total_steps(self):
@@ -122,7 +121,7 @@ class Trainer:
         epoch, skip = divmod(step, self.steps_per_epoch)
         epoch += 1
         lr = learning_rate_at_epoch(config, epoch)
-        self.method.set_learning_rate(lr)
+        self.method.start_epoch(epoch, lr)
         steps = min(self.steps_per_epoch - skip, self.total_steps - step)
         dataset = self.data.epoch_dataset(epoch, config.batch_size, skip_batches=skip).take(steps)
         progress = keras.utils.Progbar(self.steps_per_epoch, unit_name="step")
@@ -152,7 +151,11 @@ class Trainer:
         if step % config.summary_every == 0 or step == 1:
             summaries.write_scalars(step, losses, lr)
         if step % config.image_every == 0 or step == 1:
-            summaries.write_images(step, images)
+            summaries.write_images(step, images, self.method.image_rows)
+            if hasattr(self.method, "selection_maps"):
+                seed = tf.constant([self.config.seed, step], tf.int32)
+                summaries.write_selection_maps(
+                    step, images["real_a"], self._selection_maps(images["real_a"], seed))
             summaries.write_histograms(step, self.method.networks)
 
     def save(self):

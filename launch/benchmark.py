@@ -1,0 +1,47 @@
+"""Benchmarks: `python -m launch.benchmark --flagfile=configs/cut.cfg
+--selectors=random,qs_global,qs_local,qs_local_global --size=256 --steps=N`.
+
+Measures the mean training-step time and peak memory of each selector on this machine, in
+one run (one subprocess per selector, so each peak is its own), and prints a Markdown table
+with the ratio to `random`. Any config flag (--batch_size, --jit_compile, --ngf, ...) applies
+to every row.
+"""
+import json
+import subprocess
+import sys
+
+from absl import app, flags
+
+from tfattncut import config as config_lib
+from tfattncut.training import benchmark
+
+config_lib.define_flags()
+flags.DEFINE_list("selectors", ["random", "qs_global", "qs_local", "qs_local_global"],
+                  "Selectors to compare (one row each).")
+flags.DEFINE_integer("size", 256, "Square image size (sets --crop_size).")
+flags.DEFINE_integer("steps", 5, "Timed steps per row, after the warm-up steps.")
+flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing, compilation).")
+flags.DEFINE_bool("worker", False, "Internal: measure one row and print it as JSON.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.worker:
+        config = config_lib.from_flags(FLAGS).replace(crop_size=FLAGS.size,
+                                                      load_size=FLAGS.size)
+        print(json.dumps(benchmark.measure_training_step(config, FLAGS.steps, FLAGS.warmup)))
+        return
+    rows = []
+    for selector in FLAGS.selectors:
+        print(f"measuring {selector} ...", file=sys.stderr, flush=True)
+        command = [sys.executable, "-m", "launch.benchmark", *sys.argv[1:],
+                   f"--selector={selector}", "--worker"]
+        result = subprocess.run(command, stdout=subprocess.PIPE, check=True, text=True)
+        rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    print(benchmark.format_table(rows))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,54 @@
+"""launch.translate and launch.describe on a tiny run."""
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from launch.describe import describe
+from launch.translate import translate_files
+from tests.testdata import tiny_config
+from tfattncut.methods.cut import build_generator
+
+
+class TranslateCLITest(tf.test.TestCase):
+
+    def test_translates_any_size_and_copies_labels(self):
+        root = tempfile.mkdtemp()
+        config = tiny_config(root, name="run")
+        generator = build_generator(config)
+        generator(tf.zeros([1, 64, 64, 3]))
+        tf.train.Checkpoint(generator=generator).save(
+            os.path.join(config.run_dir, "checkpoints", "ckpt"))
+        with open(os.path.join(config.run_dir, "config.json"), "w") as f:
+            f.write(config.to_json())
+        inputs, labels = os.path.join(root, "in"), os.path.join(root, "in_labels")
+        os.makedirs(inputs)
+        os.makedirs(labels)
+        rng = np.random.default_rng(0)
+        for stem, (h, w) in {"odd": (37, 50), "even": (64, 48)}.items():
+            Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(
+                os.path.join(inputs, f"{stem}.png"))
+            Image.fromarray(rng.integers(0, 30, (h, w), dtype=np.uint8)).save(
+                os.path.join(labels, f"{stem}.png"))
+        output = os.path.join(root, "out")
+        written = translate_files(config.run_dir, inputs, output, labels)
+        self.assertLen(written, 2)
+        self.assertEqual(Image.open(os.path.join(output, "odd.png")).size, (50, 37))
+        self.assertEqual(Image.open(os.path.join(output, "even.png")).size, (48, 64))
+        for stem in ("odd", "even"):
+            with open(os.path.join(labels, f"{stem}.png"), "rb") as a, \
+                    open(os.path.join(output + "_labels", f"{stem}.png"), "rb") as b:
+                self.assertEqual(a.read(), b.read())
+        with self.assertRaisesRegex(ValueError, "overwrite the inputs"):
+            translate_files(config.run_dir, inputs, inputs)
+
+    def test_describe_reports_counts_and_shapes(self):
+        report = describe(tiny_config("/unused", selector="bam", ngf=16))
+        self.assertEqual(report["nce_features"]["16"], [16, 16, 64])
+        self.assertEqual(report["nce_features"]["0"], [70, 70, 3])
+        parameters = report["parameters"]
+        self.assertEqual(parameters["total"], parameters["generator"]
+                         + parameters["discriminator"] + parameters["projector"])
+        self.assertLen(parameters["selectors_in_projector"], 2)

@@ -1,0 +1,55 @@
+"""Flags <-> Config: one definition, flagfiles, validation with the flag's name."""
+import os
+import tempfile
+
+import tensorflow as tf
+from absl import flags
+
+from tfattncut import config as config_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse(*argv):
+    flag_values = flags.FlagValues()
+    config_lib.define_flags(flag_values)
+    flag_values(["prog", *argv])
+    return config_lib.from_flags(flag_values)
+
+
+class ConfigTest(tf.test.TestCase):
+
+    def test_defaults_are_the_spec_defaults(self):
+        config = parse()
+        self.assertEqual(config.nce_layers, (0, 4, 8, 12, 16))
+        self.assertEqual((config.nce_T, config.num_patches, config.lr), (0.07, 256, 2e-4))
+        self.assertEqual((config.gan_mode, config.load_size, config.crop_size),
+                         ("lsgan", 286, 256))
+
+    def test_presets(self):
+        fastcut = parse(f"--flagfile={REPO}/configs/fastcut.cfg")
+        self.assertEqual((fastcut.lambda_NCE, fastcut.nce_idt, fastcut.flip_equivariance,
+                          fastcut.n_epochs, fastcut.n_epochs_decay), (10.0, False, True, 150, 50))
+        demo = parse(f"--flagfile={REPO}/configs/demo.cfg", "--ngf=8")
+        self.assertEqual((demo.selector, demo.ngf, demo.make_synthetic), ("qs_global", 8, True))
+        for name in ("qsattn_global", "qsattn_local", "qsattn_local_global", "attn_self",
+                     "attn_external", "attn_bam", "attn_triplet", "cut"):
+            self.assertEqual(parse(f"--flagfile={REPO}/configs/{name}.cfg").name, name)
+
+    def test_lists_and_json_round_trip(self):
+        config = parse("--nce_layers=4,8", "--qs_layers=8")
+        self.assertEqual((config.nce_layers, config.qs_layers), ((4, 8), (8,)))
+        path = os.path.join(tempfile.mkdtemp(), "config.json")
+        with open(path, "w") as f:
+            f.write(config.to_json())
+        self.assertEqual(config_lib.Config.from_json_file(path), config)
+
+    def test_bad_values_name_the_flag(self):
+        with self.assertRaisesRegex(ValueError, "--crop_size"):
+            parse("--crop_size=30")
+        with self.assertRaisesRegex(ValueError, "--load_size"):
+            parse("--load_size=100", "--crop_size=128")
+        with self.assertRaisesRegex(flags.ValidationError, "--nce_layers"):
+            parse("--nce_layers=a,b")
+        with self.assertRaises(flags.IllegalFlagValueError):
+            parse("--selector=nope")

@@ -1,0 +1,52 @@
+"""Translation of any size and loading a generator from a run directory."""
+import os
+import tempfile
+
+import tensorflow as tf
+
+from tests.testdata import tiny_config
+from tfattncut import inference
+from tfattncut.methods.cut import build_generator
+
+
+class TranslateTest(tf.test.TestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.generator = build_generator(tiny_config("/unused"))
+
+    def test_multiple_of_four_is_the_plain_generator(self):
+        images = tf.random.uniform([2, 32, 36, 3], -1, 1, seed=1)
+        self.assertAllClose(inference.translate(self.generator, images), self.generator(images))
+
+    def test_other_sizes_pad_and_crop_back(self):
+        images = tf.random.uniform([1, 33, 30, 3], -1, 1, seed=2)
+        out = inference.translate(self.generator, images)
+        self.assertEqual(out.shape, (1, 33, 30, 3))
+        padded = tf.pad(images, [[0, 0], [0, 3], [0, 2], [0, 0]], mode="REFLECT")
+        self.assertAllClose(out, self.generator(padded)[:, :33, :30])
+
+
+class LoadTranslatorTest(tf.test.TestCase):
+
+    def test_round_trip_through_a_run_directory(self):
+        root = tempfile.mkdtemp()
+        config = tiny_config(root, name="saved")
+        generator = build_generator(config)
+        generator(tf.zeros([1, 64, 64, 3]))
+        checkpoints = os.path.join(config.run_dir, "checkpoints")
+        tf.train.Checkpoint(generator=generator).save(os.path.join(checkpoints, "ckpt"))
+        with open(os.path.join(config.run_dir, "config.json"), "w") as f:
+            f.write(config.to_json())
+        images = tf.random.uniform([1, 64, 64, 3], -1, 1, seed=3)
+        for where in (config.run_dir, checkpoints, tf.train.latest_checkpoint(checkpoints)):
+            loaded, loaded_config = inference.load_translator(where)
+            self.assertEqual(loaded_config, config)
+            self.assertAllClose(loaded(images), generator(images))
+
+    def test_missing_checkpoint_names_the_path(self):
+        root = tempfile.mkdtemp()
+        with self.assertRaisesRegex(FileNotFoundError, "--checkpoint=.*no checkpoint"):
+            inference.load_translator(root)
+        with self.assertRaisesRegex(FileNotFoundError, "ckpt-7.index"):
+            inference.load_translator(os.path.join(root, "ckpt-7"))

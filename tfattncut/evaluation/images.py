@@ -1,0 +1,110 @@
+"""Image sets on disk for evaluation: re-iterable batches, files paired by stem, PNG output.
+
+Metrics make several passes over a set (Inception features, SWD, PSNR/SSIM), so a set is a
+re-iterable object that decodes one batch at a time rather than a one-shot generator or an
+in-memory array: memory stays at one batch however large the set.
+"""
+import os
+
+import keras
+import tensorflow as tf
+
+from tfattncut.data import folders
+from tfattncut.inference import translate
+
+
+def resize_options(image_size):
+    """The test-time transform's options for square `image_size` images (folders.test_transform
+    resizes to crop_size², as training's test view does)."""
+    return folders.DataOptions(dataroot="", preprocess="resize_and_crop", load_size=image_size,
+                               crop_size=image_size)
+
+
+class ImageSet:
+    """Images of some files as batches [B, H, W, 3] float32 in [-1, 1], in file order.
+
+    image_size: None keeps each image's size (then every batch must share one size), or N
+      to resize every image to N x N (bicubic, antialiased: `folders.test_transform`).
+    """
+
+    def __init__(self, paths, batch_size=16, image_size=None):
+        if not paths:
+            raise ValueError("An image set needs at least one image file; got none.")
+        self.paths = list(paths)
+        self.batch_size = batch_size
+        self._options = resize_options(image_size) if image_size else None
+
+    @classmethod
+    def from_folder(cls, folder, batch_size=16, image_size=None):
+        return cls(folders.list_images(folder), batch_size, image_size)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __iter__(self):
+        for start in range(0, len(self.paths), self.batch_size):
+            paths = self.paths[start:start + self.batch_size]
+            images = [folders.load_image(path) for path in paths]
+            if self._options is not None:
+                images = [folders.test_transform(image, self._options) for image in images]
+            for path, image in zip(paths[1:], images[1:]):
+                if image.shape != images[0].shape:
+                    raise ValueError(
+                        f"Images of one set must share a size to be batched: {paths[0]} is "
+                        f"{images[0].shape[:2]} but {path} is {image.shape[:2]}; pass "
+                        f"--image_size to resize them all.")
+            yield tf.stack(images)
+
+
+def with_progress(batches, total, what):
+    """Yields the batches of `batches` while a Progbar counts `total` images of `what`."""
+    print(what)
+    progress = keras.utils.Progbar(total, unit_name="image")
+    for batch in batches:
+        progress.add(int(batch.shape[0]))
+        yield batch
+
+
+def stem(path):
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def match_by_stem(paths, folder, flag):
+    """For each path, the image file in `folder` with the same stem (any image extension).
+
+    flag: the command-line flag that named `folder`, for the error message.
+    """
+    by_stem = {stem(path): path for path in folders.list_images(folder)}
+    missing = [path for path in paths if stem(path) not in by_stem]
+    if missing:
+        raise FileNotFoundError(
+            f"{flag}={folder} has no file for {len(missing)} of the {len(paths)} images, e.g. "
+            f"{missing[0]} (expected {stem(missing[0])}.png or another image extension).")
+    return [by_stem[stem(path)] for path in paths]
+
+
+def to_uint8(images):
+    """[..., 3] float in [-1, 1] -> uint8, rounded (as the translations written to disk)."""
+    return tf.cast(tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)
+
+
+def translate_images(translator, paths, output_dir, image_size=None):
+    """Translates each file into OUTPUT_DIR/STEM.png; returns the written paths in order.
+
+    translator: from `inference.load_translator`; `inference.translate` runs it on any size.
+    image_size: None translates at each image's own size; N resizes to N x N first.
+    Refuses an output folder that holds any of the inputs: it would overwrite them.
+    """
+    output_dir = os.path.abspath(output_dir)
+    for path in paths:
+        if os.path.dirname(os.path.abspath(path)) == output_dir:
+            raise ValueError(f"The translations' folder {output_dir} holds the input {path}: "
+                             f"writing there would overwrite the inputs; choose another one.")
+    os.makedirs(output_dir, exist_ok=True)
+    written = []
+    for path, image in zip(paths, with_progress(ImageSet(paths, 1, image_size), len(paths),
+                                                      f"Translating {len(paths)} images")):
+        target = os.path.join(output_dir, stem(path) + ".png")
+        tf.io.write_file(target, tf.io.encode_png(to_uint8(translate(translator, image)[0])))
+        written.append(target)
+    return written
