@@ -1,12 +1,13 @@
 """Trains a method: `python -m launch.train --flagfile=configs/NAME.cfg [--flag=value ...]`."""
 import os
+import sys
 import time
 
 from absl import app, flags, logging
 
 from tfattncut import config as config_lib
 from tfattncut.data import synthetic
-from tfattncut.training.trainer import Trainer
+from tfattncut.training.trainer import EXIT_PREEMPTED, Preempted, Trainer
 
 config_lib.define_flags()
 
@@ -19,7 +20,11 @@ def main(argv):
         synthetic.ensure_dataset(config.dataroot)
     start = time.time()
     trainer = Trainer(config)
-    history = trainer.fit()
+    try:
+        history = trainer.fit()
+    except Preempted as stop:
+        print(f"\n{stop}. Run the same command with --resume to continue.")
+        sys.exit(EXIT_PREEMPTED)
     samples = trainer.write_samples()
     minutes = (time.time() - start) / 60
     final = ", ".join(f"{k} {v:.4f}" for k, v in history[-1].items()) if history else "none"

@@ -20,6 +20,9 @@ flags.DEFINE_string("checkpoint", None, "Run directory, its checkpoints/ folder,
 flags.DEFINE_string("input", None, "An image file or a folder of images.")
 flags.DEFINE_string("output", None, "Folder for the translations (PNG, same stems).")
 flags.DEFINE_string("labels", None, "Optional folder of label maps with the inputs' stems.")
+flags.DEFINE_enum("direction", "AtoB", ["AtoB", "BtoA"],
+                  "Which generator of a two-way method (CycleGAN, DCLGAN, ...) translates; "
+                  "one-sided methods (CUT) only have AtoB, their trained direction.")
 flags.mark_flags_as_required(["checkpoint", "input", "output"])
 FLAGS = flags.FLAGS
 
@@ -34,14 +37,14 @@ def label_path(labels_dir, image_path):
                             f"(expected a file named {stem}.*)")
 
 
-def translate_files(checkpoint, inputs, output, labels=None):
+def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB"):
     """Writes OUTPUT/STEM.png for each input (and OUTPUT_labels/ copies); returns the paths."""
     paths = folders.list_images(inputs) if os.path.isdir(inputs) else [inputs]
     for path in paths:
         if os.path.abspath(os.path.dirname(path)) == os.path.abspath(output):
             raise ValueError(f"--output={output} is the input folder: translations would "
                              "overwrite the inputs")
-    generator, _ = load_translator(checkpoint)
+    generator, _ = load_translator(checkpoint, direction)
     os.makedirs(output, exist_ok=True)
     labels_out = output.rstrip("/") + "_labels"
     if labels:
@@ -66,7 +69,8 @@ def translate_files(checkpoint, inputs, output, labels=None):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    written = translate_files(FLAGS.checkpoint, FLAGS.input, FLAGS.output, FLAGS.labels)
+    written = translate_files(FLAGS.checkpoint, FLAGS.input, FLAGS.output, FLAGS.labels,
+                              FLAGS.direction)
     print(f"Wrote {len(written)} translation(s) to {FLAGS.output}"
           + (f" and their label maps to {FLAGS.output.rstrip('/')}_labels" if FLAGS.labels else ""))
 

@@ -6,6 +6,7 @@ import tensorflow as tf
 from absl import flags
 
 from tfattncut import config as config_lib
+from tfattncut.training.trainer import data_options
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,7 +49,7 @@ class ConfigTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "--crop_size"):
             parse("--crop_size=30")
         with self.assertRaisesRegex(ValueError, "--load_size"):
-            parse("--load_size=100", "--crop_size=128")
+            data_options(parse("--load_size=100", "--crop_size=128"))
         with self.assertRaisesRegex(flags.ValidationError, "--nce_layers"):
             parse("--nce_layers=a,b")
         with self.assertRaises(flags.IllegalFlagValueError):

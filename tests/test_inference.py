@@ -4,7 +4,7 @@ import tempfile
 
 import tensorflow as tf
 
-from tests.testdata import tiny_config
+from tests.testdata import tiny_config, write_tiny_run
 from tfattncut import inference
 from tfattncut.methods.cut import build_generator
 
@@ -32,12 +32,8 @@ class LoadTranslatorTest(tf.test.TestCase):
     def test_round_trip_through_a_run_directory(self):
         root = tempfile.mkdtemp()
         config = tiny_config(root, name="saved")
-        generator = build_generator(config)
-        generator(tf.zeros([1, 64, 64, 3]))
+        generator = write_tiny_run(config)
         checkpoints = os.path.join(config.run_dir, "checkpoints")
-        tf.train.Checkpoint(generator=generator).save(os.path.join(checkpoints, "ckpt"))
-        with open(os.path.join(config.run_dir, "config.json"), "w") as f:
-            f.write(config.to_json())
         images = tf.random.uniform([1, 64, 64, 3], -1, 1, seed=3)
         for where in (config.run_dir, checkpoints, tf.train.latest_checkpoint(checkpoints)):
             loaded, loaded_config = inference.load_translator(where)

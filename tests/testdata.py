@@ -1,4 +1,5 @@
 """Tiny data sets and configurations the tests build themselves."""
+import dataclasses
 import os
 
 import numpy as np
@@ -28,3 +29,32 @@ def tiny_config(root, **changes):
         checkpoint_every=100, jit_compile="false")
     values.update(changes)
     return Config(**values)
+
+
+def as_flags(config):
+    """The command-line flags that reproduce `config` (for launching real subprocesses)."""
+    flags = []
+    for name, value in dataclasses.asdict(config).items():
+        if isinstance(value, tuple):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        flags.append(f"--{name}={value}")
+    return flags
+
+
+def write_tiny_run(config):
+    """A run directory as launch.train leaves it (config.json + a generator checkpoint),
+    with an untrained generator; returns the generator."""
+    import tensorflow as tf
+
+    from tfattncut.checkpoints import make_checkpoint
+    from tfattncut.methods.cut import build_generator
+
+    generator = build_generator(config)
+    generator(tf.zeros([1, 64, 64, 3]))
+    make_checkpoint(generator=generator).save(
+        os.path.join(config.run_dir, "checkpoints", "ckpt"))
+    with open(os.path.join(config.run_dir, "config.json"), "w") as f:
+        f.write(config.to_json())
+    return generator

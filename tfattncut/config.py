@@ -21,7 +21,8 @@ class Config:
     # Run.
     name: str = _field("experiment", "Run name: outputs go to checkpoints_dir/name.")
     checkpoints_dir: str = _field("runs", "Root folder of run directories.")
-    model: str = _field("cut", "Training method.", ["cut"])
+    model: str = _field("cut", "Training method.",
+                        ["cut", "cyclegan", "dclgan", "simdcl", "uag"])
     seed: int = _field(0, "Seed of every random draw (data order, crops, patches, init).")
     # Data (training.md, "Unaligned folder data set").
     dataroot: str = _field("data/synth_street", "Folder with trainA, trainB, testA, testB.")
@@ -71,6 +72,23 @@ class Config:
         "code's mixed-up (C, 49) layout for comparisons.", ["correct", "reference"])
     qs_block_size: int = _field(
         512, "Rows per block of the memory-efficient global entropy (0: dense N×N).")
+    # Baselines (baselines.md).
+    pool_size: int = _field(
+        50, "cyclegan, uag, dclgan, simdcl: earlier fakes kept per discriminator (0: none).")
+    lambda_A: float = _field(10.0, "cyclegan, uag: weight of the cycle loss A -> B -> A.")
+    lambda_B: float = _field(10.0, "cyclegan, uag: weight of the cycle loss B -> A -> B.")
+    lambda_identity: float = _field(
+        0.5, "cyclegan, uag: identity L1 weight, as a fraction of lambda_A / lambda_B.")
+    lambda_IDT: float = _field(1.0, "dclgan, simdcl: weight of the identity L1.")
+    lambda_SIM: float = _field(10.0, "simdcl: weight of the similarity loss.")
+    lr_F: float = _field(1e-3, "dclgan, simdcl: initial Adam learning rate of the heads.")
+    beta1_F: float = _field(0.9, "dclgan, simdcl: Adam beta1 of the heads.")
+    uag_attention_epochs: int = _field(
+        30, "uag: epochs the attention networks train; then they are frozen and the "
+        "discriminators see attention-masked images.")
+    uag_threshold: float = _field(
+        0.1, "uag: attention above this keeps a pixel in the discriminators' view.")
+    uag_attention_ngf: int = _field(32, "uag: attention network width.")
     # Optimisation (training.md, "Optimisation").
     lr: float = _field(2e-4, "Initial Adam learning rate of G, D and F.")
     beta1: float = _field(0.5, "Adam β1.")
@@ -157,17 +175,19 @@ def from_flags(flag_values=flags.FLAGS):
 
 
 def validate(config):
-    """Raises ValueError naming the flag for values that cannot work."""
+    """Raises ValueError naming the flag for values that cannot work (the data options are
+    checked by tfattncut.data.folders.DataOptions)."""
     if config.batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1; got {config.batch_size}")
     if config.crop_size % 4:
         raise ValueError(f"--crop_size must be a multiple of 4 (the generator downsamples "
                          f"twice); got {config.crop_size}")
-    if config.preprocess in ("resize_and_crop", "scale_width_and_crop") and \
-            config.load_size < config.crop_size:
-        raise ValueError(f"--load_size ({config.load_size}) must be >= --crop_size "
-                         f"({config.crop_size}) for --preprocess={config.preprocess}")
     if not config.nce_layers or min(config.nce_layers) < 0:
         raise ValueError(f"--nce_layers must be non-negative layer numbers; got {config.nce_layers}")
     if config.num_patches < 1:
         raise ValueError(f"--num_patches must be >= 1; got {config.num_patches}")
+    if config.pool_size < 0:
+        raise ValueError(f"--pool_size must be >= 0 (0: no pool); got {config.pool_size}")
+    if not 0.0 <= config.uag_threshold < 1.0:
+        raise ValueError(f"--uag_threshold must be in [0, 1) (the attention is a sigmoid); "
+                         f"got {config.uag_threshold}")

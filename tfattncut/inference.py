@@ -8,6 +8,7 @@ import os
 
 import tensorflow as tf
 
+from tfattncut.checkpoints import make_checkpoint
 from tfattncut.config import Config
 from tfattncut.methods import METHODS
 
@@ -54,6 +55,6 @@ def load_translator(checkpoint, direction="AtoB"):
                                 "written by launch.train and describes the networks")
     config = Config.from_json_file(config_path)
     translator, trackables = METHODS[config.model].build_translator(config, direction)
-    tf.train.Checkpoint(**trackables).restore(prefix).expect_partial() \
+    make_checkpoint(**trackables).restore(prefix).expect_partial() \
         .assert_existing_objects_matched()
     return translator, config

@@ -8,8 +8,7 @@ from PIL import Image
 
 from launch.describe import describe
 from launch.translate import translate_files
-from tests.testdata import tiny_config
-from tfattncut.methods.cut import build_generator
+from tests.testdata import tiny_config, write_tiny_run
 
 
 class TranslateCLITest(tf.test.TestCase):
@@ -17,12 +16,7 @@ class TranslateCLITest(tf.test.TestCase):
     def test_translates_any_size_and_copies_labels(self):
         root = tempfile.mkdtemp()
         config = tiny_config(root, name="run")
-        generator = build_generator(config)
-        generator(tf.zeros([1, 64, 64, 3]))
-        tf.train.Checkpoint(generator=generator).save(
-            os.path.join(config.run_dir, "checkpoints", "ckpt"))
-        with open(os.path.join(config.run_dir, "config.json"), "w") as f:
-            f.write(config.to_json())
+        write_tiny_run(config)
         inputs, labels = os.path.join(root, "in"), os.path.join(root, "in_labels")
         os.makedirs(inputs)
         os.makedirs(labels)

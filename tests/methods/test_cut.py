@@ -71,8 +71,11 @@ class CUTStepTest(tf.test.TestCase):
             method = CUT(tiny_config("/unused"))
             values, _ = tf.function(method.train_step, jit_compile=jit)(batch, tf.constant([1, 2]))
             results.append({k: float(v) for k, v in values.items()})
+        # Same patches and flips (stateless Philox draws agree with and without XLA); XLA's
+        # fused convolutions round differently, and PatchNCE at initialisation divides by a
+        # tiny ‖v‖ + 1e-7, which magnifies that to about 1 %.
         for name in results[0]:
-            self.assertAllClose(results[0][name], results[1][name], rtol=1e-3, msg=name)
+            self.assertAllClose(results[0][name], results[1][name], rtol=3e-2, msg=name)
 
     def test_bad_nce_layer_is_a_clear_error(self):
         with self.assertRaisesRegex(ValueError, "--nce_layers"):

@@ -10,7 +10,7 @@ from tfattncut import losses
 from tfattncut.methods.optim import make_adam
 from tfattncut.models.discriminator import PatchDiscriminator
 from tfattncut.models.generator import ResnetGenerator
-from tfattncut.models.heads import PatchProjector
+from tfattncut.models.heads import PatchProjector, layer_seeds_of
 from tfattncut.selection import make_selectors
 from tfattncut.selection.random import RandomSelector
 
@@ -109,7 +109,9 @@ class CUT(keras.Model):
         with tf.GradientTape(persistent=True) as tape:
             real = tf.concat([real_a, real_b], 0) if cfg.nce_idt else real_a
             if cfg.flip_equivariance:
-                flipped = tf.random.stateless_uniform([], flip_seed) < 0.5
+                # Integer Philox bits: the same draw with and without XLA (see random_positions).
+                flipped = tf.random.stateless_uniform(
+                    [], flip_seed, minval=0, maxval=2, dtype=tf.int32, alg="philox") == 1
                 fake, source_features = self._translate_flipped(real, flipped)
             else:
                 fake, source_features = self.generator.call_with_features(real, cfg.nce_layers)
@@ -159,12 +161,12 @@ class CUT(keras.Model):
         the heat map of the paper's Fig. 2).
         """
         _, features = self.generator.call_with_features(real_a, self.config.nce_layers)
+        layer_seeds = layer_seeds_of(seed, len(features))
         maps = []
         for i, selector in enumerate(self.projector.selectors):
             if isinstance(selector, RandomSelector):
                 continue
-            layer_seed = tf.random.experimental.stateless_fold_in(seed, i)
-            indices = selector(features[i], features[i], layer_seed).indices
+            indices = selector(features[i], features[i], layer_seeds[i]).indices
             significance = (selector.significance(features[i])
                             if hasattr(selector, "significance") else None)
             maps.append((self.config.nce_layers[i], indices, significance,

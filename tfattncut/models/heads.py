@@ -26,6 +26,12 @@ class ProjectionHead(keras.layers.Layer):
         return v / (tf.norm(v, axis=-1, keepdims=True) + 1e-7)
 
 
+def layer_seeds_of(seed, num_layers):
+    """One stateless seed per NCE layer (stateless_split: the same under XLA and in graph
+    mode, unlike stateless_fold_in on CPU)."""
+    return tf.unstack(tf.random.experimental.stateless_split(seed, num_layers))
+
+
 class PatchProjector(keras.Model):
     """F: for each NCE layer, select P positions of both feature maps, then project them.
 
@@ -48,9 +54,9 @@ class PatchProjector(keras.Model):
         """Lists of [B, H, W, C] maps (one per layer) -> lists of keys, queries [B, P, nc]
         and the selected positions [B, P], per layer. `seed`: int32 [2], fresh each step."""
         keys, queries, positions = [], [], []
+        layer_seeds = layer_seeds_of(seed, len(self.selectors))
         for i, (selector, head) in enumerate(zip(self.selectors, self.heads)):
-            layer_seed = tf.random.experimental.stateless_fold_in(seed, i)
-            selection = selector(source_features[i], translated_features[i], layer_seed)
+            selection = selector(source_features[i], translated_features[i], layer_seeds[i])
             keys.append(head(selection.source))
             queries.append(head(selection.translated))
             positions.append(selection.indices)

@@ -53,10 +53,10 @@ def flatten_positions(features):
 def random_positions(num_positions, count, seed):
     """int32 [count] distinct random positions of range(num_positions), a stateless draw.
 
-    Integer noise with a stable argsort: XLA turns stateless random bits into floats
-    differently from the TF kernels, so float noise would pick other positions under
-    jit_compile than in graph mode.
+    Integer Philox noise with a stable argsort: only that draws the same bits under XLA as
+    in graph mode on CPU (the default algorithm and float conversion differ), so compiled and
+    uncompiled runs pick the same positions.
     """
     noise = tf.random.stateless_uniform([num_positions], seed=seed, minval=None, maxval=None,
-                                        dtype=tf.int32)
+                                        dtype=tf.int32, alg="philox")
     return tf.argsort(noise, stable=True)[:count]

@@ -7,18 +7,31 @@ Exact resume: every random draw is a pure function of (seed, epoch, index) in th
 pipeline and of (seed, step) in the step, so the checkpointed step counter is the whole RNG
 state; a resumed run rebuilds the same epoch and skips the batches already seen.
 """
+import contextlib
 import os
+import signal
+import threading
 
 import keras
 import tensorflow as tf
 from absl import logging
 
+from tfattncut.checkpoints import make_checkpoint
 from tfattncut.data import folders
 from tfattncut.inference import translate
 from tfattncut.methods import METHODS
 from tfattncut.methods.optim import learning_rate_at_epoch
 from tfattncut.training import summaries
 from tfattncut.training.strategy import make_strategy, resolve_jit_compile
+
+# Exit status of a run stopped by SIGTERM after saving its checkpoint (sysexits' EX_TEMPFAIL:
+# "try again"): the same command with --resume continues it.
+EXIT_PREEMPTED = 75
+
+
+class Preempted(Exception):
+    """SIGTERM arrived; a checkpoint of the current step has been written."""
+
 
 def data_options(config, phase="train"):
     """The data pipeline's options from the run's configuration."""
@@ -49,7 +62,7 @@ class Trainer:
             self.method = METHODS[config.model](config)
         # Host-side counter, outside the strategy: the loop reads it every step.
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.checkpoint = tf.train.Checkpoint(
+        self.checkpoint = make_checkpoint(
             step=self.step, **self.method.networks, **self.method.extra_state,
             **{f"optimizer_{k}": v for k, v in self.method.optimizers.items()})
         self.checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
@@ -107,13 +120,33 @@ class Trainer:
         writer = tf.summary.create_file_writer(os.path.join(config.run_dir, "logs"))
         history = []
         trace_graph = int(self.step) == 0
-        with writer.as_default():
+        self._stop_requested = False
+        with writer.as_default(), self._stop_on_sigterm():
             while int(self.step) < self.total_steps:
                 history += self._run_epoch(trace_graph)
                 trace_graph = False
             self.save()
             writer.flush()
         return history
+
+    @contextlib.contextmanager
+    def _stop_on_sigterm(self):
+        """While training, SIGTERM (preemption, `kill`) asks the loop to stop after the
+        current step, save a checkpoint and raise Preempted. Only the main thread may install
+        signal handlers; elsewhere SIGTERM keeps its default meaning."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum, frame):
+            del signum, frame
+            self._stop_requested = True
+
+        previous = signal.signal(signal.SIGTERM, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     def _run_epoch(self, trace_graph):
         config = self.config
@@ -142,8 +175,10 @@ class Trainer:
             history.append(values)
             progress.update(step - (epoch - 1) * self.steps_per_epoch, list(values.items()))
             self._write_summaries(step, values, lr, images)
-            if step % config.checkpoint_every == 0:
+            if step % config.checkpoint_every == 0 or self._stop_requested:
                 self.save()
+            if self._stop_requested:
+                raise Preempted(f"SIGTERM at step {step}: saved {self.manager.latest_checkpoint}")
         return history
 
     def _write_summaries(self, step, losses, lr, images):

@@ -1,0 +1,67 @@
+"""Attention-guided translation (baselines.md, "Attention-guided CycleGAN"): the attention
+network A that finds the region to translate, and the composition that replaces only it.
+"""
+import keras
+import tensorflow as tf
+
+from tfattncut.layers import Conv, ReflectionPad, instance_norm, make_initializer
+from tfattncut.models.generator import ResnetBlock
+
+
+class AttentionNetwork(keras.Model):
+    """A_S / A_T: [B, H, W, 3] in [-1, 1] -> [B, H, W, 1] in (0, 1), H and W multiples of 4.
+
+    The small encoder-decoder of the reference code (width nf = 32): reflect pad 3, conv 7×7
+    stride 2, IN, ReLU; conv 3×3 stride 2, IN, ReLU; one residual block at 2nf; twice
+    [nearest ×2 upsampling, reflect pad 1, conv 3×3, IN, ReLU] (2nf, then nf); conv 7×7 to one
+    channel; sigmoid. It works at a quarter of the resolution, so it costs ~1 % of G.
+    """
+
+    def __init__(self, nf=32, init_type="xavier", init_gain=0.02, **kwargs):
+        super().__init__(**kwargs)
+        init = make_initializer(init_type, init_gain)
+        layers = [ReflectionPad(3), Conv(nf, 7, stride=2, initializer=init), instance_norm(),
+                  keras.layers.ReLU(),
+                  Conv(nf * 2, 3, stride=2, padding=1, initializer=init), instance_norm(),
+                  keras.layers.ReLU(),
+                  ResnetBlock(nf * 2, init)]
+        for channels in (nf * 2, nf):
+            layers += [keras.layers.UpSampling2D(2), ReflectionPad(1),
+                       Conv(channels, 3, initializer=init), instance_norm(), keras.layers.ReLU()]
+        layers += [Conv(1, 7, padding=3, initializer=init), keras.layers.Activation("sigmoid")]
+        self.layer_list = layers
+
+    def call(self, images, training=None):
+        x = images
+        for layer in self.layer_list:
+            x = layer(x)
+        return x
+
+
+def compose(mask, translated, source):
+    """s' = m ⊙ G(s) + (1 − m) ⊙ s: only the attended region is replaced.
+
+    mask [B, H, W, 1] in [0, 1]; translated, source [B, H, W, 3].
+    """
+    return mask * translated + (1.0 - mask) * source
+
+
+class AttentionTranslator(keras.Model):
+    """One direction of the attention-guided model: the generator sees the whole image and the
+    attention network of the *source* domain decides where its output is used.
+
+    This is what translate / export run for `--model=uag`, so the exported graph composes.
+    """
+
+    def __init__(self, generator, attention, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.attention = attention
+
+    def translate_with_mask(self, images):
+        """[B, H, W, 3] -> (composed [B, H, W, 3], attention mask [B, H, W, 1])."""
+        mask = self.attention(images)
+        return compose(mask, self.generator(images), images), mask
+
+    def call(self, images, training=None):
+        return self.translate_with_mask(images)[0]
