@@ -9,24 +9,9 @@ import json
 from absl import app, flags
 
 from tfattncut import config as config_lib
-from tfattncut.methods import METHODS
+from tfattncut.describe import describe
 
 config_lib.define_flags()
-
-
-def describe(config):
-    method = METHODS[config.model](config)
-    counts = {name: net.count_params() for name, net in method.networks.items()}
-    selectors = {s.name: s.count_params() for s in method.projector.selectors if s.weights}
-    shapes = method.generator.feature_shapes(config.nce_layers, config.crop_size)
-    return {
-        "model": config.model,
-        "selector": config.selector,
-        "parameters": {**counts, "total": sum(counts.values()),
-                       "selectors_in_projector": selectors},
-        "nce_features": {str(layer): shape for layer, shape in zip(config.nce_layers, shapes)},
-        "crop_size": config.crop_size,
-    }
 
 
 def main(argv):

@@ -9,12 +9,11 @@ labelled photo-style set in the CycleGAN layout.
 import os
 import shutil
 
-import keras
-import tensorflow as tf
 from absl import app, flags
 
 from tfattncut.data import folders
-from tfattncut.inference import load_translator, translate
+from tfattncut.evaluation import images
+from tfattncut.inference import load_translator
 
 flags.DEFINE_string("checkpoint", None, "Run directory, its checkpoints/ folder, or a prefix.")
 flags.DEFINE_string("input", None, "An image file or a folder of images.")
@@ -40,29 +39,14 @@ def label_path(labels_dir, image_path):
 def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB"):
     """Writes OUTPUT/STEM.png for each input (and OUTPUT_labels/ copies); returns the paths."""
     paths = folders.list_images(inputs) if os.path.isdir(inputs) else [inputs]
-    for path in paths:
-        if os.path.abspath(os.path.dirname(path)) == os.path.abspath(output):
-            raise ValueError(f"--output={output} is the input folder: translations would "
-                             "overwrite the inputs")
-    generator, _ = load_translator(checkpoint, direction)
-    os.makedirs(output, exist_ok=True)
-    labels_out = output.rstrip("/") + "_labels"
+    sources = [label_path(labels, path) for path in paths] if labels else []
+    translator, _ = load_translator(checkpoint, direction)
+    written = images.translate_images(translator, paths, output)
     if labels:
+        labels_out = output.rstrip("/") + "_labels"
         os.makedirs(labels_out, exist_ok=True)
-    progress = keras.utils.Progbar(len(paths), unit_name="image")
-    written = []
-    for i, path in enumerate(paths, start=1):
-        image = folders.load_image(path)[tf.newaxis]
-        translated = translate(generator, image)[0]
-        pixels = tf.cast(tf.round((tf.clip_by_value(translated, -1, 1) + 1) * 127.5), tf.uint8)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        target = os.path.join(output, f"{stem}.png")
-        tf.io.write_file(target, tf.io.encode_png(pixels))
-        if labels:
-            source = label_path(labels, path)
+        for source in sources:
             shutil.copyfile(source, os.path.join(labels_out, os.path.basename(source)))
-        written.append(target)
-        progress.update(i)
     return written
 
 

@@ -110,6 +110,14 @@ class Config:
     image_every: int = _field(500, "Write image grids and weight histograms every N steps.")
     keep_checkpoints: int = _field(3, "How many recent checkpoints to keep.")
     resume: bool = _field(False, "Continue from the newest checkpoint of the run directory.")
+    # Evaluation during training (metrics.md).
+    eval_every_epochs: int = _field(
+        0, "Every N epochs, translate the test split, score it, log the metrics, and keep the "
+        "best-FID checkpoint in RUN/best_fid/ (0: never).")
+    eval_metrics: tuple[str, ...] = _field(("fid", "kid"), "Metrics of --eval_every_epochs.")
+    inception: str = _field(
+        "", "Inception backbone for FID/KID/IS: keras:PATH or fid2015:PATH (local weights), or "
+        "random (smoke tests only; its numbers are not comparable).")
 
     @property
     def run_dir(self):
@@ -130,8 +138,9 @@ class Config:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"{path}: unknown config fields {unknown}")
-        for name in ("nce_layers", "qs_layers"):
-            values[name] = tuple(values[name])
+        for field in dataclasses.fields(cls):
+            if typing.get_origin(field.type) is tuple and field.name in values:
+                values[field.name] = tuple(values[field.name])
         return cls(**values)
 
 
@@ -162,12 +171,14 @@ def from_flags(flag_values=flags.FLAGS):
     values = {}
     for field in dataclasses.fields(Config):
         value = flag_values[field.name].value
-        if field.name in ("nce_layers", "qs_layers"):
+        if typing.get_args(field.type) == (int, ...):
             try:
                 value = tuple(int(v) for v in value)
             except ValueError:
                 raise flags.ValidationError(
                     f"--{field.name} must be comma-separated integers; got {','.join(value)}")
+        elif typing.get_origin(field.type) is tuple:
+            value = tuple(value)
         values[field.name] = value
     config = Config(**values)
     validate(config)
@@ -186,6 +197,10 @@ def validate(config):
         raise ValueError(f"--nce_layers must be non-negative layer numbers; got {config.nce_layers}")
     if config.num_patches < 1:
         raise ValueError(f"--num_patches must be >= 1; got {config.num_patches}")
+    if config.eval_every_epochs and not config.inception and \
+            {"fid", "kid", "is"} & set(config.eval_metrics):
+        raise ValueError("--eval_every_epochs with FID/KID/IS needs --inception=keras:PATH, "
+                         "fid2015:PATH (local weights) or random (smoke tests only)")
     if config.pool_size < 0:
         raise ValueError(f"--pool_size must be >= 0 (0: no pool); got {config.pool_size}")
     if not 0.0 <= config.uag_threshold < 1.0:

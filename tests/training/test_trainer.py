@@ -1,5 +1,6 @@
 """The training loop: exact resume, MirroredStrategy equivalence, summaries, safety."""
 import glob
+import json
 import os
 import tempfile
 
@@ -131,3 +132,21 @@ class SelectionMapTest(tf.test.TestCase):
         self.assertIn("selection/layer_12", tags)
         self.assertIn("selection/layer_16", tags)
         self.assertNotIn("selection/layer_0", tags)
+
+
+class EvalDuringTrainingTest(tf.test.TestCase):
+
+    def test_eval_every_epoch_logs_and_keeps_best_fid(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="eval_test_"), count=2)
+        config = tiny_config(root, name="eval", eval_every_epochs=1, inception="random",
+                             eval_metrics=("fid",))
+        trainer = Trainer(config)
+        trainer.fit()
+        reports = sorted(glob.glob(os.path.join(config.run_dir, "eval", "epoch_*.json")))
+        self.assertLen(reports, 2)  # 1 + 1 epochs
+        self.assertIn("eval/fid", summary_tags(os.path.join(config.run_dir, "logs")))
+        fids = [json.load(open(path))["metrics"]["fid"] for path in reports]
+        self.assertAllClose(float(trainer.best_fid), min(fids))
+        best = tf.train.latest_checkpoint(os.path.join(config.run_dir, "best_fid"))
+        self.assertIsNotNone(best)
+        self.assertTrue(best.endswith(f"-{2 * (fids.index(min(fids)) + 1)}"))

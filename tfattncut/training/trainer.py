@@ -18,6 +18,8 @@ from absl import logging
 
 from tfattncut.checkpoints import make_checkpoint
 from tfattncut.data import folders
+from tfattncut.evaluation import evaluate
+from tfattncut.metrics import inception
 from tfattncut.inference import translate
 from tfattncut.methods import METHODS
 from tfattncut.methods.optim import learning_rate_at_epoch
@@ -60,14 +62,21 @@ class Trainer:
                              f"{config.dataroot} ({self.data.size_a} A, {self.data.size_b} B)")
         with self.strategy.scope():
             self.method = METHODS[config.model](config)
+        # Lowest FID seen by --eval_every_epochs; checkpointed so a resumed run keeps it.
+        self.best_fid = tf.Variable(float("inf"), dtype=tf.float64, trainable=False)
+        self._backbone = (inception.load_backbone(config.inception)
+                          if config.eval_every_epochs and config.inception else None)
         # Host-side counter, outside the strategy: the loop reads it every step.
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = make_checkpoint(
-            step=self.step, **self.method.networks, **self.method.extra_state,
+            step=self.step, best_fid=self.best_fid, **self.method.networks,
+            **self.method.extra_state,
             **{f"optimizer_{k}": v for k, v in self.method.optimizers.items()})
         self.checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
         self.manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir,
                                                   max_to_keep=config.keep_checkpoints)
+        self.best_manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(config.run_dir, "best_fid"), max_to_keep=1)
         self._distributed_step = self._make_distributed_step()
         if hasattr(self.method, "selection_maps"):
             self._selection_maps = tf.function(self.method.selection_maps)
@@ -179,7 +188,26 @@ class Trainer:
                 self.save()
             if self._stop_requested:
                 raise Preempted(f"SIGTERM at step {step}: saved {self.manager.latest_checkpoint}")
+        if step == epoch * self.steps_per_epoch:
+            self._evaluate(epoch, step)
         return history
+
+    def _evaluate(self, epoch, step):
+        """--eval_every_epochs: score the test split, log it, keep the best-FID checkpoint."""
+        config = self.config
+        if not config.eval_every_epochs or epoch % config.eval_every_epochs:
+            return
+        report = evaluate.evaluate_translator(
+            self.method.generator, config.dataroot, config.direction, list(config.eval_metrics),
+            self._backbone, config.crop_size, epoch=epoch, seed=config.seed)
+        evaluate.write_json(report, evaluate.epoch_report_path(config.run_dir, epoch))
+        evaluate.log_to_tensorboard(report, step)
+        fid = report["metrics"].get("fid")
+        if fid is not None and fid < float(self.best_fid):
+            self.best_fid.assign(fid)
+            self.best_manager.save(checkpoint_number=step)
+            logging.info("Epoch %d: best FID so far, %.4f; saved in %s", epoch, fid,
+                         self.best_manager.directory)
 
     def _write_summaries(self, step, losses, lr, images):
         config = self.config

@@ -1,0 +1,52 @@
+"""The downstream sim-to-real experiment: `python -m launch.downstream
+--flagfile=configs/downstream.cfg [--checkpoint=runs/NAME ...]`.
+
+Trains the same small segmenter on raw A, on A translated by --checkpoint (both with A's
+labels) and on B (the upper bound), and reports each one's mean IoU on B's test split as a
+table, JSON and a bar chart (tfattncut.evaluation.downstream).
+"""
+import os
+import time
+
+from absl import app, flags
+
+from tfattncut.data import synthetic
+from tfattncut.evaluation import downstream
+
+flags.DEFINE_string("dataroot", "data/synth_street", "Data set with trainA, trainB, testB and "
+                    "their *_labels folders.")
+flags.DEFINE_bool("make_synthetic", False, "Render the bundled synthetic street scenes into "
+                  "--dataroot if it has none.")
+flags.DEFINE_string("checkpoint", None, "AtoB training run whose translator is tested.")
+flags.DEFINE_string("output", None, "Folder for the report, chart, translations and the "
+                    "upper-bound segmenter.")
+flags.DEFINE_integer("epochs", 5, "Segmenter training epochs (each arm).")
+flags.DEFINE_integer("batch_size", 8, "Segmenter batch size.")
+flags.DEFINE_float("learning_rate", 1e-3, "Segmenter Adam learning rate.")
+flags.DEFINE_integer("max_train_images", 0, "Train on the first N images of trainA and of "
+                     "trainB (0: all).")
+flags.DEFINE_integer("width", 32, "Segmenter width (channels of its first layer).")
+flags.DEFINE_integer("seed", 0, "Segmenter initialisation and data order.")
+flags.mark_flags_as_required(["checkpoint", "output"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.make_synthetic:
+        synthetic.ensure_dataset(FLAGS.dataroot)
+    start = time.time()
+    report = downstream.run_downstream(
+        FLAGS.dataroot, FLAGS.checkpoint, FLAGS.output, epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+        max_train_images=FLAGS.max_train_images, width=FLAGS.width, seed=FLAGS.seed)
+    print(f"\nMean IoU on {report['settings']['test_images']} images of "
+          f"{os.path.join(FLAGS.dataroot, 'testB')} ({(time.time() - start) / 60:.1f} min):\n")
+    print(downstream.format_table(report))
+    print(f"\nReport: {os.path.join(FLAGS.output, downstream.REPORT)}")
+    print(f"Chart:  {os.path.join(FLAGS.output, downstream.CHART)}")
+
+
+if __name__ == "__main__":
+    app.run(main)

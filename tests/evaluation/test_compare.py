@@ -1,0 +1,60 @@
+"""Gathering runs' evaluation reports into one table and one plot."""
+import os
+import tempfile
+
+import tensorflow as tf
+from PIL import Image
+
+from tests.evaluation.fake_runs import write_run
+from tfattncut.evaluation import compare
+
+
+class CompareTest(tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = tempfile.mkdtemp()
+        cls.run_a = write_run(cls.root, "cut", "random", [
+            (2, "fid2015:x.pb", {"fid": 50.0, "kid": 0.02, "kid_std": 0.001}),
+            (1, "fid2015:x.pb", {"fid": 60.0, "kid": 0.03, "kid_std": 0.002}),
+            (3, "fid2015:x.pb", {"fid": 55.0, "kid": 0.01, "kid_std": 0.003}),
+        ])
+        cls.run_b = write_run(cls.root, "qs", "qs_global", [
+            (None, "fid2015:x.pb", {"fid": 70.0, "psnr": 20.0}),
+            (1, "fid2015:x.pb", {"fid": 40.0, "swd": 3.0}),
+        ])
+
+    def test_table_rows_take_the_newest_report_and_the_best_fid(self):
+        table, plot = compare.compare([self.run_a, self.run_b], os.path.join(self.root, "out"))
+        lines = table.splitlines()
+        self.assertEqual(lines[0], "| run | method | epoch | backbone | fid | kid | swd | "
+                                   "best fid (epoch) |")
+        self.assertEqual(lines[2], "| cut | cut/random | 3 | fid2015:x.pb | 55.0000 | "
+                                   "0.0100 ± 0.0030 | — | 50.0000 (2) |")
+        self.assertEqual(lines[3], "| qs | cut/qs_global | 1 | fid2015:x.pb | 40.0000 | — | "
+                                   "3.0000 | 40.0000 (1) |")
+        self.assertIn("FID/KID/IS from the Inception backbone fid2015:x.pb.", table)
+        with open(os.path.join(self.root, "out", compare.TABLE)) as f:
+            self.assertEqual(f.read(), table + "\n")
+        # Panels fid, kid, swd (the epoch-less psnr is not plotted); two runs in the legend.
+        self.assertEqual(Image.open(plot).size, (640, 3 * 260 + 2 * 22 + 10))
+
+    def test_series_are_sorted_by_epoch(self):
+        run = compare.load_run(self.run_a)
+        self.assertEqual(run.series("fid"), [(1, 60.0), (2, 50.0), (3, 55.0)])
+        self.assertEqual(compare.load_run(self.run_b).reports[0].get("epoch"), None)
+
+    def test_backbone_warnings(self):
+        run_c = write_run(self.root, "smoke", "random", [(1, "random", {"fid": 1.0})])
+        runs = [compare.load_run(self.run_a), compare.load_run(run_c)]
+        notes = " ".join(compare.backbone_notes(runs))
+        self.assertIn("different Inception backbones (fid2015:x.pb, random)", notes)
+        self.assertIn("'random' is for smoke tests only", notes)
+
+    def test_run_without_reports_is_an_error(self):
+        empty = os.path.join(self.root, "empty")
+        os.makedirs(empty)
+        with self.assertRaisesRegex(FileNotFoundError, "--runs: .*empty has no evaluation "
+                                                       "reports.*launch.evaluate --checkpoint"):
+            compare.load_run(empty)

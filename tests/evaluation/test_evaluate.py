@@ -1,0 +1,146 @@
+"""Metric reports between folders, of a checkpoint, and of a translator (random backbone)."""
+import json
+import os
+import tempfile
+
+import numpy as np
+import scipy.linalg
+import tensorflow as tf
+from PIL import Image
+
+from tests.testdata import tiny_config, write_tiny_run, write_unaligned_folders
+from tfattncut.data import folders
+from tfattncut.evaluation import evaluate, images
+from tfattncut.inference import translate
+from tfattncut.metrics import inception
+
+
+def _features(backbone, folder):
+    batch = tf.stack([folders.load_image(p) for p in folders.list_images(folder)])
+    return np.asarray(backbone(batch)[0], np.float64)
+
+
+def _scipy_fid(a, b):
+    covmean = scipy.linalg.sqrtm(np.cov(a, rowvar=False) @ np.cov(b, rowvar=False)).real
+    return (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(np.cov(a, rowvar=False))
+            + np.trace(np.cov(b, rowvar=False)) - 2 * np.trace(covmean))
+
+
+def _scalar_events(logdir):
+    values = {}
+    for path in tf.io.gfile.glob(os.path.join(logdir, "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                values[value.tag] = float(tf.make_ndarray(value.tensor)) \
+                    if value.tag != "eval/inception" else value.tensor.string_val[0].decode()
+    return values
+
+
+class EvaluateTest(tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = write_unaligned_folders(tempfile.mkdtemp(), count=10, size=64)
+        cls.test_a = os.path.join(cls.root, "testA")
+        cls.test_b = os.path.join(cls.root, "testB")
+
+    def test_folder_with_itself_and_the_report_says_random(self):
+        output = os.path.join(self.root, "self", "report.json")
+        report, written = evaluate.run(fake=self.test_a, real=self.test_a, inception_spec="random",
+                                       metrics=["fid", "is"], output=output, batch_size=4)
+        self.assertEqual(written, output)
+        self.assertNear(report["metrics"]["fid"], 0.0, 1e-6)
+        # 10 images in 10 splits: each split's p(y) is its image's p(y|x), so KL = 0, IS = 1.
+        self.assertAllClose(report["metrics"]["is"], 1.0)
+        self.assertEqual(report["inception"]["backbone"], "random")
+        self.assertFalse(report["inception"]["comparable"])
+        self.assertRegex(report["inception"]["note"], "SMOKE TEST ONLY.*not comparable")
+        self.assertIn(report["inception"]["note"], evaluate.format_table(report))
+        with open(output) as f:
+            self.assertEqual(json.load(f), report)
+
+    def test_fid_and_swd_match_direct_computations(self):
+        report = evaluate.evaluate_folders(self.test_b, self.test_a, metrics=("fid", "swd"),
+                                           backbone="random", batch_size=3)
+        backbone = inception.load_backbone("random")
+        expected = _scipy_fid(_features(backbone, self.test_a), _features(backbone, self.test_b))
+        self.assertAllClose(report["metrics"]["fid"], expected, rtol=1e-5)
+        # 64 px images: SWD levels 64, 32, 16, and their mean.
+        levels = [report["metrics"][f"swd_{r}"] for r in (64, 32, 16)]
+        self.assertAllClose(report["metrics"]["swd"], np.mean(levels))
+        self.assertEqual(report["inputs"]["num_fake"], 10)
+
+    def test_paired_psnr_and_ssim(self):
+        rng = np.random.default_rng(1)
+        fake_dir, paired_dir = (os.path.join(self.root, n) for n in ("fake", "paired"))
+        os.makedirs(fake_dir)
+        os.makedirs(paired_dir)
+        psnrs, pairs = [], []
+        for i in range(3):
+            target = rng.integers(20, 236, (32, 32, 3), dtype=np.uint8)
+            fake = (target.astype(int) + rng.integers(-20, 21, target.shape)).astype(np.uint8)
+            Image.fromarray(fake).save(os.path.join(fake_dir, f"{i}.png"))
+            Image.fromarray(target).save(os.path.join(paired_dir, f"{i}.bmp"))
+            mse = np.mean(((fake.astype(float) - target) / 255.0) ** 2)
+            psnrs.append(10 * np.log10(1.0 / mse))
+            pairs.append((fake, target))
+        Image.fromarray(pairs[0][1]).save(os.path.join(paired_dir, "unpaired_extra.png"))
+        report = evaluate.evaluate_folders(fake_dir, paired=paired_dir, batch_size=2)
+        self.assertEqual(sorted(report["metrics"]), ["psnr", "ssim"])
+        self.assertAllClose(report["metrics"]["psnr"], np.mean(psnrs), rtol=1e-5)
+        fakes, targets = (np.stack(x).astype(np.float32) / 255.0 for x in zip(*pairs))
+        self.assertAllClose(report["metrics"]["ssim"], np.mean(
+            tf.image.ssim(fakes, targets, max_val=1.0)), rtol=1e-5)
+        self.assertIsNone(report["inception"]["backbone"])
+        self.assertIn("No Inception backbone", evaluate.format_table(report))
+
+    def test_checkpoint_is_translated_next_to_the_report(self):
+        config = tiny_config(tempfile.mkdtemp(), name="run")
+        generator = write_tiny_run(config)
+        output = os.path.join(self.root, "ckpt_eval", "eval.json")
+        logdir = os.path.join(self.root, "ckpt_logs")
+        report, _ = evaluate.run(checkpoint=config.run_dir, dataroot=self.root,
+                                 metrics=["fid", "kid"], inception_spec="random", output=output,
+                                 logdir=logdir)
+        translated = os.path.join(self.root, "ckpt_eval", "eval_translated")
+        self.assertEqual(report["inputs"]["fake"], translated)
+        self.assertEqual(report["inputs"]["real"], self.test_b)
+        for path in folders.list_images(self.test_a)[:2]:
+            expected = images.to_uint8(translate(generator, folders.load_image(path)[None])[0])
+            written = np.asarray(Image.open(os.path.join(translated, os.path.basename(path))))
+            self.assertAllEqual(written, expected)
+        logged = _scalar_events(logdir)
+        self.assertAllClose(logged["eval/fid"], report["metrics"]["fid"])
+        self.assertAllClose(logged["eval/kid"], report["metrics"]["kid"])
+        self.assertIn("random", logged["eval/inception"])
+
+    def test_evaluate_translator_for_the_trainer(self):
+        generator = write_tiny_run(tiny_config(tempfile.mkdtemp(), name="run"))
+        kept = os.path.join(self.root, "kept")
+        report = evaluate.evaluate_translator(generator, self.root, "AtoB", metrics=("fid",),
+                                              backbone="random", crop_size=32, output_dir=kept,
+                                              epoch=3)
+        self.assertEqual(report["epoch"], 3)
+        self.assertEqual(Image.open(os.path.join(kept, "000.png")).size, (32, 32))
+        again = evaluate.evaluate_folders(kept, self.test_b, metrics=("fid",), backbone="random",
+                                          image_size=32)
+        self.assertAllClose(report["metrics"]["fid"], again["metrics"]["fid"])
+        temporary = evaluate.evaluate_translator(generator, self.root, "AtoB", metrics=("fid",),
+                                                 backbone=inception.load_backbone("random"),
+                                                 crop_size=32)
+        self.assertAllClose(temporary["metrics"]["fid"], report["metrics"]["fid"])
+        self.assertIsNone(temporary["inputs"]["fake"])
+        self.assertEqual(evaluate.epoch_report_path("runs/x", 3), "runs/x/eval/epoch_0003.json")
+
+    def test_errors_name_the_missing_input(self):
+        with self.assertRaisesRegex(ValueError, "fid,swd compare with real images.*--real"):
+            evaluate.check_metrics(("fid", "swd", "is"), False, False, True)
+        with self.assertRaisesRegex(ValueError, "psnr need the paired target.*--paired"):
+            evaluate.check_metrics(("psnr",), True, False, True)
+        with self.assertRaisesRegex(ValueError, "kid need an Inception backbone.*--inception"):
+            evaluate.check_metrics(("kid",), True, False, False)
+        with self.assertRaisesRegex(ValueError, "unknown \\['lpips'\\]"):
+            evaluate.check_metrics(("lpips",), True, True, True)
+        with self.assertRaisesRegex(ValueError, "--segmenter and --labels go together"):
+            evaluate.run(fake=self.test_a, labels=self.test_a)

@@ -1,0 +1,75 @@
+"""Image sets for evaluation: batching, resizing, pairing by stem, translating to PNG."""
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from tfattncut.data import folders
+from tfattncut.evaluation import images
+
+
+def _write(folder, name, pixels):
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+class ImagesTest(tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = tempfile.mkdtemp()
+        rng = np.random.default_rng(0)
+        cls.pixels = [rng.integers(0, 256, (8, 12, 3), dtype=np.uint8) for _ in range(5)]
+        cls.paths = [_write(os.path.join(cls.root, "set"), f"{i}.png", p)
+                     for i, p in enumerate(cls.pixels)]
+
+    def test_batches_in_file_order_and_reiterable(self):
+        image_set = images.ImageSet(self.paths, batch_size=2)
+        self.assertLen(image_set, 5)
+        for _ in range(2):  # metrics pass over a set several times
+            batches = list(image_set)
+            self.assertEqual([b.shape[0] for b in batches], [2, 2, 1])
+            self.assertAllClose(tf.concat(batches, 0), np.stack(self.pixels) / 127.5 - 1.0)
+
+    def test_resize_and_size_mismatch(self):
+        odd = _write(os.path.join(self.root, "mixed"), "odd.png",
+                     np.zeros([10, 12, 3], np.uint8))
+        with self.assertRaisesRegex(ValueError, "odd.png is \\(10, 12\\).*--image_size"):
+            list(images.ImageSet([self.paths[0], odd], batch_size=2))
+        (batch,) = list(images.ImageSet([self.paths[0], odd], batch_size=2, image_size=16))
+        self.assertEqual(batch.shape, [2, 16, 16, 3])
+        expected = folders.test_transform(folders.load_image(odd), images.resize_options(16))
+        self.assertAllClose(batch[1], expected)
+
+    def test_match_by_stem_across_extensions(self):
+        targets = os.path.join(self.root, "targets")
+        for i in (3, 0, 1, 2, 4):
+            _write(targets, f"{i}.bmp", self.pixels[i])
+        _write(targets, "extra.png", self.pixels[0])
+        matched = images.match_by_stem(self.paths, targets, "--paired")
+        self.assertEqual([os.path.basename(p) for p in matched], [f"{i}.bmp" for i in range(5)])
+        with self.assertRaisesRegex(FileNotFoundError, "--paired=.*no file for 1 of the 2.*"
+                                    "missing.png"):
+            images.match_by_stem([self.paths[0], "/x/missing.png"], targets, "--paired")
+
+    def test_translate_images_writes_rounded_pngs_and_protects_inputs(self):
+        def negate(batch):  # stands in for a generator; translate pads to multiples of 4
+            return -batch
+
+        output = os.path.join(self.root, "negated")
+        written = images.translate_images(negate, self.paths[:2], output)
+        self.assertEqual([os.path.basename(p) for p in written], ["0.png", "1.png"])
+        for path, pixels in zip(written, self.pixels):
+            # -(x / 127.5 - 1) maps level v to 255 - v exactly.
+            self.assertAllEqual(np.asarray(Image.open(path)), 255 - pixels)
+        with self.assertRaisesRegex(ValueError, "overwrite the inputs"):
+            images.translate_images(negate, self.paths[:1], os.path.dirname(self.paths[0]))
+
+    def test_to_uint8_rounds_and_clips(self):
+        self.assertAllEqual(images.to_uint8(tf.constant([-2.0, -1.0, 0.0, 1.0 / 255, 1.5])),
+                            [0, 0, 128, 128, 255])

@@ -1,0 +1,85 @@
+"""The downstream sim-to-real experiment (attention-based CUT's validation; synthetic.md).
+
+A translation A -> B is useful for sim-to-real when it changes the style and keeps every
+object where it was, so that the simulator's labels stay valid. The experiment measures
+exactly that: the same small segmenter (`segmenter.build_segmenter`, same initial weights)
+is trained three times and scored by mean IoU on B's test split (real "camera" images with
+their labels):
+
+    raw A            A images with A labels: the domain gap, untreated;
+    translated A     A images translated by the checkpoint, with A labels: the method;
+    B (upper bound)  B images with B labels: what B-domain labels would give.
+
+A good translator lifts "translated A" above "raw A" towards the upper bound.
+"""
+import os
+
+from tfattncut import inference
+from tfattncut.data import folders
+from tfattncut.evaluation import charts, evaluate
+from tfattncut.evaluation import images as image_files
+from tfattncut.evaluation import segmenter
+
+RAW, TRANSLATED, UPPER = "raw A", "translated A", "B (upper bound)"
+REPORT = "downstream.json"
+CHART = "downstream.png"
+SEGMENTER_B = "segmenter_B"
+
+
+def _train_images(dataroot, folder, max_images):
+    paths = folders.list_images(os.path.join(dataroot, folder))
+    return paths[:max_images] if max_images else paths
+
+
+def run_downstream(dataroot, checkpoint, output_dir, epochs=5, batch_size=8,
+                   learning_rate=1e-3, max_train_images=0, width=32, seed=0):
+    """Runs the three arms; writes OUTPUT_DIR/downstream.json, downstream.png (bar chart of
+    mean IoU), trainA_translated/ and segmenter_B/ (the upper-bound segmenter as a SavedModel,
+    usable as `launch.evaluate --segmenter`). Returns the report.
+
+    dataroot: trainA, trainB, testB and their *_labels folders (Cityscapes label ids).
+    checkpoint: a run trained A -> B (run directory or checkpoint prefix).
+    max_train_images: the first N sorted images of trainA and of trainB (0: all).
+    """
+    translator, config = inference.load_translator(checkpoint)
+    if config.direction != "AtoB":
+        raise ValueError(f"--checkpoint={checkpoint} was trained with --direction="
+                         f"{config.direction}; the downstream experiment translates the "
+                         f"simulator domain A into B's style and needs an AtoB run.")
+    train_a = _train_images(dataroot, "trainA", max_train_images)
+    train_b = _train_images(dataroot, "trainB", max_train_images)
+    test_b = folders.list_images(os.path.join(dataroot, "testB"))
+    translated = image_files.translate_images(
+        translator, train_a, os.path.join(output_dir, "trainA_translated"))
+    labels_a = os.path.join(dataroot, "trainA_labels")
+    arms = {RAW: (train_a, labels_a), TRANSLATED: (translated, labels_a),
+            UPPER: (train_b, os.path.join(dataroot, "trainB_labels"))}
+    results = {}
+    for name, (paths, labels) in arms.items():
+        print(f"Segmenter on {name}: {len(paths)} images, {epochs} epoch(s)")
+        model = segmenter.train_segmenter(paths, labels, epochs, batch_size, learning_rate,
+                                          seed, width)
+        results[name] = segmenter.scores_dict(segmenter.score_segmenter(
+            model, test_b, os.path.join(dataroot, "testB_labels"), batch_size))
+        if name == UPPER:
+            segmenter.export_segmenter(model, os.path.join(output_dir, SEGMENTER_B))
+    report = {
+        "checkpoint": checkpoint, "dataroot": dataroot,
+        "settings": dict(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                         train_images=len(train_a), test_images=len(test_b), width=width,
+                         seed=seed),
+        "results": results,
+    }
+    evaluate.write_json(report, os.path.join(output_dir, REPORT))
+    charts.bar_chart({name: r["mean_iou"] for name, r in results.items()},
+                     os.path.join(output_dir, CHART), "Segmenter mean IoU on B's test split")
+    return report
+
+
+def format_table(report):
+    """The report's scores as a Markdown table, one row per arm."""
+    lines = ["| segmenter trained on | mean IoU | pixel accuracy | class accuracy |",
+             "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {r['mean_iou']:.4f} | {r['pixel_accuracy']:.4f} | "
+              f"{r['mean_class_accuracy']:.4f} |" for name, r in report["results"].items()]
+    return "\n".join(lines)

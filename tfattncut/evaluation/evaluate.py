@@ -1,0 +1,328 @@
+"""Metric reports (spec/metrics.md): chosen metrics between two image sets, as a dict, a
+printable table, JSON and TensorBoard scalars.
+
+A report is a JSON-ready dict:
+    inputs:     what was compared (folders, image counts, segmenter, ...);
+    inception:  {backbone, comparable, note}: every report says which Inception backbone its
+                FID/KID/IS came from, and for `random` that they are smoke-test numbers only;
+    metrics:    flat {name: float}: fid, kid, kid_std, is, is_std, swd, swd_RES (per pyramid
+                level), psnr, ssim, and with a segmenter mean_iou, pixel_accuracy,
+                mean_class_accuracy;
+    per_class_iou (with a segmenter), epoch (when a training run evaluates itself).
+
+Sets are streamed one batch at a time (`images.ImageSet`, or any re-iterable of batches such
+as a `tf.data.Dataset`): the Inception pass keeps running moments, so set size is not bounded
+by memory except for KID's feature rows.
+"""
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tfattncut import inference
+from tfattncut.data import folders
+from tfattncut.evaluation import images as image_files
+from tfattncut.evaluation import segmenter as segmenter_lib
+from tfattncut.metrics import fid, fidelity, inception, inception_score, kid, streaming, swd
+
+INCEPTION_METRICS = ("fid", "kid", "is")
+SET_METRICS = INCEPTION_METRICS + ("swd",)  # compare a fake set with a real one
+PAIRED_METRICS = ("psnr", "ssim")           # need the paired target of each fake image
+METRICS = SET_METRICS + PAIRED_METRICS
+EVAL_FOLDER = "eval"
+
+
+def default_metrics(has_real, has_paired):
+    """What the given inputs allow: the set metrics with a real set, PSNR/SSIM with targets."""
+    return (SET_METRICS if has_real else ()) + (PAIRED_METRICS if has_paired else ())
+
+
+def check_metrics(metrics, has_real, has_paired, has_backbone):
+    """Raises, naming the flag to add, when a metric is unknown or lacks its input."""
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise ValueError(f"--metrics: unknown {unknown}; choose from {','.join(METRICS)}.")
+    needs_real = [m for m in metrics if m in ("fid", "kid", "swd")]
+    if needs_real and not has_real:
+        raise ValueError(f"--metrics={','.join(metrics)}: {','.join(needs_real)} compare with "
+                         f"real images; pass --real=DIR (or --dataroot with --checkpoint).")
+    needs_paired = [m for m in metrics if m in PAIRED_METRICS]
+    if needs_paired and not has_paired:
+        raise ValueError(f"--metrics={','.join(metrics)}: {','.join(needs_paired)} need the "
+                         f"paired target of each fake image; pass --paired=DIR (e.g. testA_as_B).")
+    needs_backbone = [m for m in metrics if m in INCEPTION_METRICS]
+    if needs_backbone and not has_backbone:
+        raise ValueError(f"--metrics={','.join(metrics)}: {','.join(needs_backbone)} need an "
+                         f"Inception backbone; pass --inception=fid2015:PATH (comparable with "
+                         f"published numbers), keras:PATH or random (smoke test only).")
+
+
+def backbone_info(backbone, spec=None):
+    """The report's `inception` entry for a `metrics.inception.Backbone` (or None)."""
+    if backbone is None:
+        return {"backbone": None, "comparable": None,
+                "note": "No Inception backbone: no FID, KID or IS in this report."}
+    name = spec or backbone.name
+    if backbone.name == "random":
+        note = ("Inception backbone 'random' (a tiny fixed-seed random network): SMOKE TEST "
+                "ONLY. Its FID/KID/IS are not comparable with published numbers, with other "
+                "backbones or with anything but the same smoke test.")
+    elif backbone.comparable:
+        note = (f"Inception backbone '{name}' (the 2015 Inception graph): FID/KID/IS comparable "
+                f"with published numbers.")
+    else:
+        note = (f"Inception backbone '{name}' (keras.applications InceptionV3): FID/KID/IS "
+                f"comparable only with numbers from this backbone, not with published ones "
+                f"(those use fid2015).")
+    return {"backbone": name, "comparable": bool(backbone.comparable), "note": note}
+
+
+def resolve_backbone(backbone):
+    """(Backbone or None, spec) from a spec string ('keras:PATH', 'fid2015:PATH', 'random'),
+    a loaded Backbone, or None."""
+    if backbone is None or isinstance(backbone, inception.Backbone):
+        return backbone, None
+    return inception.load_backbone(backbone), backbone
+
+
+def compute_metrics(metrics, fake, real=None, paired=None, backbone=None, seed=0):
+    """{name: float} of the chosen metrics.
+
+    fake, real, paired: re-iterable image batches [B, H, W, 3] float32 in [-1, 1] (an
+      `images.ImageSet`, a `tf.data.Dataset`, a list); `paired` yields the target of each
+      fake image in the same order. Only the sets the metrics need are read.
+    backbone: a `metrics.inception.Backbone`, required for fid, kid and is.
+    seed: KID's subsets and SWD's draws.
+    """
+    check_metrics(metrics, real is not None, paired is not None, backbone is not None)
+    values = {}
+    if any(m in INCEPTION_METRICS for m in metrics):
+        keep = "kid" in metrics
+        fake_acts = streaming.collect(
+            backbone, _progress(fake, "Inception features of the fake set"), keep)
+        if "fid" in metrics or keep:
+            real_acts = streaming.collect(
+                backbone, _progress(real, "Inception features of the real set"), keep)
+            if "fid" in metrics:
+                values["fid"] = fid.fid(real_acts.moments, fake_acts.moments)
+            if keep:
+                values["kid"], values["kid_std"] = kid.kid(
+                    real_acts.features, fake_acts.features, seed=seed)
+        if "is" in metrics:
+            values["is"], values["is_std"] = inception_score.inception_score(fake_acts.logits)
+    if "swd" in metrics:
+        result = swd.swd(real, fake, seed=seed)
+        values["swd"] = result.mean
+        values.update({f"swd_{r}": d for r, d in zip(result.resolutions, result.per_level)})
+    if any(m in metrics for m in PAIRED_METRICS):
+        values.update(_paired_scores(metrics, fake, paired))
+    return {name: float(value) for name, value in values.items()}
+
+
+def _progress(batches, what):
+    size = len(batches) if isinstance(batches, image_files.ImageSet) else None
+    return image_files.with_progress(batches, size, what)
+
+
+def _paired_scores(metrics, fake, paired):
+    """Mean per-image PSNR / SSIM of each fake image against its target."""
+    scores = {m: [] for m in PAIRED_METRICS if m in metrics}
+    functions = {"psnr": fidelity.psnr, "ssim": fidelity.ssim}
+    for index, (images, targets) in enumerate(zip(fake, paired)):
+        if images.shape != targets.shape:
+            raise ValueError(f"PSNR/SSIM compare each fake image with its target: batch {index} "
+                             f"has fake {images.shape[1:3]} and target {targets.shape[1:3]}; "
+                             f"pass --image_size to resize both.")
+        for name, values in scores.items():
+            values.append(functions[name](images, targets).numpy())
+    return {name: np.mean(np.concatenate(values)) for name, values in scores.items()}
+
+
+def evaluate_folders(fake, real=None, paired=None, metrics=None, backbone=None,
+                     image_size=None, batch_size=16, seed=0):
+    """The report of the chosen metrics between image folders.
+
+    fake: folder of translations; real: folder of real target-domain images; paired: folder
+      holding each fake image's target under the same file stem (any image extension).
+    metrics: names from METRICS; None: every metric the given folders allow.
+    backbone: 'fid2015:PATH', 'keras:PATH', 'random' or a loaded Backbone.
+    image_size: None compares images at their own sizes; N resizes all to N x N.
+    """
+    metrics = (tuple(metrics) if metrics is not None
+               else default_metrics(real is not None, paired is not None))
+    backbone, spec = (resolve_backbone(backbone) if set(metrics) & set(INCEPTION_METRICS)
+                      else (None, None))
+    fake_set = image_files.ImageSet.from_folder(fake, batch_size, image_size)
+    real_set = image_files.ImageSet.from_folder(real, batch_size, image_size) if real else None
+    paired_set = None
+    if paired:
+        paired_set = image_files.ImageSet(
+            image_files.match_by_stem(fake_set.paths, paired, "--paired"), batch_size,
+            image_size)
+    values = compute_metrics(metrics, fake_set, real_set, paired_set, backbone, seed)
+    return {
+        "inputs": {"fake": fake, "real": real, "paired": paired, "num_fake": len(fake_set),
+                   "num_real": len(real_set) if real_set else None, "image_size": image_size},
+        "inception": backbone_info(backbone, spec),
+        "metrics": values,
+    }
+
+
+def add_segmentation(report, segmenter, fake, labels, batch_size=8):
+    """Adds the segmentation score of a SavedModel segmenter on the fake images against the
+    source label maps (same stems in `labels`): mean IoU, pixel and class accuracy."""
+    model = segmenter_lib.load_segmenter(segmenter)
+    scores = segmenter_lib.scores_dict(segmenter_lib.score_segmenter(
+        model, folders.list_images(fake), labels, batch_size))
+    report["inputs"].update(segmenter=segmenter, labels=labels)
+    report["per_class_iou"] = scores.pop("per_class_iou")
+    report["metrics"].update(scores)
+    return report
+
+
+def test_split_folders(dataroot, direction):
+    """The folders of a data set's test split for a translation direction: {source, real
+    (the target domain), paired (testA_as_B, AtoB only), labels (the source's)}, None for
+    optional ones that do not exist."""
+    source, target = ("testA", "testB") if direction == "AtoB" else ("testB", "testA")
+    optional = {"paired": os.path.join(dataroot, "testA_as_B") if direction == "AtoB" else None,
+                "labels": os.path.join(dataroot, source + "_labels")}
+    return {"source": os.path.join(dataroot, source), "real": os.path.join(dataroot, target),
+            **{k: v if v and os.path.isdir(v) else None for k, v in optional.items()}}
+
+
+def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
+                        backbone=None, crop_size=None, output_dir=None, epoch=None,
+                        batch_size=16, seed=0):
+    """Report of a translator on a data set's test split (e.g. every N epochs of training).
+
+    Translates the source domain's test images (testA for AtoB, testB for BtoA), resized to
+    crop_size² first as in training's test view (None: their own sizes), and scores them
+    against the target domain's test images at the same size; PSNR/SSIM against testA_as_B
+    where it exists (AtoB only).
+
+    translator: a generator, e.g. `method.generator` or from `inference.load_translator`.
+    metrics: names from METRICS; None: every metric the data set allows.
+    backbone: spec or a loaded `inception.Backbone` (load it once when calling per epoch);
+      needed for fid, kid and is.
+    output_dir: where the translations are written (PNG); None: a temporary folder, removed.
+    epoch: recorded in the report; write it with
+      `write_json(report, epoch_report_path(run_dir, epoch))` (what launch.compare reads) and
+      log it with `log_to_tensorboard(report, step)` inside the run's summary writer.
+    """
+    keep = output_dir is not None
+    output_dir = output_dir or tempfile.mkdtemp(prefix="tfattncut-eval-")
+    found = test_split_folders(dataroot, direction)
+    try:
+        image_files.translate_images(translator, folders.list_images(found["source"]),
+                                     output_dir, crop_size)
+        report = evaluate_folders(output_dir, found["real"], found["paired"], metrics,
+                                  backbone, crop_size, batch_size, seed)
+    finally:
+        if not keep:
+            shutil.rmtree(output_dir, ignore_errors=True)
+    report["inputs"]["dataroot"] = dataroot
+    report["inputs"]["direction"] = direction
+    if not keep:
+        report["inputs"]["fake"] = None
+    if epoch is not None:
+        report["epoch"] = epoch
+    return report
+
+
+def epoch_report_path(run_dir, epoch):
+    """RUN/eval/epoch_NNNN.json: where a run's per-epoch reports go (launch.compare reads them)."""
+    return os.path.join(run_dir, EVAL_FOLDER, f"epoch_{epoch:04d}.json")
+
+
+def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, checkpoint=None,
+        dataroot=None, segmenter=None, labels=None, image_size=None, batch_size=16,
+        output=None, logdir=None):
+    """What `launch.evaluate` does: with `checkpoint` and `dataroot`, first translates the
+    source test split into OUTPUT_translated/ (next to the JSON; never over an input) and
+    takes real, paired and labels from the data set unless given; then evaluates, adds the
+    segmentation score with `segmenter`, writes the JSON (`output`) and TensorBoard scalars
+    (`logdir`). Returns (the report, the JSON's path or None)."""
+    if checkpoint:
+        if not dataroot or fake:
+            raise ValueError("--checkpoint translates --dataroot's test split: pass "
+                             "--dataroot=DIR and no --fake.")
+        translator, config = inference.load_translator(checkpoint)
+        output = output or os.path.join(inference.find_run(checkpoint)[0], EVAL_FOLDER,
+                                        "evaluate.json")
+        found = test_split_folders(dataroot, config.direction)
+        fake = os.path.splitext(output)[0] + "_translated"
+        real = real or found["real"]
+        paired = paired or found["paired"]
+        labels = labels or (found["labels"] if segmenter else None)
+        inputs = [p for p in (real, paired, labels) if p]
+        if any(os.path.abspath(fake) == os.path.abspath(p) for p in inputs):
+            raise ValueError(f"--output={output} would write the translations into {fake}, "
+                             f"an input folder; choose another --output.")
+    if not fake:
+        raise ValueError("Nothing to evaluate: pass --fake=DIR, or --checkpoint=RUN with "
+                         "--dataroot=DIR.")
+    if bool(segmenter) != bool(labels):
+        raise ValueError("--segmenter and --labels go together: the segmenter's predictions on "
+                         "the fake images are scored against the source label maps.")
+    if metrics is None:
+        metrics = default_metrics(real is not None, paired is not None)
+    if not metrics and not segmenter:
+        raise ValueError("Nothing to compute: pass --real (FID, KID, IS, SWD), --paired "
+                         "(PSNR, SSIM) or --segmenter with --labels.")
+    check_metrics(metrics, real is not None, paired is not None, inception_spec is not None)
+    if checkpoint:
+        image_files.translate_images(translator, folders.list_images(found["source"]), fake,
+                                     image_size)
+    report = evaluate_folders(fake, real, paired, metrics, inception_spec, image_size,
+                              batch_size)
+    if checkpoint:
+        report["inputs"].update(checkpoint=checkpoint, dataroot=dataroot)
+    if segmenter:
+        add_segmentation(report, segmenter, fake, labels)
+    if output:
+        write_json(report, output)
+    if logdir:
+        log_to_tensorboard(report, step=report.get("epoch", 0), logdir=logdir)
+    return report, output
+
+
+def format_table(report):
+    """The report as Markdown: metrics, the backbone note, and per-class IoU if present."""
+    lines = ["| metric | value |", "|---|---:|"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in report["metrics"].items()]
+    lines += ["", report["inception"]["note"]]
+    per_class = {k: v for k, v in report.get("per_class_iou", {}).items() if v is not None}
+    if per_class:
+        lines += ["", "| class | IoU |", "|---|---:|"]
+        lines += [f"| {name} | {iou:.4f} |" for name, iou in per_class.items()]
+        lines += ["(classes in neither the labels nor the predictions have no IoU and are "
+                  "left out of the means)"]
+    return "\n".join(lines)
+
+
+def write_json(report, path):
+    """Writes the report (indented JSON); creates the folder."""
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+    return path
+
+
+def log_to_tensorboard(report, step, logdir=None):
+    """Scalars eval/NAME for every metric and the backbone note as text eval/inception, into
+    a new writer at `logdir`, or (None) into the default writer of the caller's context."""
+    if logdir:
+        writer = tf.summary.create_file_writer(logdir)
+        with writer.as_default():
+            log_to_tensorboard(report, step)
+        writer.flush()
+        return
+    for name, value in report["metrics"].items():
+        tf.summary.scalar(f"eval/{name}", value, step=step)
+    tf.summary.text("eval/inception", report["inception"]["note"], step=step)
