@@ -95,3 +95,22 @@ class InitializerTest(tf.test.TestCase):
             self.assertIsNotNone(layers.make_initializer(name, 0.02))
         with self.assertRaisesRegex(ValueError, "--init_type"):
             layers.make_initializer("bogus")
+
+
+class TransposedConvTest(tf.test.TestCase):
+
+    def test_matches_pytorch_conv_transpose(self):
+        """ConvTranspose2d(k3, s2, padding 1, output_padding 1) as a NumPy scatter."""
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(1, 3, 4, 2)).astype(np.float32)
+        layer = layers.TransposedConv(5)
+        out = layer(x).numpy()
+        kernel, bias = layer.get_weights()  # [3, 3, out, in]
+        full = np.zeros((1, 2 * 3 + 1 + 1, 2 * 4 + 1 + 1, 5))
+        for i in range(3):
+            for j in range(4):
+                full[0, 2 * i:2 * i + 3, 2 * j:2 * j + 3] += np.einsum(
+                    "c,hwoc->hwo", x[0, i, j], kernel)
+        expected = full[:, 1:1 + 6, 1:1 + 8] + bias  # padding 1 at the start; 2H total
+        self.assertEqual(out.shape, (1, 6, 8, 5))
+        self.assertAllClose(out, expected, atol=1e-5)

@@ -16,7 +16,7 @@ MULTIPLE = 4
 
 
 def translate(generator, images):
-    """images [B, H, W, 3] float32 in [-1, 1], any H, W >= 4 -> [B, H, W, 3] in [-1, 1]."""
+    """images [B, H, W, 3] float32 in [-1, 1], any H, W >= 5 -> [B, H, W, 3] in [-1, 1]."""
     height, width = tf.shape(images)[1], tf.shape(images)[2]
     pad_h = (MULTIPLE - height % MULTIPLE) % MULTIPLE
     pad_w = (MULTIPLE - width % MULTIPLE) % MULTIPLE

@@ -136,3 +136,20 @@ class Conv(keras.layers.Conv2D):
         if p:
             x = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]])
         return super().call(x)
+
+
+class TransposedConv(keras.layers.Conv2DTranspose):
+    """PyTorch's ConvTranspose2d(kernel 3, stride 2, padding 1, output_padding 1): ×2 size.
+
+    Keras' 'same' padding drops the extra row/column at the other end, so the output would
+    be shifted by one pixel against the reference; this takes the full ('valid') output,
+    (2H + 1)², and drops its first row and column, as PyTorch's padding=1 does.
+    """
+
+    def __init__(self, filters, initializer=None, **kwargs):
+        super().__init__(filters, 3, strides=2, padding="valid",
+                         kernel_initializer=initializer or make_initializer(),
+                         bias_initializer="zeros", **kwargs)
+
+    def call(self, x):
+        return super().call(x)[:, 1:, 1:, :]

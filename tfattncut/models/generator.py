@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from tfattncut.layers import (BlurDownsample, BlurUpsample, Conv, ReflectionPad,
-                              instance_norm, make_initializer)
+                              TransposedConv, instance_norm, make_initializer)
 
 BLOCKS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
 
@@ -62,9 +62,7 @@ class ResnetGenerator(keras.Model):
         for mult in (4, 2):
             channels = ngf * mult // 2
             if no_antialias_up:
-                layers += [keras.layers.Conv2DTranspose(
-                    channels, 3, strides=2, padding="same", kernel_initializer=init),
-                    instance_norm(), keras.layers.ReLU()]
+                layers += [TransposedConv(channels, init), instance_norm(), keras.layers.ReLU()]
             else:
                 layers += [BlurUpsample(), Conv(channels, 3, padding=1, initializer=init),
                            instance_norm(), keras.layers.ReLU()]

@@ -1,0 +1,35 @@
+"""Translates images through a model server (the embedded one or tensorflow_model_server):
+`python -m launch.infer --server=HOST:PORT --model_name=NAME --input=DIR_OR_FILE --output=DIR
+[--concurrency=N]`. Writes OUTPUT/STEM.png per image; never overwrites an input.
+"""
+import grpc
+from absl import app, flags
+
+from tfattncut.serving.client import infer_files
+
+flags.DEFINE_string("server", "localhost:8500", "gRPC address of the model server.")
+flags.DEFINE_string("model_name", None, "Served model name.")
+flags.DEFINE_integer("model_version", None, "Version to ask for (default: the served one).")
+flags.DEFINE_string("input", None, "An image file or a folder of images.")
+flags.DEFINE_string("output", None, "Folder for the translations (PNG, same stems).")
+flags.DEFINE_integer("concurrency", 4, "Requests in flight.", lower_bound=1)
+flags.DEFINE_float("timeout_seconds", 120.0, "Deadline of one request.")
+flags.DEFINE_integer("retries", 5, "Retries of a request the server answers UNAVAILABLE.")
+flags.mark_flags_as_required(["model_name", "input", "output"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        written = infer_files(FLAGS.server, FLAGS.model_name, FLAGS.input, FLAGS.output,
+                              FLAGS.concurrency, version=FLAGS.model_version,
+                              timeout_seconds=FLAGS.timeout_seconds, retries=FLAGS.retries)
+    except grpc.RpcError as error:
+        raise SystemExit(f"{FLAGS.server} answered {error.code().name}: {error.details()}")
+    print(f"Wrote {len(written)} translation(s) to {FLAGS.output}")
+
+
+if __name__ == "__main__":
+    app.run(main)

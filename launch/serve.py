@@ -1,0 +1,74 @@
+"""Serves exported models over gRPC (and REST), like tensorflow_model_server:
+`python -m launch.serve --model_base_path=saved_models/NAME [--model_name=NAME] --port=8500`
+or `--model_config_file=saved_models/models.config`; `--rest_api_port`, `--enable_batching
+[--batching_parameters_file]` and `--file_system_poll_wait_seconds` mean what they mean
+there. SIGTERM or Ctrl-C stops it after the running requests finish.
+"""
+import os
+import signal
+import threading
+
+from absl import app, flags, logging
+
+from tfattncut.serving import server as server_lib
+from tfattncut.serving.export import BatchingOptions
+
+flags.DEFINE_integer("port", 8500, "gRPC port (0: any free port, printed at start).")
+flags.DEFINE_string("host", "0.0.0.0", "Address to bind (tensorflow_model_server binds all).")
+flags.DEFINE_integer("rest_api_port", 0, "REST API port (0: no REST API).")
+flags.DEFINE_string("model_name", "default", "Model name for --model_base_path.")
+flags.DEFINE_string("model_base_path", None, "Folder of integer version folders.")
+flags.DEFINE_string("model_config_file", None, "A model_config_list text proto (instead of "
+                    "--model_name/--model_base_path).")
+flags.DEFINE_bool("enable_batching", False, "Batch concurrent requests of the same shape.")
+flags.DEFINE_string("batching_parameters_file", None, "BatchingParameters text proto "
+                    "(default: max_batch_size 16, batch_timeout_micros 2000).")
+flags.DEFINE_float("file_system_poll_wait_seconds", 1.0, "Seconds between looks for new "
+                   "versions (0: look once at start, < 0: never).")
+flags.DEFINE_integer("max_message_mb", server_lib.DEFAULT_MAX_MESSAGE_BYTES >> 20,
+                     "Largest request or response message, in MiB.", lower_bound=1)
+flags.DEFINE_float("grace_seconds", 10.0, "How long running requests may take to finish "
+                   "at shutdown.")
+FLAGS = flags.FLAGS
+
+
+def models_from_flags():
+    if bool(FLAGS.model_base_path) == bool(FLAGS.model_config_file):
+        raise app.UsageError("give exactly one of --model_base_path or --model_config_file")
+    if FLAGS.model_config_file:
+        return server_lib.read_model_config_file(FLAGS.model_config_file)
+    if not os.path.isdir(FLAGS.model_base_path):
+        raise app.UsageError(f"--model_base_path={FLAGS.model_base_path} is not a folder")
+    return {FLAGS.model_name: FLAGS.model_base_path}
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    batching = None
+    if FLAGS.enable_batching:
+        batching = (server_lib.read_batching_parameters(FLAGS.batching_parameters_file)
+                    if FLAGS.batching_parameters_file else BatchingOptions())
+    server = server_lib.ModelServer(
+        models_from_flags(), port=FLAGS.port, host=FLAGS.host,
+        rest_api_port=FLAGS.rest_api_port or None, batching=batching,
+        poll_wait_seconds=FLAGS.file_system_poll_wait_seconds,
+        max_message_bytes=FLAGS.max_message_mb << 20)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server.start()
+    for name, source in server.sources.items():
+        print(f"Model {name}: {source.base_path}, versions {source.available_versions()}")
+    print(f"Serving gRPC on {FLAGS.host}:{server.port}"
+          + (f", REST on {FLAGS.host}:{server.rest_api_port}" if server.rest_api_port else ""),
+          flush=True)
+    stop.wait()
+    print("Stopping: finishing running requests", flush=True)
+    server.stop(FLAGS.grace_seconds)
+    print("Stopped", flush=True)
+
+
+if __name__ == "__main__":
+    logging.set_verbosity(logging.INFO)
+    app.run(main)

@@ -1,0 +1,104 @@
+"""tfattncut.serving.client: retries, output naming, and files through a loopback server."""
+import os
+import tempfile
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from tests.serving.servingdata import export_tiny_model
+from tfattncut.serving import client as client_lib
+from tfattncut.serving.server import ModelServer
+
+
+class _RpcError(grpc.RpcError):
+    def __init__(self, code):
+        super().__init__()
+        self._code = code
+
+    def code(self):
+        return self._code
+
+
+class RetryTest(tf.test.TestCase):
+
+    def test_unavailable_is_retried_with_exponential_backoff(self):
+        answers = [_RpcError(grpc.StatusCode.UNAVAILABLE)] * 2 + ["ok"]
+        sleeps = []
+
+        def call(request):
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return (answer, request)
+
+        self.assertEqual(client_lib.call_with_retries(call, "req", retries=3,
+                                                      backoff_seconds=0.5,
+                                                      sleep=sleeps.append), ("ok", "req"))
+        self.assertEqual(sleeps, [0.5, 1.0])
+
+    def test_other_errors_and_exhausted_retries_are_raised(self):
+        def fails_with(code, counter):
+            def call(request):
+                counter.append(request)
+                raise _RpcError(code)
+            return call
+
+        calls = []
+        with self.assertRaises(grpc.RpcError) as raised:
+            client_lib.call_with_retries(fails_with(grpc.StatusCode.INVALID_ARGUMENT, calls),
+                                         "r", retries=3, sleep=lambda s: None)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertLen(calls, 1)
+        calls = []
+        with self.assertRaises(grpc.RpcError):
+            client_lib.call_with_retries(fails_with(grpc.StatusCode.UNAVAILABLE, calls), "r",
+                                         retries=2, sleep=lambda s: None)
+        self.assertLen(calls, 3)
+
+
+class InferFilesTest(tf.test.TestCase):
+
+    def test_output_paths_never_overwrite_an_input(self):
+        root = tempfile.mkdtemp()
+        for name in ("a.png", "b.jpg"):
+            Image.new("RGB", (8, 8)).save(os.path.join(root, name))
+        with self.assertRaisesRegex(ValueError, "would overwrite the input .*a.png"):
+            client_lib.output_paths(root, root)
+        targets = client_lib.output_paths(root, os.path.join(root, "out"))
+        self.assertEqual(sorted(os.path.basename(t) for t in targets.values()),
+                         ["a.png", "b.png"])
+        Image.new("RGB", (8, 8)).save(os.path.join(root, "a.bmp"))
+        with self.assertRaisesRegex(ValueError, "both be written to"):
+            client_lib.output_paths(root, os.path.join(root, "out"))
+
+    def test_translates_a_folder_through_the_server(self):
+        root = tempfile.mkdtemp()
+        path = export_tiny_model(root).path
+        local = tf.saved_model.load(path).signatures["translate_encoded"]
+        inputs = os.path.join(root, "in")
+        os.makedirs(inputs)
+        rng = np.random.default_rng(0)
+        sizes = {"odd.png": (13, 17), "even.jpg": (16, 24), "wide.png": (6, 40)}
+        for name, (h, w) in sizes.items():
+            Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+                os.path.join(inputs, name))
+        output = os.path.join(root, "out")
+        with ModelServer({"tiny": os.path.dirname(path)}, port=0, host="127.0.0.1",
+                         poll_wait_seconds=0) as server:
+            written = client_lib.infer_files(f"127.0.0.1:{server.port}", "tiny", inputs,
+                                             output, concurrency=2)
+            with client_lib.TranslationClient(f"127.0.0.1:{server.port}", "tiny") as client:
+                pixels = rng.integers(0, 256, (2, 9, 11, 3), dtype=np.uint8)
+                self.assertEqual(client.translate_pixels(pixels).shape, (2, 9, 11, 3))
+        self.assertEqual(sorted(os.path.basename(p) for p in written),
+                         ["even.png", "odd.png", "wide.png"])
+        for name, (h, w) in sizes.items():
+            target = os.path.join(output, os.path.splitext(name)[0] + ".png")
+            with open(target, "rb") as f:
+                translated = f.read()
+            with open(os.path.join(inputs, name), "rb") as f:
+                want = local(image_bytes=tf.constant([f.read()]))["translated_bytes"][0]
+            self.assertEqual(translated, want.numpy())
+            self.assertEqual(Image.open(target).size, (w, h))

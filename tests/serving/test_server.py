@@ -1,0 +1,361 @@
+"""tfattncut.serving.server on a free loopback port, through the real gRPC stubs and REST."""
+import base64
+import collections
+import concurrent.futures
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
+                                     get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc)
+
+from tests.serving.servingdata import export_tiny_model
+from tfattncut.serving import server as server_lib
+from tfattncut.serving.export import (BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT,
+                                      BatchingOptions)
+
+MAX_MESSAGE_BYTES = 100_000
+UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+
+
+def _request(signature="serving_default", model="tiny", version=None, **inputs):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+    return request
+
+
+def setUpModule():
+    """Two versions of a tiny model with different weights, exported once for every test."""
+    global VERSION_1, VERSION_2
+    root = tempfile.mkdtemp()
+    VERSION_1 = export_tiny_model(root, seed=0).path
+    VERSION_2 = export_tiny_model(root, seed=1).path
+
+
+def _model_dir(*versions):
+    """A fresh model folder holding copies of the given version folders (as 1, 2, ...)."""
+    model_dir = tempfile.mkdtemp()
+    for number, version in enumerate(versions, start=1):
+        shutil.copytree(version, os.path.join(model_dir, str(number)))
+    return model_dir
+
+
+class ServerTest(tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.model_dir = _model_dir(VERSION_1)
+        cls.local = tf.saved_model.load(VERSION_1).signatures
+        cls.server = server_lib.ModelServer(
+            {"tiny": cls.model_dir}, port=0, host="127.0.0.1", rest_api_port=0,
+            poll_wait_seconds=0.2, max_message_bytes=MAX_MESSAGE_BYTES).start()
+        cls.channel = grpc.insecure_channel(f"127.0.0.1:{cls.server.port}", options=UNLIMITED)
+        cls.predict = prediction_service_pb2_grpc.PredictionServiceStub(cls.channel)
+        cls.models = model_service_pb2_grpc.ModelServiceStub(cls.channel)
+        cls.pixels = np.random.default_rng(0).integers(0, 256, (2, 13, 17, 3), dtype=np.uint8)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.server.stop(grace=0)
+        super().tearDownClass()
+
+    def _good_request_answered(self):
+        response = self.predict.Predict(_request(images=self.pixels[:1]), timeout=60)
+        self.assertEqual(tf.make_ndarray(response.outputs[OUTPUT]).shape, (1, 13, 17, 3))
+
+    def test_predict_on_every_signature_equals_the_saved_model(self):
+        floats = self.pixels.astype(np.float32) / 127.5 - 1
+        png = tf.io.encode_png(self.pixels[0]).numpy()
+        cases = [("serving_default", INPUT, self.pixels, OUTPUT),
+                 ("", INPUT, self.pixels, OUTPUT),
+                 ("translate_float", INPUT, floats, OUTPUT),
+                 ("translate_encoded", BYTES_INPUT, np.array([png, png], dtype=object),
+                  BYTES_OUTPUT)]
+        for signature, key, value, output in cases:
+            response = self.predict.Predict(_request(signature, **{key: value}), timeout=60)
+            self.assertEqual(response.model_spec.name, "tiny")
+            self.assertEqual(response.model_spec.version.value, 1)
+            self.assertEqual(response.model_spec.signature_name,
+                             signature or "serving_default")
+            want = self.local[signature or "serving_default"](**{key: tf.constant(value)})
+            got = tf.make_ndarray(response.outputs[output])
+            if output == BYTES_OUTPUT:
+                self.assertEqual(list(got), list(want[output].numpy()))
+            else:
+                self.assertAllEqual(got, want[output])
+
+    def test_metadata_and_status(self):
+        response = self.predict.GetModelMetadata(get_model_metadata_pb2.GetModelMetadataRequest(
+            model_spec={"name": "tiny"}, metadata_field=["signature_def"]), timeout=30)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signatures)
+        self.assertEqual(sorted(signatures.signature_def),
+                         ["serving_default", "translate_encoded", "translate_float"])
+        self.assertEqual(signatures.signature_def["serving_default"].inputs[INPUT].dtype,
+                         tf.uint8.as_datatype_enum)
+        self.assertEqual(response.model_spec.version.value, 1)
+        status = self.models.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(
+            model_spec={"name": "tiny"}), timeout=30)
+        self.assertEqual([(s.version, s.state) for s in status.model_version_status],
+                         [(1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)])
+
+    def test_bad_requests_get_the_right_code_and_the_server_keeps_serving(self):
+        code = grpc.StatusCode
+        png = tf.io.encode_png(self.pixels[0]).numpy()
+        no_field = get_model_metadata_pb2.GetModelMetadataRequest(model_spec={"name": "tiny"})
+        cases = [
+            ("wrong dtype", self.predict.Predict, _request(images=self.pixels.astype(np.int32)),
+             code.INVALID_ARGUMENT, "must be uint8; got int32"),
+            ("wrong rank", self.predict.Predict, _request(images=self.pixels[0]),
+             code.INVALID_ARGUMENT, r"shape \[\?, \?, \?, 3\]; got \[13, 17, 3\]"),
+            ("wrong channels", self.predict.Predict, _request(images=self.pixels[..., :2]),
+             code.INVALID_ARGUMENT, r"got \[2, 13, 17, 2\]"),
+            ("zero-size", self.predict.Predict, _request(images=self.pixels[:0]),
+             code.INVALID_ARGUMENT, "empty"),
+            ("too small", self.predict.Predict, _request(images=self.pixels[:, :4]),
+             code.INVALID_ARGUMENT, "at least 5x5"),
+            ("missing input key", self.predict.Predict, _request(pixels=self.pixels),
+             code.INVALID_ARGUMENT, r"missing \['images'\]"),
+            ("extra input key", self.predict.Predict,
+             _request(images=self.pixels, extra=self.pixels), code.INVALID_ARGUMENT,
+             r"unexpected \['extra'\]"),
+            ("unknown model", self.predict.Predict, _request(model="nope", images=self.pixels),
+             code.NOT_FOUND, "no model named 'nope'"),
+            ("unknown version", self.predict.Predict, _request(version=9, images=self.pixels),
+             code.NOT_FOUND, "no version 9"),
+            ("unknown signature", self.predict.Predict, _request("nope", images=self.pixels),
+             code.NOT_FOUND, "no signature 'nope'"),
+            ("not an image", self.predict.Predict,
+             _request("translate_encoded", image_bytes=np.array([b"GIF? no"], dtype=object)),
+             code.INVALID_ARGUMENT, "Unknown image file format"),
+            ("bytes to a pixel signature", self.predict.Predict,
+             _request(images=np.array([png], dtype=object)), code.INVALID_ARGUMENT,
+             "must be uint8; got string"),
+            ("over the size limit", self.predict.Predict,
+             _request(images=np.zeros([1, 200, 200, 3], np.uint8)), code.RESOURCE_EXHAUSTED,
+             "larger than max"),
+            ("metadata without field", self.predict.GetModelMetadata, no_field,
+             code.INVALID_ARGUMENT, "metadata_field"),
+            ("status of unknown version", self.models.GetModelStatus,
+             get_model_status_pb2.GetModelStatusRequest(
+                 model_spec={"name": "tiny", "version": {"value": 5}}),
+             code.NOT_FOUND, "no version 5"),
+            ("classify", self.predict.Classify, classification_pb2.ClassificationRequest(),
+             code.UNIMPLEMENTED, "Predict and GetModelMetadata"),
+        ]
+        for name, rpc, request, want_code, pattern in cases:
+            with self.subTest(name):
+                with self.assertRaises(grpc.RpcError) as raised:
+                    rpc(request, timeout=60)
+                self.assertEqual(raised.exception.code(), want_code)
+                self.assertRegex(raised.exception.details(), pattern)
+                self._good_request_answered()
+
+    def test_eight_concurrent_clients_of_25_requests(self):
+        want = self.local["serving_default"](images=tf.constant(self.pixels))[OUTPUT].numpy()
+
+        def client(_):
+            with grpc.insecure_channel(f"127.0.0.1:{self.server.port}") as channel:
+                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                return [np.array_equal(tf.make_ndarray(stub.Predict(
+                    _request(images=self.pixels), timeout=60).outputs[OUTPUT]), want)
+                    for _ in range(25)]
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            results = [ok for oks in pool.map(client, range(8)) for ok in oks]
+        self.assertLen(results, 200)
+        self.assertTrue(all(results))
+
+    def test_rest_predict_metadata_and_status(self):
+        base = f"http://127.0.0.1:{self.server.rest_api_port}/v1/models/tiny"
+        png = tf.io.encode_png(self.pixels[0]).numpy()
+
+        def call(url, body=None):
+            data = None if body is None else (body if isinstance(body, bytes)
+                                              else json.dumps(body).encode())
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, data=data),
+                                            timeout=60) as reply:
+                    return reply.status, json.loads(reply.read())
+            except urllib.error.HTTPError as error:
+                return error.code, json.loads(error.read())
+
+        status, reply = call(base + ":predict", {
+            "signature_name": "translate_encoded",
+            "instances": [{"b64": base64.b64encode(png).decode()}]})
+        self.assertEqual(status, 200)
+        got = base64.b64decode(reply["predictions"][0]["b64"])
+        want = self.local["translate_encoded"](image_bytes=tf.constant([png]))
+        self.assertEqual(got, want[BYTES_OUTPUT].numpy()[0])
+        status, reply = call(base + "/versions/1:predict", {"inputs": self.pixels.tolist()})
+        self.assertEqual(status, 200)
+        want = self.local["serving_default"](images=tf.constant(self.pixels))[OUTPUT]
+        self.assertAllEqual(np.array(reply["outputs"]), want)
+        self.assertEqual(call(base), (200, {"model_version_status": [{
+            "version": "1", "state": "AVAILABLE",
+            "status": {"error_code": "OK", "error_message": ""}}]}))
+        status, reply = call(base + "/metadata")
+        self.assertEqual(status, 200)
+        self.assertIn("translate_float", reply["metadata"]["signature_def"]["signature_def"])
+        for url, body, want_status, pattern in [
+                (base + ":predict", b"{not json", 400, "not JSON"),
+                (base + ":predict", {"instances": [[[1.5]]]}, 400, "images"),
+                (base + ":predict", {"instances": [[[[300, 0, 0]] * 8] * 8]}, 400, "uint8"),
+                (base.replace("tiny", "nope") + ":predict", {"instances": []}, 404, "nope"),
+                (base + ":predict", {"signature_name": "x", "inputs": []}, 404, "'x'"),
+                (base + ":predict", b" " * (MAX_MESSAGE_BYTES + 1), 413, "exceeds")]:
+            with self.subTest(url=url, status=want_status):
+                status, reply = call(url, body)
+                self.assertEqual(status, want_status)
+                self.assertRegex(reply["error"], pattern)
+
+
+class VersionSwapTest(tf.test.TestCase):
+
+    def test_new_version_is_picked_up_without_failing_requests(self):
+        model_dir = _model_dir(VERSION_1)
+        pixels = np.random.default_rng(1).integers(0, 256, (1, 16, 16, 3), dtype=np.uint8)
+        results, errors, stop = [], [], threading.Event()
+        with server_lib.ModelServer({"tiny": model_dir}, port=0, host="127.0.0.1",
+                                    poll_wait_seconds=0.1) as server, \
+                grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+            def stream():
+                deadline = time.monotonic() + 120
+                for _ in range(3000):  # bounded: stops once v2 answered a few times
+                    if time.monotonic() > deadline or \
+                            sum(v == 2 for v, _ in results) >= 5:
+                        break
+                    try:
+                        response = stub.Predict(_request(images=pixels), timeout=60)
+                        results.append((response.model_spec.version.value,
+                                        tf.make_ndarray(response.outputs[OUTPUT])))
+                    except grpc.RpcError as error:
+                        errors.append(error)
+                stop.set()
+
+            thread = threading.Thread(target=stream)
+            thread.start()
+            while not results and not stop.is_set():
+                time.sleep(0.05)
+            # As export does: write beside the model folder's versions, rename into place.
+            shutil.copytree(VERSION_2, os.path.join(model_dir, ".staging-2"))
+            os.rename(os.path.join(model_dir, ".staging-2"), os.path.join(model_dir, "2"))
+            thread.join()
+        self.assertEqual(errors, [])
+        versions = [v for v, _ in results]
+        self.assertEqual(versions, sorted(versions))
+        self.assertEqual(versions[0], 1)
+        self.assertEqual(versions[-1], 2)
+        by_version = {}
+        for version, out in results:
+            by_version.setdefault(version, out)
+            self.assertAllEqual(out, by_version[version])
+        self.assertNotAllEqual(by_version[1], by_version[2])
+        second = tf.saved_model.load(os.path.join(model_dir, "2")).signatures
+        self.assertAllEqual(by_version[2], second["serving_default"](
+            images=tf.constant(pixels))[OUTPUT])
+
+
+class ModelSourceTest(tf.test.TestCase):
+
+    def test_a_version_that_fails_to_load_leaves_the_old_one_serving(self):
+        model_dir = _model_dir(VERSION_1)
+        source = server_lib.ModelSource("tiny", model_dir)
+        source.poll()
+        os.makedirs(os.path.join(model_dir, "3"))
+        with open(os.path.join(model_dir, "3", "saved_model.pb"), "wb") as f:
+            f.write(b"not a SavedModel")
+        os.makedirs(os.path.join(model_dir, "4"))  # no saved_model.pb yet: not a version
+        for _ in range(server_lib.MAX_LOAD_ATTEMPTS + 1):
+            source.poll()
+        self.assertEqual(source.get().version, 1)
+        self.assertEqual(source.available_versions(), [1, 3])
+        states = get_model_status_pb2.ModelVersionStatus
+        self.assertEqual(source.status(), [(1, states.AVAILABLE), (3, states.END)])
+        with self.assertRaisesRegex(server_lib.ServingError, "no version 3; serving version 1"):
+            source.get(3)
+        source.close()
+
+
+class BatchingTest(tf.test.TestCase):
+
+    def test_concurrent_same_shape_requests_run_as_one_batch(self):
+        local = tf.saved_model.load(VERSION_1).signatures
+        rng = np.random.default_rng(2)
+        requests = [rng.integers(0, 256, (1, 12, 12, 3), dtype=np.uint8) for _ in range(6)]
+        requests += [rng.integers(0, 256, (2, 9, 10, 3), dtype=np.uint8) for _ in range(2)]
+        batching = BatchingOptions(max_batch_size=8, batch_timeout_micros=300_000,
+                                   num_batch_threads=1)
+        with server_lib.ModelServer({"tiny": _model_dir(VERSION_1)}, port=0,
+                                    host="127.0.0.1", poll_wait_seconds=0,
+                                    batching=batching) as server, \
+                grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            calls = [(_request(images=p), p) for p in requests]
+            calls.append((_request("translate_encoded",
+                                   image_bytes=np.array([b"not an image"], dtype=object)), None))
+            calls.append((_request("translate_encoded", image_bytes=np.array(
+                [tf.io.encode_png(requests[0][0]).numpy()], dtype=object)), None))
+
+            def call(item):
+                try:
+                    return stub.Predict(item[0], timeout=60)
+                except grpc.RpcError as error:
+                    return error
+
+            sizes = server.sources["tiny"].get().batch_sizes()
+            warmup = dict(sizes["serving_default"])  # the warm-up request on load
+            with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
+                responses = list(pool.map(call, calls))
+        for (_, pixels), response in zip(calls[:8], responses[:8]):
+            self.assertAllEqual(tf.make_ndarray(response.outputs[OUTPUT]),
+                                local["serving_default"](images=tf.constant(pixels))[OUTPUT])
+        self.assertEqual(responses[8].code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIsInstance(responses[9], predict_pb2.PredictResponse)
+        batches = sizes["serving_default"] - collections.Counter(warmup)
+        self.assertGreater(max(batches), 1)
+        self.assertEqual(sum(k * n for k, n in batches.items()), 6 + 2 * 2)
+
+
+class ConfigFilesTest(tf.test.TestCase):
+
+    def test_model_config_and_batching_files(self):
+        root = tempfile.mkdtemp()
+        os.makedirs(os.path.join(root, "tiny"))
+        path = os.path.join(root, "models.config")
+        with open(path, "w") as f:
+            f.write('model_config_list { config { name: "tiny" base_path: "/models/tiny" '
+                    'model_platform: "tensorflow" } }')
+        self.assertEqual(server_lib.read_model_config_file(path),
+                         {"tiny": os.path.join(root, "tiny")})
+        with open(path, "w") as f:
+            f.write("model_config_list { config { nme: 'x' } }")
+        with self.assertRaisesRegex(ValueError, "not a ModelServerConfig"):
+            server_lib.read_model_config_file(path)
+        batching = os.path.join(root, "batching.config")
+        with open(batching, "w") as f:
+            f.write(BatchingOptions(max_batch_size=4).to_text() + "# tuned\n")
+        self.assertEqual(server_lib.read_batching_parameters(batching),
+                         BatchingOptions(max_batch_size=4))
+        with open(batching, "w") as f:
+            f.write("max_batch_size { value: 4 }\nthread_pool_name { value: 1 }\n")
+        with self.assertRaisesRegex(ValueError, "thread_pool_name is not supported"):
+            server_lib.read_batching_parameters(batching)

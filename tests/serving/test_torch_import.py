@@ -1,0 +1,101 @@
+"""tfattncut.serving.torch_import on a committed fixture (a reference CUT generator at ngf=2,
+6 blocks, saved by torch in both file formats with its output on a fixed input; made by
+tests/serving/fixtures/make_torch_fixture.py)."""
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+import tensorflow as tf
+
+from tfattncut.inference import load_translator
+from tfattncut.methods import METHODS
+from tfattncut.serving import torch_import
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+PTH = os.path.join(FIXTURES, "cut_ngf2_6blocks.pth")
+LEGACY_PTH = os.path.join(FIXTURES, "cut_ngf2_6blocks_legacy.pth")
+# float32 through 29 layers with N(0, 0.5²) weights: torch and TF round differently.
+ATOL = 2e-4
+
+
+def _torch_io():
+    """(NHWC input, NHWC torch output) saved with the fixture."""
+    io = np.load(os.path.join(FIXTURES, "cut_ngf2_6blocks_io.npz"))
+    return io["images"].transpose(0, 2, 3, 1), io["translated"].transpose(0, 2, 3, 1)
+
+
+def _generator(state):
+    config = torch_import.preset_config("cut").replace(**torch_import.generator_options(state))
+    generator, _ = METHODS["cut"].build_translator(config, "AtoB")
+    return generator
+
+
+class LoadStateDictTest(tf.test.TestCase):
+
+    def test_zip_and_legacy_files_read_the_same_tensors(self):
+        state = torch_import.load_state_dict(PTH)
+        legacy = torch_import.load_state_dict(LEGACY_PTH)
+        self.assertLen(state, 40)  # 14 convs × (weight, bias) + 4 blur filters + 8 more
+        self.assertEqual(sorted(state), sorted(legacy))
+        for name, value in state.items():
+            self.assertEqual(value.dtype, np.float32)
+            self.assertAllEqual(value, legacy[name])
+        self.assertEqual(state["model.1.weight"].shape, (2, 3, 7, 7))
+        self.assertEqual(state["model.12.conv_block.5.weight"].shape, (8, 8, 3, 3))
+        self.assertAllClose(state["model.7.filt"][0, 0],
+                            np.outer([1, 2, 1], [1, 2, 1]) / 16.0)
+        self.assertEqual(torch_import.generator_options(state),
+                         {"netG": "resnet_6blocks", "ngf": 2, "no_antialias": False,
+                          "no_antialias_up": False})
+
+    def test_refuses_pickles_that_construct_anything_else(self):
+        path = os.path.join(tempfile.mkdtemp(), "evil.pth")
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("evil/data.pkl", b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00"
+                                              b"trueq\x01\x85q\x02Rq\x03.")
+        with self.assertRaisesRegex(Exception, "refusing to load os.system"):
+            torch_import.load_state_dict(path)
+
+
+class ImportTest(tf.test.TestCase):
+
+    def test_imported_generator_reproduces_the_torch_output(self):
+        images, want = _torch_io()
+        generator = _generator(torch_import.load_state_dict(PTH))
+        torch_import.assign_generator(generator, torch_import.load_state_dict(PTH))
+        got = generator(tf.constant(images)).numpy()
+        self.assertGreater(np.abs(want).mean(), 0.1)
+        self.assertAllClose(got, want, atol=ATOL)
+
+    def test_run_directory_round_trip_through_load_translator(self):
+        out = os.path.join(tempfile.mkdtemp(), "runs", "imported")
+        self.assertEqual(torch_import.import_generator(LEGACY_PTH, "fastcut", out), out)
+        translator, config = load_translator(out)
+        self.assertEqual((config.ngf, config.netG, config.name), (2, "resnet_6blocks",
+                                                                   "imported"))
+        self.assertEqual(config.lambda_NCE, 10.0)  # the preset's settings are kept
+        images, want = _torch_io()
+        self.assertAllClose(translator(tf.constant(images)), want, atol=ATOL)
+        with self.assertRaisesRegex(FileExistsError, "already holds a checkpoint"):
+            torch_import.import_generator(PTH, "cut", out)
+
+    def test_mismatching_state_dicts_name_the_entry(self):
+        state = torch_import.load_state_dict(PTH)
+        generator = _generator(state)
+        cases = [
+            ({k: v for k, v in state.items() if k != "model.27.bias"}, "no model.27.bias"),
+            ({**state, "model.1.weight": state["model.1.weight"][:, :2]},
+             r"model.1.weight has shape \(2, 2, 7, 7\)"),
+            ({**state, "model.2.running_mean": np.zeros(2, np.float32)},
+             "model.2.running_mean"),
+        ]
+        for broken, pattern in cases:
+            with self.subTest(pattern):
+                with self.assertRaisesRegex(ValueError, pattern):
+                    torch_import.assign_generator(generator, broken)
+        no_blur_up = {k: v for k, v in state.items() if k != "model.18.filt"}
+        # No blur buffer after the residual blocks: transposed-conv upsampling.
+        self.assertTrue(torch_import.generator_options(no_blur_up)["no_antialias_up"])
+        with self.assertRaisesRegex(FileNotFoundError, "configs/nope.cfg"):
+            torch_import.preset_config("nope")

@@ -1,0 +1,127 @@
+"""A gRPC client of the exported signatures, for the embedded server and
+`tensorflow_model_server` alike (tensorflow-serving-api stubs only).
+
+UNAVAILABLE (server starting, restarting or briefly overloaded) is retried with exponential
+backoff; every other error is final and raised with the server's message.
+"""
+import concurrent.futures
+import os
+import time
+
+import grpc
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from tfattncut.data import folders
+from tfattncut.serving.export import BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT
+from tfattncut.serving.server import DEFAULT_MAX_MESSAGE_BYTES
+
+
+def call_with_retries(call, request, retries=5, backoff_seconds=0.2, sleep=time.sleep):
+    """call(request), retrying UNAVAILABLE up to `retries` times after backoff·2^k seconds."""
+    for attempt in range(retries + 1):
+        try:
+            return call(request)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == retries:
+                raise
+            sleep(backoff_seconds * 2 ** attempt)
+
+
+class TranslationClient:
+    """Translates images with a served model; thread-safe (one channel, many calls)."""
+
+    def __init__(self, server, model_name, version=None, timeout_seconds=120.0, retries=5,
+                 backoff_seconds=0.2, max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES):
+        self.model_name, self.version = model_name, version
+        self.timeout_seconds, self.retries, self.backoff_seconds = \
+            timeout_seconds, retries, backoff_seconds
+        self._channel = grpc.insecure_channel(server, options=[
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes)])
+        self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+
+    def predict(self, signature_name, inputs):
+        """inputs {name: ndarray} -> outputs {name: ndarray} of one signature."""
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = self.model_name
+        request.model_spec.signature_name = signature_name
+        if self.version is not None:
+            request.model_spec.version.value = self.version
+        for name, value in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+        response = call_with_retries(
+            lambda r: self._stub.Predict(r, timeout=self.timeout_seconds), request,
+            self.retries, self.backoff_seconds)
+        return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
+
+    def translate_pixels(self, images):
+        """uint8 [B, H, W, 3] -> uint8 [B, H, W, 3] (signature serving_default)."""
+        return self.predict("serving_default", {INPUT: np.asarray(images, np.uint8)})[OUTPUT]
+
+    def translate_encoded(self, contents):
+        """Encoded image files (bytes) -> PNG bytes, one each (signature translate_encoded)."""
+        outputs = self.predict("translate_encoded",
+                               {BYTES_INPUT: np.array(list(contents), dtype=object)})
+        return list(outputs[BYTES_OUTPUT])
+
+    def close(self):
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def output_paths(inputs, output):
+    """{input path: OUTPUT/STEM.png}; refuses targets that would overwrite an input or
+    collide with each other."""
+    paths = folders.list_images(inputs) if os.path.isdir(inputs) else [inputs]
+    targets = {path: os.path.join(output, os.path.splitext(os.path.basename(path))[0] + ".png")
+               for path in paths}
+    sources = {os.path.realpath(path): path for path in paths}
+    for path, target in targets.items():
+        if os.path.realpath(target) in sources:
+            raise ValueError(f"--output={output}: the translation of {path} would overwrite "
+                             f"the input {sources[os.path.realpath(target)]}; choose another "
+                             "--output folder")
+    seen = {}
+    for path, target in targets.items():
+        if target in seen:
+            raise ValueError(f"{seen[target]} and {path} would both be written to {target}; "
+                             "rename one of them")
+        seen[target] = path
+    return targets
+
+
+def infer_files(server, model_name, inputs, output, concurrency=1, **client_options):
+    """Sends each image file to the server (translate_encoded) and writes OUTPUT/STEM.png;
+    `concurrency` requests in flight. Returns the written paths in input order."""
+    if concurrency < 1:
+        raise ValueError(f"--concurrency must be >= 1; got {concurrency}")
+    targets = output_paths(inputs, output)
+    os.makedirs(output, exist_ok=True)
+    progress = keras.utils.Progbar(len(targets), unit_name="image")
+
+    def one(path):
+        with open(path, "rb") as f:
+            translated = client.translate_encoded([f.read()])[0]
+        with open(targets[path], "wb") as f:
+            f.write(translated)
+
+    with TranslationClient(server, model_name, **client_options) as client, \
+            concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        futures = [pool.submit(one, path) for path in targets]
+        try:
+            for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+                future.result()
+                progress.update(done)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return list(targets.values())
