@@ -6,14 +6,9 @@ right, translated, and cropped back (tfattncut.inference). With --labels, each i
 map (same file stem) is copied to OUTPUT_labels/, so a labelled simulator set becomes a
 labelled photo-style set in the CycleGAN layout.
 """
-import os
-import shutil
-
 from absl import app, flags
 
-from tfattncut.data import folders
-from tfattncut.evaluation import images
-from tfattncut.inference import load_translator
+from tfattncut.evaluation.images import translate_files
 
 flags.DEFINE_string("checkpoint", None, "Run directory, its checkpoints/ folder, or a prefix.")
 flags.DEFINE_string("input", None, "An image file or a folder of images.")
@@ -24,30 +19,6 @@ flags.DEFINE_enum("direction", "AtoB", ["AtoB", "BtoA"],
                   "one-sided methods (CUT) only have AtoB, their trained direction.")
 flags.mark_flags_as_required(["checkpoint", "input", "output"])
 FLAGS = flags.FLAGS
-
-
-def label_path(labels_dir, image_path):
-    """The label map of an image: same stem, any image extension; error if none."""
-    stem = os.path.splitext(os.path.basename(image_path))[0]
-    for name in sorted(os.listdir(labels_dir)):
-        if os.path.splitext(name)[0] == stem:
-            return os.path.join(labels_dir, name)
-    raise FileNotFoundError(f"--labels={labels_dir}: no label map for {image_path} "
-                            f"(expected a file named {stem}.*)")
-
-
-def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB"):
-    """Writes OUTPUT/STEM.png for each input (and OUTPUT_labels/ copies); returns the paths."""
-    paths = folders.list_images(inputs) if os.path.isdir(inputs) else [inputs]
-    sources = [label_path(labels, path) for path in paths] if labels else []
-    translator, _ = load_translator(checkpoint, direction)
-    written = images.translate_images(translator, paths, output)
-    if labels:
-        labels_out = output.rstrip("/") + "_labels"
-        os.makedirs(labels_out, exist_ok=True)
-        for source in sources:
-            shutil.copyfile(source, os.path.join(labels_out, os.path.basename(source)))
-    return written
 
 
 def main(argv):

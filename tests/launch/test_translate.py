@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from launch.translate import translate_files
+from tfattncut.evaluation.images import translate_files
 from tests.testdata import tiny_config, write_tiny_run
 
 

@@ -5,12 +5,13 @@ re-iterable object that decodes one batch at a time rather than a one-shot gener
 in-memory array: memory stays at one batch however large the set.
 """
 import os
+import shutil
 
 import keras
 import tensorflow as tf
 
 from tfattncut.data import folders
-from tfattncut.inference import translate
+from tfattncut.inference import load_translator, translate
 
 
 def resize_options(image_size):
@@ -107,4 +108,28 @@ def translate_images(translator, paths, output_dir, image_size=None):
         target = os.path.join(output_dir, stem(path) + ".png")
         tf.io.write_file(target, tf.io.encode_png(to_uint8(translate(translator, image)[0])))
         written.append(target)
+    return written
+
+
+def label_path(labels_dir, image_path):
+    """The label map of an image: same stem, any image extension; error if none."""
+    stem = os.path.splitext(os.path.basename(image_path))[0]
+    for name in sorted(os.listdir(labels_dir)):
+        if os.path.splitext(name)[0] == stem:
+            return os.path.join(labels_dir, name)
+    raise FileNotFoundError(f"--labels={labels_dir}: no label map for {image_path} "
+                            f"(expected a file named {stem}.*)")
+
+
+def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB"):
+    """Writes OUTPUT/STEM.png for each input (and OUTPUT_labels/ copies); returns the paths."""
+    paths = folders.list_images(inputs) if os.path.isdir(inputs) else [inputs]
+    sources = [label_path(labels, path) for path in paths] if labels else []
+    translator, _ = load_translator(checkpoint, direction)
+    written = translate_images(translator, paths, output)
+    if labels:
+        labels_out = output.rstrip("/") + "_labels"
+        os.makedirs(labels_out, exist_ok=True)
+        for source in sources:
+            shutil.copyfile(source, os.path.join(labels_out, os.path.basename(source)))
     return written
