@@ -24,3 +24,17 @@ def _split_cpu_into_two_devices():
 
 
 _split_cpu_into_two_devices()
+
+
+import pytest  # noqa: E402  (after the device split above, which must run first)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_collective_keys():
+    """Each MirroredStrategy in one process would otherwise reuse the previous one's
+    collective keys, and a later strategy's all-reduce can abort on the earlier's ("Collective
+    instance … expected type"); TensorFlow's own tests move the key base the same way."""
+    import tensorflow as tf
+
+    tf.distribute.MirroredStrategy._collective_key_base += 100_000
+    yield

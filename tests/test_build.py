@@ -58,9 +58,11 @@ TEST_SIZES = ("small", "medium", "large", "enormous")
 IMPORT_TO_REQUIREMENT = {
     "PIL": "pillow",
     "absl": "absl-py",
+    "google.protobuf": "protobuf",
     "grpc": "grpcio",
     "keras": "keras",
     "numpy": "numpy",
+    "pytest": "pytest",
     "scipy": "scipy",
     "tensorflow": "tensorflow",
     "tensorflow_gan": "tensorflow-gan",

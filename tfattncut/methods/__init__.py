@@ -9,5 +9,8 @@
   from a checkpoint into it (checkpoint keys as in `networks`).
 """
 from tfattncut.methods.cut import CUT
+from tfattncut.methods.cyclegan import CycleGAN
+from tfattncut.methods.dcl import DCLGAN, SimDCL
+from tfattncut.methods.uag import UAG
 
-METHODS = {"cut": CUT}
+METHODS = {"cut": CUT, "cyclegan": CycleGAN, "dclgan": DCLGAN, "simdcl": SimDCL, "uag": UAG}

@@ -2,7 +2,6 @@
 network A that finds the region to translate, and the composition that replaces only it.
 """
 import keras
-import tensorflow as tf
 
 from tfattncut.layers import Conv, ReflectionPad, instance_norm, make_initializer
 from tfattncut.models.generator import ResnetBlock

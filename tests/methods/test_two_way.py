@@ -1,0 +1,172 @@
+"""The two-way skeleton's pieces: the image pool (semantics, resume, replicas) and the
+identity term."""
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tests.testdata import tiny_config, write_unaligned_folders
+from tfattncut.methods.two_way import ImagePool, identity_terms, pool_exchange
+from tfattncut.training.trainer import Trainer
+
+
+def snapshot(networks):
+    """{network: [weights]} of every trainable variable."""
+    return {name: [v.numpy() for v in net.trainable_variables] for name, net in networks.items()}
+
+
+def unchanged(before, networks):
+    """Paths of the trainable variables equal to their `before` snapshot."""
+    return [f"{name}: {v.path}" for name, net in networks.items()
+            for v, old in zip(net.trainable_variables, before[name])
+            if np.array_equal(v.numpy(), old)]
+
+
+def assert_trains(test, root, still=lambda method: [], **changes):
+    """Two Trainer steps of `tiny_config(root, **changes)` on two tiny images per domain:
+    finite losses, and every trainable variable of every network changed except exactly the
+    variables `still(method)`. Returns the trainer and the losses of each step."""
+    write_unaligned_folders(root, count=2)
+    trainer = Trainer(tiny_config(root, max_steps=2, **changes))
+    before = snapshot(trainer.method.networks)
+    history = trainer.fit()
+    test.assertLen(history, 2)
+    for step in history:
+        for name, value in step.items():
+            test.assertTrue(np.isfinite(value), f"{name} = {value}")
+    frozen = {id(v) for v in still(trainer.method)}
+    test.assertCountEqual(unchanged(before, trainer.method.networks),
+                          [f"{name}: {v.path}" for name, net in trainer.method.networks.items()
+                           for v in net.trainable_variables if id(v) in frozen])
+    return trainer, history
+
+
+def reference_pool(size, images, draw, stored=()):
+    """The reference ImagePool.query in NumPy, one image after another, from the pool
+    `stored`; `draw(i)` gives image i's (uniform in [0, 1), slot) -- the random choices,
+    supplied from outside. Returns (returned, stored)."""
+    stored, returned = list(stored), []
+    for i, image in enumerate(images):
+        if len(stored) < size:
+            stored.append(image)
+            returned.append(image)
+            continue
+        p, slot = draw(i)
+        if p > 0.5:
+            returned.append(stored[slot])
+            stored[slot] = image
+        else:
+            returned.append(image)
+    return np.stack(returned), np.stack(stored)
+
+
+def tf_draws(seed, count, size):
+    """Image i's (p, slot) from the bits pool_exchange draws for `count` images."""
+    bits = tf.random.stateless_uniform([count, 2], seed, minval=None, maxval=None,
+                                       dtype=tf.int32, alg="philox").numpy()
+    return lambda i: (1.0 if bits[i, 0] < 0 else 0.0, int(bits[i, 1]) % size)
+
+
+def distinct_images(count, offset=0):
+    """[count, 1, 1, 1] images that are their own index: easy to trace."""
+    return np.arange(offset, offset + count, dtype=np.float32).reshape(count, 1, 1, 1)
+
+
+def _bump_collective_keys():
+    tf.distribute.MirroredStrategy._collective_key_base += 100_000
+
+
+class PoolTest(tf.test.TestCase):
+
+    def test_first_fifty_pass_then_half_are_swapped(self):
+        seed = tf.constant([3, 7])
+        images = distinct_images(250)
+        returned, stored, count = pool_exchange(tf.zeros([50, 1, 1, 1]), tf.constant(0),
+                                                tf.constant(images), seed)
+        self.assertAllEqual(returned[:50], images[:50])
+        self.assertEqual(int(count), 50)
+        want_returned, want_stored = reference_pool(50, images, tf_draws(seed, 250, 50))
+        self.assertAllEqual(returned, want_returned)
+        self.assertAllEqual(stored, want_stored)
+        # After the fill, about half of the 200 later images are answered from the pool
+        # (binomial(200, ½): 100 ± 7; 70..130 is 4 standard deviations).
+        swapped = int(np.sum(returned.numpy()[50:] != images[50:]))
+        self.assertBetween(swapped, 70, 130)
+        # A swapped-out image is an earlier one; a kept image went into the pool.
+        earlier = returned.numpy()[50:].ravel() < images[50:].ravel()
+        self.assertEqual(int(earlier.sum()), swapped)
+
+    def test_query_keeps_state_across_calls_and_size_zero_passes_through(self):
+        pool = ImagePool(4, [1, 1, 1])
+        seed = tf.constant([1, 2])
+        first = pool.query(tf.constant(distinct_images(3)), seed)
+        self.assertAllEqual(first, distinct_images(3))
+        self.assertEqual(int(pool.count), 3)
+        second = pool.query(tf.constant(distinct_images(3, offset=3)), seed)
+        want_returned, want_stored = reference_pool(
+            4, distinct_images(3, offset=3), tf_draws(seed, 3, 4), stored=distinct_images(3))
+        self.assertAllEqual(second, want_returned)
+        self.assertAllEqual(pool.images, want_stored)
+        self.assertEqual(int(pool.count), 4)
+        empty = ImagePool(0, [1, 1, 1])
+        images = tf.constant(distinct_images(2))
+        self.assertIs(empty.query(images, seed), images)
+        self.assertEmpty(empty.variables)
+
+    def test_checkpoint_resumes_the_pool_exactly(self):
+        batches = [tf.constant(distinct_images(2, offset=2 * i)) for i in range(6)]
+        seeds = [tf.constant([0, i]) for i in range(6)]
+        straight = ImagePool(3, [1, 1, 1])
+        want = [straight.query(b, s).numpy() for b, s in zip(batches, seeds)]
+        first = ImagePool(3, [1, 1, 1])
+        for b, s in zip(batches[:3], seeds[:3]):
+            first.query(b, s)
+        prefix = tf.train.Checkpoint(pool=first).save(
+            os.path.join(tempfile.mkdtemp(), "ckpt"))
+        resumed = ImagePool(3, [1, 1, 1])
+        tf.train.Checkpoint(pool=resumed).restore(prefix).assert_consumed()
+        got = [resumed.query(b, s).numpy() for b, s in zip(batches[3:], seeds[3:])]
+        self.assertAllEqual(np.stack(got), np.stack(want[3:]))
+        self.assertNotAllEqual(np.stack(want[3:]), np.stack(batches[3:]))  # swaps happened
+
+    def test_two_replicas_share_one_pool_like_one_device(self):
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        self.assertLen(devices, 2, "tests/conftest.py splits the CPU into two devices")
+        # Strategies of one process share collective keys, so the pool's all-gather would
+        # abort a later strategy's collectives; a fresh key range before and after this
+        # strategy keeps them apart (as TensorFlow's own strategy tests do).
+        _bump_collective_keys()
+        self.addCleanup(_bump_collective_keys)
+        strategy = tf.distribute.MirroredStrategy(devices)
+        with strategy.scope():
+            mirrored = ImagePool(3, [1, 1, 1])
+        single = ImagePool(3, [1, 1, 1])
+
+        @tf.function
+        def mirrored_query(batch, seed):
+            local = strategy.experimental_distribute_values_from_function(
+                lambda context: batch[2 * context.replica_id_in_sync_group:
+                                      2 * context.replica_id_in_sync_group + 2])
+            return strategy.run(mirrored.query, args=(local, seed))
+
+        for step in range(5):
+            batch = tf.constant(distinct_images(4, offset=4 * step))
+            seed = tf.constant([5, step])
+            got = tf.concat(strategy.experimental_local_results(mirrored_query(batch, seed)), 0)
+            self.assertAllEqual(got, single.query(batch, seed), msg=f"step {step}")
+        for images, count in zip(strategy.experimental_local_results(mirrored.images),
+                                 strategy.experimental_local_results(mirrored.count)):
+            self.assertAllEqual(images, single.images)
+            self.assertEqual(int(count), 3)
+
+
+class IdentityTermTest(tf.test.TestCase):
+
+    def test_matches_numpy(self):
+        rng = np.random.default_rng(0)
+        out = {k: rng.uniform(-1, 1, (2, 4, 4, 3)).astype(np.float32)
+               for k in ("real_a", "real_b", "idt_a", "idt_b")}
+        terms = identity_terms(out, 5.0, 0.5)
+        self.assertAllClose(terms["idt_A"], 5.0 * np.abs(out["idt_a"] - out["real_a"]).mean())
+        self.assertAllClose(terms["idt_B"], 0.5 * np.abs(out["idt_b"] - out["real_b"]).mean())

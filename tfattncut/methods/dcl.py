@@ -1,0 +1,203 @@
+"""DCLGAN and SimDCL (baselines.md): dual contrastive learning between two generators.
+
+For A→B the keys are G_ab's encoder features of a, embedded by projector_ab (the reference's
+H1, stop-gradient), and the queries are G_ba's encoder features of G_ab(a), embedded by
+projector_ba (H2) -- the *other* generator's encoder embeds the translated image. B→A is the
+mirror image, so each head always embeds the features of one generator's encoder. The loss is
+λ_GAN·(GAN_AB + GAN_BA) + λ_NCE·(NCE_AB + NCE_BA) + λ_IDT·(identity L1 of both).
+"""
+import tensorflow as tf
+
+from tfattncut import losses
+from tfattncut.methods.optim import learning_rate_at_epoch, make_adam
+from tfattncut.methods.two_way import TwoWayGAN, identity_terms
+from tfattncut.models.heads import PatchProjector, layer_seeds_of
+from tfattncut.models.similarity import SimilarityMapper
+from tfattncut.selection import make_selectors
+from tfattncut.selection.random import RandomSelector
+
+
+def embed(key_projector, query_projector, key_features, query_features, seed):
+    """Keys and queries of one direction, per NCE layer.
+
+    The key projector's selector picks the positions (seeing both maps, as every selector of
+    selection.md does), its head embeds the key features there and the query projector's head
+    the query features. Features: lists of [B, H, W, C]; seed int32 [2].
+    Returns (keys, queries): lists of [B, P, d].
+    """
+    keys, queries = [], []
+    layer_seeds = layer_seeds_of(seed, len(key_features))
+    for i, (selector, key_head, query_head) in enumerate(
+            zip(key_projector.selectors, key_projector.heads, query_projector.heads)):
+        selection = selector(key_features[i], query_features[i], layer_seeds[i])
+        keys.append(key_head(selection.source))
+        queries.append(query_head(selection.translated))
+    return keys, queries
+
+
+def layer_mean_nce(queries, keys, config):
+    """λ_NCE · mean over the NCE layers of PatchNCE(queries, keys) (losses.md)."""
+    total = tf.add_n([
+        losses.patch_nce_loss(q, k, config.nce_T, config.nce_includes_all_negatives_from_minibatch)
+        for q, k in zip(queries, keys)])
+    return config.lambda_NCE * total / len(keys)
+
+
+def similarity_distance(u, v):
+    """Batch mean of the L1 distance Σ_d |u − v| between vectors [B, d] (the reference's
+    L1Loss('sum'), which it only runs at batch size 1)."""
+    return tf.reduce_mean(tf.reduce_sum(tf.abs(u - v), axis=-1))
+
+
+class DCLGAN(TwoWayGAN):
+    """Two generators, two Ds, two projection heads; hinge loss and no pool in the preset."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        num_layers = len(self.generator_ab.layer_list)
+        if max(config.nce_layers) >= num_layers:
+            raise ValueError(f"--nce_layers {config.nce_layers}: the generator has layers "
+                             f"0..{num_layers - 1}")
+        channels = self.generator_ab.feature_channels(config.nce_layers)
+        self.projector_ab, self.projector_ba = (
+            PatchProjector(channels, make_selectors(config, channels), config.netF_nc,
+                           config.init_type, config.init_gain, name=name)
+            for name in ("projector_ab", "projector_ba"))
+        # The reference trains the heads with PyTorch's default Adam (lr 1e-3, β 0.9, 0.999).
+        self.optimizer_f = make_adam(config.replace(lr=config.lr_F, beta1=config.beta1_F))
+        self.optimizer_f.build(self.projector_ab.trainable_variables
+                               + self.projector_ba.trainable_variables)
+
+    @property
+    def networks(self):
+        return {**super().networks, "projector_ab": self.projector_ab,
+                "projector_ba": self.projector_ba}
+
+    @property
+    def optimizers(self):
+        return {**super().optimizers, **self._head_optimizers()}
+
+    def _head_optimizers(self):
+        """The optimisers that follow --lr_F / --beta1_F."""
+        return {"projector": self.optimizer_f}
+
+    def generator_side(self):
+        return super().generator_side() + [
+            (self.optimizer_f, self.projector_ab.trainable_variables
+             + self.projector_ba.trainable_variables)]
+
+    def start_epoch(self, epoch, learning_rate):
+        """G and D follow --lr's schedule; the heads the same policy from --lr_F."""
+        super().start_epoch(epoch, learning_rate)
+        head_lr = learning_rate_at_epoch(self.config.replace(lr=self.config.lr_F), epoch)
+        for optimizer in self._head_optimizers().values():
+            optimizer.learning_rate = head_lr
+
+    def translate_pair(self, real_a, real_b, seed):
+        """Both translations with the encoder features of the reals (from the same forward
+        pass), the other encoder's features of each translation, and the keys and queries of
+        both directions. seed: the patch positions."""
+        cfg = self.config
+        layers = cfg.nce_layers
+        identity = cfg.lambda_IDT > 0
+        (fake_b, features_a), idt_b = self.with_identity(
+            lambda x: self.generator_ab.call_with_features(x, layers), real_a, real_b, identity)
+        (fake_a, features_b), idt_a = self.with_identity(
+            lambda x: self.generator_ba.call_with_features(x, layers), real_b, real_a, identity)
+        query_features_ab = self.generator_ba.encode(fake_b, layers)
+        query_features_ba = self.generator_ab.encode(fake_a, layers)
+        seed_ab, seed_ba = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        keys_ab, queries_ab = embed(self.projector_ab, self.projector_ba, features_a,
+                                    query_features_ab, seed_ab)
+        keys_ba, queries_ba = embed(self.projector_ba, self.projector_ab, features_b,
+                                    query_features_ba, seed_ba)
+        out = {"real_a": real_a, "real_b": real_b, "fake_a": fake_a, "fake_b": fake_b,
+               "query_features_ab": query_features_ab, "query_features_ba": query_features_ba,
+               "keys_ab": keys_ab, "queries_ab": queries_ab,
+               "keys_ba": keys_ba, "queries_ba": queries_ba}
+        if identity:
+            out.update(idt_a=idt_a[0], idt_b=idt_b[0])
+        return out
+
+    def generator_terms(self, out):
+        cfg = self.config
+        terms = {"NCE_AB": layer_mean_nce(out["queries_ab"], out["keys_ab"], cfg),
+                 "NCE_BA": layer_mean_nce(out["queries_ba"], out["keys_ba"], cfg)}
+        if "idt_a" in out:
+            terms.update(identity_terms(out, cfg.lambda_IDT, cfg.lambda_IDT))
+        return terms
+
+
+class SimDCL(DCLGAN):
+    """DCLGAN + λ_SIM·(‖S_real_a(a) − S_fake_a(G_ba(b))‖₁ + ‖S_fake_b(G_ab(a)) − S_real_b(b)‖₁):
+    four small networks S map the embedded patches of one image, all layers stacked, to a
+    64-d vector; a real and a translated image of the same domain should map close together.
+
+    Real images use the keys of the NCE; translated images are embedded at fresh random
+    positions by the head of the encoder that saw them (as the reference samples them).
+    """
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        shapes = self.generator_ab.feature_shapes(config.nce_layers, config.crop_size)
+        smallest = min(h * w for h, w, _ in shapes)
+        if config.num_patches > smallest:
+            raise ValueError(
+                f"--num_patches={config.num_patches}: simdcl stacks the patches of all "
+                "--nce_layers into one map, so every layer needs that many positions, but at "
+                f"--crop_size={config.crop_size} the smallest layer has {smallest}")
+        count = len(config.nce_layers)
+        (self.similarity_real_a, self.similarity_fake_b, self.similarity_real_b,
+         self.similarity_fake_a) = (
+            SimilarityMapper(count, 64, config.init_type, config.init_gain, name=name)
+            for name in ("similarity_real_a", "similarity_fake_b", "similarity_real_b",
+                         "similarity_fake_a"))
+        self.fresh_selector = RandomSelector(config.num_patches)
+        self.optimizer_s = make_adam(config.replace(lr=config.lr_F, beta1=config.beta1_F))
+        self.optimizer_s.build(self._similarity_variables())
+
+    def _similarity_networks(self):
+        return {"similarity_real_a": self.similarity_real_a,
+                "similarity_fake_b": self.similarity_fake_b,
+                "similarity_real_b": self.similarity_real_b,
+                "similarity_fake_a": self.similarity_fake_a}
+
+    def _similarity_variables(self):
+        return [v for net in self._similarity_networks().values() for v in net.trainable_variables]
+
+    @property
+    def networks(self):
+        return {**super().networks, **self._similarity_networks()}
+
+    def _head_optimizers(self):
+        return {**super()._head_optimizers(), "similarity": self.optimizer_s}
+
+    def generator_side(self):
+        return super().generator_side() + [(self.optimizer_s, self._similarity_variables())]
+
+    def translate_pair(self, real_a, real_b, seed):
+        out = super().translate_pair(real_a, real_b, seed)
+        # Seeds apart from the two of the NCE positions (DCLGAN splits `seed` in two).
+        seed_b, seed_a = tf.unstack(tf.random.experimental.stateless_split(seed, 4)[2:])
+        out["fresh_fake_b"] = self._fresh(self.projector_ba, out["query_features_ab"], seed_b)
+        out["fresh_fake_a"] = self._fresh(self.projector_ab, out["query_features_ba"], seed_a)
+        return out
+
+    def _fresh(self, projector, features, seed):
+        """`projector`'s embeddings of `features` at freshly drawn positions, per layer."""
+        return [head(self.fresh_selector(f, f, layer_seed).source)
+                for head, f, layer_seed in zip(projector.heads, features,
+                                               layer_seeds_of(seed, len(features)))]
+
+    def generator_terms(self, out):
+        terms = super().generator_terms(out)
+
+        def vector(mapper, embeddings):
+            return mapper(tf.stack(embeddings, axis=-1))  # [B, P, d, layers] -> [B, 64]
+
+        terms["SIM"] = self.config.lambda_SIM * (
+            similarity_distance(vector(self.similarity_real_a, out["keys_ab"]),
+                                vector(self.similarity_fake_a, out["fresh_fake_a"]))
+            + similarity_distance(vector(self.similarity_fake_b, out["fresh_fake_b"]),
+                                  vector(self.similarity_real_b, out["keys_ba"])))
+        return terms

@@ -1,0 +1,293 @@
+"""What the two-way baselines share (baselines.md): CycleGAN, DCLGAN / SimDCL and the
+attention-guided CycleGAN all train G_ab: A→B and G_ba: B→A against discriminators D_a, D_b
+(each judging images of its own domain), optionally through a pool of earlier fakes.
+
+`TwoWayGAN` owns that skeleton and the update order of losses.md -- both D steps, then the
+step of the generators (and the method's other G-side networks) against the *updated* Ds;
+a method fills in its forward pass (`translate_pair`) and its G-side loss terms
+(`generator_terms`).
+"""
+import keras
+import tensorflow as tf
+
+from tfattncut import losses
+from tfattncut.methods.cut import build_generator
+from tfattncut.methods.optim import make_adam
+from tfattncut.models.discriminator import PatchDiscriminator
+
+DIRECTIONS = {"AtoB": "ab", "BtoA": "ba"}
+# Preprocessing modes whose training views vary in size: a pool stores fakes of one size.
+_VARIABLE_SIZE_MODES = ("none", "scale_width")
+
+
+def pool_exchange(stored, count, images, seed):
+    """One query of the reference's ImagePool, as a pure function of its state.
+
+    stored [S, H, W, C] (the first `count` entries are filled), count int32 [], images
+    [N, H, W, C], seed int32 [2]. Images are taken in order: while the pool is not full, an
+    image is stored and returned as is; once it is full, with probability ½ a uniformly
+    chosen stored image is returned and replaced by the new one, else the new one is returned.
+    Returns (returned [N, H, W, C], new stored, new count).
+
+    The draws are row i of one stateless draw of [N, 2] integer Philox bits (the same under
+    XLA as in graph mode, see selection.base.random_positions).
+    """
+    size = stored.shape[0]
+    bits = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed, minval=None,
+                                       maxval=None, dtype=tf.int32, alg="philox")
+
+    def exchange(i, stored, count, returned):
+        image = images[i]
+        filling = count < size
+        swap = tf.logical_and(tf.logical_not(filling), bits[i, 0] < 0)  # the sign bit: p = ½
+        slot = tf.where(filling, count, tf.math.floormod(bits[i, 1], size))
+        held = stored[slot]
+        returned = tf.tensor_scatter_nd_update(returned, [[i]], [tf.where(swap, held, image)])
+        stored = tf.tensor_scatter_nd_update(
+            stored, [[slot]], [tf.where(tf.logical_or(filling, swap), image, held)])
+        return i + 1, stored, count + tf.cast(filling, tf.int32), returned
+
+    _, stored, count, returned = tf.while_loop(
+        lambda i, *_: i < tf.shape(images)[0], exchange, (tf.constant(0), stored, count, images))
+    return returned, stored, count
+
+
+class ImagePool(tf.Module):
+    """The history of generated images a discriminator sees (`--pool_size`, 50 in CycleGAN);
+    `pool_exchange` gives the semantics. Size 0 returns the fakes unchanged.
+
+    The state is two tf.Variables (the stored images and their count), checkpointed through
+    the method's `extra_state`, and the draws come from the step seed, so a resumed run
+    continues exactly.
+
+    Under a distribution strategy there is one pool, not one per replica: every replica
+    gathers the fakes of all replicas (in global batch order), runs the same exchange with
+    the same seed -- so every replica computes the same new state, written once
+    (ONLY_FIRST_REPLICA) -- and keeps the slice of the returned images that belongs to it.
+    A mirrored run therefore sees exactly what one device sees with the global batch.
+    """
+
+    def __init__(self, size, image_shape, name=None):
+        """image_shape: [H, W, C] of one stored image."""
+        super().__init__(name=name)
+        self.size = size
+        if size:
+            first = tf.VariableAggregation.ONLY_FIRST_REPLICA
+            self.images = tf.Variable(tf.zeros([size, *image_shape]), trainable=False,
+                                      aggregation=first, name="images")
+            self.count = tf.Variable(0, trainable=False, aggregation=first, name="count")
+
+    def query(self, images, seed):
+        """images [B, H, W, C] (this replica's, no gradient needed) -> [B, H, W, C]."""
+        if not self.size:
+            return images
+        context = tf.distribute.get_replica_context()
+        local = tf.shape(images)[0]
+        returned, stored, count = pool_exchange(
+            tf.convert_to_tensor(self.images), tf.convert_to_tensor(self.count),
+            context.all_gather(images, axis=0), seed)
+        self.images.assign(stored)
+        self.count.assign(count)
+        start = tf.cast(context.replica_id_in_sync_group, tf.int32) * local
+        return returned[start:start + local]
+
+
+def identity_terms(out, weight_a, weight_b):
+    """The identity L1 terms: idt_A = weight_a·mean|G_ba(a) − a| and
+    idt_B = weight_b·mean|G_ab(b) − b| (out's idt_a, idt_b are G_ba(a), G_ab(b))."""
+    return {"idt_A": weight_a * losses.l1_loss(out["idt_a"], out["real_a"]),
+            "idt_B": weight_b * losses.l1_loss(out["idt_b"], out["real_b"])}
+
+
+def build_discriminator(config, name):
+    """A PatchGAN D of the run's configuration."""
+    return PatchDiscriminator(config.ndf, config.n_layers_D, config.init_type, config.init_gain,
+                              config.no_antialias, name=name)
+
+
+class TwoWayGAN(keras.Model):
+    """G_ab, G_ba, D_a, D_b and a fake pool per D; the shared step (see the module docstring).
+
+    A subclass implements
+      translate_pair(real_a, real_b, seed) -> out: dict with at least real_a, real_b,
+        fake_a, fake_b (all [B, H, W, 3]), computed on the tape;
+      generator_terms(out) -> dict of weighted G-side loss terms besides the two GAN terms;
+    and may override `records` / `discriminator_view` (what the pools store and the Ds see)
+    and `generator_side` (further networks trained with the generators).
+    """
+
+    # Channels a pool stores per pixel (the attention-guided model adds its mask).
+    record_channels = 3
+    # TensorBoard image rows: tag -> `images` keys side by side (rows with a key a method does
+    # not produce are skipped).
+    image_rows = {
+        "translation/real_A|fake_B": ("real_a", "fake_b"),
+        "translation/real_B|fake_A": ("real_b", "fake_a"),
+        "identity/real_A|idt_A": ("real_a", "idt_a"),
+        "identity/real_B|idt_B": ("real_b", "idt_b"),
+    }
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        keras.utils.set_random_seed(config.seed)
+        self.generator_ab = build_generator(config)
+        self.generator_ba = build_generator(config)
+        self.discriminator_a = build_discriminator(config, "discriminator_a")
+        self.discriminator_b = build_discriminator(config, "discriminator_b")
+        # One tiny call creates every weight, so the optimisers can be built up front.
+        probe = tf.zeros([1, 64, 64, 3])
+        self.discriminator_b(self.generator_ab(probe))
+        self.discriminator_a(self.generator_ba(probe))
+        if config.pool_size and config.preprocess in _VARIABLE_SIZE_MODES:
+            raise ValueError(
+                f"--pool_size={config.pool_size} stores fakes of one size, but "
+                f"--preprocess={config.preprocess} keeps each image's own size; use a cropping "
+                "--preprocess (resize_and_crop, crop, scale_width_and_crop) or --pool_size=0")
+        side = config.crop_size // 4 * 4
+        shape = [side, side, self.record_channels]
+        self.pool_a = ImagePool(config.pool_size, shape, name="pool_a")
+        self.pool_b = ImagePool(config.pool_size, shape, name="pool_b")
+        self.optimizer_g = make_adam(config)
+        self.optimizer_d = make_adam(config)
+        self.optimizer_g.build(self._generator_variables())
+        self.optimizer_d.build(self._discriminator_variables())
+        self.built = True
+
+    def _generator_variables(self):
+        return self.generator_ab.trainable_variables + self.generator_ba.trainable_variables
+
+    def _discriminator_variables(self):
+        return (self.discriminator_a.trainable_variables
+                + self.discriminator_b.trainable_variables)
+
+    @property
+    def networks(self):
+        return {"generator_ab": self.generator_ab, "generator_ba": self.generator_ba,
+                "discriminator_a": self.discriminator_a, "discriminator_b": self.discriminator_b}
+
+    @property
+    def optimizers(self):
+        return {"generator": self.optimizer_g, "discriminator": self.optimizer_d}
+
+    @property
+    def extra_state(self):
+        """The fake pools (empty modules when --pool_size=0)."""
+        return {"pool_a": self.pool_a, "pool_b": self.pool_b}
+
+    @property
+    def translator_ab(self):
+        """A→B as inference runs it: [B, H, W, 3] -> [B, H, W, 3]."""
+        return self.generator_ab
+
+    @property
+    def translator_ba(self):
+        return self.generator_ba
+
+    @property
+    def generator(self):
+        """The A→B translator: what the trainer's sample grid translates with."""
+        return self.translator_ab
+
+    @classmethod
+    def build_translator(cls, config, direction="AtoB"):
+        """G_ab for AtoB (the trained direction), G_ba for BtoA."""
+        key = direction_key(direction)
+        generator = build_generator(config)
+        generator(tf.zeros([1, 64, 64, 3]))
+        return generator, {f"generator_{key}": generator}
+
+    def start_epoch(self, epoch, learning_rate):
+        """Called by the trainer before each 1-based epoch (also when resuming mid-epoch)."""
+        for optimizer in self.optimizers.values():
+            optimizer.learning_rate = learning_rate
+
+    def call(self, images, training=False):
+        return self.generator(images)
+
+    def generator_side(self):
+        """[(optimizer, variables)] updated by the G step."""
+        return [(self.optimizer_g, self._generator_variables())]
+
+    def records(self, out):
+        """({domain: real record}, {domain: fake record}) for D_a and D_b; a fake record goes
+        through the pool. Plain images here."""
+        return ({"a": out["real_a"], "b": out["real_b"]},
+                {"a": out["fake_a"], "b": out["fake_b"]})
+
+    def discriminator_view(self, record):
+        """The image a D sees for a record [B, H, W, record_channels]."""
+        return record
+
+    def with_identity(self, translate, real, other, identity):
+        """(translate(real), translate(other) or None): both in one pass over the concatenated
+        batch when `identity`, which changes nothing since instance norm is per image.
+        `translate` returns a tensor or a nest of tensors with the batch first."""
+        if not identity:
+            return translate(real), None
+        both = translate(tf.concat([real, other], 0))
+        size = tf.shape(real)[0]
+        return (tf.nest.map_structure(lambda t: t[:size], both),
+                tf.nest.map_structure(lambda t: t[size:], both))
+
+    def summary_images(self, out):
+        """The entries of `out` that `image_rows` shows."""
+        keys = {key for row in self.image_rows.values() for key in row}
+        return {key: value for key, value in out.items() if key in keys}
+
+    def train_step(self, batch, seed):
+        """One iteration on this replica's batch {"a": [B,H,W,3], "b": [B,H,W,3]}.
+
+        seed: int32 [2], unique to the step and equal on every replica. Returns the losses
+        (local means, unscaled; each G term as it enters G) and the images for summaries.
+        """
+        cfg = self.config
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        forward_seed, *pool_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+        # A persistent tape records the forward pass once; the Ds are updated in between, so
+        # the GAN terms of G see the updated Ds.
+        with tf.GradientTape(persistent=True) as tape:
+            out = self.translate_pair(batch["a"], batch["b"], forward_seed)
+            reals, fakes = self.records(out)
+            losses_out = {}
+            adversaries = (("a", self.discriminator_a, self.pool_a),
+                           ("b", self.discriminator_b, self.pool_b))
+            for (domain, discriminator, pool), pool_seed in zip(adversaries, pool_seeds):
+                pooled = pool.query(tf.stop_gradient(fakes[domain]), pool_seed)
+                real_term, fake_term = losses.discriminator_terms(
+                    cfg.gan_mode, discriminator(self.discriminator_view(reals[domain])),
+                    discriminator(self.discriminator_view(pooled)))
+                losses_out[f"D_{domain.upper()}"] = losses.discriminator_loss(
+                    cfg.gan_mode, real_term, fake_term)
+            loss_d = losses_out["D_A"] + losses_out["D_B"]
+            scaled_loss_d = loss_d / replicas
+        d_vars = self._discriminator_variables()
+        self.optimizer_d.apply(tape.gradient(scaled_loss_d, d_vars), d_vars)
+
+        with tape:
+            terms = {
+                "G_GAN_AB": cfg.lambda_GAN * losses.generator_gan_loss(
+                    cfg.gan_mode, self.discriminator_b(self.discriminator_view(fakes["b"]))),
+                "G_GAN_BA": cfg.lambda_GAN * losses.generator_gan_loss(
+                    cfg.gan_mode, self.discriminator_a(self.discriminator_view(fakes["a"]))),
+            }
+            terms.update(self.generator_terms(out))
+            loss_g = tf.add_n(list(terms.values()))
+            scaled_loss_g = loss_g / replicas
+        groups = self.generator_side()
+        grads = tape.gradient(scaled_loss_g, [v for _, variables in groups for v in variables])
+        del tape
+        start = 0
+        for optimizer, variables in groups:
+            optimizer.apply(grads[start:start + len(variables)], variables)
+            start += len(variables)
+        losses_out.update(D=loss_d, **terms, G=loss_g)
+        return losses_out, self.summary_images(out)
+
+
+def direction_key(direction):
+    """The suffix "ab" (AtoB) or "ba" (BtoA) of a generator's checkpoint key."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"--direction must be one of {', '.join(DIRECTIONS)}; "
+                         f"got {direction!r}")
+    return DIRECTIONS[direction]

@@ -1,0 +1,124 @@
+"""Attention-guided CycleGAN (baselines.md, "unsupervised attention-guided translation").
+
+CycleGAN whose translations are compositions s' = A_S(s) ⊙ G(s) + (1 − A_S(s)) ⊙ s, so only
+the attended region changes (the cycle runs through the compositions too). The attention
+networks train with the generators for `--uag_attention_epochs` epochs and are then frozen;
+from then on each D sees its images masked by the thresholded attention, m > τ: real t by
+A_T(t), a translation by the attention of the source it came from.
+"""
+import tensorflow as tf
+
+from tfattncut.methods.cut import build_generator
+from tfattncut.methods.cyclegan import CycleGAN
+from tfattncut.methods.optim import make_adam
+from tfattncut.methods.two_way import direction_key
+from tfattncut.models.attention import AttentionNetwork, AttentionTranslator
+
+
+def build_attention(config, name):
+    return AttentionNetwork(config.uag_attention_ngf, config.init_type, config.init_gain,
+                            name=name)
+
+
+def masked_view(record, threshold, masked):
+    """What a D sees of a record [B, H, W, 4] (image, attention): the image times
+    (attention > threshold) when `masked` (bool []), else the whole image. [B, H, W, 3]."""
+    image, attention = record[..., :3], record[..., 3:]
+    keep = tf.where(masked, tf.cast(attention > threshold, image.dtype), tf.ones_like(attention))
+    return image * keep
+
+
+class UAG(CycleGAN):
+    """Pools store (image, attention) records, so a fake drawn from the pool later is masked
+    by its own attention, thresholded by the rule of the current epoch."""
+
+    record_channels = 4
+    image_rows = {
+        **CycleGAN.image_rows,
+        "attention/real_A|mask_A|fake_B": ("real_a", "mask_a", "fake_b"),
+        "attention/real_B|mask_B|fake_A": ("real_b", "mask_b", "fake_a"),
+    }
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        self.attention_a = build_attention(config, "attention_a")  # A_S: where A is translated
+        self.attention_b = build_attention(config, "attention_b")  # A_T
+        self._translator_ab = AttentionTranslator(self.generator_ab, self.attention_a)
+        self._translator_ba = AttentionTranslator(self.generator_ba, self.attention_b)
+        probe = tf.zeros([1, 64, 64, 3])
+        self._translator_ab(probe)
+        self._translator_ba(probe)
+        self.optimizer_attention = make_adam(config)
+        self.optimizer_attention.build(self._attention_variables())
+        # Set by start_epoch; a variable, so the compiled step reads the current value.
+        self.attention_frozen = tf.Variable(False, trainable=False, name="attention_frozen")
+
+    def _attention_variables(self):
+        return self.attention_a.trainable_variables + self.attention_b.trainable_variables
+
+    @property
+    def networks(self):
+        return {**super().networks, "attention_a": self.attention_a,
+                "attention_b": self.attention_b}
+
+    @property
+    def optimizers(self):
+        return {**super().optimizers, "attention": self.optimizer_attention}
+
+    @property
+    def translator_ab(self):
+        return self._translator_ab
+
+    @property
+    def translator_ba(self):
+        return self._translator_ba
+
+    @classmethod
+    def build_translator(cls, config, direction="AtoB"):
+        """The composition of one direction: G_ab with A_S (AtoB) or G_ba with A_T (BtoA)."""
+        key = direction_key(direction)
+        source = key[0]
+        translator = AttentionTranslator(build_generator(config),
+                                         build_attention(config, f"attention_{source}"))
+        translator(tf.zeros([1, 64, 64, 3]))
+        return translator, {f"generator_{key}": translator.generator,
+                            f"attention_{source}": translator.attention}
+
+    def start_epoch(self, epoch, learning_rate):
+        """After --uag_attention_epochs the attention is frozen -- its Adam gets lr 0, whose
+        step lr·m̂/(√v̂ + ε) is exactly 0, so the compiled step stays the same -- and the Ds
+        switch to masked images."""
+        super().start_epoch(epoch, learning_rate)
+        frozen = epoch > self.config.uag_attention_epochs
+        self.attention_frozen.assign(frozen)
+        if frozen:
+            self.optimizer_attention.learning_rate = 0.0
+
+    def generator_side(self):
+        return super().generator_side() + [(self.optimizer_attention,
+                                            self._attention_variables())]
+
+    def translate_pair(self, real_a, real_b, seed):
+        """CycleGAN's pass through the compositions, plus the attention of both reals."""
+        out = super().translate_pair(real_a, real_b, seed)
+        out.update(mask_a=self.attention_a(real_a), mask_b=self.attention_b(real_b))
+        return out
+
+    def records(self, out):
+        """Reals with their own attention; each translation with its source's attention."""
+        def record(image, mask):
+            return tf.concat([image, mask], axis=-1)
+
+        return ({"a": record(out["real_a"], out["mask_a"]),
+                 "b": record(out["real_b"], out["mask_b"])},
+                {"a": record(out["fake_a"], out["mask_b"]),
+                 "b": record(out["fake_b"], out["mask_a"])})
+
+    def discriminator_view(self, record):
+        return masked_view(record, self.config.uag_threshold, self.attention_frozen)
+
+    def summary_images(self, out):
+        """Masks in [0, 1] shown as images in [-1, 1]."""
+        images = super().summary_images(out)
+        images.update(mask_a=2.0 * out["mask_a"] - 1.0, mask_b=2.0 * out["mask_b"] - 1.0)
+        return images
