@@ -23,6 +23,9 @@ from tfattncut.training import benchmark
 config_lib.define_flags()
 flags.DEFINE_list("selectors", ["random", "qs_global", "qs_local", "qs_local_global"],
                   "Selectors to compare (one row each).")
+flags.DEFINE_list("presets", [],
+                  "Compare these presets (configs/NAME.cfg) instead of selectors: one row each, "
+                  "e.g. cut,cyclegan,dclgan,simdcl,uag.")
 flags.DEFINE_integer("size", 256, "Square image size (sets --crop_size).")
 flags.DEFINE_integer("steps", 5, "Timed steps per row, after the warm-up steps.")
 flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing, compilation).")
@@ -45,14 +48,21 @@ def main(argv):
                                                       load_size=FLAGS.size)
         print(json.dumps(benchmark.measure_training_step(config, FLAGS.steps, FLAGS.warmup)))
         return
+    if FLAGS.presets:
+        # One subprocess per row (its own peak memory); a preset's flagfile goes first so
+        # that the flags given on this command line still override it.
+        variants = [([f"--flagfile=configs/{preset}.cfg"], []) for preset in FLAGS.presets]
+    else:
+        variants = [([], [f"--selector={selector}"]) for selector in FLAGS.selectors]
     rows = []
-    for selector in FLAGS.selectors:
-        print(f"measuring {selector} ...", file=sys.stderr, flush=True)
-        command = [sys.executable, "-m", "launch.benchmark", *sys.argv[1:],
-                   f"--selector={selector}", "--worker"]
+    for before, after in variants:
+        print(f"measuring {' '.join(before + after)} ...", file=sys.stderr, flush=True)
+        command = [sys.executable, "-m", "launch.benchmark", *before, *sys.argv[1:], *after,
+                   "--worker"]
         result = subprocess.run(command, stdout=subprocess.PIPE, check=True, text=True)
         rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
-    print(benchmark.format_table(rows))
+    print(benchmark.format_table(rows, baseline="cut" if FLAGS.presets else "random",
+                                 key="model" if FLAGS.presets else "selector"))
 
 
 if __name__ == "__main__":

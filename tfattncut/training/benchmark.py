@@ -45,9 +45,10 @@ def measure_training_step(config, steps=5, warmup=2):
     }
 
 
-def format_table(rows, baseline="random"):
-    """Markdown table of measure_training_step rows, with the step-time ratio to `baseline`."""
-    base = next((r["step_s"] for r in rows if r["selector"] == baseline), None)
+def format_table(rows, baseline="random", key="selector"):
+    """Markdown table of measure_training_step rows, with the step-time ratio to the row
+    whose `key` ("selector" or "model") is `baseline`."""
+    base = next((r["step_s"] for r in rows if r[key] == baseline), None)
     lines = ["| model | selector | size | batch | step (s) | ± | images/s | peak MiB | "
              f"vs {baseline} |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
