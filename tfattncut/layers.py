@@ -153,3 +153,14 @@ class TransposedConv(keras.layers.Conv2DTranspose):
 
     def call(self, x):
         return super().call(x)[:, 1:, 1:, :]
+
+
+class Sequential(keras.Model):
+    """A network that is a flat list of layers applied in order (the reference's
+    nn.Sequential); subclasses fill `self.layer_list` in __init__."""
+
+    def call(self, images, training=None):
+        x = images
+        for layer in self.layer_list:
+            x = layer(x)
+        return x

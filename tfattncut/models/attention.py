@@ -3,11 +3,11 @@ network A that finds the region to translate, and the composition that replaces 
 """
 import keras
 
-from tfattncut.layers import Conv, ReflectionPad, instance_norm, make_initializer
+from tfattncut.layers import Conv, ReflectionPad, Sequential, instance_norm, make_initializer
 from tfattncut.models.generator import ResnetBlock
 
 
-class AttentionNetwork(keras.Model):
+class AttentionNetwork(Sequential):
     """A_S / A_T: [B, H, W, 3] in [-1, 1] -> [B, H, W, 1] in (0, 1), H and W multiples of 4.
 
     The small encoder-decoder of the reference code (width nf = 32): reflect pad 3, conv 7×7
@@ -29,12 +29,6 @@ class AttentionNetwork(keras.Model):
                        Conv(channels, 3, initializer=init), instance_norm(), keras.layers.ReLU()]
         layers += [Conv(1, 7, padding=3, initializer=init), keras.layers.Activation("sigmoid")]
         self.layer_list = layers
-
-    def call(self, images, training=None):
-        x = images
-        for layer in self.layer_list:
-            x = layer(x)
-        return x
 
 
 def compose(mask, translated, source):

@@ -1,10 +1,10 @@
 """The PatchGAN discriminator (`netD = basic`, `n_layers_D` = 3)."""
 import keras
 
-from tfattncut.layers import BlurDownsample, Conv, instance_norm, make_initializer
+from tfattncut.layers import BlurDownsample, Conv, Sequential, instance_norm, make_initializer
 
 
-class PatchDiscriminator(keras.Model):
+class PatchDiscriminator(Sequential):
     """Scores overlapping patches as real or fake: [B, H, W, 3] -> [B, h, w, 1] logits.
 
     Every 4×4 conv has symmetric zero padding 1. With anti-aliasing (CUT) the striding is a
@@ -30,9 +30,3 @@ class PatchDiscriminator(keras.Model):
                    instance_norm(), keras.layers.LeakyReLU(0.2),
                    Conv(1, 4, padding=1, initializer=init)]
         self.layer_list = layers
-
-    def call(self, images, training=None):
-        x = images
-        for layer in self.layer_list:
-            x = layer(x)
-        return x
