@@ -3,7 +3,8 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tfattncut.selection.significance import gather_positions, most_significant
+from tfattncut.selection.base import most_significant
+from tfattncut.selection.significance import gather_positions
 
 
 def stable_top(scores, count):

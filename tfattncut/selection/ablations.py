@@ -5,8 +5,9 @@ are routed differently. All take qs_global's constructor arguments (block_size, 
 """
 import tensorflow as tf
 
-from tfattncut.selection.base import flatten_positions, random_positions
-from tfattncut.selection.qsattn import QSGlobal, attention_rows, largest, patch_count
+from tfattncut.selection.base import (flatten_positions, most_significant, patch_count,
+                                      random_positions)
+from tfattncut.selection.qsattn import QSGlobal, attention_rows
 
 
 class QSRandomRoute(QSGlobal):
@@ -68,4 +69,4 @@ class Informer(QSGlobal):
         features = flatten_positions(source)
         channels = tf.shape(features)[2]
         sparsity = self.global_scores(features, lambda logits: query_sparsity(logits, channels))
-        return largest(sparsity, patch_count(self.num_patches, features))
+        return most_significant(sparsity, self.num_patches)

@@ -50,6 +50,24 @@ def flatten_positions(features):
     return tf.reshape(features, [shape[0], shape[1] * shape[2], features.shape[-1]])
 
 
+def patch_count(num_patches, values, axis=1):
+    """P = min(num_patches, N), N = the size of `values` along `axis`; a Python int when N is
+    static, because XLA needs a static k for top_k and slicing."""
+    num_positions = values.shape[axis]
+    if num_positions is None:
+        return tf.minimum(num_patches, tf.shape(values)[axis])
+    return min(num_patches, num_positions)
+
+
+def most_significant(scores, num_patches):
+    """[B, N] scores -> int32 [B, P] positions of the P largest, P = min(num_patches, N).
+
+    Most significant first; equal scores go to the lower position first (`tf.math.top_k`
+    keeps the lower index, eagerly and under XLA), so eager and compiled runs agree.
+    """
+    return tf.math.top_k(scores, k=patch_count(num_patches, scores, axis=-1)).indices
+
+
 def random_positions(num_positions, count, seed):
     """int32 [count] distinct random positions of range(num_positions), a stateless draw.
 

@@ -10,7 +10,7 @@ The module-level functions below are the shared pieces; the selectors are thin c
 """
 import tensorflow as tf
 
-from tfattncut.selection.base import Selection, Selector, flatten_positions
+from tfattncut.selection.base import Selection, Selector, flatten_positions, most_significant
 
 WINDOW = 7
 RADIUS = WINDOW // 2
@@ -142,19 +142,6 @@ def local_logits(features, ids, layout="correct"):
     return tf.einsum("bpkc,bpc->bpk", keys, queries)
 
 
-def largest(scores, count):
-    """Per row, the ids of the count largest scores, ties to the lower id: [B, N] -> [B, P]."""
-    return tf.math.top_k(scores, count).indices
-
-
-def patch_count(num_patches, features):
-    """P = min(num_patches, N) for [B, N, C] features; a Python int when N is static."""
-    num_positions = features.shape[1]
-    if num_positions is None:
-        return tf.minimum(num_patches, tf.shape(features)[1])
-    return min(num_patches, num_positions)
-
-
 class QSGlobal(Selector):
     """Flag value `qs_global`: global entropy selection, cross-domain routing.
 
@@ -194,8 +181,7 @@ class QSGlobal(Selector):
 
     def select(self, source, seed):
         del seed  # the selection is deterministic
-        return largest(self.significance(source),
-                       patch_count(self.num_patches, flatten_positions(source)))
+        return most_significant(self.significance(source), self.num_patches)
 
     def route(self, source, translated, ids):
         return cross_route(

@@ -6,8 +6,8 @@ import tensorflow as tf
 
 from tfattncut.layers import make_initializer
 
-from tfattncut.selection.base import Selection, Selector, flatten_positions
-from tfattncut.selection.significance import (gather_positions, most_significant, reduced_width)
+from tfattncut.selection.base import Selection, Selector, flatten_positions, most_significant
+from tfattncut.selection.significance import gather_positions, reduced_width
 
 
 class SelfAttentionSelector(Selector):

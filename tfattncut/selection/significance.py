@@ -1,13 +1,11 @@
 """What every attention module of attention-based CUT shares: keep the P most significant
 positions of the source, and treat gating modules (BAM, triplet) as one family.
 
-The selection is deterministic: ties go to the lower raster index (`tf.math.top_k` keeps the
-lower index first, eagerly and under XLA), so two runs, or eager and compiled code, agree.
+The selection is deterministic: ties go to the lower raster index (base.most_significant).
 """
-import keras
 import tensorflow as tf
 
-from tfattncut.selection.base import Selection, Selector, flatten_positions
+from tfattncut.selection.base import Selection, Selector, flatten_positions, most_significant
 
 
 def reduced_width(module, channels, reduction):
@@ -18,18 +16,6 @@ def reduced_width(module, channels, reduction):
             f"{module} reduces C to C/{reduction} and needs at least {reduction} channels; "
             f"this NCE layer has {channels}. Leave it out of --qs_layers.")
     return channels // reduction
-
-
-def most_significant(significance, num_patches):
-    """[B, N] scores -> int32 [B, P] positions of the P largest, P = min(num_patches, N).
-
-    Most significant first; equal scores go to the lower position first.
-    """
-    num_positions = significance.shape[-1]
-    # XLA needs a static k: use the static N when the caller's shapes are known.
-    count = (min(num_patches, num_positions) if num_positions is not None
-             else tf.minimum(num_patches, tf.shape(significance)[-1]))
-    return tf.math.top_k(significance, k=count).indices
 
 
 def gather_positions(values, indices):
