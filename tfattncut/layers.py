@@ -70,7 +70,8 @@ class ReflectionPad(keras.layers.Layer):
 
 
 def instance_norm(name=None):
-    """The reference InstanceNorm2d: per-sample, per-channel over H, W; eps 1e-5; no affine."""
+    """The reference InstanceNorm2d: per-sample, per-channel over H, W; eps 1e-5; no affine.
+    Under a float16 / bfloat16 policy Keras computes its statistics in float32."""
     return keras.layers.GroupNormalization(
         groups=-1, center=False, scale=False, epsilon=1e-5, name=name)
 
@@ -87,7 +88,8 @@ class BlurDownsample(keras.layers.Layer):
 
     def call(self, x):
         channels = x.shape[-1]
-        filt = np.tile(binomial_filter(3)[:, :, None, None], [1, 1, channels, 1])
+        filt = tf.constant(np.tile(binomial_filter(3)[:, :, None, None], [1, 1, channels, 1]),
+                           x.dtype)
         x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
         return tf.nn.depthwise_conv2d(x, filt, strides=[1, 2, 2, 1], padding="VALID")
 
@@ -96,29 +98,29 @@ class BlurUpsample(keras.layers.Layer):
     """Anti-aliased ×2 upsampling, equal to the reference's depthwise transposed blur.
 
     Reference: replicate pad 1, conv_transpose with ([1,3,3,1]⊗[1,3,3,1])/64·4, stride 2,
-    keep rows/cols [3 : 3 + 2H]. A transposed convolution is a correlation of the
-    zero-interleaved input with the (here symmetric) filter, and the kept window is exactly
-    the VALID correlation of the interleaved padded input, so no crop is needed.
+    keep rows/cols [3 : 3 + 2H]. The filter is separable ([1,3,3,1]/4 per axis) and a stride-2
+    transposed convolution only ever meets every other tap, so along each axis output 2m is
+    (x[m-1] + 3·x[m])/4 and output 2m+1 is (3·x[m] + x[m+1])/4 (edges replicated). Computing
+    those two phases directly skips the zero-interleaved map, whose convolution and slice
+    gradients cost three times the work (profiled: 0.3 s of a 256² CUT step on CPU).
     """
 
     def call(self, x):
-        channels = x.shape[-1]
-        filt = np.tile((binomial_filter(4) * 4.0)[:, :, None, None], [1, 1, channels, 1])
-        # Edge padding of width 1 equals TF's SYMMETRIC mode.
-        x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
-        x = _interleave_zeros(_interleave_zeros(x, axis=1), axis=2)
-        return tf.nn.depthwise_conv2d(x, filt, strides=[1, 1, 1, 1], padding="VALID")
+        return _upsample_axis(_upsample_axis(x, axis=1), axis=2)
 
 
-def _interleave_zeros(x, axis):
-    """Puts a zero after every element along `axis` but the last: length L -> 2L-1."""
-    stacked = tf.stack([x, tf.zeros_like(x)], axis=axis + 1)
+def _upsample_axis(x, axis):
+    """One axis (1: rows, 2: columns) of BlurUpsample: length L -> 2L."""
+    paddings = [[0, 0]] * 4
+    paddings[axis] = [1, 1]
+    padded = tf.pad(x, paddings, mode="SYMMETRIC")  # edge padding of width 1
+    previous, following = [slice(None)] * 4, [slice(None)] * 4
+    previous[axis], following[axis] = slice(None, -2), slice(2, None)
+    even = 0.25 * padded[tuple(previous)] + 0.75 * x
+    odd = 0.75 * x + 0.25 * padded[tuple(following)]
     shape = tf.unstack(tf.shape(x))
     shape[axis] = shape[axis] * 2
-    merged = tf.reshape(stacked, tf.stack(shape))
-    drop_last = [slice(None)] * 4
-    drop_last[axis] = slice(None, -1)
-    return merged[tuple(drop_last)]
+    return tf.reshape(tf.stack([even, odd], axis=axis + 1), tf.stack(shape))
 
 
 class Conv(keras.layers.Conv2D):
