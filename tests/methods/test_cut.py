@@ -64,7 +64,7 @@ class CUTStepTest(tf.test.TestCase):
         for got, want in zip(source, method.generator.encode(real, layers)):
             self.assertAllClose(got, want, atol=1e-5)
 
-    def test_xla_step_matches_graph_step_in_gan_terms(self):
+    def test_xla_step_matches_graph_step(self):
         batch = random_batch(seed=5)
         results = []
         for jit in (False, True):
@@ -73,13 +73,10 @@ class CUTStepTest(tf.test.TestCase):
             method = CUT(tiny_config("/unused", init_gain=1.0))
             values, _ = tf.function(method.train_step, jit_compile=jit)(batch, tf.constant([1, 2]))
             results.append({k: float(v) for k, v in values.items()})
-        # The adversarial terms agree; the PatchNCE terms differ by 1-8 % between XLA and
-        # graph mode on CPU for a reason not yet found (the random patch positions agree), so
-        # they are only checked to be finite here.
-        for name in ("G_GAN", "D_real", "D_fake", "D"):
+        # Fails when a seed derivation draws other bits under XLA (tfattncut.randomness): the
+        # PatchNCE positions, hence NCE and NCE_Y, then differ by several percent.
+        for name in ("G_GAN", "NCE", "NCE_Y", "D_real", "D_fake", "D", "G"):
             self.assertAllClose(results[0][name], results[1][name], rtol=1e-3, msg=name)
-        for name in ("NCE", "NCE_Y"):
-            self.assertTrue(np.isfinite(results[1][name]), name)
 
     def test_bad_nce_layer_is_a_clear_error(self):
         with self.assertRaisesRegex(ValueError, "--nce_layers"):

@@ -11,6 +11,7 @@ from tfattncut.methods.optim import make_adam
 from tfattncut.models.discriminator import PatchDiscriminator
 from tfattncut.models.generator import ResnetGenerator
 from tfattncut.models.heads import PatchProjector, layer_seeds_of
+from tfattncut.randomness import split_seed
 from tfattncut.selection import make_selectors
 from tfattncut.selection.random import RandomSelector
 
@@ -103,7 +104,7 @@ class CUT(keras.Model):
         cfg = self.config
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         real_a, real_b = batch["a"], batch["b"]
-        flip_seed, seed_x, seed_y = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+        flip_seed, seed_x, seed_y = split_seed(seed, 3)
         # A persistent tape records G's forward once; D is updated in between, so G_GAN below
         # sees the updated D as the reference's update order requires.
         with tf.GradientTape(persistent=True) as tape:

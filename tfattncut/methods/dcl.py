@@ -13,6 +13,7 @@ from tfattncut.methods.optim import learning_rate_at_epoch, make_adam
 from tfattncut.methods.two_way import TwoWayGAN, identity_terms
 from tfattncut.models.heads import PatchProjector, layer_seeds_of
 from tfattncut.models.similarity import SimilarityMapper
+from tfattncut.randomness import split_seed
 from tfattncut.selection import make_selectors
 from tfattncut.selection.random import RandomSelector
 
@@ -106,7 +107,7 @@ class DCLGAN(TwoWayGAN):
             lambda x: self.generator_ba.call_with_features(x, layers), real_b, real_a, identity)
         query_features_ab = self.generator_ba.encode(fake_b, layers)
         query_features_ba = self.generator_ab.encode(fake_a, layers)
-        seed_ab, seed_ba = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        seed_ab, seed_ba = split_seed(seed, 2)
         keys_ab, queries_ab = embed(self.projector_ab, self.projector_ba, features_a,
                                     query_features_ab, seed_ab)
         keys_ba, queries_ba = embed(self.projector_ba, self.projector_ab, features_b,
@@ -178,7 +179,7 @@ class SimDCL(DCLGAN):
     def translate_pair(self, real_a, real_b, seed):
         out = super().translate_pair(real_a, real_b, seed)
         # Seeds apart from the two of the NCE positions (DCLGAN splits `seed` in two).
-        seed_b, seed_a = tf.unstack(tf.random.experimental.stateless_split(seed, 4)[2:])
+        seed_b, seed_a = split_seed(seed, 4)[2:]
         out["fresh_fake_b"] = self._fresh(self.projector_ba, out["query_features_ab"], seed_b)
         out["fresh_fake_a"] = self._fresh(self.projector_ab, out["query_features_ba"], seed_a)
         return out

@@ -14,6 +14,7 @@ from tfattncut import losses
 from tfattncut.methods.cut import build_generator
 from tfattncut.methods.optim import make_adam
 from tfattncut.models.discriminator import PatchDiscriminator
+from tfattncut.randomness import philox_bits, split_seed
 
 DIRECTIONS = {"AtoB": "ab", "BtoA": "ba"}
 # Preprocessing modes whose training views vary in size: a pool stores fakes of one size.
@@ -30,11 +31,10 @@ def pool_exchange(stored, count, images, seed):
     Returns (returned [N, H, W, C], new stored, new count).
 
     The draws are row i of one stateless draw of [N, 2] integer Philox bits (the same under
-    XLA as in graph mode, see selection.base.random_positions).
+    XLA as in graph mode, see tfattncut.randomness).
     """
     size = stored.shape[0]
-    bits = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed, minval=None,
-                                       maxval=None, dtype=tf.int32, alg="philox")
+    bits = philox_bits([tf.shape(images)[0], 2], seed)
 
     def exchange(i, stored, count, returned):
         image = images[i]
@@ -243,7 +243,7 @@ class TwoWayGAN(keras.Model):
         """
         cfg = self.config
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        forward_seed, *pool_seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+        forward_seed, *pool_seeds = split_seed(seed, 3)
         # A persistent tape records the forward pass once; the Ds are updated in between, so
         # the GAN terms of G see the updated Ds.
         with tf.GradientTape(persistent=True) as tape:

@@ -7,6 +7,7 @@ import keras
 import tensorflow as tf
 
 from tfattncut.layers import make_initializer
+from tfattncut.randomness import split_seed
 
 
 class ProjectionHead(keras.layers.Layer):
@@ -27,9 +28,8 @@ class ProjectionHead(keras.layers.Layer):
 
 
 def layer_seeds_of(seed, num_layers):
-    """One stateless seed per NCE layer (stateless_split: the same under XLA and in graph
-    mode, unlike stateless_fold_in on CPU)."""
-    return tf.unstack(tf.random.experimental.stateless_split(seed, num_layers))
+    """One stateless seed per NCE layer (the same under XLA and in graph mode)."""
+    return split_seed(seed, num_layers)
 
 
 class PatchProjector(keras.Model):

@@ -12,6 +12,8 @@ import collections
 import keras
 import tensorflow as tf
 
+from tfattncut.randomness import philox_bits
+
 
 class Selection(collections.namedtuple("Selection", ["source", "translated", "indices"])):
     """What a selector returns for one layer.
@@ -71,10 +73,7 @@ def most_significant(scores, num_patches):
 def random_positions(num_positions, count, seed):
     """int32 [count] distinct random positions of range(num_positions), a stateless draw.
 
-    Integer Philox noise with a stable argsort: only that draws the same bits under XLA as
-    in graph mode on CPU (the default algorithm and float conversion differ), so compiled and
-    uncompiled runs pick the same positions.
+    Integer Philox noise with a stable argsort, so compiled and uncompiled runs pick the same
+    positions (tfattncut.randomness).
     """
-    noise = tf.random.stateless_uniform([num_positions], seed=seed, minval=None, maxval=None,
-                                        dtype=tf.int32, alg="philox")
-    return tf.argsort(noise, stable=True)[:count]
+    return tf.argsort(philox_bits([num_positions], seed), stable=True)[:count]
