@@ -7,6 +7,7 @@ from absl import app, flags, logging
 
 from tfattncut import config as config_lib
 from tfattncut.data import synthetic
+from tfattncut.training.strategy import make_strategy
 from tfattncut.training.trainer import EXIT_PREEMPTED, Preempted, Trainer
 
 config_lib.define_flags()
@@ -16,10 +17,12 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     config = config_lib.from_flags(flags.FLAGS)
+    # Before any other TensorFlow op: --strategy=multi_worker sets up the runtime's collectives.
+    strategy = make_strategy(config.strategy)
     if config.make_synthetic:
         synthetic.ensure_dataset(config.dataroot)
     start = time.time()
-    trainer = Trainer(config)
+    trainer = Trainer(config, strategy)
     try:
         history = trainer.fit()
     except Preempted as stop:
@@ -33,7 +36,7 @@ def main(argv):
     print(f"TensorBoard logs: {os.path.join(config.run_dir, 'logs')} "
           f"(tensorboard --logdir {config.checkpoints_dir})")
     print(f"Sample images:    {samples}")
-    print(f"Checkpoint:       {trainer.manager.latest_checkpoint}")
+    print(f"Checkpoint:       {trainer.latest_checkpoint}")
 
 
 if __name__ == "__main__":

@@ -102,14 +102,28 @@ class Config:
     jit_compile: str = _field(
         "auto", "XLA-compile the training step: auto compiles where it pays (GPU/TPU, one "
         "replica); true forces it, false disables it.", ["auto", "true", "false"])
-    strategy: str = _field("default", "tf.distribute strategy.",
-                           ["default", "one_device", "mirrored"])
+    strategy: str = _field(
+        "default", "tf.distribute strategy: default (none), one_device, mirrored (every local "
+        "GPU, else every logical CPU), multi_worker (MultiWorkerMirroredStrategy over the "
+        "cluster in the TF_CONFIG environment variable; --batch_size is the global batch), tpu "
+        "(the TPU named by TPU_NAME, else this TPU VM's).",
+        ["default", "one_device", "mirrored", "multi_worker", "tpu"])
     max_steps: int = _field(0, "Stop after this many steps in total (0: run every epoch).")
     checkpoint_every: int = _field(500, "Save a checkpoint every N steps (and at the end).")
     summary_every: int = _field(50, "Write loss and lr scalars every N steps.")
     image_every: int = _field(500, "Write image grids and weight histograms every N steps.")
+    profile_steps: tuple[int, ...] = _field(
+        (), "A,B: run the TensorBoard profiler from step A to step B (1-based, inclusive) into "
+        "RUN/logs; `launch.benchmark --profile_top=RUN/logs` lists its top ops (empty: off).")
     keep_checkpoints: int = _field(3, "How many recent checkpoints to keep.")
     resume: bool = _field(False, "Continue from the newest checkpoint of the run directory.")
+    mixed_precision: str = _field(
+        "none", "Keras dtype policy of the networks: compute in float16 (with dynamic loss "
+        "scaling) or bfloat16, variables float32; losses, NCE logits and QS-Attn attention "
+        "stay float32.", ["none", "mixed_float16", "mixed_bfloat16"])
+    max_nonfinite_steps: int = _field(
+        10, "Stop with an error after this many consecutive steps skipped for a non-finite "
+        "loss or gradient (0: never stop; float16 loss-scale overflows do not count).")
     # Evaluation during training (metrics.md).
     eval_every_epochs: int = _field(
         0, "Every N epochs, translate the test split, score it, log the metrics, and keep the "
@@ -197,10 +211,17 @@ def validate(config):
         raise ValueError(f"--nce_layers must be non-negative layer numbers; got {config.nce_layers}")
     if config.num_patches < 1:
         raise ValueError(f"--num_patches must be >= 1; got {config.num_patches}")
+    if config.profile_steps and (len(config.profile_steps) != 2 or
+                                 not 1 <= config.profile_steps[0] <= config.profile_steps[1]):
+        raise ValueError(f"--profile_steps must be two steps A,B with 1 <= A <= B; got "
+                         f"{','.join(str(s) for s in config.profile_steps)}")
     if config.eval_every_epochs and not config.inception and \
             {"fid", "kid", "is"} & set(config.eval_metrics):
         raise ValueError("--eval_every_epochs with FID/KID/IS needs --inception=keras:PATH, "
                          "fid2015:PATH (local weights) or random (smoke tests only)")
+    if config.max_nonfinite_steps < 0:
+        raise ValueError(f"--max_nonfinite_steps must be >= 0 (0: never stop); "
+                         f"got {config.max_nonfinite_steps}")
     if config.pool_size < 0:
         raise ValueError(f"--pool_size must be >= 0 (0: no pool); got {config.pool_size}")
     if not 0.0 <= config.uag_threshold < 1.0:

@@ -2,10 +2,16 @@
 
 All return the mean over the local batch; under a distribution strategy the caller divides by
 the number of replicas before taking gradients (Keras sums gradients across replicas).
+They compute in float32 whatever their inputs' dtype (float16 / bfloat16 networks under
+--mixed_precision): the logits, softmax and means stay accurate and the loss scale fits.
 """
 import tensorflow as tf
 
 GAN_MODES = ("lsgan", "vanilla", "hinge")
+
+
+def _float32(x):
+    return tf.cast(x, tf.float32)
 
 
 def _bce(logits, target):
@@ -16,6 +22,7 @@ def _bce(logits, target):
 def discriminator_terms(gan_mode, real_logits, fake_logits):
     """D's loss on real y and on generated G(x) (already stop-gradient), each a mean over
     every patch: (real_term, fake_term), unweighted, as the reference logs them."""
+    real_logits, fake_logits = _float32(real_logits), _float32(fake_logits)
     if gan_mode == "lsgan":
         return tf.reduce_mean(tf.square(real_logits - 1.0)), tf.reduce_mean(tf.square(fake_logits))
     if gan_mode == "vanilla":
@@ -34,6 +41,7 @@ def discriminator_loss(gan_mode, real_term, fake_term):
 
 def generator_gan_loss(gan_mode, fake_logits):
     """G's adversarial loss on D(G(x))."""
+    fake_logits = _float32(fake_logits)
     if gan_mode == "lsgan":
         return tf.reduce_mean(tf.square(fake_logits - 1.0))
     if gan_mode == "vanilla":
@@ -51,7 +59,7 @@ def patch_nce_loss(queries, keys, temperature=0.07, negatives_from_minibatch=Fal
     Negatives are the other P-1 keys of the same image (or of the whole batch); a query's
     own key in the negative block is set to -10 before the division by the temperature.
     """
-    keys = tf.stop_gradient(keys)
+    queries, keys = _float32(queries), tf.stop_gradient(_float32(keys))
     positives = tf.reduce_sum(queries * keys, axis=-1, keepdims=True)  # [B, P, 1]
     if negatives_from_minibatch:
         dim = queries.shape[-1]
@@ -68,4 +76,4 @@ def patch_nce_loss(queries, keys, temperature=0.07, negatives_from_minibatch=Fal
 
 def l1_loss(a, b):
     """mean |a - b| (identity and cycle terms of the baselines)."""
-    return tf.reduce_mean(tf.abs(a - b))
+    return tf.reduce_mean(tf.abs(_float32(a) - _float32(b)))

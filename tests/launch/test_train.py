@@ -1,5 +1,10 @@
-"""launch.train as a real process: a SIGTERM saves the current step and the run resumes."""
+"""launch.train as a real process: a SIGTERM saves the current step and the run resumes; a
+SIGKILL loses at most --checkpoint_every steps and the resumed run matches an uninterrupted one."""
+import collections
+import glob
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +17,7 @@ from tests.testdata import as_flags, tiny_config, write_unaligned_folders
 from tfattncut.training.trainer import EXIT_PREEMPTED
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TIMEOUT_S = 300
 
 
 def start_training(config):
@@ -20,33 +26,121 @@ def start_training(config):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+def checkpoint_step(config):
+    """The step of the run's newest complete checkpoint (0: none yet)."""
+    latest = tf.train.latest_checkpoint(os.path.join(config.run_dir, "checkpoints"))
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def event_files(config):
+    return set(glob.glob(os.path.join(config.run_dir, "logs", "events.out.tfevents.*")))
+
+
+def logged_losses(path):
+    """{step: {tag: value}} of the loss/* scalars of one event file; a file cut short by
+    SIGKILL ends at its last whole record."""
+    losses = collections.defaultdict(dict)
+    try:
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag.startswith("loss/"):
+                    losses[event.step][value.tag] = float(tf.make_ndarray(value.tensor))
+    except tf.errors.DataLossError:
+        pass  # the killed process's last record was half written
+    return losses
+
+
+def steps_printed(output, steps_per_epoch):
+    """The last global step the progress bar of launch.train's output reported."""
+    epoch, last = 1, 0
+    for match in re.finditer(rf"Epoch (\d+)/\d+|(?<![\d.])(\d+)/{steps_per_epoch}(?!\d)", output):
+        if match[1]:
+            epoch = int(match[1])
+        else:
+            last = (epoch - 1) * steps_per_epoch + int(match[2])
+    return last
+
+
 class TrainProcessTest(tf.test.TestCase):
+
+    def wait_until(self, process, condition, what):
+        deadline = time.time() + TIMEOUT_S
+        while not condition():
+            self.assertIsNone(process.poll(), f"training exited before {what}")
+            self.assertLess(time.time(), deadline, f"no {what} after {TIMEOUT_S} s")
+            time.sleep(0.02)
 
     def test_sigterm_checkpoints_then_resume_finishes(self):
         root = write_unaligned_folders(tempfile.mkdtemp(prefix="train_cli_"), count=4)
         config = tiny_config(root, name="preempted", n_epochs=50, n_epochs_decay=0,
                              checkpoint_every=1000, resume=True)
         process = start_training(config)
-        checkpoints = os.path.join(config.run_dir, "checkpoints")
-        logs = os.path.join(config.run_dir, "logs")
-        deadline = time.time() + 300
         # Wait until some steps have run (the first step writes the event file).
-        while not (os.path.isdir(logs) and os.listdir(logs)) and time.time() < deadline:
-            self.assertIsNone(process.poll(), "training exited early")
-            time.sleep(0.5)
+        self.wait_until(process, lambda: event_files(config), "event file")
         time.sleep(3)
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=300)
+        output, _ = process.communicate(timeout=TIMEOUT_S)
         self.assertEqual(process.returncode, EXIT_PREEMPTED, output[-2000:])
         self.assertIn("--resume", output)
-        saved = tf.train.latest_checkpoint(checkpoints)
-        self.assertIsNotNone(saved, output[-2000:])
-        stopped_at = int(saved.rsplit("-", 1)[1])
-        self.assertGreater(stopped_at, 0)
+        stopped_at = checkpoint_step(config)
+        self.assertGreater(stopped_at, 0, output[-2000:])
 
         finish = config.replace(max_steps=stopped_at + 2)
         process = start_training(finish)
-        output, _ = process.communicate(timeout=300)
+        output, _ = process.communicate(timeout=TIMEOUT_S)
         self.assertEqual(process.returncode, 0, output[-2000:])
-        self.assertIn(f"Resumed from {saved}", output)
-        self.assertTrue(tf.train.latest_checkpoint(checkpoints).endswith(f"-{stopped_at + 2}"))
+        self.assertIn(f"Resumed from {os.path.join(config.run_dir, 'checkpoints')}/ckpt-"
+                      f"{stopped_at}", output)
+        self.assertEqual(checkpoint_step(config), stopped_at + 2)
+
+    def test_sigkill_then_resume_matches_an_uninterrupted_run(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="train_kill_"), count=4)
+        steps_per_epoch, total = 4, 24  # 4 images, batch 1, 5 + 1 epochs
+        config = tiny_config(root, name="killed", n_epochs=5, n_epochs_decay=1, seed=3,
+                             checkpoint_every=2, image_every=1000, resume=True)
+        straight = config.replace(name="straight")
+        process = start_training(straight)
+        output, _ = process.communicate(timeout=TIMEOUT_S)
+        self.assertEqual(process.returncode, 0, output[-2000:])
+        (straight_events,) = event_files(straight)
+        want = logged_losses(straight_events)
+        self.assertEqual(sorted(want), list(range(1, total + 1)))
+
+        # Kill at a random step after a random checkpoint, well before the end.
+        rng = random.Random(0)
+        after_checkpoint, delay_s = rng.choice([2, 4, 6, 8]), rng.uniform(0.0, 0.3)
+        process = start_training(config)
+        self.wait_until(process, lambda: checkpoint_step(config) >= after_checkpoint,
+                        f"checkpoint {after_checkpoint}")
+        time.sleep(delay_s)
+        process.send_signal(signal.SIGKILL)
+        output, _ = process.communicate(timeout=TIMEOUT_S)
+        self.assertEqual(process.returncode, -signal.SIGKILL, "finished before the kill")
+        killed_events = event_files(config)
+        saved = checkpoint_step(config)
+        done = steps_printed(output, steps_per_epoch)
+        self.assertGreaterEqual(saved, after_checkpoint)
+        self.assertBetween(done - saved, 0, config.checkpoint_every, output[-2000:])
+
+        process = start_training(config)
+        output, _ = process.communicate(timeout=TIMEOUT_S)
+        self.assertEqual(process.returncode, 0, output[-2000:])
+        self.assertIn(f"ckpt-{saved} at step {saved}", output)
+        self.assertIn(f"to step {total} ", output)
+        self.assertEqual(checkpoint_step(config), total)
+        (resumed_events,) = event_files(config) - killed_events
+        resumed = logged_losses(resumed_events)
+        self.assertEqual(sorted(resumed), list(range(saved + 1, total + 1)))
+        before_kill = {}
+        for path in killed_events:
+            before_kill.update(logged_losses(path))
+        self.assertNotEmpty(before_kill)
+        for got in (before_kill, resumed):
+            for step, losses in got.items():
+                # The kill may cut the last step's summaries short: a subset, but never more.
+                if got is resumed:
+                    self.assertEqual(losses.keys(), want[step].keys(), f"step {step}")
+                self.assertContainsSubset(losses.keys(), want[step].keys(), f"step {step}")
+                for tag, value in losses.items():
+                    self.assertAllClose(value, want[step][tag], rtol=1e-5,
+                                        msg=f"{tag} at step {step}")

@@ -73,6 +73,13 @@ def distinct_images(count, offset=0):
     return np.arange(offset, offset + count, dtype=np.float32).reshape(count, 1, 1, 1)
 
 
+def query_and_store(pool, images, seed):
+    """One pool query whose new state is written (a step whose D update was not skipped)."""
+    returned, state = pool.query(images, seed)
+    pool.store(state)
+    return returned
+
+
 def _bump_collective_keys():
     tf.distribute.MirroredStrategy._collective_key_base += 100_000
 
@@ -100,10 +107,10 @@ class PoolTest(tf.test.TestCase):
     def test_query_keeps_state_across_calls_and_size_zero_passes_through(self):
         pool = ImagePool(4, [1, 1, 1])
         seed = tf.constant([1, 2])
-        first = pool.query(tf.constant(distinct_images(3)), seed)
+        first = query_and_store(pool, tf.constant(distinct_images(3)), seed)
         self.assertAllEqual(first, distinct_images(3))
         self.assertEqual(int(pool.count), 3)
-        second = pool.query(tf.constant(distinct_images(3, offset=3)), seed)
+        second = query_and_store(pool, tf.constant(distinct_images(3, offset=3)), seed)
         want_returned, want_stored = reference_pool(
             4, distinct_images(3, offset=3), tf_draws(seed, 3, 4), stored=distinct_images(3))
         self.assertAllEqual(second, want_returned)
@@ -111,22 +118,22 @@ class PoolTest(tf.test.TestCase):
         self.assertEqual(int(pool.count), 4)
         empty = ImagePool(0, [1, 1, 1])
         images = tf.constant(distinct_images(2))
-        self.assertIs(empty.query(images, seed), images)
+        self.assertIs(query_and_store(empty, images, seed), images)
         self.assertEmpty(empty.variables)
 
     def test_checkpoint_resumes_the_pool_exactly(self):
         batches = [tf.constant(distinct_images(2, offset=2 * i)) for i in range(6)]
         seeds = [tf.constant([0, i]) for i in range(6)]
         straight = ImagePool(3, [1, 1, 1])
-        want = [straight.query(b, s).numpy() for b, s in zip(batches, seeds)]
+        want = [query_and_store(straight, b, s).numpy() for b, s in zip(batches, seeds)]
         first = ImagePool(3, [1, 1, 1])
         for b, s in zip(batches[:3], seeds[:3]):
-            first.query(b, s)
+            query_and_store(first, b, s)
         prefix = tf.train.Checkpoint(pool=first).save(
             os.path.join(tempfile.mkdtemp(), "ckpt"))
         resumed = ImagePool(3, [1, 1, 1])
         tf.train.Checkpoint(pool=resumed).restore(prefix).assert_consumed()
-        got = [resumed.query(b, s).numpy() for b, s in zip(batches[3:], seeds[3:])]
+        got = [query_and_store(resumed, b, s).numpy() for b, s in zip(batches[3:], seeds[3:])]
         self.assertAllEqual(np.stack(got), np.stack(want[3:]))
         self.assertNotAllEqual(np.stack(want[3:]), np.stack(batches[3:]))  # swaps happened
 
@@ -148,13 +155,13 @@ class PoolTest(tf.test.TestCase):
             local = strategy.experimental_distribute_values_from_function(
                 lambda context: batch[2 * context.replica_id_in_sync_group:
                                       2 * context.replica_id_in_sync_group + 2])
-            return strategy.run(mirrored.query, args=(local, seed))
+            return strategy.run(lambda *args: query_and_store(mirrored, *args), args=(local, seed))
 
         for step in range(5):
             batch = tf.constant(distinct_images(4, offset=4 * step))
             seed = tf.constant([5, step])
             got = tf.concat(strategy.experimental_local_results(mirrored_query(batch, seed)), 0)
-            self.assertAllEqual(got, single.query(batch, seed), msg=f"step {step}")
+            self.assertAllEqual(got, query_and_store(single, batch, seed), msg=f"step {step}")
         for images, count in zip(strategy.experimental_local_results(mirrored.images),
                                  strategy.experimental_local_results(mirrored.count)):
             self.assertAllEqual(images, single.images)

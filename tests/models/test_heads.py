@@ -2,7 +2,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tfattncut.models.heads import PatchProjector, ProjectionHead
+from tfattncut.models.heads import PatchProjector, ProjectionHead, unit_length
 from tfattncut.selection.random import RandomSelector
 
 
@@ -31,3 +31,16 @@ class HeadsTest(tf.test.TestCase):
         self.assertEqual(positions[0].shape, (2, 5))
         # Unit length up to the 1e-7 added to the norm (small with the 0.02-gain init).
         self.assertAllClose(tf.norm(keys[0], axis=-1), tf.ones([2, 5]), atol=1e-3)
+
+
+class UnitLengthTest(tf.test.TestCase):
+
+    def test_matches_reference_and_zero_vector_has_finite_gradient(self):
+        vectors = tf.constant([[3.0, 4.0], [0.0, 0.0], [1e-20, 0.0]])
+        with tf.GradientTape() as tape:
+            tape.watch(vectors)
+            unit = unit_length(vectors)
+            total = tf.reduce_sum(unit * tf.constant([[1.0, 2.0]]))
+        self.assertAllClose(unit[0], [3.0 / (5.0 + 1e-7), 4.0 / (5.0 + 1e-7)])
+        self.assertAllEqual(unit[1], [0.0, 0.0])
+        self.assertTrue(np.all(np.isfinite(tape.gradient(total, vectors).numpy())))

@@ -3,13 +3,15 @@ import glob
 import json
 import os
 import tempfile
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 
 from tests.testdata import tiny_config, write_unaligned_folders
 from tfattncut.training.strategy import resolve_jit_compile
-from tfattncut.training.trainer import Trainer
+from tfattncut.methods.cut import CUT
+from tfattncut.training.trainer import NonFiniteSteps, Trainer
 
 
 def summary_tags(logdir):
@@ -120,6 +122,32 @@ class TrainerTest(tf.test.TestCase):
                    if v.shape == (3, 3, 16, 16)]
         self.assertGreater(len(kernels), 2)
         self.assertFalse(np.allclose(kernels[0], kernels[1]))
+
+
+class NonFiniteStepsTest(tf.test.TestCase):
+
+    def test_stops_after_consecutive_bad_steps_without_saving_them(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="nonfinite_test_"), count=4)
+        config = tiny_config(root, name="nan", max_steps=8, checkpoint_every=1,
+                             max_nonfinite_steps=3, nce_idt=False)
+        train_step = CUT.train_step
+
+        def nan_from_step_2(method, batch, seed):
+            """Steps 0 and 1 (the seed's second entry) see the data; later ones NaN images."""
+            poison = tf.where(seed[1] >= 2, float("nan"), 1.0)
+            return train_step(method, {k: v * poison for k, v in batch.items()}, seed)
+
+        with mock.patch.object(CUT, "train_step", nan_from_step_2):
+            trainer = Trainer(config)
+            with self.assertLogs(level="WARNING") as logs, \
+                    self.assertRaisesRegex(NonFiniteSteps,
+                                           "3 consecutive steps up to step 5.*"
+                                           "--max_nonfinite_steps=3.*ckpt-2"):
+                trainer.fit()
+        self.assertLen([line for line in logs.output if "non-finite loss" in line], 3)
+        saved = tf.train.get_checkpoint_state(trainer.checkpoint_dir).all_model_checkpoint_paths
+        self.assertEqual([os.path.basename(p) for p in saved], ["ckpt-1", "ckpt-2"])
+        self.assertIn("train/nonfinite_steps", summary_tags(os.path.join(config.run_dir, "logs")))
 
 
 class SelectionMapTest(tf.test.TestCase):

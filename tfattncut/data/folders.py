@@ -320,18 +320,25 @@ class UnalignedFolders:
                              f"larger domain in {self.options.dataroot}")
         return length // batch_size
 
-    def epoch_dataset(self, epoch, batch_size, skip_batches=0):
+    def epoch_dataset(self, epoch, batch_size, skip_batches=0, input_context=None):
         """The batches of `epoch` (from 1) after the first `skip_batches`, as dicts
         {"a": float32 [B, H, W, 3], "b": float32 [B, H, W, 3]} in [-1, 1].
 
         H = W = crop_size for the cropping modes; `none` and `scale_width` keep (rounded)
         source sizes and so need batch_size 1 unless all images give one size.
+
+        `batch_size` is the global batch. With a tf.distribute.InputContext, this input
+        pipeline loads only its own consecutive part of every global batch, in batches of
+        the per-replica size B, so the pipelines together see exactly the unsharded batches.
         """
         options = self.options
         steps = self.steps_per_epoch(batch_size)
         if not 0 <= skip_batches <= steps:
             raise ValueError(f"skip_batches must be in [0, {steps}] (the batches per epoch at "
                              f"batch size {batch_size}); got {skip_batches}")
+        context = input_context or tf.distribute.InputContext()
+        pipeline_batch = batch_size // context.num_input_pipelines
+        replica_batch = context.get_per_replica_batch_size(batch_size)
         if epoch > options.n_epochs:
             # The reference's fine-tuning phase: load_size := crop_size (no resize-crop jitter).
             options = dataclasses.replace(options, load_size=options.crop_size)
@@ -360,10 +367,16 @@ class UnalignedFolders:
                 pair[name] = tf.ensure_shape(image, out_shape)
             return pair
 
-        return (tf.data.Dataset.range(steps * batch_size)
-                .skip(skip_batches * batch_size)
+        def element_of(position):
+            """This pipeline's `position`-th element -> its index in the unsharded epoch."""
+            batch, offset = position // pipeline_batch, position % pipeline_batch
+            return ((skip_batches + batch) * batch_size
+                    + context.input_pipeline_id * pipeline_batch + offset)
+
+        return (tf.data.Dataset.range((steps - skip_batches) * pipeline_batch)
+                .map(element_of)
                 .map(load_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-                .batch(batch_size, drop_remainder=True)
+                .batch(replica_batch, drop_remainder=True)
                 .prefetch(tf.data.AUTOTUNE))
 
     def _output_shape(self, options, batch_size):

@@ -2,12 +2,16 @@
 
 One generator G, one PatchGAN D, projection heads F. The update of losses.md:
 D step on G(x), then the G+F step against the *updated* D.
+
+Non-finite numbers: D's update is gated on D's loss and gradients, G+F's on theirs
+(optim.GuardedUpdate); D is updated before G's gradients exist, so a non-finite G step does
+not withhold D's finite update, and the step counts as skipped (`nonfinite`) if either was.
 """
 import keras
 import tensorflow as tf
 
 from tfattncut import losses
-from tfattncut.methods.optim import make_adam
+from tfattncut.methods.optim import GuardedUpdate, check_precision_policy, make_adam
 from tfattncut.models.discriminator import PatchDiscriminator
 from tfattncut.models.generator import ResnetGenerator
 from tfattncut.models.heads import PatchProjector, layer_seeds_of
@@ -28,6 +32,7 @@ class CUT(keras.Model):
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
         self.config = config
+        check_precision_policy(config.mixed_precision)
         keras.utils.set_random_seed(config.seed)
         self.generator = build_generator(config)
         num_layers = len(self.generator.layer_list)
@@ -51,6 +56,8 @@ class CUT(keras.Model):
         self.optimizer_g.build(self.generator.trainable_variables)
         self.optimizer_d.build(self.discriminator.trainable_variables)
         self.optimizer_f.build(self.projector.trainable_variables)
+        self.update_d = GuardedUpdate(config.mixed_precision, name="update_d")
+        self.update_g = GuardedUpdate(config.mixed_precision, name="update_g")
         self.built = True
 
     @property
@@ -83,8 +90,8 @@ class CUT(keras.Model):
 
     @property
     def extra_state(self):
-        """Checkpointed state beyond networks and optimisers (none for CUT)."""
-        return {}
+        """Checkpointed state beyond networks and optimisers: the loss scales."""
+        return {"update_d": self.update_d, "update_g": self.update_g}
 
     def start_epoch(self, epoch, learning_rate):
         """Called by the trainer before each 1-based epoch (also when resuming mid-epoch)."""
@@ -99,10 +106,10 @@ class CUT(keras.Model):
 
         seed: int32 [2], unique to the step and equal on every replica (patch positions and
         FastCUT's flip are the same on all replicas, as on one device with the global batch).
-        Returns the losses (local means, unscaled) and the images for summaries.
+        Returns the losses (local means, unscaled; `nonfinite` 1.0 when a non-finite loss or
+        gradient skipped an update) and the images for summaries.
         """
         cfg = self.config
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         real_a, real_b = batch["a"], batch["b"]
         flip_seed, seed_x, seed_y = split_seed(seed, 3)
         # A persistent tape records G's forward once; D is updated in between, so G_GAN below
@@ -122,9 +129,8 @@ class CUT(keras.Model):
                 cfg.gan_mode, self.discriminator(real_b),
                 self.discriminator(tf.stop_gradient(fake_b)))
             loss_d = losses.discriminator_loss(cfg.gan_mode, loss_d_real, loss_d_fake)
-            scaled_loss_d = loss_d / replicas
-        d_vars = self.discriminator.trainable_variables
-        self.optimizer_d.apply(tape.gradient(scaled_loss_d, d_vars), d_vars)
+        _, nonfinite_d = self.update_d.minimize(
+            tape, loss_d, [(self.optimizer_d, self.discriminator.trainable_variables)])
 
         with tape:
             loss_g_gan = losses.generator_gan_loss(cfg.gan_mode, self.discriminator(fake_b))
@@ -141,14 +147,12 @@ class CUT(keras.Model):
                 losses_out["NCE_Y"] = loss_nce_y
                 loss_nce_total = 0.5 * (loss_nce + loss_nce_y)
             loss_g = cfg.lambda_GAN * loss_g_gan + loss_nce_total
-            scaled_loss_g = loss_g / replicas
-        g_vars = self.generator.trainable_variables
-        f_vars = self.projector.trainable_variables
-        grads = tape.gradient(scaled_loss_g, g_vars + f_vars)
+        _, nonfinite_g = self.update_g.minimize(
+            tape, loss_g, [(self.optimizer_g, self.generator.trainable_variables),
+                           (self.optimizer_f, self.projector.trainable_variables)])
         del tape
-        self.optimizer_g.apply(grads[: len(g_vars)], g_vars)
-        self.optimizer_f.apply(grads[len(g_vars):], f_vars)
-        losses_out.update(D_real=loss_d_real, D_fake=loss_d_fake, D=loss_d, G=loss_g)
+        losses_out.update(D_real=loss_d_real, D_fake=loss_d_fake, D=loss_d, G=loss_g,
+                          nonfinite=tf.cast(tf.logical_or(nonfinite_d, nonfinite_g), tf.float32))
         images = {"real_a": real_a, "fake_b": fake_b, "real_b": real_b}
         if cfg.nce_idt:
             images["idt_b"] = fake[batch_size:]

@@ -6,13 +6,17 @@ attention-guided CycleGAN all train G_ab: A→B and G_ba: B→A against discrimi
 step of the generators (and the method's other G-side networks) against the *updated* Ds;
 a method fills in its forward pass (`translate_pair`) and its G-side loss terms
 (`generator_terms`).
+
+Non-finite numbers: as in CUT, the D update is gated on the Ds' loss and gradients and the
+G-side update on its own (optim.GuardedUpdate); a skipped D update also leaves the pools as
+they were, so a non-finite fake never enters them.
 """
 import keras
 import tensorflow as tf
 
 from tfattncut import losses
 from tfattncut.methods.cut import build_generator
-from tfattncut.methods.optim import make_adam
+from tfattncut.methods.optim import GuardedUpdate, check_precision_policy, make_adam
 from tfattncut.models.discriminator import PatchDiscriminator
 from tfattncut.randomness import philox_bits, split_seed
 
@@ -78,18 +82,25 @@ class ImagePool(tf.Module):
             self.count = tf.Variable(0, trainable=False, aggregation=first, name="count")
 
     def query(self, images, seed):
-        """images [B, H, W, C] (this replica's, no gradient needed) -> [B, H, W, C]."""
+        """images [B, H, W, C] (this replica's, no gradient needed) -> ([B, H, W, C], state):
+        pass `state` to `store` to write the pool's new state."""
         if not self.size:
-            return images
+            return images, ()
         context = tf.distribute.get_replica_context()
         local = tf.shape(images)[0]
         returned, stored, count = pool_exchange(
             tf.convert_to_tensor(self.images), tf.convert_to_tensor(self.count),
             context.all_gather(images, axis=0), seed)
-        self.images.assign(stored)
-        self.count.assign(count)
         start = tf.cast(context.replica_id_in_sync_group, tf.int32) * local
-        return returned[start:start + local]
+        return returned[start:start + local], (stored, count)
+
+    def store(self, state, skip=False):
+        """Writes the state of `query` unless `skip` (bool [], equal on every replica)."""
+        if not self.size:
+            return
+        stored, count = state
+        self.images.assign(tf.where(skip, self.images, stored))
+        self.count.assign(tf.where(skip, self.count, count))
 
 
 def identity_terms(out, weight_a, weight_b):
@@ -130,6 +141,7 @@ class TwoWayGAN(keras.Model):
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
         self.config = config
+        check_precision_policy(config.mixed_precision)
         keras.utils.set_random_seed(config.seed)
         self.generator_ab = build_generator(config)
         self.generator_ba = build_generator(config)
@@ -152,6 +164,8 @@ class TwoWayGAN(keras.Model):
         self.optimizer_d = make_adam(config)
         self.optimizer_g.build(self._generator_variables())
         self.optimizer_d.build(self._discriminator_variables())
+        self.update_d = GuardedUpdate(config.mixed_precision, name="update_d")
+        self.update_g = GuardedUpdate(config.mixed_precision, name="update_g")
         self.built = True
 
     def _generator_variables(self):
@@ -172,8 +186,9 @@ class TwoWayGAN(keras.Model):
 
     @property
     def extra_state(self):
-        """The fake pools (empty modules when --pool_size=0)."""
-        return {"pool_a": self.pool_a, "pool_b": self.pool_b}
+        """The fake pools (empty modules when --pool_size=0) and the loss scales."""
+        return {"pool_a": self.pool_a, "pool_b": self.pool_b, "update_d": self.update_d,
+                "update_g": self.update_g}
 
     @property
     def translator_ab(self):
@@ -239,10 +254,10 @@ class TwoWayGAN(keras.Model):
         """One iteration on this replica's batch {"a": [B,H,W,3], "b": [B,H,W,3]}.
 
         seed: int32 [2], unique to the step and equal on every replica. Returns the losses
-        (local means, unscaled; each G term as it enters G) and the images for summaries.
+        (local means, unscaled; each G term as it enters G; `nonfinite` 1.0 when a non-finite
+        loss or gradient skipped an update) and the images for summaries.
         """
         cfg = self.config
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         forward_seed, *pool_seeds = split_seed(seed, 3)
         # A persistent tape records the forward pass once; the Ds are updated in between, so
         # the GAN terms of G see the updated Ds.
@@ -250,19 +265,22 @@ class TwoWayGAN(keras.Model):
             out = self.translate_pair(batch["a"], batch["b"], forward_seed)
             reals, fakes = self.records(out)
             losses_out = {}
+            pool_states = []
             adversaries = (("a", self.discriminator_a, self.pool_a),
                            ("b", self.discriminator_b, self.pool_b))
             for (domain, discriminator, pool), pool_seed in zip(adversaries, pool_seeds):
-                pooled = pool.query(tf.stop_gradient(fakes[domain]), pool_seed)
+                pooled, state = pool.query(tf.stop_gradient(fakes[domain]), pool_seed)
+                pool_states.append((pool, state))
                 real_term, fake_term = losses.discriminator_terms(
                     cfg.gan_mode, discriminator(self.discriminator_view(reals[domain])),
                     discriminator(self.discriminator_view(pooled)))
                 losses_out[f"D_{domain.upper()}"] = losses.discriminator_loss(
                     cfg.gan_mode, real_term, fake_term)
             loss_d = losses_out["D_A"] + losses_out["D_B"]
-            scaled_loss_d = loss_d / replicas
-        d_vars = self._discriminator_variables()
-        self.optimizer_d.apply(tape.gradient(scaled_loss_d, d_vars), d_vars)
+        skipped_d, nonfinite_d = self.update_d.minimize(
+            tape, loss_d, [(self.optimizer_d, self._discriminator_variables())])
+        for pool, state in pool_states:
+            pool.store(state, skipped_d)
 
         with tape:
             terms = {
@@ -273,15 +291,10 @@ class TwoWayGAN(keras.Model):
             }
             terms.update(self.generator_terms(out))
             loss_g = tf.add_n(list(terms.values()))
-            scaled_loss_g = loss_g / replicas
-        groups = self.generator_side()
-        grads = tape.gradient(scaled_loss_g, [v for _, variables in groups for v in variables])
+        _, nonfinite_g = self.update_g.minimize(tape, loss_g, self.generator_side())
         del tape
-        start = 0
-        for optimizer, variables in groups:
-            optimizer.apply(grads[start:start + len(variables)], variables)
-            start += len(variables)
-        losses_out.update(D=loss_d, **terms, G=loss_g)
+        losses_out.update(D=loss_d, **terms, G=loss_g,
+                          nonfinite=tf.cast(tf.logical_or(nonfinite_d, nonfinite_g), tf.float32))
         return losses_out, self.summary_images(out)
 
 

@@ -27,7 +27,9 @@ class AttentionNetwork(Sequential):
         for channels in (nf * 2, nf):
             layers += [keras.layers.UpSampling2D(2), ReflectionPad(1),
                        Conv(channels, 3, initializer=init), instance_norm(), keras.layers.ReLU()]
-        layers += [Conv(1, 7, padding=3, initializer=init), keras.layers.Activation("sigmoid")]
+        # float32 under any policy, like the generator output it is composed with.
+        layers += [Conv(1, 7, padding=3, initializer=init),
+                   keras.layers.Activation("sigmoid", dtype="float32")]
         self.layer_list = layers
 
 

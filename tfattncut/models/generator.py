@@ -66,7 +66,9 @@ class ResnetGenerator(keras.Model):
             else:
                 layers += [BlurUpsample(), Conv(channels, 3, padding=1, initializer=init),
                            instance_norm(), keras.layers.ReLU()]
-        layers += [ReflectionPad(3), Conv(3, 7, initializer=init), keras.layers.Activation("tanh")]
+        # The output is float32 under any policy: the losses and exported images read it.
+        layers += [ReflectionPad(3), Conv(3, 7, initializer=init),
+                   keras.layers.Activation("tanh", dtype="float32")]
         self.layer_list = layers
         self.ngf = ngf
         self.downsampling = 4

@@ -10,6 +10,18 @@ from tfattncut.layers import make_initializer
 from tfattncut.randomness import split_seed
 
 
+def unit_length(vectors):
+    """v / (‖v‖₂ + 1e-7) over the last axis, in float32, as the reference normalises.
+
+    The norm's gradient is NaN at v = 0 (a patch whose ReLU features are all zero at
+    initialisation; observed under XLA), so the squared norm is floored at 1e-30: that
+    changes no value by more than 1e-8 relative, and the gradient stays finite.
+    """
+    v = tf.cast(vectors, tf.float32)
+    squared = tf.reduce_sum(tf.square(v), axis=-1, keepdims=True)
+    return v / (tf.sqrt(tf.maximum(squared, 1e-30)) + 1e-7)
+
+
 class ProjectionHead(keras.layers.Layer):
     """`mlp_sample`: Dense(C→nc), ReLU, Dense(nc→nc), then v / (‖v‖₂ + 1e-7)."""
 
@@ -22,9 +34,9 @@ class ProjectionHead(keras.layers.Layer):
         self.out.build([None, netF_nc])
 
     def call(self, vectors):
-        """[B, P, C] -> [B, P, nc], unit length."""
-        v = self.out(self.hidden(vectors))
-        return v / (tf.norm(v, axis=-1, keepdims=True) + 1e-7)
+        """[B, P, C] -> [B, P, nc], unit length, float32 under any policy (the NCE logits are
+        dot products of these)."""
+        return unit_length(self.out(self.hidden(vectors)))
 
 
 def layer_seeds_of(seed, num_layers):

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from tfattncut.layers import Conv, make_initializer
+from tfattncut.models.heads import unit_length
 
 
 class SimilarityMapper(keras.Model):
@@ -13,7 +14,7 @@ class SimilarityMapper(keras.Model):
 
     The reference's `MappingF`: the stack is read as an L-channel P×d image; conv 3×3 stride 2
     (no padding) to `dim`, ReLU, global average pool, Dense(dim), ReLU, Dense(dim), then
-    v / (‖v‖₂ + 1e-7) like the projection heads.
+    unit_length like the projection heads.
     """
 
     def __init__(self, num_layers, dim=64, init_type="xavier", init_gain=0.02, **kwargs):
@@ -29,5 +30,4 @@ class SimilarityMapper(keras.Model):
 
     def call(self, patches):
         x = tf.nn.relu(self.conv(patches))
-        v = self.out(self.hidden(tf.reduce_mean(x, axis=[1, 2])))
-        return v / (tf.norm(v, axis=-1, keepdims=True) + 1e-7)
+        return unit_length(self.out(self.hidden(tf.reduce_mean(x, axis=[1, 2]))))

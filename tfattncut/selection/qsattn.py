@@ -17,6 +17,14 @@ RADIUS = WINDOW // 2
 LAYOUTS = ("correct", "reference")
 
 
+def at_least_float32(features):
+    """float16 / bfloat16 features (--mixed_precision) as float32, others unchanged: the
+    attention logits, softmax and entropy are computed in float32 or wider."""
+    if features.dtype in (tf.float16, tf.bfloat16):
+        return tf.cast(features, tf.float32)
+    return features
+
+
 def softmax_entropy(logits):
     """Entropy of softmax(logits) over the last axis: [..., N] -> [...].
 
@@ -161,6 +169,7 @@ class QSGlobal(Selector):
         self.blocked = blocked
 
     def call(self, source, translated, seed):
+        source, translated = at_least_float32(source), at_least_float32(translated)
         if not source.shape.is_compatible_with(translated.shape):
             raise ValueError(
                 f"{type(self).__name__}: source features {source.shape} and translated "
@@ -177,7 +186,8 @@ class QSGlobal(Selector):
     def significance(self, source):
         """[B, H, W, C] -> [B, N]: minus the entropy of each attention row, so the most
         significant (lowest-entropy) queries score highest; also the TensorBoard heat map."""
-        return -self.global_scores(flatten_positions(source), softmax_entropy)
+        return -self.global_scores(flatten_positions(at_least_float32(source)),
+                                   softmax_entropy)
 
     def select(self, source, seed):
         del seed  # the selection is deterministic
@@ -220,7 +230,7 @@ class QSLocal(QSGlobal):
 
     def significance(self, source):
         """[B, H, W, C] -> [B, N]: minus the local (7×7) entropy of each position."""
-        source = tf.stop_gradient(source)
+        source = tf.stop_gradient(at_least_float32(source))
         return -softmax_entropy(local_logits(source, all_positions(source), self.layout))
 
     def route(self, source, translated, ids):

@@ -1,17 +1,118 @@
-"""Measures training-step time and peak memory, one configuration per process.
+"""Measures training-step time, FLOPs and peak memory, one configuration per process.
 
 Peak memory is a per-process high-water mark (GPU: TF's allocator peak; CPU: the process's
 maximum resident set), so comparing configurations needs one fresh process each: the
 launcher runs `measure_training_step` in a subprocess per row.
+
+FLOPs (`count_flops`) are those of the traced training-step graph, counted from static
+shapes: 2 per multiply-add of every convolution (Conv2D, DepthwiseConv2dNative and their
+BackpropInput / BackpropFilter gradients, which also carry transposed convolutions) and matrix
+product (MatMul, BatchMatMul, BatchMatMulV2, BatchMatMulV3), forward and backward alike.
+Elementwise ops, normalisation, reductions, padding and the optimiser updates are not counted
+(they are memory bound and a few per cent of the arithmetic), so "achieved GFLOP/s" is the
+convention of model-FLOP utilisation, not a hardware counter. Only ops the step's outputs and
+side effects depend on count (as at run time, where unused gradients are pruned); calls into
+nested functions are followed, a loop body counts once per iteration (its trip count must be
+static) and a conditional counts its costlier branch.
 """
+import collections
+import math
 import resource
 import statistics
 import time
 
 import tensorflow as tf
 
-from tfattncut.methods import METHODS
+from tfattncut.methods import build_method
 from tfattncut.training.strategy import resolve_jit_compile
+
+_CONVOLUTIONS = {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "DepthwiseConv2dNative",
+                 "DepthwiseConv2dNativeBackpropInput", "DepthwiseConv2dNativeBackpropFilter"}
+# Matrix product op type -> the attribute that says its left operand is transposed.
+_MATRIX_PRODUCTS = {"MatMul": "transpose_a", "BatchMatMul": "adj_x", "BatchMatMulV2": "adj_x",
+                    "BatchMatMulV3": "adj_x"}
+
+
+def _static_shape(tensor, op):
+    if not tensor.shape.is_fully_defined():
+        raise ValueError(f"cannot count the FLOPs of {op.type} op {op.name!r}: the shape of "
+                         f"{tensor.name} is {tensor.shape}, not static")
+    return tensor.shape.as_list()
+
+
+def _convolution_operands(op):
+    """(the forward convolution's output or its gradient [B, H, W, C], the filter
+    [kh, kw, C_in per group, C_out or depth multiplier]) of a convolution op."""
+    if op.type.endswith("BackpropInput"):
+        return op.inputs[2], op.inputs[1]
+    if op.type.endswith("BackpropFilter"):
+        return op.inputs[2], op.outputs[0]
+    return op.outputs[0], op.inputs[1]
+
+
+def _multiply_adds(op):
+    """Multiply-adds of one convolution or matrix product; 0 for any other op. A convolution
+    and both its gradients each take one multiply-add per (output element, filter tap)."""
+    if op.type in _CONVOLUTIONS:
+        result, kernel = _convolution_operands(op)
+        kernel = _static_shape(kernel, op)
+        # A depthwise output element reads one input channel.
+        depth = 1 if op.type.startswith("Depthwise") else kernel[2]
+        return math.prod(_static_shape(result, op)) * kernel[0] * kernel[1] * depth
+    if op.type in _MATRIX_PRODUCTS:
+        left = _static_shape(op.inputs[0], op)
+        inner = left[-2] if op.get_attr(_MATRIX_PRODUCTS[op.type]) else left[-1]
+        return math.prod(_static_shape(op.outputs[0], op)) * inner
+    return 0
+
+
+def _function_graph(graph, name):
+    """The FuncGraph of a function called by an op of `graph` (looked up outwards)."""
+    while graph is not None:
+        function = graph._get_function(name)  # pylint: disable=protected-access
+        if function is not None:
+            return function.graph
+        graph = getattr(graph, "outer_graph", None)
+    raise ValueError(f"function {name} is not in the graph's function library")
+
+
+def _live_ops(graph):
+    """Ops that the graph's outputs and control outputs (stateful updates) depend on."""
+    pending = [t.op for t in graph.outputs] + list(getattr(graph, "control_outputs", []))
+    live = set()
+    while pending:
+        op = pending.pop()
+        if op not in live:
+            live.add(op)
+            pending += [t.op for t in op.inputs] + list(op.control_inputs)
+    return [op for op in graph.get_operations() if op in live]
+
+
+def count_flops(graph):
+    """FLOPs of one run of a tf.function's graph, per op type (see the module docstring for
+    what counts): `count_flops(step.get_concrete_function(*args).graph)`."""
+    counts = collections.Counter()
+    for op in _live_ops(graph):
+        counts[op.type] += 2 * _multiply_adds(op)
+        called = {key: [count_flops(_function_graph(graph, f.name))
+                        for f in ([value.func] if value.HasField("func") else value.list.func)]
+                  for key, value in op.node_def.attr.items()
+                  if value.HasField("func") or value.list.func}
+        if op.type in ("While", "StatelessWhile"):
+            # while_v2's inputs are (loop counter, maximum_iterations, loop variables...).
+            body, trips = called["body"][0], tf.get_static_value(op.inputs[1])
+            if sum(body.values()) and (trips is None or trips < 0):
+                raise ValueError(f"cannot count the FLOPs of loop {op.name!r}: its trip count "
+                                 "is not static")
+            counts.update({k: v * int(trips) for k, v in body.items()})
+        elif op.type in ("If", "StatelessIf", "Case", "StatelessCase"):
+            branches = [c for counted in called.values() for c in counted]
+            counts.update(max(branches, key=lambda c: sum(c.values())))
+        else:
+            for counted in called.values():
+                for c in counted:
+                    counts.update(c)
+    return collections.Counter({k: v for k, v in counts.items() if v})
 
 
 def peak_memory_mb():
@@ -22,13 +123,15 @@ def peak_memory_mb():
 
 
 def measure_training_step(config, steps=5, warmup=2):
-    """Mean wall time of `steps` training steps after `warmup` (compile) steps, on random
-    [batch, crop, crop, 3] inputs (the data pipeline is not part of the step)."""
-    method = METHODS[config.model](config)
+    """Mean wall time and FLOPs of `steps` training steps after `warmup` (compile) steps, on
+    random [batch, crop, crop, 3] inputs (the data pipeline is not part of the step)."""
+    method = build_method(config)
     jit, _ = resolve_jit_compile(config.jit_compile, tf.distribute.get_strategy())
     step = tf.function(method.train_step, jit_compile=jit)
     shape = [config.batch_size, config.crop_size, config.crop_size, 3]
     batch = {k: tf.random.uniform(shape, -1, 1, seed=i) for i, k in enumerate("ab")}
+    seed = tf.constant([config.seed, 0])
+    flops = sum(count_flops(step.get_concrete_function(batch, seed).graph).values())
     times = []
     for i in range(warmup + steps):
         start = time.perf_counter()
@@ -41,19 +144,22 @@ def measure_training_step(config, steps=5, warmup=2):
         "selector": config.selector, "model": config.model, "size": config.crop_size,
         "batch": config.batch_size, "jit": jit, "steps": steps, "step_s": mean,
         "step_s_std": statistics.stdev(times) if len(times) > 1 else 0.0,
-        "images_per_s": config.batch_size / mean, "peak_memory_mb": peak_memory_mb(),
+        "images_per_s": config.batch_size / mean, "gflop_per_step": flops / 1e9,
+        "gflop_per_s": flops / 1e9 / mean, "peak_memory_mb": peak_memory_mb(),
     }
 
 
-def format_table(rows, baseline="random", key="selector"):
-    """Markdown table of measure_training_step rows, with the step-time ratio to the row
-    whose `key` ("selector" or "model") is `baseline`."""
-    base = next((r["step_s"] for r in rows if r[key] == baseline), None)
-    lines = ["| model | selector | size | batch | step (s) | ± | images/s | peak MiB | "
-             f"vs {baseline} |", "|---|---|---|---|---|---|---|---|---|"]
+def format_table(rows):
+    """Markdown table of measure_training_step rows, each labelled by its "variant" (the
+    preset or selector it measured), with the step-time ratio to the first row."""
+    base = rows[0]
+    lines = ["| variant | model | selector | size | batch | step (s) | ± | images/s | "
+             f"GFLOP/step | GFLOP/s | peak MiB | vs {base['variant']} |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        ratio = f"{r['step_s'] / base:.3f}" if base else "n/a"
-        lines.append(f"| {r['model']} | {r['selector']} | {r['size']} | {r['batch']} | "
-                     f"{r['step_s']:.3f} | {r['step_s_std']:.3f} | {r['images_per_s']:.2f} | "
-                     f"{r['peak_memory_mb']:.0f} | {ratio} |")
+        lines.append(f"| {r['variant']} | {r['model']} | {r['selector']} | {r['size']} | "
+                     f"{r['batch']} | {r['step_s']:.3f} | {r['step_s_std']:.3f} | "
+                     f"{r['images_per_s']:.2f} | {r['gflop_per_step']:.3f} | "
+                     f"{r['gflop_per_s']:.2f} | {r['peak_memory_mb']:.0f} | "
+                     f"{r['step_s'] / base['step_s']:.3f} |")
     return "\n".join(lines)

@@ -1,10 +1,30 @@
 """Which tf.distribute strategy runs the step, and whether XLA compiles it."""
+import json
+import os
+
 import tensorflow as tf
+
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
+
+_TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
+                      '"task": {"type": "worker", "index": 0}}')
 
 
 def make_strategy(name):
-    """`default` (no distribution), `one_device` (the first GPU, else the CPU) or `mirrored`
-    (every GPU; on a machine without GPUs, every logical CPU device)."""
+    """`default` (no distribution), `one_device` (the first GPU, else the CPU), `mirrored`
+    (every GPU; on a machine without GPUs, every logical CPU device), `multi_worker` (every
+    local GPU or the CPU of each worker named in TF_CONFIG) or `tpu`.
+
+    `multi_worker` must be made before any other TensorFlow op runs in the process: it
+    configures the runtime's collective ops, which can only happen at start-up.
+    """
+    if name == "multi_worker":
+        _check_tf_config()
+        # No communication_options: the default (AUTO) all-reduces over gRPC rings on CPU,
+        # which the 2-worker CPU test runs with, and uses NCCL where there are GPUs.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        return _make_tpu_strategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "default":
         return tf.distribute.get_strategy()
@@ -13,7 +33,43 @@ def make_strategy(name):
     if name == "mirrored":
         devices = gpus or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([d.name for d in devices])
-    raise ValueError(f"--strategy must be default, one_device or mirrored; got {name!r}")
+    raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}; got {name!r}")
+
+
+def _check_tf_config():
+    """Raises ValueError naming TF_CONFIG unless it describes this worker's place in a
+    cluster; MultiWorkerMirroredStrategy would otherwise fall back to a silent local run or
+    fail deep inside the runtime."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        raise ValueError("--strategy=multi_worker needs the TF_CONFIG environment variable on "
+                         f"every worker, e.g. TF_CONFIG='{_TF_CONFIG_EXAMPLE}'")
+    try:
+        tf_config = json.loads(raw)
+        cluster, task = tf_config["cluster"], tf_config["task"]
+        hosts = cluster[task["type"]]
+        index = int(task["index"])
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(
+            f"TF_CONFIG is malformed ({type(error).__name__}: {error}); expected JSON with a "
+            f"cluster and this process's task in it, e.g. {_TF_CONFIG_EXAMPLE}; got {raw!r}"
+        ) from None
+    if not 0 <= index < len(hosts):
+        raise ValueError(f"TF_CONFIG task index {index} is outside the {len(hosts)} "
+                         f"{task['type']!r} hosts of its cluster; got {raw!r}")
+
+
+def _make_tpu_strategy():
+    """TPUStrategy on the TPU named by TPU_NAME, else on a TPU VM's own chips."""
+    tpu = os.environ.get("TPU_NAME", "local")
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        raise ValueError(f"--strategy=tpu found no TPU (TPU_NAME={tpu!r}): "
+                         f"{str(error).splitlines()[0]}") from None
+    return tf.distribute.TPUStrategy(resolver)
 
 
 def resolve_jit_compile(setting, strategy):
@@ -21,8 +77,9 @@ def resolve_jit_compile(setting, strategy):
 
     The per-replica step applies the optimisers, whose cross-replica update cannot live in an
     XLA cluster (TF 2.21: "Trying to access resource …/replica_1 … from device CPU:0"), so XLA
-    is refused with 2+ replicas. `auto` compiles only on one GPU/TPU replica: on CPU, XLA
-    measured slower than graph mode for this generator (training.md).
+    is refused with 2+ replicas, counted over every worker of a multi-worker run. `auto`
+    compiles only on one GPU/TPU replica: on CPU, XLA measured slower than graph mode for this
+    generator (training.md).
     """
     replicas = strategy.num_replicas_in_sync
     if setting == "false":

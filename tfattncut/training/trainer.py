@@ -8,8 +8,11 @@ pipeline and of (seed, step) in the step, so the checkpointed step counter is th
 state; a resumed run rebuilds the same epoch and skips the batches already seen.
 """
 import contextlib
+import math
 import os
+import shutil
 import signal
+import tempfile
 import threading
 
 import keras
@@ -21,9 +24,9 @@ from tfattncut.data import folders
 from tfattncut.evaluation import evaluate
 from tfattncut.metrics import inception
 from tfattncut.inference import translate
-from tfattncut.methods import METHODS
+from tfattncut.methods import build_method
 from tfattncut.methods.optim import learning_rate_at_epoch
-from tfattncut.training import summaries
+from tfattncut.training import profiling, summaries
 from tfattncut.training.strategy import make_strategy, resolve_jit_compile
 
 # Exit status of a run stopped by SIGTERM after saving its checkpoint (sysexits' EX_TEMPFAIL:
@@ -33,6 +36,11 @@ EXIT_PREEMPTED = 75
 
 class Preempted(Exception):
     """SIGTERM arrived; a checkpoint of the current step has been written."""
+
+
+class NonFiniteSteps(RuntimeError):
+    """--max_nonfinite_steps consecutive steps were skipped for non-finite losses or
+    gradients; nothing was saved after the last good step."""
 
 
 def data_options(config, phase="train"):
@@ -61,7 +69,7 @@ class Trainer:
             raise ValueError(f"--batch_size={config.batch_size} is larger than the data set in "
                              f"{config.dataroot} ({self.data.size_a} A, {self.data.size_b} B)")
         with self.strategy.scope():
-            self.method = METHODS[config.model](config)
+            self.method = build_method(config)
         # Lowest FID seen by --eval_every_epochs; checkpointed so a resumed run keeps it.
         self.best_fid = tf.Variable(float("inf"), dtype=tf.float64, trainable=False)
         self._backbone = (inception.load_backbone(config.inception)
@@ -72,11 +80,19 @@ class Trainer:
             step=self.step, best_fid=self.best_fid, **self.method.networks,
             **self.method.extra_state,
             **{f"optimizer_{k}": v for k, v in self.method.optimizers.items()})
+        # Only the chief writes the run directory. Every worker takes part in each save (a
+        # collective under MultiWorkerMirroredStrategy): the others save into a scratch
+        # directory removed right after (tensorflow.org/tutorials/distribute/multi_worker_with_ctl).
+        self.is_chief = self.strategy.extended.should_checkpoint
+        self._scratch_dir = os.path.join(tempfile.gettempdir(), f"tfattncut_worker_{os.getpid()}")
         self.checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
-        self.manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir,
-                                                  max_to_keep=config.keep_checkpoints)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self._writable(self.checkpoint_dir),
+            max_to_keep=config.keep_checkpoints)
         self.best_manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(config.run_dir, "best_fid"), max_to_keep=1)
+            self.checkpoint, self._writable(os.path.join(config.run_dir, "best_fid")),
+            max_to_keep=1)
+        self._saved_step = None
         self._distributed_step = self._make_distributed_step()
         if hasattr(self.method, "selection_maps"):
             self._selection_maps = tf.function(self.method.selection_maps)
@@ -87,26 +103,37 @@ class Trainer:
         total = epochs * self.steps_per_epoch
         return min(total, self.config.max_steps) if self.config.max_steps else total
 
+    def _writable(self, directory):
+        """Where this process writes what belongs in `directory` of the run."""
+        if self.is_chief:
+            return directory
+        return os.path.join(self._scratch_dir, os.path.basename(directory))
+
     def _make_distributed_step(self):
         replica_step = tf.function(self.method.train_step, jit_compile=self.jit_compile)
 
         @tf.function
-        def distributed_step(batch, seed):
+        def distributed_step(batch, seed, stop):
             losses, images = self.strategy.run(replica_step, args=(batch, seed))
             losses = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
                       for k, v in losses.items()}
             images = {k: self.strategy.experimental_local_results(v)[0]
                       for k, v in images.items()}
-            return losses, images
+            # Whether any worker got SIGTERM: all must save and stop after the same step, as
+            # each step and each save is a collective under MultiWorkerMirroredStrategy.
+            stops = self.strategy.run(lambda: tf.cast(stop, tf.float32))
+            stop = self.strategy.reduce(tf.distribute.ReduceOp.SUM, stops, axis=None) > 0
+            return losses, images, stop
 
         return distributed_step
 
     def restore_or_start(self):
         """Restores the newest checkpoint with --resume; refuses to overwrite a run without it."""
-        latest = self.manager.latest_checkpoint
+        latest = self.latest_checkpoint
         if self.config.resume:
             if latest:
                 self.checkpoint.restore(latest).assert_existing_objects_matched()
+                self._saved_step = int(self.step)
                 logging.info("Resumed from %s at step %d", latest, int(self.step))
             else:
                 logging.info("--resume: no checkpoint in %s yet; starting at step 0",
@@ -119,18 +146,24 @@ class Trainer:
     def fit(self):
         """Runs until `total_steps`; returns the per-step losses of this process (floats)."""
         config = self.config
-        os.makedirs(config.run_dir, exist_ok=True)
         self.restore_or_start()
-        with open(os.path.join(config.run_dir, "config.json"), "w") as f:
-            f.write(config.to_json())
+        if self.is_chief:
+            os.makedirs(config.run_dir, exist_ok=True)
+            with open(os.path.join(config.run_dir, "config.json"), "w") as f:
+                f.write(config.to_json())
         logging.info("jit_compile=%s (%s); %d replica(s); %d steps per epoch, %d steps in all",
                      self.jit_compile, self.jit_reason, self.strategy.num_replicas_in_sync,
                      self.steps_per_epoch, self.total_steps)
-        writer = tf.summary.create_file_writer(os.path.join(config.run_dir, "logs"))
+        writer = (tf.summary.create_file_writer(os.path.join(config.run_dir, "logs"))
+                  if self.is_chief else tf.summary.create_noop_writer())
         history = []
         trace_graph = int(self.step) == 0
         self._stop_requested = False
-        with writer.as_default(), self._stop_on_sigterm():
+        self.nonfinite_steps = 0  # skipped steps of this process, for TensorBoard
+        self._consecutive_nonfinite = 0
+        self._profiler = profiling.StepProfiler(os.path.join(config.run_dir, "logs"),
+                                                config.profile_steps if self.is_chief else ())
+        with writer.as_default(), self._stop_on_sigterm(), self._profiler:
             while int(self.step) < self.total_steps:
                 history += self._run_epoch(trace_graph)
                 trace_graph = False
@@ -165,29 +198,47 @@ class Trainer:
         lr = learning_rate_at_epoch(config, epoch)
         self.method.start_epoch(epoch, lr)
         steps = min(self.steps_per_epoch - skip, self.total_steps - step)
-        dataset = self.data.epoch_dataset(epoch, config.batch_size, skip_batches=skip).take(steps)
+
+        def dataset_fn(context):
+            """This input pipeline's part of the epoch's global batches."""
+            dataset = self.data.epoch_dataset(epoch, config.batch_size, skip_batches=skip,
+                                              input_context=context)
+            # epoch_dataset shards by element index itself; tf.data must not shard again.
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = (
+                tf.data.experimental.AutoShardPolicy.OFF)
+            local_replicas = context.num_replicas_in_sync // context.num_input_pipelines
+            return dataset.take(steps * local_replicas).with_options(options)
+
         progress = keras.utils.Progbar(self.steps_per_epoch, unit_name="step")
         print(f"Epoch {epoch}/{config.n_epochs + config.n_epochs_decay} (lr {lr:.3g})")
         progress.update(skip)
         history = []
-        for batch in self.strategy.experimental_distribute_dataset(dataset):
+        for batch in self.strategy.distribute_datasets_from_function(dataset_fn):
             seed = tf.constant([config.seed, step], tf.int64)
             if trace_graph:
                 tf.summary.trace_on(graph=True)
-            losses, images = self._distributed_step(batch, tf.cast(seed, tf.int32))
+            self._profiler.before_step(step + 1)
+            losses, images, stop = self._distributed_step(
+                batch, tf.cast(seed, tf.int32), tf.constant(self._stop_requested))
             if trace_graph:
                 tf.summary.trace_export("train_step", step=step)
                 trace_graph = False
             self.step.assign_add(1)
             step += 1
-            values = {k: float(v) for k, v in losses.items()}
+            values = {k: float(v) for k, v in losses.items()}  # waits for the step
+            self._profiler.after_step(step)
+            nonfinite = values.pop("nonfinite") > 0
             history.append(values)
             progress.update(step - (epoch - 1) * self.steps_per_epoch, list(values.items()))
             self._write_summaries(step, values, lr, images)
-            if step % config.checkpoint_every == 0 or self._stop_requested:
+            self._track_nonfinite(step, nonfinite, values)
+            stop = bool(stop)  # agreed by every worker, unlike self._stop_requested
+            # A skipped step changed nothing but the step counter: no checkpoint of it.
+            if (step % config.checkpoint_every == 0 and not nonfinite) or stop:
                 self.save()
-            if self._stop_requested:
-                raise Preempted(f"SIGTERM at step {step}: saved {self.manager.latest_checkpoint}")
+            if stop:
+                raise Preempted(f"SIGTERM at step {step}: saved {self.latest_checkpoint}")
         if step == epoch * self.steps_per_epoch:
             self._evaluate(epoch, step)
         return history
@@ -200,14 +251,40 @@ class Trainer:
         report = evaluate.evaluate_translator(
             self.method.generator, config.dataroot, config.direction, list(config.eval_metrics),
             self._backbone, config.crop_size, epoch=epoch, seed=config.seed)
-        evaluate.write_json(report, evaluate.epoch_report_path(config.run_dir, epoch))
+        if self.is_chief:
+            evaluate.write_json(report, evaluate.epoch_report_path(config.run_dir, epoch))
         evaluate.log_to_tensorboard(report, step)
         fid = report["metrics"].get("fid")
         if fid is not None and fid < float(self.best_fid):
             self.best_fid.assign(fid)
-            self.best_manager.save(checkpoint_number=step)
+            self._save_into(self.best_manager, step)
             logging.info("Epoch %d: best FID so far, %.4f; saved in %s", epoch, fid,
                          self.best_manager.directory)
+
+    def _track_nonfinite(self, step, nonfinite, losses):
+        """Counts a step the method skipped for a non-finite loss or gradient (float16
+        loss-scale overflows are not counted by the method); raises NonFiniteSteps after
+        --max_nonfinite_steps in a row, before anything of them is saved."""
+        config = self.config
+        if nonfinite:
+            self.nonfinite_steps += 1
+            self._consecutive_nonfinite += 1
+            bad = sorted(k for k, v in losses.items() if not math.isfinite(v))
+            logging.warning("Step %d: non-finite loss or gradient (non-finite losses: %s); the "
+                            "update was skipped (%d such steps in a row)", step,
+                            ", ".join(bad) or "none, a gradient", self._consecutive_nonfinite)
+        else:
+            self._consecutive_nonfinite = 0
+        if nonfinite or step % config.summary_every == 0 or step == 1:
+            tf.summary.scalar("train/nonfinite_steps", self.nonfinite_steps, step=step)
+        if config.max_nonfinite_steps and \
+                self._consecutive_nonfinite >= config.max_nonfinite_steps:
+            raise NonFiniteSteps(
+                f"{self._consecutive_nonfinite} consecutive steps up to step {step} had "
+                f"non-finite losses or gradients (--max_nonfinite_steps="
+                f"{config.max_nonfinite_steps}); stopped without saving them. The newest "
+                f"checkpoint, {self.latest_checkpoint}, is from before them; lower --lr, check "
+                "the data, or pass --max_nonfinite_steps=0 to keep going")
 
     def _write_summaries(self, step, losses, lr, images):
         config = self.config
@@ -221,17 +298,30 @@ class Trainer:
                     step, images["real_a"], self._selection_maps(images["real_a"], seed))
             summaries.write_histograms(step, self.method.networks)
 
+    @property
+    def latest_checkpoint(self):
+        """The newest checkpoint of the run (the chief's), or None."""
+        return tf.train.latest_checkpoint(self.checkpoint_dir)
+
     def save(self):
-        """Writes a checkpoint of the current step (once per step)."""
+        """Writes a checkpoint of the current step (once per step; the decision depends only
+        on the step, so every worker makes the same one)."""
         step = int(self.step)
-        latest = self.manager.latest_checkpoint
-        if latest and latest.endswith(f"-{step}"):
-            return latest
-        return self.manager.save(checkpoint_number=step)
+        if step != self._saved_step:
+            self._save_into(self.manager, step)
+            self._saved_step = step
+
+    def _save_into(self, manager, step):
+        manager.save(checkpoint_number=step)
+        if not self.is_chief:
+            shutil.rmtree(self._scratch_dir, ignore_errors=True)
 
     def write_samples(self, max_images=8):
         """Translations of the first test images of the source domain, as one PNG grid
-        (rows: source | translation), or None when the data set has no test split."""
+        (rows: source | translation), or None when the data set has no test split or this
+        process is not the chief."""
+        if not self.is_chief:
+            return None
         source = "testB" if self.config.direction == "BtoA" else "testA"
         try:
             paths = folders.list_images(os.path.join(self.config.dataroot, source))

@@ -1,0 +1,185 @@
+"""--strategy=multi_worker: two worker processes on loopback ports train exactly as one
+process with the same global batch; only the chief writes the run; a preempted run resumes."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+from tests.testdata import as_flags, tiny_config, write_unaligned_folders
+from tests.training.multi_worker_driver import final_weights
+from tfattncut.data import folders
+from tfattncut.training.strategy import make_strategy
+from tfattncut.training.trainer import EXIT_PREEMPTED, Trainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# A worker waiting on a collective whose peer died would wait forever: fail instead.
+TIMEOUT_S = 300
+
+
+def free_ports(count):
+    """`count` loopback ports that were free a moment ago (bound to port 0, then released)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+class Workers:
+    """Two worker processes of `python -m module` with TF_CONFIG for a 2-worker cluster.
+
+    Each writes into its own log file, not a pipe: a worker blocked on a full pipe would
+    stall the other in the next collective.
+    """
+
+    def __init__(self, module, config, log_dir, weights_dir=None):
+        hosts = [f"localhost:{port}" for port in free_ports(2)]
+        self.logs = [os.path.join(log_dir, f"worker_{i}.log") for i in range(2)]
+        self.processes = []
+        for index, log in enumerate(self.logs):
+            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG=json.dumps(
+                {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}))
+            if weights_dir:
+                env["WEIGHTS_OUT"] = os.path.join(weights_dir, f"worker_{index}.npz")
+            with open(log, "w") as out:
+                self.processes.append(subprocess.Popen(
+                    [sys.executable, "-u", "-m", module, *as_flags(config)], cwd=REPO, env=env,
+                    stdout=out, stderr=subprocess.STDOUT))
+
+    def output(self, index):
+        with open(self.logs[index]) as f:
+            return f.read()
+
+    def wait(self):
+        """Exit statuses; kills both on TIMEOUT_S so a hang fails rather than blocks."""
+        deadline = time.time() + TIMEOUT_S
+        try:
+            return [p.wait(timeout=max(1.0, deadline - time.time())) for p in self.processes]
+        finally:
+            for p in self.processes:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+
+
+class MultiWorkerTrainingTest(tf.test.TestCase):
+
+    def test_preempted_run_resumes_and_equals_one_process_and_only_the_chief_writes(self):
+        """One scenario, to start worker processes only twice: launch.train on two workers,
+        SIGTERM to both, then a resumed run whose workers dump their final weights."""
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="multi_worker_"), count=4)
+        config = tiny_config(root, name="workers", strategy="multi_worker", batch_size=2,
+                             n_epochs=50, n_epochs_decay=0, checkpoint_every=1000, resume=True,
+                             jit_compile="auto")
+        first = Workers("launch.train", config, root)
+        deadline = time.time() + TIMEOUT_S
+        # "Epoch 2/" is printed once both workers have run the two steps of epoch 1, so both
+        # are inside the loop, where SIGTERM means "save and stop".
+        while "Epoch 2/" not in first.output(0) and time.time() < deadline:
+            self.assertEqual([p.poll() for p in first.processes], [None, None],
+                             first.output(0)[-3000:])
+            time.sleep(0.5)
+        for process in first.processes:
+            process.send_signal(signal.SIGTERM)
+        self.assertEqual(first.wait(), [EXIT_PREEMPTED] * 2, first.output(1)[-3000:])
+        # XLA goes through the replica rule with the replicas of every worker counted.
+        self.assertIn("jit_compile=False (auto: 2 replicas", first.output(1))
+        checkpoints = os.path.join(config.run_dir, "checkpoints")
+        saved = tf.train.latest_checkpoint(checkpoints)
+        self.assertIsNotNone(saved, first.output(0)[-3000:])
+        stopped_at = int(saved.rsplit("-", 1)[1])
+        self.assertGreaterEqual(stopped_at, 2)
+
+        end = stopped_at + 1
+        second = Workers("tests.training.multi_worker_driver", config.replace(max_steps=end),
+                         root, weights_dir=root)
+        self.assertEqual(second.wait(), [0, 0], second.output(1)[-3000:])
+        for index in range(2):  # both workers restore the chief's checkpoint
+            self.assertIn(f"Resumed from {saved} at step {stopped_at}", second.output(index))
+        self.assertTrue(tf.train.latest_checkpoint(checkpoints).endswith(f"-{end}"))
+
+        single = Trainer(tiny_config(root, name="single", batch_size=2, n_epochs=50,
+                                     n_epochs_decay=0, max_steps=end))
+        single.fit()
+        want = final_weights(single)
+        got = [dict(np.load(os.path.join(root, f"worker_{i}.npz"))) for i in range(2)]
+        self.assertEqual(sorted(got[0]), sorted(want))
+        for name, value in want.items():
+            # The workers apply the same all-reduced gradients to the same weights.
+            self.assertAllEqual(got[0][name], got[1][name], msg=name)
+            # Kernels only: a conv bias followed by instance norm has a zero gradient, whose
+            # float noise Adam blows up to arbitrary steps (as in test_trainer's mirrored test).
+            # Adam also turns summation-order noise in small kernel gradients into up to a few
+            # percent of a step (lr 2e-4; observed 1.02e-5): half a step is the tolerance, while
+            # wrongly sharded batches differ by whole steps.
+            if value.ndim > 1:
+                self.assertAllClose(got[0][name], value, rtol=0, atol=1e-4, msg=name)
+
+        self.assertCountEqual(os.listdir(config.run_dir), ["checkpoints", "config.json", "logs"])
+        self.assertCountEqual(
+            os.listdir(checkpoints),
+            ["checkpoint"] + [f"ckpt-{n}.{suffix}" for n in (stopped_at, end)
+                              for suffix in ("index", "data-00000-of-00001")])
+        events = os.listdir(os.path.join(config.run_dir, "logs"))
+        self.assertNotEmpty(events)
+        for run in (first, second):
+            chief, other = (p.pid for p in run.processes)
+            self.assertTrue(any(f".{chief}." in name for name in events), events)
+            self.assertFalse(any(f".{other}." in name for name in events), events)
+            # Worker 1's scratch checkpoints are removed after each save.
+            self.assertFalse(os.path.exists(
+                os.path.join(tempfile.gettempdir(), f"tfattncut_worker_{other}")))
+
+
+class ShardingTest(tf.test.TestCase):
+
+    def test_input_pipelines_split_every_global_batch(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="sharding_"), count=8, size=16)
+        data = folders.UnalignedFolders(folders.DataOptions(dataroot=root, load_size=12,
+                                                            crop_size=8))
+        for skip in (0, 1):
+            want = list(data.epoch_dataset(1, 4, skip_batches=skip).as_numpy_iterator())
+            # 2 pipelines (workers) of 2 replicas each: per-replica batches of 1.
+            parts = [list(data.epoch_dataset(
+                1, 4, skip_batches=skip, input_context=tf.distribute.InputContext(
+                    num_input_pipelines=2, input_pipeline_id=i, num_replicas_in_sync=4))
+                .as_numpy_iterator()) for i in range(2)]
+            self.assertLen(want, 2 - skip)
+            for step, batch in enumerate(want):
+                for key in ("a", "b"):
+                    pieces = [part[2 * step + r][key] for part in parts for r in range(2)]
+                    self.assertAllEqual(np.concatenate(pieces), batch[key])
+
+
+class MakeStrategyTest(tf.test.TestCase):
+
+    def test_multi_worker_needs_a_well_formed_tf_config(self):
+        for tf_config, error in (
+                (None, "needs the TF_CONFIG environment variable"),
+                ("{not json", "TF_CONFIG is malformed"),
+                ('{"cluster": {"worker": ["localhost:1"]}}', "TF_CONFIG is malformed.*task"),
+                ('{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", '
+                 '"index": 1}}', "task index 1 is outside the 1 'worker' hosts")):
+            env = {} if tf_config is None else {"TF_CONFIG": tf_config}
+            with mock.patch.dict(os.environ, env, clear=True):
+                with self.assertRaisesRegex(ValueError, error):
+                    make_strategy("multi_worker")
+
+    def test_tpu_without_a_tpu_says_so(self):
+        with mock.patch.dict(os.environ, {"TPU_NAME": "local"}):
+            with self.assertRaisesRegex(ValueError, "--strategy=tpu found no TPU"):
+                make_strategy("tpu")
+
+    def test_unknown_strategy_lists_the_choices(self):
+        with self.assertRaisesRegex(ValueError, "multi_worker, tpu; got 'nccl'"):
+            make_strategy("nccl")

@@ -1,0 +1,44 @@
+"""--profile_steps writes a TensorBoard profile of a run; top_ops reads its op table back."""
+import glob
+import os
+import tempfile
+
+import tensorflow as tf
+
+from tests.testdata import tiny_config, write_unaligned_folders
+from tfattncut import config as config_lib
+from tfattncut.training import profiling
+from tfattncut.training.trainer import Trainer
+
+
+class ProfilingTest(tf.test.TestCase):
+
+    def test_a_run_writes_a_profile_whose_top_ops_are_the_step(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="profile_test_"), count=4)
+        config = tiny_config(root, name="profiled", max_steps=3, profile_steps=(2, 3))
+        trainer = Trainer(config)
+        trainer.fit()
+        logdir = os.path.join(config.run_dir, "logs")
+        self.assertLen(glob.glob(os.path.join(logdir, "plugins/profile/*/*.xplane.pb")), 1)
+        self.assertFalse(trainer._profiler.active)
+
+        ops = profiling.top_ops(logdir, count=5)
+        self.assertLen(ops, 5)
+        times = [o["self_time_us"] for o in ops]
+        self.assertEqual(times, sorted(times, reverse=True))
+        # Two profiled steps of CUT: its convolutions (and their gradients) ran twice each.
+        self.assertTrue(any("Conv2D" in o["type"] and o["occurrences"] >= 2 for o in ops), ops)
+        self.assertTrue(all(0.0 < o["self_time_percent"] <= 100.0 for o in ops), ops)
+        table = profiling.format_top_ops(ops).splitlines()
+        self.assertEqual(table[0], "| where | type | op | count | self time (ms) | % |")
+        self.assertLen(table, 2 + 5)
+
+    def test_a_folder_without_profile_names_the_flag(self):
+        with self.assertRaisesRegex(FileNotFoundError, "--profile_steps=A,B"):
+            profiling.profile_files(tempfile.mkdtemp())
+
+    def test_profile_steps_must_be_a_window(self):
+        for steps in [(3,), (3, 2), (0, 2), (1, 2, 3)]:
+            with self.assertRaisesRegex(ValueError, "--profile_steps"):
+                config_lib.validate(tiny_config("/unused", profile_steps=steps))
+        config_lib.validate(tiny_config("/unused", profile_steps=(2, 2)))
