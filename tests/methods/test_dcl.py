@@ -9,7 +9,8 @@ from tests.methods.test_two_way import assert_trains
 from tests.test_config import REPO, parse
 from tests.test_losses import numpy_patch_nce
 from tests.testdata import tiny_config
-from tfattncut.methods.dcl import DCLGAN, SimDCL, layer_mean_nce, similarity_distance
+from tfattncut.methods.cut import layer_mean_nce
+from tfattncut.methods.dcl import DCLGAN, SimDCL, similarity_distance
 
 
 def small_images(batch_size=2, size=16, seed=0):

@@ -8,8 +8,8 @@ mirror image, so each head always embeds the features of one generator's encoder
 """
 import tensorflow as tf
 
-from tfattncut import losses
 from tfattncut.methods.optim import learning_rate_at_epoch, make_adam
+from tfattncut.methods.cut import layer_mean_nce
 from tfattncut.methods.two_way import TwoWayGAN, identity_terms
 from tfattncut.models.heads import PatchProjector, layer_seeds_of
 from tfattncut.models.similarity import SimilarityMapper
@@ -34,14 +34,6 @@ def embed(key_projector, query_projector, key_features, query_features, seed):
         keys.append(key_head(selection.source))
         queries.append(query_head(selection.translated))
     return keys, queries
-
-
-def layer_mean_nce(queries, keys, config):
-    """λ_NCE · mean over the NCE layers of PatchNCE(queries, keys) (losses.md)."""
-    total = tf.add_n([
-        losses.patch_nce_loss(q, k, config.nce_T, config.nce_includes_all_negatives_from_minibatch)
-        for q, k in zip(queries, keys)])
-    return config.lambda_NCE * total / len(keys)
 
 
 def similarity_distance(u, v):
