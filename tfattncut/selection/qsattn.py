@@ -28,14 +28,15 @@ def at_least_float32(features):
 def softmax_entropy(logits):
     """Entropy of softmax(logits) over the last axis: [..., N] -> [...].
 
-    Written as H = log Z - sum(p * s) on max-shifted logits s: an underflowed p multiplies a
-    finite logit, which gives the 0 * log 0 = 0 convention without a log of zero, and the
-    shift keeps both terms small, so a peaked row does not lose H to cancellation.
+    Written as H = log Z - sum(e * s) / Z on max-shifted logits s, e = exp(s), Z = sum(e): an
+    underflowed e multiplies a finite logit, which gives the 0 * log 0 = 0 convention without
+    a log of zero; the shift keeps both terms small, so a peaked row does not lose H to
+    cancellation; and exp runs once over the N x N scores (it is most of the selection's cost).
     """
     shifted = logits - tf.reduce_max(logits, axis=-1, keepdims=True)
-    log_normaliser = tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=-1))
-    probs = tf.exp(shifted - log_normaliser[..., tf.newaxis])
-    return log_normaliser - tf.reduce_sum(probs * shifted, axis=-1)
+    exps = tf.exp(shifted)
+    normaliser = tf.reduce_sum(exps, axis=-1)
+    return tf.math.log(normaliser) - tf.reduce_sum(exps * shifted, axis=-1) / normaliser
 
 
 def row_scores(features, score, block_size=None):
