@@ -110,14 +110,20 @@ class BlurUpsample(keras.layers.Layer):
 
 
 def _upsample_axis(x, axis):
-    """One axis (1: rows, 2: columns) of BlurUpsample: length L -> 2L."""
-    paddings = [[0, 0]] * 4
-    paddings[axis] = [1, 1]
-    padded = tf.pad(x, paddings, mode="SYMMETRIC")  # edge padding of width 1
-    previous, following = [slice(None)] * 4, [slice(None)] * 4
-    previous[axis], following[axis] = slice(None, -2), slice(2, None)
-    even = 0.25 * padded[tuple(previous)] + 0.75 * x
-    odd = 0.75 * x + 0.25 * padded[tuple(following)]
+    """One axis (1: rows, 2: columns) of BlurUpsample: length L -> 2L.
+
+    The neighbours x[m-1], x[m+1] are rolls with the edge replicated by tf.where: their
+    gradients are a roll and a select, where slices of a padded map have slice gradients that
+    measured 2.5x slower on CPU for the whole layer.
+    """
+    length = tf.shape(x)[axis]
+    position_shape = [1, 1, 1, 1]
+    position_shape[axis] = -1
+    position = tf.reshape(tf.range(length), position_shape)
+    previous = tf.where(position == 0, x, tf.roll(x, 1, axis))
+    following = tf.where(position == length - 1, x, tf.roll(x, -1, axis))
+    even = 0.25 * previous + 0.75 * x
+    odd = 0.75 * x + 0.25 * following
     shape = tf.unstack(tf.shape(x))
     shape[axis] = shape[axis] * 2
     return tf.reshape(tf.stack([even, odd], axis=axis + 1), tf.stack(shape))
