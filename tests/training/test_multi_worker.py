@@ -1,5 +1,6 @@
 """--strategy=multi_worker: two worker processes on loopback ports train exactly as one
-process with the same global batch; only the chief writes the run; a preempted run resumes."""
+process with the same global batch; only the chief writes the run; a preempted run, and a run
+with a killed worker, resume."""
 import json
 import os
 import signal
@@ -73,6 +74,36 @@ class Workers:
 
 
 class MultiWorkerTrainingTest(tf.test.TestCase):
+
+    def test_run_with_a_killed_worker_resumes_from_the_chiefs_newest_checkpoint(self):
+        """SIGKILL to worker 1 (a dead machine), then to the chief, which a scheduler would
+        restart too: the same command with --resume on both continues from the newest
+        checkpoint the chief completed."""
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="killed_worker_"), count=4)
+        config = tiny_config(root, name="killed", strategy="multi_worker", batch_size=2,
+                             n_epochs=50, n_epochs_decay=0, checkpoint_every=2, max_steps=40,
+                             resume=True)
+        checkpoints = os.path.join(config.run_dir, "checkpoints")
+        first = Workers("launch.train", config, root)
+        deadline = time.time() + TIMEOUT_S
+        while not tf.train.latest_checkpoint(checkpoints) and time.time() < deadline:
+            self.assertEqual([p.poll() for p in first.processes], [None, None],
+                             first.output(0)[-3000:])
+            time.sleep(0.2)
+        for process in reversed(first.processes):
+            process.kill()
+            process.wait()
+        self.assertEqual([p.returncode for p in first.processes], [-signal.SIGKILL] * 2)
+        saved = tf.train.latest_checkpoint(checkpoints)
+        self.assertIsNotNone(saved, first.output(0)[-3000:])
+        saved_step = int(saved.rsplit("-", 1)[1])
+
+        end = saved_step + 2
+        second = Workers("launch.train", config.replace(max_steps=end), root)
+        self.assertEqual(second.wait(), [0, 0], second.output(1)[-3000:])
+        for index in range(2):
+            self.assertIn(f"Resumed from {saved} at step {saved_step}", second.output(index))
+        self.assertTrue(tf.train.latest_checkpoint(checkpoints).endswith(f"-{end}"))
 
     def test_preempted_run_resumes_and_equals_one_process_and_only_the_chief_writes(self):
         """One scenario, to start worker processes only twice: launch.train on two workers,
