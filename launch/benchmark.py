@@ -24,6 +24,7 @@ import sys
 
 from absl import app, flags
 
+from tfattncut import cli
 from tfattncut import config as config_lib
 from tfattncut.serving import benchmark as serving_benchmark
 from tfattncut.training import benchmark, profiling
@@ -35,16 +36,19 @@ flags.DEFINE_list("preset", [],
                   "Compare these presets (configs/NAME.cfg) instead of selectors: one row each, "
                   "e.g. cut,qsattn_global or cut,cyclegan,dclgan,simdcl,uag.")
 flags.DEFINE_alias("presets", "preset")
-flags.DEFINE_integer("size", 256, "Square image size (sets --crop_size).")
-flags.DEFINE_integer("steps", 5, "Timed steps per row, after the warm-up steps.")
-flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing, compilation).")
+flags.DEFINE_integer("size", 256, "Square image size (sets --crop_size).", lower_bound=1)
+flags.DEFINE_integer("steps", 5, "Timed steps per row, after the warm-up steps.",
+                     lower_bound=1)
+flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing, compilation).",
+                     lower_bound=0)
 flags.DEFINE_bool("train", False, "Benchmark training steps (also the default without "
                   "--serving or --profile_top).")
 flags.DEFINE_bool("serving", False, "Benchmark serving instead of training steps.")
-flags.DEFINE_integer("requests", 64, "--serving: requests per path and concurrency.")
+flags.DEFINE_integer("requests", 64, "--serving: requests per path and concurrency.",
+                     lower_bound=1)
 flags.DEFINE_string("profile_top", "", "Print the top ops by self time of the TensorBoard "
                     "profile in this log folder (a run's logs/) instead of benchmarking.")
-flags.DEFINE_integer("top", 20, "--profile_top: how many ops to list.")
+flags.DEFINE_integer("top", 20, "--profile_top: how many ops to list.", lower_bound=1)
 flags.DEFINE_bool("worker", False, "Internal: measure one row and print it as JSON.")
 FLAGS = flags.FLAGS
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -92,4 +96,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -3,6 +3,7 @@ run's evaluation reports (RUN/eval/*.json) into one Markdown table and one metri
 plot (tfattncut.evaluation.compare)."""
 from absl import app, flags
 
+from tfattncut import cli
 from tfattncut.evaluation import compare
 
 flags.DEFINE_list("runs", None, "Run directories, comma-separated.")
@@ -21,4 +22,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

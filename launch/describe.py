@@ -8,6 +8,7 @@ import json
 
 from absl import app, flags
 
+from tfattncut import cli
 from tfattncut import config as config_lib
 from tfattncut.describe import describe
 
@@ -21,4 +22,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -10,6 +10,8 @@ import time
 
 from absl import app, flags
 
+from tfattncut import cli
+from tfattncut import config as config_lib
 from tfattncut.data import synthetic
 from tfattncut.evaluation import downstream
 
@@ -20,13 +22,15 @@ flags.DEFINE_bool("make_synthetic", False, "Render the bundled synthetic street 
 flags.DEFINE_string("checkpoint", None, "AtoB training run whose translator is tested.")
 flags.DEFINE_string("output", None, "Folder for the report, chart, translations and the "
                     "upper-bound segmenter.")
-flags.DEFINE_integer("epochs", 5, "Segmenter training epochs (each arm).")
-flags.DEFINE_integer("batch_size", 8, "Segmenter batch size.")
+flags.DEFINE_integer("epochs", 5, "Segmenter training epochs (each arm).", lower_bound=1)
+flags.DEFINE_integer("batch_size", 8, "Segmenter batch size.", lower_bound=1)
 flags.DEFINE_float("learning_rate", 1e-3, "Segmenter Adam learning rate.")
 flags.DEFINE_integer("max_train_images", 0, "Train on the first N images of trainA and of "
-                     "trainB (0: all).")
-flags.DEFINE_integer("width", 32, "Segmenter width (channels of its first layer).")
+                     "trainB (0: all).", lower_bound=0)
+flags.DEFINE_integer("width", 32, "Segmenter width (channels of its first layer).",
+                     lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Segmenter initialisation and data order.")
+config_lib.register_bounds("learning_rate", config_lib.POSITIVE)
 flags.mark_flags_as_required(["checkpoint", "output"])
 FLAGS = flags.FLAGS
 
@@ -49,4 +53,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

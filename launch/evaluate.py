@@ -6,6 +6,7 @@ to the JSON). Prints a table that names the Inception backbone (tfattncut.evalua
 """
 from absl import app, flags
 
+from tfattncut import cli
 from tfattncut.evaluation import evaluate
 
 flags.DEFINE_string("real", None, "Folder of real target-domain images (FID, KID, SWD).")
@@ -23,8 +24,8 @@ flags.DEFINE_string("segmenter", None, "SavedModel segmenter: images -> logits o
 flags.DEFINE_string("labels", None, "Label maps (Cityscapes label ids) of the source images, "
                     "same stems as --fake; default with --checkpoint: the source's test labels.")
 flags.DEFINE_integer("image_size", None, "Resize every image to this square size (default: "
-                     "keep sizes; each folder's images must then share one).")
-flags.DEFINE_integer("batch_size", 16, "Images per batch.")
+                     "keep sizes; each folder's images must then share one).", lower_bound=1)
+flags.DEFINE_integer("batch_size", 16, "Images per batch.", lower_bound=1)
 flags.DEFINE_string("output", None, "JSON report path (default with --checkpoint: "
                     "RUN/eval/evaluate.json).")
 flags.DEFINE_string("logdir", None, "Also write the metrics as TensorBoard scalars here.")
@@ -48,4 +49,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

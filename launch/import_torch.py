@@ -7,6 +7,7 @@ dict decides netG, ngf and no_antialias.
 """
 from absl import app, flags
 
+from tfattncut import cli
 from tfattncut.serving.torch_import import import_generator
 
 flags.DEFINE_string("netG", None, "The generator's state dict (.pth), e.g. latest_net_G.pth.")
@@ -25,4 +26,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

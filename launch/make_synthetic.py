@@ -5,13 +5,16 @@ python -m launch.make_synthetic --out=data/synth_street --size=128 --num_train=1
 """
 from absl import app, flags
 
+from tfattncut import cli
 from tfattncut.data import synthetic
 
 _OUT = flags.DEFINE_string("out", "data/synth_street", "Output folder (replaced if it holds "
                            "an earlier synthetic set; any other non-empty folder is refused).")
-_SIZE = flags.DEFINE_integer("size", 128, "Image height and width in pixels (>= 64).")
-_NUM_TRAIN = flags.DEFINE_integer("num_train", 1000, "Training images per domain.")
-_NUM_TEST = flags.DEFINE_integer("num_test", 100, "Test images per domain.")
+_SIZE = flags.DEFINE_integer("size", 128, "Image height and width in pixels.",
+                             lower_bound=synthetic.MIN_SIZE)
+_NUM_TRAIN = flags.DEFINE_integer("num_train", 1000, "Training images per domain.",
+                                  lower_bound=1)
+_NUM_TEST = flags.DEFINE_integer("num_test", 100, "Test images per domain.", lower_bound=0)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of every random draw.")
 
 
@@ -25,4 +28,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

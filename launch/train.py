@@ -5,6 +5,7 @@ import time
 
 from absl import app, flags, logging
 
+from tfattncut import cli
 from tfattncut import config as config_lib
 from tfattncut.data import synthetic
 from tfattncut.training.strategy import make_strategy
@@ -41,4 +42,4 @@ def main(argv):
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.INFO)
-    app.run(main)
+    cli.run(main)

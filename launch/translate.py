@@ -5,9 +5,14 @@ Any image size works: sizes that are not multiples of 4 are reflect-padded at th
 right, translated, and cropped back (tfattncut.inference). With --labels, each image's label
 map (same file stem) is copied to OUTPUT_labels/, so a labelled simulator set becomes a
 labelled photo-style set in the CycleGAN layout.
+
+Inputs whose translations would share a name (x.png and x.jpg) are refused before anything
+is written. A file that cannot be decoded or is smaller than 5x5 does not stop the others:
+every such file is listed with its reason at the end, and the exit status is 1.
 """
 from absl import app, flags
 
+from tfattncut import cli
 from tfattncut.evaluation.images import translate_files
 
 flags.DEFINE_string("checkpoint", None, "Run directory, its checkpoints/ folder, or a prefix.")
@@ -31,4 +36,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

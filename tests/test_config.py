@@ -1,4 +1,5 @@
 """Flags <-> Config: one definition, flagfiles, validation with the flag's name."""
+import dataclasses
 import os
 import tempfile
 
@@ -54,3 +55,31 @@ class ConfigTest(tf.test.TestCase):
             parse("--nce_layers=a,b")
         with self.assertRaises(flags.IllegalFlagValueError):
             parse("--selector=nope")
+
+    def test_numeric_flags_are_bounded_when_parsed(self):
+        for flag, message in (("--lr=-0.1", "must be > 0"), ("--lr=0.0", "must be > 0"),
+                              ("--nce_T=0.0", "must be > 0"),
+                              ("--beta1=1.0", "must be in \\[0, 1\\)"),
+                              ("--beta2=-0.5", "must be in \\[0, 1\\)"),
+                              ("--batch_size=0", "must be >= 1"),
+                              ("--checkpoint_every=0", "must be >= 1"),
+                              ("--lambda_NCE=-1.0", "must be >= 0"),
+                              ("--pool_size=-1", "must be >= 0")):
+            with self.assertRaisesRegex(flags.IllegalFlagValueError,
+                                        f"flag {flag}: {message}"):
+                parse(flag)
+        edges = parse("--beta1=0", "--lambda_NCE=0", "--pool_size=0", "--lr=1e-9")
+        self.assertEqual((edges.beta1, edges.lambda_NCE, edges.pool_size), (0.0, 0.0, 0))
+
+    def test_every_number_but_the_seed_has_bounds(self):
+        """A new numeric option needs its bounds too (or a reason to have none, like seed)."""
+        unbounded = [f.name for f in dataclasses.fields(config_lib.Config)
+                     if f.type in (int, float) and f.metadata["bounds"] is None]
+        self.assertEqual(unbounded, ["seed"])
+
+    def test_validate_checks_bounds_of_configs_not_from_flags(self):
+        with self.assertRaisesRegex(ValueError, "--lr must be > 0; got -0.1"):
+            config_lib.validate(config_lib.Config(lr=-0.1))
+        with self.assertRaisesRegex(ValueError, "--n_epochs \\+ --n_epochs_decay must be >= 1"):
+            config_lib.validate(config_lib.Config(n_epochs=0, n_epochs_decay=0))
+        self.assertEqual(str(config_lib.Bounds(0, 1, low_open=True)), "in (0, 1]")

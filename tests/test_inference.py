@@ -4,8 +4,10 @@ import tempfile
 
 import tensorflow as tf
 
+from tests.test_checkpoints import truncate
 from tests.testdata import tiny_config, write_tiny_run
 from tfattncut import inference
+from tfattncut.checkpoints import make_checkpoint
 from tfattncut.methods.cut import build_generator
 
 
@@ -46,3 +48,22 @@ class LoadTranslatorTest(tf.test.TestCase):
             inference.load_translator(root)
         with self.assertRaisesRegex(FileNotFoundError, "ckpt-7.index"):
             inference.load_translator(os.path.join(root, "ckpt-7"))
+
+    def test_damaged_newest_checkpoint_falls_back_to_the_intact_one(self):
+        root = tempfile.mkdtemp()
+        config = tiny_config(root, name="damaged")
+        intact = write_tiny_run(config)
+        newer = build_generator(config)
+        newer(tf.zeros([1, 64, 64, 3]))
+        checkpoints = os.path.join(config.run_dir, "checkpoints")
+        damaged = tf.train.CheckpointManager(make_checkpoint(generator=newer), checkpoints,
+                                             max_to_keep=2).save(checkpoint_number=2)
+        truncate(damaged + ".data-00000-of-00001")
+        images = tf.random.uniform([1, 64, 64, 3], -1, 1, seed=4)
+        with self.assertLogs(level="WARNING") as logs:
+            loaded, _ = inference.load_translator(config.run_dir)
+        self.assertRegex("\\n".join(logs.output), f"{damaged} is damaged.*Read less bytes")
+        self.assertAllClose(loaded(images), intact(images))
+        with self.assertRaisesRegex(ValueError, f"--checkpoint={damaged}: the checkpoint is "
+                                    "damaged .*Read less bytes"):
+            inference.load_translator(damaged)

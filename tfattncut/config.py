@@ -12,8 +12,42 @@ import typing
 from absl import flags
 
 
-def _field(default, help_text, choices=None):
-    return dataclasses.field(default=default, metadata={"help": help_text, "choices": choices})
+@dataclasses.dataclass(frozen=True)
+class Bounds:
+    """The interval a numeric option must lie in: checked when its flag is parsed (absl's
+    FATAL flags error, before anything runs) and by `validate` for configs built otherwise."""
+    low: float
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value):
+        above = value > self.low if self.low_open else value >= self.low
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self):
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        return (f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+                f"{')' if self.high_open else ']'}")
+
+
+POSITIVE = Bounds(0, low_open=True)             # learning rates, temperatures
+NON_NEGATIVE = Bounds(0)                        # loss weights, sizes where 0 means "off"
+AT_LEAST_ONE = Bounds(1)                        # counts, widths, intervals
+BELOW_ONE = Bounds(0, 1, high_open=True)        # Adam betas, thresholds of a sigmoid
+
+
+def register_bounds(name, bounds, flag_values=flags.FLAGS):
+    """Makes parsing --NAME fail with a FATAL flags error unless its value is in `bounds`."""
+    flags.register_validator(name, lambda value: value in bounds, f"must be {bounds}",
+                             flag_values=flag_values)
+
+
+def _field(default, help_text, choices=None, bounds=None):
+    return dataclasses.field(default=default,
+                             metadata={"help": help_text, "choices": choices, "bounds": bounds})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,34 +63,35 @@ class Config:
     make_synthetic: bool = _field(
         False, "Render the bundled synthetic street scenes into dataroot if it has none.")
     direction: str = _field("AtoB", "Translation direction.", ["AtoB", "BtoA"])
-    max_dataset_size: int = _field(0, "Cap on the images per domain (0: no cap).")
+    max_dataset_size: int = _field(
+        0, "Cap on the images per domain (0: no cap).", bounds=NON_NEGATIVE)
     serial_batches: bool = _field(False, "Iterate A in sorted order instead of shuffling.")
     preprocess: str = _field("resize_and_crop", "Training-time resizing.",
                              ["resize_and_crop", "crop", "scale_width", "scale_width_and_crop",
                               "none"])
-    load_size: int = _field(286, "Resize target before cropping.")
-    crop_size: int = _field(256, "Training crop size.")
+    load_size: int = _field(286, "Resize target before cropping.", bounds=AT_LEAST_ONE)
+    crop_size: int = _field(256, "Training crop size.", bounds=AT_LEAST_ONE)
     no_flip: bool = _field(False, "Disable random horizontal flips.")
-    batch_size: int = _field(1, "Global batch size (split over replicas).")
+    batch_size: int = _field(1, "Global batch size (split over replicas).", bounds=AT_LEAST_ONE)
     # Networks (networks.md).
     netG: str = _field("resnet_9blocks", "Generator.", ["resnet_9blocks", "resnet_6blocks"])
-    ngf: int = _field(64, "Generator width.")
-    ndf: int = _field(64, "Discriminator width.")
-    n_layers_D: int = _field(3, "Discriminator depth.")
+    ngf: int = _field(64, "Generator width.", bounds=AT_LEAST_ONE)
+    ndf: int = _field(64, "Discriminator width.", bounds=AT_LEAST_ONE)
+    n_layers_D: int = _field(3, "Discriminator depth.", bounds=NON_NEGATIVE)
     init_type: str = _field("xavier", "Weight initialisation.",
                             ["xavier", "normal", "kaiming", "orthogonal"])
-    init_gain: float = _field(0.02, "Initialisation gain.")
+    init_gain: float = _field(0.02, "Initialisation gain.", bounds=NON_NEGATIVE)
     no_antialias: bool = _field(False, "Strided convs instead of blur downsampling.")
     no_antialias_up: bool = _field(False, "Transposed convs instead of blur upsampling.")
     # Objective (losses.md, selection.md).
     gan_mode: str = _field("lsgan", "GAN loss.", ["lsgan", "vanilla", "hinge"])
-    lambda_GAN: float = _field(1.0, "Weight of the GAN loss.")
-    lambda_NCE: float = _field(1.0, "Weight of the PatchNCE loss.")
+    lambda_GAN: float = _field(1.0, "Weight of the GAN loss.", bounds=NON_NEGATIVE)
+    lambda_NCE: float = _field(1.0, "Weight of the PatchNCE loss.", bounds=NON_NEGATIVE)
     nce_idt: bool = _field(True, "Also apply PatchNCE to G(y) vs y (identity).")
     nce_layers: tuple[int, ...] = _field((0, 4, 8, 12, 16), "Generator layers used by PatchNCE.")
-    nce_T: float = _field(0.07, "PatchNCE temperature.")
-    num_patches: int = _field(256, "Patches per layer and image.")
-    netF_nc: int = _field(256, "Projection head width.")
+    nce_T: float = _field(0.07, "PatchNCE temperature.", bounds=POSITIVE)
+    num_patches: int = _field(256, "Patches per layer and image.", bounds=AT_LEAST_ONE)
+    netF_nc: int = _field(256, "Projection head width.", bounds=AT_LEAST_ONE)
     nce_includes_all_negatives_from_minibatch: bool = _field(
         False, "Take negatives from the whole batch instead of the same image.")
     flip_equivariance: bool = _field(False, "FastCUT: flip the input batch with p=½.")
@@ -68,36 +103,50 @@ class Config:
     qs_layers: tuple[int, ...] = _field(
         (), "NCE layers where a non-random selector acts (empty: the last two nce_layers).")
     qs_local_layout: str = _field(
-        "correct", "Window layout of qs_local / qs_local_global: correct, or the reference "
-        "code's mixed-up (C, 49) layout for comparisons.", ["correct", "reference"])
+        "reference", "Window layout of qs_local / qs_local_global: reference (the reference "
+        "code's mixed-up (C, 49) layout, which produced the published numbers) or correct "
+        "(the true 7x7 neighbours).", ["reference", "correct"])
+    qs_tie_break: str = _field(
+        "random", "How QS-Attn ranks equal entropies (many rows are exactly 0 early in "
+        "training): random (uniformly, from the step's seed, like the reference's GPU sort) "
+        "or index (lowest position first).", ["random", "index"])
     qs_block_size: int = _field(
-        512, "Rows per block of the memory-efficient global entropy (0: dense N×N).")
+        512, "Rows per block of the memory-efficient global entropy (0: dense N×N).",
+        bounds=NON_NEGATIVE)
     # Baselines (baselines.md).
     pool_size: int = _field(
-        50, "cyclegan, uag, dclgan, simdcl: earlier fakes kept per discriminator (0: none).")
-    lambda_A: float = _field(10.0, "cyclegan, uag: weight of the cycle loss A -> B -> A.")
-    lambda_B: float = _field(10.0, "cyclegan, uag: weight of the cycle loss B -> A -> B.")
+        50, "cyclegan, uag, dclgan, simdcl: earlier fakes kept per discriminator (0: none).",
+        bounds=NON_NEGATIVE)
+    lambda_A: float = _field(
+        10.0, "cyclegan, uag: weight of the cycle loss A -> B -> A.", bounds=NON_NEGATIVE)
+    lambda_B: float = _field(
+        10.0, "cyclegan, uag: weight of the cycle loss B -> A -> B.", bounds=NON_NEGATIVE)
     lambda_identity: float = _field(
-        0.5, "cyclegan, uag: identity L1 weight, as a fraction of lambda_A / lambda_B.")
-    lambda_IDT: float = _field(1.0, "dclgan, simdcl: weight of the identity L1.")
-    lambda_SIM: float = _field(10.0, "simdcl: weight of the similarity loss.")
-    lr_F: float = _field(1e-3, "dclgan, simdcl: initial Adam learning rate of the heads.")
-    beta1_F: float = _field(0.9, "dclgan, simdcl: Adam beta1 of the heads.")
+        0.5, "cyclegan, uag: identity L1 weight, as a fraction of lambda_A / lambda_B.",
+        bounds=NON_NEGATIVE)
+    lambda_IDT: float = _field(
+        1.0, "dclgan, simdcl: weight of the identity L1.", bounds=NON_NEGATIVE)
+    lambda_SIM: float = _field(10.0, "simdcl: weight of the similarity loss.", bounds=NON_NEGATIVE)
+    lr_F: float = _field(
+        1e-3, "dclgan, simdcl: initial Adam learning rate of the heads.", bounds=POSITIVE)
+    beta1_F: float = _field(0.9, "dclgan, simdcl: Adam beta1 of the heads.", bounds=BELOW_ONE)
     uag_attention_epochs: int = _field(
         30, "uag: epochs the attention networks train; then they are frozen and the "
-        "discriminators see attention-masked images.")
+        "discriminators see attention-masked images.", bounds=NON_NEGATIVE)
     uag_threshold: float = _field(
-        0.1, "uag: attention above this keeps a pixel in the discriminators' view.")
-    uag_attention_ngf: int = _field(32, "uag: attention network width.")
+        0.1, "uag: attention above this keeps a pixel in the discriminators' view.",
+        bounds=BELOW_ONE)
+    uag_attention_ngf: int = _field(32, "uag: attention network width.", bounds=AT_LEAST_ONE)
     # Optimisation (training.md, "Optimisation").
-    lr: float = _field(2e-4, "Initial Adam learning rate of G, D and F.")
-    beta1: float = _field(0.5, "Adam β1.")
-    beta2: float = _field(0.999, "Adam β2.")
+    lr: float = _field(2e-4, "Initial Adam learning rate of G, D and F.", bounds=POSITIVE)
+    beta1: float = _field(0.5, "Adam β1.", bounds=BELOW_ONE)
+    beta2: float = _field(0.999, "Adam β2.", bounds=BELOW_ONE)
     lr_policy: str = _field("linear", "Learning-rate policy per epoch.",
                             ["linear", "step", "cosine"])
-    n_epochs: int = _field(200, "Epochs at the initial learning rate.")
-    n_epochs_decay: int = _field(200, "Epochs of linear decay after n_epochs.")
-    lr_decay_iters: int = _field(50, "Epochs between ×0.1 steps for lr_policy=step.")
+    n_epochs: int = _field(200, "Epochs at the initial learning rate.", bounds=NON_NEGATIVE)
+    n_epochs_decay: int = _field(200, "Epochs of linear decay after n_epochs.", bounds=NON_NEGATIVE)
+    lr_decay_iters: int = _field(
+        50, "Epochs between ×0.1 steps for lr_policy=step.", bounds=AT_LEAST_ONE)
     # Runtime.
     jit_compile: str = _field(
         "auto", "XLA-compile the training step: auto compiles where it pays (GPU/TPU, one "
@@ -108,26 +157,34 @@ class Config:
         "cluster in the TF_CONFIG environment variable; --batch_size is the global batch), tpu "
         "(the TPU named by TPU_NAME, else this TPU VM's).",
         ["default", "one_device", "mirrored", "multi_worker", "tpu"])
-    max_steps: int = _field(0, "Stop after this many steps in total (0: run every epoch).")
-    checkpoint_every: int = _field(500, "Save a checkpoint every N steps (and at the end).")
-    summary_every: int = _field(50, "Write loss and lr scalars every N steps.")
-    image_every: int = _field(500, "Write image grids and weight histograms every N steps.")
+    max_steps: int = _field(
+        0, "Stop after this many steps in total (0: run every epoch).", bounds=NON_NEGATIVE)
+    checkpoint_every: int = _field(
+        500, "Save a checkpoint every N steps (and at the end).", bounds=AT_LEAST_ONE)
+    summary_every: int = _field(50, "Write loss and lr scalars every N steps.", bounds=AT_LEAST_ONE)
+    image_every: int = _field(
+        500, "Write image grids and weight histograms every N steps.", bounds=AT_LEAST_ONE)
     profile_steps: tuple[int, ...] = _field(
         (), "A,B: run the TensorBoard profiler from step A to step B (1-based, inclusive) into "
         "RUN/logs; `launch.benchmark --profile_top=RUN/logs` lists its top ops (empty: off).")
-    keep_checkpoints: int = _field(3, "How many recent checkpoints to keep.")
+    keep_checkpoints: int = _field(3, "How many recent checkpoints to keep.", bounds=AT_LEAST_ONE)
     resume: bool = _field(False, "Continue from the newest checkpoint of the run directory.")
     mixed_precision: str = _field(
         "none", "Keras dtype policy of the networks: compute in float16 (with dynamic loss "
         "scaling) or bfloat16, variables float32; losses, NCE logits and QS-Attn attention "
         "stay float32.", ["none", "mixed_float16", "mixed_bfloat16"])
+    tf32: bool = _field(
+        False, "Allow TF32 float32 matmuls/convolutions on Ampere or newer GPUs (TensorFlow's "
+        "own default is on). Off, so float32 runs compute as the reference did; for speed "
+        "use --mixed_precision.")
     max_nonfinite_steps: int = _field(
         10, "Stop with an error after this many consecutive steps skipped for a non-finite "
-        "loss or gradient (0: never stop; float16 loss-scale overflows do not count).")
+        "loss or gradient (0: never stop; float16 loss-scale overflows do not count).",
+        bounds=NON_NEGATIVE)
     # Evaluation during training (metrics.md).
     eval_every_epochs: int = _field(
         0, "Every N epochs, translate the test split, score it, log the metrics, and keep the "
-        "best-FID checkpoint in RUN/best_fid/ (0: never).")
+        "best-FID checkpoint in RUN/best_fid/ (0: never).", bounds=NON_NEGATIVE)
     eval_metrics: tuple[str, ...] = _field(("fid", "kid"), "Metrics of --eval_every_epochs.")
     inception: str = _field(
         "", "Inception backbone for FID/KID/IS: keras:PATH or fid2015:PATH (local weights), or "
@@ -178,6 +235,8 @@ def define_flags(flag_values=flags.FLAGS):
                               flag_values=flag_values)
         else:
             flags.DEFINE_string(field.name, field.default, help_text, flag_values=flag_values)
+        if field.metadata["bounds"]:
+            register_bounds(field.name, field.metadata["bounds"], flag_values)
 
 
 def from_flags(flag_values=flags.FLAGS):
@@ -202,15 +261,18 @@ def from_flags(flag_values=flags.FLAGS):
 def validate(config):
     """Raises ValueError naming the flag for values that cannot work (the data options are
     checked by tfattncut.data.folders.DataOptions)."""
-    if config.batch_size < 1:
-        raise ValueError(f"--batch_size must be >= 1; got {config.batch_size}")
+    for field in dataclasses.fields(config):
+        bounds, value = field.metadata["bounds"], getattr(config, field.name)
+        if bounds and value not in bounds:
+            raise ValueError(f"--{field.name} must be {bounds}; got {value}")
+    if config.n_epochs + config.n_epochs_decay < 1:
+        raise ValueError("--n_epochs + --n_epochs_decay must be >= 1 (the epochs to train); "
+                         f"got {config.n_epochs} + {config.n_epochs_decay}")
     if config.crop_size % 4:
         raise ValueError(f"--crop_size must be a multiple of 4 (the generator downsamples "
                          f"twice); got {config.crop_size}")
     if not config.nce_layers or min(config.nce_layers) < 0:
         raise ValueError(f"--nce_layers must be non-negative layer numbers; got {config.nce_layers}")
-    if config.num_patches < 1:
-        raise ValueError(f"--num_patches must be >= 1; got {config.num_patches}")
     if config.profile_steps and (len(config.profile_steps) != 2 or
                                  not 1 <= config.profile_steps[0] <= config.profile_steps[1]):
         raise ValueError(f"--profile_steps must be two steps A,B with 1 <= A <= B; got "
@@ -219,11 +281,3 @@ def validate(config):
             {"fid", "kid", "is"} & set(config.eval_metrics):
         raise ValueError("--eval_every_epochs with FID/KID/IS needs --inception=keras:PATH, "
                          "fid2015:PATH (local weights) or random (smoke tests only)")
-    if config.max_nonfinite_steps < 0:
-        raise ValueError(f"--max_nonfinite_steps must be >= 0 (0: never stop); "
-                         f"got {config.max_nonfinite_steps}")
-    if config.pool_size < 0:
-        raise ValueError(f"--pool_size must be >= 0 (0: no pool); got {config.pool_size}")
-    if not 0.0 <= config.uag_threshold < 1.0:
-        raise ValueError(f"--uag_threshold must be in [0, 1) (the attention is a sigmoid); "
-                         f"got {config.uag_threshold}")

@@ -8,15 +8,18 @@ import os
 
 import tensorflow as tf
 
-from tfattncut.checkpoints import make_checkpoint
+from tfattncut.checkpoints import damage, make_checkpoint, newest_intact
 from tfattncut.config import Config
 from tfattncut.methods import METHODS
 
 MULTIPLE = 4
+# The generator halves the resolution twice and its residual blocks reflect-pad by 1, which
+# needs maps of at least 2 pixels: sides of 5..8 are padded to 8, while 4 would shrink to 1.
+MIN_SIDE = 5
 
 
 def translate(generator, images):
-    """images [B, H, W, 3] float32 in [-1, 1], any H, W >= 5 -> [B, H, W, 3] in [-1, 1]."""
+    """images [B, H, W, 3] float32 in [-1, 1], H, W >= MIN_SIDE -> [B, H, W, 3] in [-1, 1]."""
     height, width = tf.shape(images)[1], tf.shape(images)[2]
     pad_h = (MULTIPLE - height % MULTIPLE) % MULTIPLE
     pad_w = (MULTIPLE - width % MULTIPLE) % MULTIPLE
@@ -26,11 +29,18 @@ def translate(generator, images):
 
 def find_run(checkpoint):
     """(run directory, checkpoint prefix) for a run directory, its checkpoints/ folder, or one
-    checkpoint prefix (runs/NAME/checkpoints/ckpt-N)."""
+    checkpoint prefix (runs/NAME/checkpoints/ckpt-N).
+
+    A folder gives its newest intact checkpoint (a warning names any newer damaged one); a
+    prefix names one checkpoint, which is an error if it is damaged.
+    """
     path = os.path.normpath(checkpoint)
     if os.path.isdir(path):
         folder = path if os.path.basename(path) == "checkpoints" else os.path.join(path, "checkpoints")
-        prefix = tf.train.latest_checkpoint(folder)
+        try:
+            prefix = newest_intact(folder)
+        except ValueError as error:
+            raise ValueError(f"--checkpoint={checkpoint}: {error}") from None
         if prefix is None:
             raise FileNotFoundError(f"--checkpoint={checkpoint}: no checkpoint in {folder}")
     else:
@@ -38,6 +48,10 @@ def find_run(checkpoint):
         if not tf.io.gfile.exists(prefix + ".index"):
             raise FileNotFoundError(f"--checkpoint={checkpoint}: neither a run directory nor a "
                                     f"checkpoint prefix ({prefix}.index does not exist)")
+        why = damage(prefix)
+        if why:
+            raise ValueError(f"--checkpoint={checkpoint}: the checkpoint is damaged ({why}); "
+                             f"pass its run directory to use the newest intact one")
     return os.path.dirname(os.path.dirname(prefix)), prefix
 
 

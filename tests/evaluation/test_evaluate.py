@@ -133,6 +133,30 @@ class EvaluateTest(tf.test.TestCase):
         self.assertIsNone(temporary["inputs"]["fake"])
         self.assertEqual(evaluate.epoch_report_path("runs/x", 3), "runs/x/eval/epoch_0003.json")
 
+    def test_report_never_replaces_an_input_or_any_other_file(self):
+        folder = write_unaligned_folders(tempfile.mkdtemp(), count=2, size=16)
+        test_a = os.path.join(folder, "testA")
+        image = folders.list_images(test_a)[0]
+        notes = os.path.join(folder, "notes.json")
+        with open(notes, "w") as f:
+            json.dump({"metrics": "mine"}, f)
+        for output in (image, notes):
+            with open(output, "rb") as f:
+                before = f.read()
+            with self.assertRaisesRegex(FileExistsError, f"--output={output} exists and is not "
+                                        "an evaluation report"):
+                evaluate.run(fake=test_a, real=test_a, metrics=["swd"], output=output)
+            with open(output, "rb") as f:
+                self.assertEqual(f.read(), before)
+        with self.assertRaisesRegex(IsADirectoryError, f"--output={test_a} is a folder"):
+            evaluate.run(fake=test_a, real=test_a, metrics=["swd"], output=test_a)
+        report_path = os.path.join(folder, "report.json")
+        for _ in range(2):  # an earlier report is replaced
+            report, _ = evaluate.run(fake=test_a, real=test_a, metrics=["swd"],
+                                     output=report_path)
+        with open(report_path) as f:
+            self.assertEqual(json.load(f), report)
+
     def test_errors_name_the_missing_input(self):
         with self.assertRaisesRegex(ValueError, "fid,swd compare with real images.*--real"):
             evaluate.check_metrics(("fid", "swd", "is"), False, False, True)

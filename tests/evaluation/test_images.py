@@ -73,3 +73,41 @@ class ImagesTest(tf.test.TestCase):
     def test_to_uint8_rounds_and_clips(self):
         self.assertAllEqual(images.to_uint8(tf.constant([-2.0, -1.0, 0.0, 1.0 / 255, 1.5])),
                             [0, 0, 128, 128, 255])
+
+    def test_same_stems_are_refused_before_anything_is_written(self):
+        folder = os.path.join(self.root, "clash")
+        paths = [_write(folder, name, self.pixels[0]) for name in ("x.png", "x.jpg", "y.png")]
+        output = os.path.join(self.root, "clash_out")
+        with self.assertRaisesRegex(ValueError, f"{paths[0]} and {paths[1]} -> x.png"):
+            images.translate_images(lambda batch: -batch, paths, output)
+        self.assertFalse(os.path.exists(output))
+
+    def test_bad_files_are_listed_after_the_good_ones_are_translated(self):
+        folder = os.path.join(self.root, "bad")
+        good = [_write(folder, name, self.pixels[i]) for i, name in enumerate(("a.png", "z.png"))]
+        with open(good[0], "rb") as f:
+            png = f.read()
+        bad = {}
+        for name, contents in (("corrupt.png", png[:len(png) // 2]), ("empty.png", b""),
+                               ("text.jpg", b"not an image\n")):
+            bad[name] = os.path.join(folder, name)
+            with open(bad[name], "wb") as f:
+                f.write(contents)
+        bad["tiny.png"] = _write(folder, "tiny.png", self.pixels[0][:3, :3])
+        output = os.path.join(self.root, "bad_out")
+        with self.assertRaises(images.UnreadableImages) as caught:
+            images.translate_images(lambda batch: -batch, folders.list_images(folder), output)
+        error = caught.exception
+        self.assertEqual([os.path.basename(p) for p in error.written], ["a.png", "z.png"])
+        self.assertCountEqual(os.listdir(output), ["a.png", "z.png"])
+        self.assertAllEqual(np.asarray(Image.open(os.path.join(output, "z.png"))),
+                            255 - self.pixels[1])
+        self.assertCountEqual(error.failed, bad.values())
+        for name in ("corrupt.png", "empty.png", "text.jpg"):
+            self.assertRegex(error.failed[bad[name]], f"{bad[name]} cannot be decoded")
+        self.assertIn(f"{bad['tiny.png']} is 3x3 pixels (height x width); translating needs at "
+                      "least 5x5", error.failed[bad["tiny.png"]])
+        message = str(error)
+        self.assertTrue(message.startswith(f"4 of 6 images could not be translated (the other "
+                                           f"2 are in {output}):"), message)
+        self.assertEqual(message.count("\n"), 4)

@@ -41,3 +41,23 @@ class EvaluateCLITest(tf.test.TestCase):
                             segmentation_data.EXPECTED_CLASS_ACCURACY)
         self.assertIn("No Inception backbone", result.stdout)
         self.assertIn(f"Report: {output}", result.stdout)
+
+    def test_refuses_to_write_the_report_over_an_input_image(self):
+        root = tempfile.mkdtemp()
+        image_dir, _ = segmentation_data.write_scenes(root)
+        image = os.path.join(image_dir, sorted(os.listdir(image_dir))[0])
+        with open(image, "rb") as f:
+            before = f.read()
+        result = subprocess.run(
+            [sys.executable, "-m", "launch.evaluate", f"--fake={image_dir}",
+             f"--real={image_dir}", "--metrics=swd", f"--output={image}"],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        self.assertEqual(result.returncode, 1, result.stderr[-3000:])
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual(result.stderr.strip().splitlines()[-1],
+                         f"launch.evaluate: error: --output={image} exists and is not an "
+                         "evaluation report; writing the report would replace it: choose "
+                         "another path")
+        with open(image, "rb") as f:
+            self.assertEqual(f.read(), before)

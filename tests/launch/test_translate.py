@@ -1,13 +1,19 @@
-"""launch.translate on a tiny run."""
+"""launch.translate on a tiny run: the library function, and the command as a process."""
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from tfattncut.evaluation.images import translate_files
 from tests.testdata import tiny_config, write_tiny_run
+from tfattncut.data import folders
+from tfattncut.evaluation.images import to_uint8, translate_files
+from tfattncut.inference import translate
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class TranslateCLITest(tf.test.TestCase):
@@ -36,3 +42,90 @@ class TranslateCLITest(tf.test.TestCase):
                 self.assertEqual(a.read(), b.read())
         with self.assertRaisesRegex(ValueError, "would overwrite the inputs"):
             translate_files(config.run_dir, inputs, inputs)
+
+
+def run_translate(*flags):
+    return subprocess.run([sys.executable, "-m", "launch.translate", *flags], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+
+
+def write_png(folder, name, pixels):
+    os.makedirs(folder, exist_ok=True)
+    Image.fromarray(pixels).save(os.path.join(folder, name))
+    return os.path.join(folder, name)
+
+
+class TranslateProcessTest(tf.test.TestCase):
+    """python -m launch.translate itself."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = tempfile.mkdtemp()
+        cls.config = tiny_config(cls.root, name="run")
+        cls.generator = write_tiny_run(cls.config)
+        rng = np.random.default_rng(1)
+        cls.pixels = {stem: rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+                      for stem, (h, w) in {"odd": (37, 50), "even": (64, 48)}.items()}
+
+    def assert_translated(self, source, written):
+        expected = to_uint8(translate(self.generator, folders.load_image(source)[None])[0])
+        # Another process: a float32 sum in another order can move a value across a
+        # rounding boundary, so one level of difference is allowed.
+        self.assertAllClose(np.asarray(Image.open(written)), expected, atol=1, rtol=0)
+
+    def test_a_folder_and_a_single_file(self):
+        inputs = os.path.join(self.root, "in")
+        paths = {stem: write_png(inputs, f"{stem}.png", p) for stem, p in self.pixels.items()}
+        output = os.path.join(self.root, "out")
+        result = run_translate(f"--checkpoint={self.config.run_dir}", f"--input={inputs}",
+                               f"--output={output}")
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        self.assertIn(f"Wrote 2 translation(s) to {output}", result.stdout)
+        self.assertCountEqual(os.listdir(output), ["odd.png", "even.png"])
+        for stem, path in paths.items():
+            self.assert_translated(path, os.path.join(output, f"{stem}.png"))
+
+        single = os.path.join(self.root, "single")
+        result = run_translate(f"--checkpoint={self.config.run_dir}",
+                               f"--input={paths['odd']}", f"--output={single}")
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        self.assertEqual(os.listdir(single), ["odd.png"])
+        self.assert_translated(paths["odd"], os.path.join(single, "odd.png"))
+
+    def test_bad_files_are_listed_and_the_good_ones_translated(self):
+        inputs = os.path.join(self.root, "mixed")
+        good = write_png(inputs, "good.png", self.pixels["odd"])
+        with open(good, "rb") as f:
+            png = f.read()
+        for name, contents in (("corrupt.png", png[:len(png) // 2]), ("empty.png", b""),
+                               ("text.jpg", b"not an image\n")):
+            with open(os.path.join(inputs, name), "wb") as f:
+                f.write(contents)
+        write_png(inputs, "tiny.png", self.pixels["odd"][:3, :3])
+        output = os.path.join(self.root, "mixed_out")
+        result = run_translate(f"--checkpoint={self.config.run_dir}", f"--input={inputs}",
+                               f"--output={output}")
+        self.assertEqual(result.returncode, 1, result.stderr[-3000:])
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual(os.listdir(output), ["good.png"])
+        self.assert_translated(good, os.path.join(output, "good.png"))
+        self.assertIn("launch.translate: error: 4 of 5 images could not be translated",
+                      result.stderr)
+        for name in ("corrupt.png", "empty.png", "text.jpg"):
+            self.assertRegex(result.stderr, f"{os.path.join(inputs, name)} cannot be decoded")
+        self.assertIn(f"{os.path.join(inputs, 'tiny.png')} is 3x3 pixels (height x width); "
+                      "translating needs at least 5x5", result.stderr)
+
+    def test_same_stems_are_refused_up_front_naming_both(self):
+        inputs = os.path.join(self.root, "clash")
+        png = write_png(inputs, "x.png", self.pixels["even"])
+        Image.fromarray(self.pixels["odd"]).save(os.path.join(inputs, "x.jpg"))
+        output = os.path.join(self.root, "clash_out")
+        result = run_translate(f"--checkpoint={self.config.run_dir}", f"--input={inputs}",
+                               f"--output={output}")
+        self.assertEqual(result.returncode, 1, result.stderr[-3000:])
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertIn(f"{os.path.join(inputs, 'x.jpg')} and {png} -> x.png", result.stderr)
+        self.assertFalse(os.path.exists(output))

@@ -33,6 +33,8 @@ SET_METRICS = INCEPTION_METRICS + ("swd",)  # compare a fake set with a real one
 PAIRED_METRICS = ("psnr", "ssim")           # need the paired target of each fake image
 METRICS = SET_METRICS + PAIRED_METRICS
 EVAL_FOLDER = "eval"
+# The keys every report has: how `check_report_path` recognises an earlier report.
+REPORT_KEYS = {"inputs", "inception", "metrics"}
 
 
 def default_metrics(has_real, has_paired):
@@ -244,8 +246,9 @@ def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, ch
     """What `launch.evaluate` does: with `checkpoint` and `dataroot`, first translates the
     source test split into OUTPUT_translated/ (next to the JSON; never over an input) and
     takes real, paired and labels from the data set unless given; then evaluates, adds the
-    segmentation score with `segmenter`, writes the JSON (`output`) and TensorBoard scalars
-    (`logdir`). Returns (the report, the JSON's path or None)."""
+    segmentation score with `segmenter`, writes the JSON (`output`, refused up front when that
+    path holds anything but an earlier report) and TensorBoard scalars (`logdir`). Returns
+    (the report, the JSON's path or None)."""
     if checkpoint:
         if not dataroot or fake:
             raise ValueError("--checkpoint translates --dataroot's test split: pass "
@@ -262,6 +265,8 @@ def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, ch
         if any(os.path.abspath(fake) == os.path.abspath(p) for p in inputs):
             raise ValueError(f"--output={output} would write the translations into {fake}, "
                              f"an input folder; choose another --output.")
+    if output:
+        check_report_path(output)
     if not fake:
         raise ValueError("Nothing to evaluate: pass --fake=DIR, or --checkpoint=RUN with "
                          "--dataroot=DIR.")
@@ -302,6 +307,27 @@ def format_table(report):
         lines += ["(classes in neither the labels nor the predictions have no IoU and are "
                   "left out of the means)"]
     return "\n".join(lines)
+
+
+def check_report_path(path):
+    """Refuses --output=PATH when writing the report there would destroy something: a folder,
+    or an existing file that is not an earlier report (an input image, a config, ...).
+
+    Run before any work, so that a mistyped path fails at once rather than after the metrics.
+    """
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"--output={path} is a folder; give the report's file path, "
+                                f"e.g. {os.path.join(path, 'evaluate.json')}")
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path) as f:
+            earlier = json.load(f)
+    except (UnicodeDecodeError, ValueError):
+        earlier = None
+    if not (isinstance(earlier, dict) and REPORT_KEYS <= earlier.keys()):
+        raise FileExistsError(f"--output={path} exists and is not an evaluation report; "
+                              f"writing the report would replace it: choose another path")
 
 
 def write_json(report, path):

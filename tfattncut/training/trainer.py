@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from tfattncut.checkpoints import make_checkpoint
+from tfattncut.checkpoints import make_checkpoint, newest_intact
 from tfattncut.data import folders
 from tfattncut.evaluation import evaluate
 from tfattncut.metrics import inception
@@ -63,6 +63,10 @@ class Trainer:
             raise ValueError(f"--batch_size={config.batch_size} must be a multiple of the "
                              f"{replicas} replicas of --strategy={config.strategy}")
         self.jit_compile, self.jit_reason = resolve_jit_compile(config.jit_compile, self.strategy)
+        # TensorFlow computes float32 matmuls and convolutions in TF32 on Ampere+ GPUs unless
+        # told otherwise; that moves QS-Attn's X·Xᵀ logits enough to flip near-tied rankings,
+        # and the reference ran without it, so it is opt-in (--tf32).
+        tf.config.experimental.enable_tensor_float_32_execution(config.tf32)
         self.data = folders.UnalignedFolders(data_options(config))
         self.steps_per_epoch = self.data.steps_per_epoch(config.batch_size)
         if self.steps_per_epoch == 0:
@@ -128,9 +132,11 @@ class Trainer:
         return distributed_step
 
     def restore_or_start(self):
-        """Restores the newest checkpoint with --resume; refuses to overwrite a run without it."""
-        latest = self.latest_checkpoint
+        """Restores the newest intact checkpoint with --resume (a damaged newer one is named,
+        and copied aside by the chief before new saves can overwrite it); refuses to overwrite
+        a run without --resume."""
         if self.config.resume:
+            latest = newest_intact(self.checkpoint_dir, keep_damaged=self.is_chief)
             if latest:
                 self.checkpoint.restore(latest).assert_existing_objects_matched()
                 self._saved_step = int(self.step)
@@ -138,9 +144,10 @@ class Trainer:
             else:
                 logging.info("--resume: no checkpoint in %s yet; starting at step 0",
                              self.checkpoint_dir)
-        elif latest:
+        elif self.latest_checkpoint:
             raise FileExistsError(
-                f"{self.config.run_dir} already holds checkpoints (newest: {latest}); pass "
+                f"{self.config.run_dir} already holds checkpoints (newest: "
+                f"{self.latest_checkpoint}); pass "
                 "--resume to continue it, or choose another --name")
 
     def fit(self):
