@@ -4,6 +4,7 @@ selection, gradients."""
 import itertools
 
 import numpy as np
+from scipy import stats
 import tensorflow as tf
 from absl.testing import parameterized
 
@@ -15,10 +16,10 @@ SEED = tf.constant([3, 7], tf.int32)
 # name -> (class, kwargs): every QS-Attn-family selector and layout.
 SELECTORS = {
     "qs_global": (qsattn.QSGlobal, {}),
-    "qs_local": (qsattn.QSLocal, {}),
-    "qs_local_reference": (qsattn.QSLocal, {"layout": "reference"}),
+    "qs_local": (qsattn.QSLocal, {}),  # the reference layout, the default
+    "qs_local_correct": (qsattn.QSLocal, {"layout": "correct"}),
     "qs_local_global": (qsattn.QSLocalGlobal, {}),
-    "qs_local_global_reference": (qsattn.QSLocalGlobal, {"layout": "reference"}),
+    "qs_local_global_correct": (qsattn.QSLocalGlobal, {"layout": "correct"}),
     "qs_random_route": (ablations.QSRandomRoute, {}),
     "qs_select_only": (ablations.QSSelectOnly, {}),
     "qs_self_route": (ablations.QSSelfRoute, {}),
@@ -161,6 +162,44 @@ class EntropyTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllEqual(most_significant(-scores, 4), [[1, 2, 4, 0]])
         self.assertAllEqual(most_significant(scores, 3), [[3, 0, 5]])
 
+    def test_seeded_ties_keep_the_ranking_of_distinct_scores(self):
+        scores = tf.constant([[2.0, 1.0, 1.0, 3.0, 1.0, 2.0]])
+        for seed in range(20):
+            got = most_significant(scores, 6, tie_seed=tf.constant([seed, 1], tf.int32))[0]
+            self.assertEqual(int(got[0]), 3)
+            self.assertCountEqual(got[1:3].numpy(), [0, 5])
+            self.assertCountEqual(got[3:].numpy(), [1, 2, 4])
+
+    def test_seeded_ties_are_uniform_over_the_tied_positions(self):
+        # Two positions always win; the third pick is one of the 8 tied ones. Under uniform
+        # tie-breaking each is picked with p = 1/8: a chi-square test over 800 seeds (7 d.o.f.;
+        # p < 1e-3 would reject uniformity).
+        scores = tf.constant([[0.0] * 4 + [5.0] + [0.0] * 4 + [4.0]])
+        pick = tf.function(lambda seed: most_significant(scores, 3, tie_seed=seed),
+                           jit_compile=True)
+        counts = np.zeros(10)
+        for seed in range(800):
+            got = pick(tf.constant([seed, 11], tf.int32)).numpy()[0]
+            self.assertAllEqual(got[:2], [4, 9])
+            counts[got[2]] += 1
+        self.assertAllEqual(counts[[4, 9]], [0, 0])
+        _, p_value = stats.chisquare(counts[[0, 1, 2, 3, 5, 6, 7, 8]])
+        self.assertGreater(p_value, 1e-3)
+
+    def test_seeded_ties_agree_with_and_without_xla(self):
+        scores = tf.constant(np.round(features([3, 40], 5), 0))  # many exact ties
+        seed = tf.constant([4, 2], tf.int32)
+        compiled = tf.function(lambda s: most_significant(s, 12, tie_seed=seed),
+                               jit_compile=True)
+        self.assertAllEqual(compiled(scores), most_significant(scores, 12, tie_seed=seed))
+
+    def test_zero_entropy_fraction_counts_one_hot_rows(self):
+        selector = qsattn.QSGlobal(4)
+        uniform = tf.zeros([1, 2, 2, 3])  # every row of A uniform: entropy log 4
+        self.assertEqual(float(selector.zero_entropy_fraction(uniform)), 0.0)
+        peaked = tf.constant(np.eye(4).reshape([1, 2, 2, 4]) * 100.0, tf.float32)
+        self.assertEqual(float(selector.zero_entropy_fraction(peaked)), 1.0)
+
     @parameterized.named_parameters(
         ("moderate", [[0.5, -1.0, 2.0, 0.0]]),
         ("underflow", [[0.0, -2000.0, 5.0, -1e4]]),  # exp underflows: 0 log 0 terms
@@ -210,7 +249,7 @@ class QSGlobalTest(tf.test.TestCase, parameterized.TestCase):
         ids = np_smallest(entropy, 7)
         self.assertLess(len(np.unique(entropy[ids])), 7, "the oracle must contain ties")
         for blocked in (True, False):
-            selector = qsattn.QSGlobal(7, block_size=5, blocked=blocked)
+            selector = qsattn.QSGlobal(7, block_size=5, blocked=blocked, tie_break="index")
             got = selector(flat.reshape(1, 4, 4, 4), flat.reshape(1, 4, 4, 4), SEED)
             self.assertAllEqual(got.indices[0], ids)
 
@@ -287,10 +326,23 @@ class SelectorContractTest(tf.test.TestCase, parameterized.TestCase):
     """What every QS-Attn selector promises, whatever its select/route steps."""
 
     @parameterized.named_parameters(DETERMINISTIC)
-    def test_all_zero_features_tie_everywhere_and_pick_the_first_ids(self, name):
+    def test_all_zero_features_tie_everywhere_and_index_rule_picks_the_first_ids(self, name):
         zeros = tf.zeros([2, 4, 4, 3])
-        got = make(name, 5, block_size=3)(zeros, zeros, SEED)
+        got = make(name, 5, block_size=3, tie_break="index")(zeros, zeros, SEED)
         self.assertAllEqual(got.indices, [list(range(5))] * 2)
+
+    @parameterized.named_parameters(DETERMINISTIC)
+    def test_random_rule_breaks_ties_by_the_seed_alike_for_every_image(self, name):
+        zeros = tf.zeros([2, 4, 4, 3])
+        selector = make(name, 5, block_size=3)
+        self.assertEqual(selector.tie_break, "random")  # the default
+        got = selector(zeros, zeros, SEED).indices
+        order = most_significant(tf.zeros([1, 16]), 16, tie_seed=SEED)[0]
+        self.assertAllEqual(got, [order[:5]] * 2)
+        self.assertNotAllEqual(got[0], list(range(5)))
+        self.assertAllEqual(selector(zeros, zeros, SEED).indices, got)  # same seed, same ids
+        other = selector(zeros, zeros, tf.constant([3, 8], tf.int32)).indices
+        self.assertNotAllEqual(other, got)
 
     @parameterized.named_parameters(ALL)
     def test_blocked_equals_dense_values_and_gradients(self, name):

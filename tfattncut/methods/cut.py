@@ -17,6 +17,7 @@ from tfattncut.models.generator import ResnetGenerator
 from tfattncut.models.heads import PatchProjector, layer_seeds_of
 from tfattncut.randomness import split_seed
 from tfattncut.selection import make_selectors
+from tfattncut.selection.base import SelectionMap
 from tfattncut.selection.random import RandomSelector
 
 
@@ -171,8 +172,7 @@ class CUT(keras.Model):
         return losses_out, images
 
     def selection_maps(self, real_a, seed):
-        """Where the selector looks, for TensorBoard: per non-random NCE layer,
-        (nce layer number, selected positions [B, P], significance [B, N] or None, (h, w)).
+        """Where the selector looks, for TensorBoard: a SelectionMap per non-random NCE layer.
 
         Significance is what the selector ranks by (for QS-Attn: minus the attention entropy,
         the heat map of the paper's Fig. 2).
@@ -186,8 +186,10 @@ class CUT(keras.Model):
             indices = selector(features[i], features[i], layer_seeds[i]).indices
             significance = (selector.significance(features[i])
                             if hasattr(selector, "significance") else None)
-            maps.append((self.config.nce_layers[i], indices, significance,
-                         tuple(features[i].shape[1:3])))
+            zero_entropy = (selector.zero_entropy_fraction(features[i])
+                            if hasattr(selector, "zero_entropy_fraction") else None)
+            maps.append(SelectionMap(self.config.nce_layers[i], indices, significance,
+                                     tuple(features[i].shape[1:3]), zero_entropy))
         return maps
 
     def _translate_flipped(self, real, flipped):

@@ -56,6 +56,7 @@ def make_selectors(config, channels):
         elif config.selector in QS_SELECTORS:
             options = ({"block_size": config.qs_block_size} if config.qs_block_size
                        else {"blocked": False})
+            options["tie_break"] = config.qs_tie_break
             if config.selector in ("qs_local", "qs_local_global"):
                 options["layout"] = config.qs_local_layout
             selectors.append(QS_SELECTORS[config.selector](config.num_patches, name=name,

@@ -5,8 +5,7 @@ are routed differently. All take qs_global's constructor arguments (block_size, 
 """
 import tensorflow as tf
 
-from tfattncut.selection.base import (flatten_positions, most_significant, patch_count,
-                                      random_positions)
+from tfattncut.selection.base import flatten_positions, patch_count, random_positions
 from tfattncut.selection.qsattn import QSGlobal, attention_rows
 
 
@@ -65,8 +64,11 @@ class Informer(QSGlobal):
     """
 
     def select(self, source, seed):
-        del seed
         features = flatten_positions(source)
         channels = tf.shape(features)[2]
         sparsity = self.global_scores(features, lambda logits: query_sparsity(logits, channels))
-        return most_significant(sparsity, self.num_patches)
+        return self.most_significant(sparsity, seed)
+
+    def zero_entropy_fraction(self, source):
+        """None: Informer ranks by query sparsity, not entropy."""
+        return None

@@ -25,6 +25,17 @@ class Selection(collections.namedtuple("Selection", ["source", "translated", "in
     """
 
 
+class SelectionMap(collections.namedtuple(
+        "SelectionMap", ["layer", "indices", "significance", "grid", "zero_entropy_fraction"])):
+    """Where a selector looks on one NCE layer, for TensorBoard.
+
+    layer: the nce layer number; indices: [B, P] selected positions; significance: [B, N]
+    what the selector ranks by, or None; grid: the feature map's (h, w);
+    zero_entropy_fraction: scalar share of positions tied at entropy 0, or None for
+    selectors that do not rank by entropy.
+    """
+
+
 class Selector(keras.layers.Layer):
     """Base class: `call(source, translated, seed) -> Selection`.
 
@@ -61,13 +72,26 @@ def patch_count(num_patches, values, axis=1):
     return min(num_patches, num_positions)
 
 
-def most_significant(scores, num_patches):
+def most_significant(scores, num_patches, tie_seed=None):
     """[B, N] scores -> int32 [B, P] positions of the P largest, P = min(num_patches, N).
 
-    Most significant first; equal scores go to the lower position first (`tf.math.top_k`
-    keeps the lower index, eagerly and under XLA), so eager and compiled runs agree.
+    Most significant first. Equal scores: with no `tie_seed`, the lower position first
+    (`tf.math.top_k` keeps the lower index, eagerly and under XLA); with an int32 [2]
+    `tie_seed`, in the order of a random permutation of the N positions drawn from it, so
+    tied positions are chosen uniformly at random. The permutation is one per seed, shared
+    by the batch (as `random`'s positions are), so every replica breaks ties as one device
+    with the whole batch would, and compiled and uncompiled runs agree (random_positions).
     """
-    return tf.math.top_k(scores, k=patch_count(num_patches, scores, axis=-1)).indices
+    count = patch_count(num_patches, scores, axis=-1)
+    # XLA's top_k orders -0.0 below +0.0 and TF's kernel ties them (minus an entropy of 0
+    # is -0.0): one zero keeps compiled and uncompiled rankings equal.
+    scores = tf.where(tf.equal(scores, 0.0), tf.zeros_like(scores), scores)
+    if tie_seed is None:
+        return tf.math.top_k(scores, k=count).indices
+    num_positions = scores.shape[-1] or tf.shape(scores)[-1]
+    order = random_positions(num_positions, num_positions, tie_seed)
+    ranked = tf.math.top_k(tf.gather(scores, order, axis=-1), k=count).indices
+    return tf.gather(order, ranked)
 
 
 def random_positions(num_positions, count, seed):

@@ -14,7 +14,8 @@ from tfattncut.selection.base import Selection, Selector, flatten_positions, mos
 
 WINDOW = 7
 RADIUS = WINDOW // 2
-LAYOUTS = ("correct", "reference")
+LAYOUTS = ("reference", "correct")
+TIE_BREAKS = ("random", "index")
 
 
 def at_least_float32(features):
@@ -159,15 +160,23 @@ class QSGlobal(Selector):
 
     block_size: rows of S per step when computing the entropies (see row_scores).
     blocked: False computes the dense N x N matrix instead; the same result, for tests.
+    tie_break: how equal scores are ranked (flag qs_tie_break). "random" (default): uniformly
+        at random from the step's seed, as the reference's GPU sort does in effect; at
+        initialisation most rows of a deep layer have entropy exactly 0, and "index" (lowest
+        position first, for tests with pinned indices) would then pick the image's top strip.
     Subclasses change `select` or `route`; both receive [B, H, W, C] maps.
     """
 
-    def __init__(self, num_patches, block_size=512, blocked=True, **kwargs):
+    def __init__(self, num_patches, block_size=512, blocked=True, tie_break="random", **kwargs):
         super().__init__(num_patches, **kwargs)
         if block_size < 1:
             raise ValueError(f"{type(self).__name__}: block_size must be >= 1, got {block_size}.")
+        if tie_break not in TIE_BREAKS:
+            raise ValueError(f"{type(self).__name__}: tie_break (flag qs_tie_break) must be one "
+                             f"of {TIE_BREAKS}, got {tie_break!r}.")
         self.block_size = block_size
         self.blocked = blocked
+        self.tie_break = tie_break
 
     def call(self, source, translated, seed):
         source, translated = at_least_float32(source), at_least_float32(translated)
@@ -191,8 +200,17 @@ class QSGlobal(Selector):
                                    softmax_entropy)
 
     def select(self, source, seed):
-        del seed  # the selection is deterministic
-        return most_significant(self.significance(source), self.num_patches)
+        return self.most_significant(self.significance(source), seed)
+
+    def most_significant(self, scores, seed):
+        """The P highest `scores` [B, N], ties broken by `tie_break` -> [B, P]."""
+        return most_significant(scores, self.num_patches,
+                                seed if self.tie_break == "random" else None)
+
+    def zero_entropy_fraction(self, source):
+        """The fraction of positions whose entropy is exactly 0 (one-hot attention), [B, H, W,
+        C] -> scalar: these rows tie, so the tie rule, not the features, picks among them."""
+        return tf.reduce_mean(tf.cast(tf.equal(self.significance(source), 0.0), tf.float32))
 
     def route(self, source, translated, ids):
         return cross_route(
@@ -200,7 +218,8 @@ class QSGlobal(Selector):
         )
 
     def get_config(self):
-        return {**super().get_config(), "block_size": self.block_size, "blocked": self.blocked}
+        return {**super().get_config(), "block_size": self.block_size, "blocked": self.blocked,
+                "tie_break": self.tie_break}
 
 
 class QSLocal(QSGlobal):
@@ -210,17 +229,18 @@ class QSLocal(QSGlobal):
     P positions with the smallest entropy are routed as the 49 weights . the 49 neighbour
     values, X's for the source and X~'s (same positions, source weights) for the translated.
 
-    layout: "correct" (default): keys and values are the true 7x7 neighbours
-        (local_windows). "reference": what the reference PyTorch code (PatchSampleF in
-        networks_local.py) computes: keys = reference_keys(windows) (an unfolded window
-        read as (49, C) although it is (C, 49)), values = reference_values(windows)
-        (additionally shuffled across the selected queries of an image by its gather).
+    layout: "reference" (default, so the presets reproduce the published numbers): what the
+        reference PyTorch code (PatchSampleF in networks_local.py) computes: keys =
+        reference_keys(windows) (an unfolded window read as (49, C) although it is (C, 49)),
+        values = reference_values(windows) (additionally shuffled across the selected
+        queries of an image by its gather). "correct": keys and values are the true 7x7
+        neighbours (local_windows), the documented alternative.
     Selection materialises the 49 windows of all N positions (stop-gradient), as the
     reference's unfold does; block_size / blocked only matter for subclasses that route
     globally.
     """
 
-    def __init__(self, num_patches, layout="correct", **kwargs):
+    def __init__(self, num_patches, layout="reference", **kwargs):
         super().__init__(num_patches, **kwargs)
         if layout not in LAYOUTS:
             raise ValueError(

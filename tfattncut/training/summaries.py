@@ -68,8 +68,13 @@ def selection_overlay(images, indices, significance, grid):
 
 
 def write_selection_maps(step, images, maps):
-    """One image per selector layer, tagged selection/layer_N (N = the nce layer number)."""
-    for layer, indices, significance, grid in maps:
-        overlay = selection_overlay(images, indices, significance, grid)
-        tf.summary.image(f"selection/layer_{layer}", overlay, step=step,
+    """Per selector layer N (a SelectionMap each): the overlay image selection/layer_N and,
+    for entropy-ranked selectors, the scalar selection/zero_entropy_fraction/layer_N."""
+    for selection in maps:
+        overlay = selection_overlay(images, selection.indices, selection.significance,
+                                    selection.grid)
+        tf.summary.image(f"selection/layer_{selection.layer}", overlay, step=step,
                          max_outputs=overlay.shape[0])
+        if selection.zero_entropy_fraction is not None:
+            tf.summary.scalar(f"selection/zero_entropy_fraction/layer_{selection.layer}",
+                              selection.zero_entropy_fraction, step=step)
