@@ -3,12 +3,14 @@
 
 Writes EXPORT_DIR/NAME/VERSION/ (signatures serving_default, translate_float,
 translate_encoded; see tfattncut.serving.export) and updates EXPORT_DIR/models.config and
-EXPORT_DIR/batching.config for `tensorflow_model_server`.
+EXPORT_DIR/batching.config for `tensorflow_model_server`. Folders that an export killed
+mid-save left behind (`.staging-VERSION-PID`) are removed first.
 """
 import os
 
 from absl import app, flags
 
+from tfattncut.serving import image_header
 from tfattncut.serving.export import BATCHING_CONFIG, MODELS_CONFIG, SIGNATURES, export
 
 flags.DEFINE_string("checkpoint", None, "Run directory, its checkpoints/ folder, or a prefix.")
@@ -17,6 +19,10 @@ flags.DEFINE_integer("version", None, "Version number (default: the next free in
                      lower_bound=1)
 flags.DEFINE_enum("direction", "AtoB", ["AtoB", "BtoA"], "Which generator to export.")
 flags.DEFINE_string("export_dir", "saved_models", "Export root (TF Serving's model root).")
+flags.DEFINE_integer("max_image_pixels", image_header.DEFAULT_MAX_IMAGE_PIXELS,
+                     "translate_encoded refuses images whose header declares more pixels "
+                     "(checked before decoding; guards tensorflow_model_server too).",
+                     lower_bound=1, upper_bound=image_header.MAX_PIXELS_LIMIT)
 flags.mark_flags_as_required(["checkpoint", "name"])
 FLAGS = flags.FLAGS
 
@@ -25,7 +31,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     path = export(FLAGS.checkpoint, FLAGS.name, FLAGS.export_dir, FLAGS.version,
-                  FLAGS.direction)
+                  FLAGS.direction, FLAGS.max_image_pixels)
     print(f"Exported {path} with signatures {', '.join(SIGNATURES)}")
     print(f"TF Serving configs: {os.path.join(FLAGS.export_dir, MODELS_CONFIG)}, "
           f"{os.path.join(FLAGS.export_dir, BATCHING_CONFIG)}")

@@ -1,8 +1,10 @@
 """Serves exported models over gRPC (and REST), like tensorflow_model_server:
 `python -m launch.serve --model_base_path=saved_models/NAME [--model_name=NAME] --port=8500`
 or `--model_config_file=saved_models/models.config`; `--rest_api_port`, `--enable_batching
-[--batching_parameters_file]` and `--file_system_poll_wait_seconds` mean what they mean
-there. SIGTERM or Ctrl-C stops it after the running requests finish.
+[--batching_parameters_file]`, `--file_system_poll_wait_seconds`, `--ssl_config_file`,
+`--rest_api_num_threads` and `--rest_api_timeout_in_ms` mean what they mean there. It binds
+127.0.0.1 unless `--host=0.0.0.0` (in a container, behind a published port). SIGTERM or
+Ctrl-C stops it after the running requests finish.
 """
 import os
 import signal
@@ -10,11 +12,15 @@ import threading
 
 from absl import app, flags, logging
 
+from tfattncut.serving import config_files, image_header, rest
 from tfattncut.serving import server as server_lib
 from tfattncut.serving.export import BatchingOptions
+from tfattncut.serving.validation import DEFAULT_MAX_MESSAGE_BYTES
 
 flags.DEFINE_integer("port", 8500, "gRPC port (0: any free port, printed at start).")
-flags.DEFINE_string("host", "0.0.0.0", "Address to bind (tensorflow_model_server binds all).")
+flags.DEFINE_string("host", server_lib.DEFAULT_HOST, "Address to bind. The default serves "
+                    "this machine only; --host=0.0.0.0 serves every interface (in a "
+                    "container, or behind TLS and a firewall).")
 flags.DEFINE_integer("rest_api_port", 0, "REST API port (0: no REST API).")
 flags.DEFINE_string("model_name", "default", "Model name for --model_base_path.")
 flags.DEFINE_string("model_base_path", None, "Folder of integer version folders.")
@@ -25,10 +31,22 @@ flags.DEFINE_string("batching_parameters_file", None, "BatchingParameters text p
                     "(default: max_batch_size 16, batch_timeout_micros 2000).")
 flags.DEFINE_float("file_system_poll_wait_seconds", 1.0, "Seconds between looks for new "
                    "versions (0: look once at start, < 0: never).")
-flags.DEFINE_integer("max_message_mb", server_lib.DEFAULT_MAX_MESSAGE_BYTES >> 20,
-                     "Largest request or response message, in MiB.", lower_bound=1)
+flags.DEFINE_string("ssl_config_file", None, "SSLConfig text proto (server_key, server_cert, "
+                    "custom_ca: PEM text; client_verify: mutual TLS) for TLS on the gRPC port.")
+flags.DEFINE_integer("max_message_mb", DEFAULT_MAX_MESSAGE_BYTES >> 20,
+                     "Largest request or response message, in MiB; a request's decoded "
+                     "tensors count against it too.", lower_bound=1)
+flags.DEFINE_integer("max_image_pixels", image_header.DEFAULT_MAX_IMAGE_PIXELS,
+                     "Largest encoded image (height x width, read from its header before "
+                     "decoding) a request may hold.", lower_bound=1,
+                     upper_bound=image_header.MAX_PIXELS_LIMIT)
+flags.DEFINE_integer("rest_api_num_threads", rest.DEFAULT_NUM_THREADS, "REST connections "
+                     "served at once; more wait in the listen backlog.", lower_bound=1)
+flags.DEFINE_integer("rest_api_timeout_in_ms", int(rest.DEFAULT_TIMEOUT_SECONDS * 1000),
+                     "How long a REST request may take to arrive (request line, headers, "
+                     "body) and a keep-alive connection may stay idle.", lower_bound=1)
 flags.DEFINE_float("grace_seconds", 10.0, "How long running requests may take to finish "
-                   "at shutdown.")
+                   "at shutdown.", lower_bound=0)
 FLAGS = flags.FLAGS
 
 
@@ -36,7 +54,7 @@ def models_from_flags():
     if bool(FLAGS.model_base_path) == bool(FLAGS.model_config_file):
         raise app.UsageError("give exactly one of --model_base_path or --model_config_file")
     if FLAGS.model_config_file:
-        return server_lib.read_model_config_file(FLAGS.model_config_file)
+        return config_files.read_model_config_file(FLAGS.model_config_file)
     if not os.path.isdir(FLAGS.model_base_path):
         raise app.UsageError(f"--model_base_path={FLAGS.model_base_path} is not a folder")
     return {FLAGS.model_name: FLAGS.model_base_path}
@@ -46,21 +64,30 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     batching = None
-    if FLAGS.enable_batching:
-        batching = (server_lib.read_batching_parameters(FLAGS.batching_parameters_file)
-                    if FLAGS.batching_parameters_file else BatchingOptions())
+    try:
+        if FLAGS.enable_batching:
+            batching = (config_files.read_batching_parameters(FLAGS.batching_parameters_file)
+                        if FLAGS.batching_parameters_file else BatchingOptions())
+        credentials = (config_files.read_ssl_config_file(FLAGS.ssl_config_file)
+                       if FLAGS.ssl_config_file else None)
+        models = models_from_flags()
+    except (OSError, ValueError) as error:
+        raise app.UsageError(str(error)) from None
     server = server_lib.ModelServer(
-        models_from_flags(), port=FLAGS.port, host=FLAGS.host,
+        models, port=FLAGS.port, host=FLAGS.host,
         rest_api_port=FLAGS.rest_api_port or None, batching=batching,
         poll_wait_seconds=FLAGS.file_system_poll_wait_seconds,
-        max_message_bytes=FLAGS.max_message_mb << 20)
+        max_message_bytes=FLAGS.max_message_mb << 20, max_image_pixels=FLAGS.max_image_pixels,
+        credentials=credentials, rest_api_num_threads=FLAGS.rest_api_num_threads,
+        rest_api_timeout_seconds=FLAGS.rest_api_timeout_in_ms / 1000)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     server.start()
     for name, source in server.sources.items():
         print(f"Model {name}: {source.base_path}, versions {source.available_versions()}")
-    print(f"Serving gRPC on {FLAGS.host}:{server.port}"
+    grpc_kind = "gRPC (TLS)" if credentials else "gRPC"
+    print(f"Serving {grpc_kind} on {FLAGS.host}:{server.port}"
           + (f", REST on {FLAGS.host}:{server.rest_api_port}" if server.rest_api_port else ""),
           flush=True)
     stop.wait()

@@ -1,11 +1,18 @@
-"""launch.serve as a process: serves a models.config, answers Predict, stops on SIGTERM."""
+"""launch.serve as a process: binds loopback by default, serves a models.config, answers
+Predict with the SavedModel's output, and on SIGTERM finishes the requests in flight."""
+import concurrent.futures
+import json
 import os
+import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 import grpc
 import numpy as np
@@ -13,43 +20,104 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tests.serving.servingdata import export_tiny_model
+from tfattncut.serving.export import BatchingOptions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Requests wait this long for company in the batcher: long enough to signal the server while
+# they are in flight, whatever the machine's speed.
+BATCH_WINDOW_SECONDS = 2.0
+
+
+def _free_port():
+    """A port free now (--rest_api_port=0 means no REST API, as in TF Serving)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Output:
+    """A process's output lines, read by a thread so that a silent process cannot block the
+    test past its deadline."""
+
+    def __init__(self, process):
+        self.lines = []
+        self._queue = queue.Queue()
+        self._reader = threading.Thread(
+            target=lambda: [self._queue.put(line) for line in process.stdout], daemon=True)
+        self._reader.start()
+
+    def wait_for(self, pattern, seconds):
+        """The first match of `pattern` in a line within `seconds`, or None."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                self.lines.append(self._queue.get(timeout=left))
+            except queue.Empty:
+                return None
+            if match := re.search(pattern, self.lines[-1]):
+                return match
+        return None
+
+    def text(self):
+        """Everything the process wrote (call once it has exited)."""
+        self._reader.join(timeout=30)
+        while not self._queue.empty():
+            self.lines.append(self._queue.get())
+        return "".join(self.lines)
 
 
 class ServeCLITest(tf.test.TestCase):
 
-    def test_serves_the_models_config_and_stops_gracefully_on_sigterm(self):
-        export_dir = export_tiny_model(tempfile.mkdtemp()).export_dir
+    def test_predicts_and_finishes_requests_in_flight_on_sigterm(self):
+        export = export_tiny_model(tempfile.mkdtemp())
+        batching = os.path.join(export.export_dir, "slow_batching.config")
+        with open(batching, "w") as f:
+            f.write(BatchingOptions(batch_timeout_micros=int(BATCH_WINDOW_SECONDS * 1e6),
+                                    num_batch_threads=1).to_text())
         process = subprocess.Popen(
-            [sys.executable, "-m", "launch.serve", "--port=0", "--host=127.0.0.1",
-             f"--model_config_file={os.path.join(export_dir, 'models.config')}",
-             "--enable_batching", "--file_system_poll_wait_seconds=0"],
+            [sys.executable, "-m", "launch.serve", "--port=0", f"--rest_api_port={_free_port()}",
+             f"--model_config_file={os.path.join(export.export_dir, 'models.config')}",
+             "--enable_batching", f"--batching_parameters_file={batching}",
+             "--file_system_poll_wait_seconds=0", "--grace_seconds=60"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
-            lines, port, deadline = [], None, time.monotonic() + 120
-            while port is None and time.monotonic() < deadline:
-                line = process.stdout.readline()
-                if not line:
-                    break
-                lines.append(line)
-                match = re.search(r"Serving gRPC on 127.0.0.1:(\d+)", line)
-                port = int(match.group(1)) if match else None
-            self.assertIsNotNone(port, "".join(lines))
+            output = _Output(process)
+            match = output.wait_for(r"Serving gRPC on 127.0.0.1:(\d+), REST on 127.0.0.1:(\d+)",
+                                    180)
+            self.assertIsNotNone(match, "".join(output.lines))
+            grpc_port, rest_port = (int(port) for port in match.groups())
+            pixels = np.random.default_rng(0).integers(0, 256, (1, 12, 10, 3), dtype=np.uint8)
             request = predict_pb2.PredictRequest()
             request.model_spec.name = "tiny"
-            request.inputs["images"].CopyFrom(
-                tf.make_tensor_proto(np.zeros([1, 10, 10, 3], np.uint8)))
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
-                    request, timeout=60)
-            self.assertEqual(response.model_spec.version.value, 1)
-            process.send_signal(signal.SIGTERM)
-            output, _ = process.communicate(timeout=60)
+            request.inputs["images"].CopyFrom(tf.make_tensor_proto(pixels))
+            rest_request = urllib.request.Request(
+                f"http://127.0.0.1:{rest_port}/v1/models/tiny:predict",
+                data=json.dumps({"instances": pixels.tolist()}).encode())
+            with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel, \
+                    concurrent.futures.ThreadPoolExecutor(1) as pool:
+                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                in_flight = stub.Predict.future(request, timeout=120)
+                rest_in_flight = pool.submit(
+                    lambda: json.loads(urllib.request.urlopen(rest_request, timeout=120).read()))
+                time.sleep(BATCH_WINDOW_SECONDS / 3)  # both now wait in the batcher
+                process.send_signal(signal.SIGTERM)
+                signalled = time.monotonic()
+                response = in_flight.result()
+                rest_reply = rest_in_flight.result()
+                # Answered after the signal: they were still running when it came.
+                self.assertGreater(time.monotonic() - signalled, BATCH_WINDOW_SECONDS / 6)
+            process.wait(timeout=120)
         finally:
             if process.poll() is None:
                 process.kill()
-                process.communicate()
+                process.wait()
+        output = output.text()
         self.assertEqual(process.returncode, 0, output)
         self.assertIn("Stopping: finishing running requests", output)
         self.assertIn("Stopped", output)
+        self.assertEqual(response.model_spec.version.value, 1)
+        want = tf.saved_model.load(export.path).signatures["serving_default"](
+            images=tf.constant(pixels))["translated"].numpy()
+        # The server runs the same SavedModel on the same machine: identical uint8 pixels.
+        self.assertAllEqual(tf.make_ndarray(response.outputs["translated"]), want)
+        self.assertAllEqual(np.array(rest_reply["predictions"], np.uint8), want)

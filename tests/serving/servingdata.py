@@ -1,6 +1,9 @@
-"""Tiny runs and exports that the serving tests share."""
+"""Tiny runs, exports and crafted image files that the serving tests share."""
 import collections
 import os
+import struct
+import subprocess
+import zlib
 
 import keras
 
@@ -24,3 +27,53 @@ def export_tiny_model(root, model_name="tiny", seed=0):
     export_dir = os.path.join(root, "saved_models")
     return TinyExport(export_dir, export(config.run_dir, model_name, export_dir), generator,
                       config.run_dir)
+
+
+def png_claiming(height, width):
+    """A valid ~70-byte PNG whose header declares height x width RGB pixels but whose data
+    holds a few bytes: what a decoder would allocate in full before noticing."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+
+
+def make_certificates(folder):
+    """A test CA and the server (127.0.0.1, localhost) and client certificates it signs,
+    made by the openssl CLI; returns {name: PEM text} for ca, server, server_key, client,
+    client_key."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *key, "-keyout", "ca_key.pem", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=tfattncut test CA")
+    for name, usage in (("server", "serverAuth"), ("client", "clientAuth")):
+        with open(os.path.join(folder, f"{name}.ext"), "w") as f:
+            f.write(f"subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage={usage}\n")
+        openssl("req", *key, "-keyout", f"{name}_key.pem", "-out", f"{name}.csr",
+                "-subj", f"/CN=tfattncut test {name}")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca_key.pem",
+                "-CAcreateserial", "-out", f"{name}.pem", "-days", "2",
+                "-extfile", f"{name}.ext")
+    pems = {}
+    for name in ("ca", "server", "server_key", "client", "client_key"):
+        with open(os.path.join(folder, f"{name}.pem")) as f:
+            pems[name] = f.read()
+    return pems
+
+
+def write_ssl_config(path, pems, client_verify):
+    """An --ssl_config_file as a user writes it: PEM text in quoted strings, \\n escaped."""
+    def quoted(text):
+        return '"' + text.replace("\n", "\\n") + '"'
+
+    with open(path, "w") as f:
+        f.write(f"server_key: {quoted(pems['server_key'])}\n"
+                f"server_cert: {quoted(pems['server'])}\n"
+                f"custom_ca: {quoted(pems['ca'])}\n"
+                f"client_verify: {'true' if client_verify else 'false'}\n")
+    return path

@@ -1,6 +1,8 @@
 """tfattncut.serving.export: signatures equal the Keras generator; layout, facts, configs."""
 import json
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -8,7 +10,7 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from tests.serving.servingdata import export_tiny_model
+from tests.serving.servingdata import export_tiny_model, png_claiming
 from tfattncut.checkpoints import make_checkpoint
 from tfattncut.inference import translate
 from tfattncut.serving import export as export_lib
@@ -62,6 +64,33 @@ class ExportTest(tf.test.TestCase):
             diff = np.abs(decoded.astype(int) - _expected_uint8(self.generator, source[None])[0])
             self.assertLessEqual(diff.max(), 1)
 
+    def test_encoded_signature_refuses_images_over_the_pixel_limit_before_decoding(self):
+        # A 69-byte PNG declaring 20000x20000: decoding it would allocate 1.2 GB first.
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError,
+                                    r"at most 67108864 pixels \(--max_image_pixels\)"):
+            self.loaded.signatures["translate_encoded"](
+                image_bytes=tf.constant([png_claiming(20000, 20000)]))
+        module = export_lib.TranslatorModule(self.generator, max_image_pixels=10 * 10)
+        pixels = self.rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)
+        self.assertLen(module.translate_encoded(
+            tf.constant([tf.io.encode_png(pixels).numpy()]))[export_lib.BYTES_OUTPUT], 1)
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "at most 100 pixels"):
+            module.translate_encoded(tf.constant([tf.io.encode_png(pixels[:, :9]).numpy(),
+                                                  tf.io.encode_png(
+                                                      np.tile(pixels, [2, 1, 1])).numpy()]))
+
+    def test_stale_staging_folders_of_dead_exports_are_removed(self):
+        model_dir = tempfile.mkdtemp()
+        finished = subprocess.Popen([sys.executable, "-c", "pass"])
+        finished.wait()
+        names = [f".staging-4-{finished.pid}", f".staging-5-{os.getpid()}", ".staging-6",
+                 "3"]
+        for name in names:
+            os.makedirs(os.path.join(model_dir, name, "variables"))
+        removed = export_lib.remove_stale_staging(model_dir)
+        self.assertEqual(removed, [os.path.join(model_dir, names[0])])
+        self.assertEqual(sorted(os.listdir(model_dir)), sorted(names[1:]))
+
     def test_too_small_images_name_the_minimum(self):
         with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "at least 5x5"):
             self.loaded.signatures["serving_default"](images=tf.zeros([1, 4, 9, 3], tf.uint8))
@@ -77,6 +106,7 @@ class ExportTest(tf.test.TestCase):
         self.assertEqual(facts["crop_size"], 64)
         self.assertTrue(os.path.exists(facts["checkpoint"] + ".index"))
         self.assertEqual(facts["config"]["ngf"], 4)
+        self.assertEqual(facts["max_image_pixels"], 64 << 20)
         config = model_server_config_pb2.ModelServerConfig()
         with open(os.path.join(self.export_dir, export_lib.MODELS_CONFIG)) as f:
             text_format.Parse(f.read(), config)

@@ -1,10 +1,13 @@
-"""tfattncut.serving.server on a free loopback port, through the real gRPC stubs and REST."""
+"""tfattncut.serving.server on a free loopback port, through the real gRPC stubs and REST:
+answers, limits, abuse of the REST port, TLS, and version loading."""
 import base64
 import collections
 import concurrent.futures
+import http.client
 import json
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -18,12 +21,17 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc)
 
-from tests.serving.servingdata import export_tiny_model
+from tests.serving.servingdata import (export_tiny_model, make_certificates, png_claiming,
+                                       write_ssl_config)
+from tfattncut.serving import config_files, versions
 from tfattncut.serving import server as server_lib
 from tfattncut.serving.export import (BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT,
                                       BatchingOptions)
+from tfattncut.serving.validation import ServingError
 
 MAX_MESSAGE_BYTES = 100_000
+MAX_IMAGE_PIXELS = 64 * 64
+REST_TIMEOUT_SECONDS = 1.0
 UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
 
 
@@ -36,6 +44,27 @@ def _request(signature="serving_default", model="tiny", version=None, **inputs):
     for name, value in inputs.items():
         request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
     return request
+
+
+def _hollow_request(dims):
+    """A ~40-byte request claiming a uint8 tensor of `dims` with no values in it."""
+    request = _request()
+    proto = request.inputs[INPUT]
+    proto.dtype = tf.uint8.as_datatype_enum
+    for size in dims:
+        proto.tensor_shape.dim.add(size=size)
+    return request
+
+
+def _png(height, width):
+    return tf.io.encode_png(np.zeros([height, width, 3], np.uint8)).numpy()
+
+
+def _break_version(model_dir, version):
+    """A version folder whose saved_model.pb is not a SavedModel."""
+    os.makedirs(os.path.join(model_dir, str(version)))
+    with open(os.path.join(model_dir, str(version), "saved_model.pb"), "wb") as f:
+        f.write(b"not a SavedModel")
 
 
 def setUpModule():
@@ -63,7 +92,9 @@ class ServerTest(tf.test.TestCase):
         cls.local = tf.saved_model.load(VERSION_1).signatures
         cls.server = server_lib.ModelServer(
             {"tiny": cls.model_dir}, port=0, host="127.0.0.1", rest_api_port=0,
-            poll_wait_seconds=0.2, max_message_bytes=MAX_MESSAGE_BYTES).start()
+            poll_wait_seconds=0.2, max_message_bytes=MAX_MESSAGE_BYTES,
+            max_image_pixels=MAX_IMAGE_PIXELS,
+            rest_api_timeout_seconds=REST_TIMEOUT_SECONDS).start()
         cls.channel = grpc.insecure_channel(f"127.0.0.1:{cls.server.port}", options=UNLIMITED)
         cls.predict = prediction_service_pb2_grpc.PredictionServiceStub(cls.channel)
         cls.models = model_service_pb2_grpc.ModelServiceStub(cls.channel)
@@ -150,6 +181,21 @@ class ServerTest(tf.test.TestCase):
             ("over the size limit", self.predict.Predict,
              _request(images=np.zeros([1, 200, 200, 3], np.uint8)), code.RESOURCE_EXHAUSTED,
              "larger than max"),
+            ("a 69-byte PNG declaring 20000x20000", self.predict.Predict,
+             _request("translate_encoded", image_bytes=np.array(
+                 [png_claiming(20000, 20000)], dtype=object)), code.RESOURCE_EXHAUSTED,
+             r"20000x20000 image .* the limit is 4096 pixels \(--max_image_pixels\)"),
+            ("an image over the pixel limit", self.predict.Predict,
+             _request("translate_encoded", image_bytes=np.array([_png(65, 64)], dtype=object)),
+             code.RESOURCE_EXHAUSTED, r"65x64 image \(4160 pixels\)"),
+            ("a 42-byte proto claiming 4800x4800", self.predict.Predict,
+             _hollow_request([1, 4800, 4800, 3]), code.INVALID_ARGUMENT,
+             r"claims shape \[1, 4800, 4800, 3\] \(69120000 values\) but holds 0"),
+            ("a proto claiming 100000x100000", self.predict.Predict,
+             _hollow_request([1, 100000, 100000, 3]), code.INVALID_ARGUMENT, "but holds 0"),
+            ("NaN to translate_float", self.predict.Predict,
+             _request("translate_float", images=np.full([1, 8, 8, 3], np.nan, np.float32)),
+             code.INVALID_ARGUMENT, "input 'images' holds 192 NaN or infinite"),
             ("metadata without field", self.predict.GetModelMetadata, no_field,
              code.INVALID_ARGUMENT, "metadata_field"),
             ("status of unknown version", self.models.GetModelStatus,
@@ -217,6 +263,15 @@ class ServerTest(tf.test.TestCase):
                 (base + ":predict", b"{not json", 400, "not JSON"),
                 (base + ":predict", {"instances": [[[1.5]]]}, 400, "images"),
                 (base + ":predict", {"instances": [[[[300, 0, 0]] * 8] * 8]}, 400, "uint8"),
+                (base + ":predict", {"instances": [[[[1.7, 0, 0]] * 8] * 8]}, 400,
+                 "'images' is uint8: send integers only"),
+                # json.dumps writes inf as Infinity, which Python's JSON reader accepts.
+                (base + ":predict", {"signature_name": "translate_float",
+                                     "instances": [[[[float("inf"), 0, 0]] * 8] * 8]}, 400,
+                 "input 'images' holds 64 NaN or infinite"),
+                (base + ":predict", {"signature_name": "translate_encoded", "instances": [
+                    {"b64": base64.b64encode(_png(80, 80)).decode()}]}, 413,
+                 "--max_image_pixels"),
                 (base.replace("tiny", "nope") + ":predict", {"instances": []}, 404, "nope"),
                 (base + ":predict", {"signature_name": "x", "inputs": []}, 404, "'x'"),
                 (base + ":predict", b" " * (MAX_MESSAGE_BYTES + 1), 413, "exceeds")]:
@@ -224,6 +279,99 @@ class ServerTest(tf.test.TestCase):
                 status, reply = call(url, body)
                 self.assertEqual(status, want_status)
                 self.assertRegex(reply["error"], pattern)
+
+
+    def _raw(self, data):
+        """Sends raw bytes to the REST port -> (status, headers, JSON body, closed), closed
+        telling whether the server closed the connection after its one answer."""
+        with socket.create_connection(("127.0.0.1", self.server.rest_api_port),
+                                      timeout=10) as sock:
+            sock.sendall(data)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            body = json.loads(response.read())
+            try:
+                closed = sock.recv(1) == b""
+            except TimeoutError:
+                closed = False
+            return response.status, response.headers, body, closed
+
+    def test_rest_abuse_gets_a_json_answer_and_frees_the_connection(self):
+        predict = b"POST /v1/models/tiny:predict HTTP/1.1\r\nHost: x\r\n"
+        deep = b"[" * 40_000 + b"]" * 40_000
+        cases = [
+            ("body shorter than Content-Length",
+             predict + b"Content-Length: 100\r\n\r\n{\"instances\"", 408, "did not arrive"),
+            ("negative Content-Length", predict + b"Content-Length: -5\r\n\r\n", 400,
+             "Content-Length must be one non-negative integer; got '-5'"),
+            ("chunked body", predict + b"Transfer-Encoding: chunked\r\n\r\n"
+             b"5\r\nhello\r\n0\r\n\r\nGET /v1/models/tiny HTTP/1.1\r\n\r\n", 411,
+             "Content-Length"),
+            ("unsupported method", b"PUT /v1/models/tiny HTTP/1.1\r\nHost: x\r\n\r\n", 501,
+             "Unsupported method"),
+            ("too many headers", b"GET /v1/models/tiny HTTP/1.1\r\n"
+             + b"".join(b"X-%d: 1\r\n" % i for i in range(101)) + b"\r\n", 431,
+             "Too many headers"),
+        ]
+        for name, data, want_status, pattern in cases:
+            with self.subTest(name):
+                start = time.monotonic()
+                status, headers, body, closed = self._raw(data)
+                self.assertEqual(status, want_status)
+                self.assertEqual(headers["Content-Type"], "application/json")
+                self.assertIn(pattern, body["error"])
+                self.assertTrue(closed)
+                self.assertLess(time.monotonic() - start, REST_TIMEOUT_SECONDS + 8)
+        # Answered, and the connection stays open for the next request.
+        for name, data, want_status, pattern in [
+                ("23-digit version", b"GET /v1/models/tiny/versions/" + b"9" * 23
+                 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 400, "out of range"),
+                ("JSON nested 40,000 deep", predict + b"Content-Length: %d\r\n\r\n"
+                 % len(deep) + deep, 400, "nests deeper")]:
+            with self.subTest(name):
+                status, headers, body, _ = self._raw(data)
+                self.assertEqual(status, want_status)
+                self.assertIn(pattern, body["error"])
+                self.assertNotIn("Python", headers["Server"])
+        self._good_request_answered()
+
+    def test_binds_loopback_by_default(self):
+        with server_lib.ModelServer({"tiny": self.model_dir}, port=0, rest_api_port=0,
+                                    poll_wait_seconds=-1) as server:
+            self.assertEqual(server.rest_address[0], "127.0.0.1")
+
+
+class TlsTest(tf.test.TestCase):
+
+    def test_tls_and_mutual_tls_on_the_grpc_port(self):
+        root = tempfile.mkdtemp()
+        pems = make_certificates(root)
+        pixels = np.zeros([1, 8, 8, 3], np.uint8)
+        trusting = grpc.ssl_channel_credentials(pems["ca"].encode())
+        with_client_cert = grpc.ssl_channel_credentials(
+            pems["ca"].encode(), pems["client_key"].encode(), pems["client"].encode())
+        model_dir = _model_dir(VERSION_1)
+        for client_verify, answered, refused in [
+                (False, [trusting, with_client_cert], [None]),
+                (True, [with_client_cert], [trusting, None])]:
+            path = write_ssl_config(os.path.join(root, "ssl.config"), pems, client_verify)
+            with server_lib.ModelServer(
+                    {"tiny": model_dir}, port=0, poll_wait_seconds=0,
+                    credentials=config_files.read_ssl_config_file(path)) as server:
+                def predict(credentials):
+                    target = f"127.0.0.1:{server.port}"
+                    with (grpc.secure_channel(target, credentials) if credentials
+                          else grpc.insecure_channel(target)) as channel:
+                        return prediction_service_pb2_grpc.PredictionServiceStub(
+                            channel).Predict(_request(images=pixels), timeout=30)
+
+                for credentials in answered:
+                    self.assertEqual(predict(credentials).model_spec.version.value, 1)
+                for credentials in refused:
+                    with self.subTest(client_verify=client_verify, credentials=credentials):
+                        with self.assertRaises(grpc.RpcError) as raised:
+                            predict(credentials)
+                        self.assertEqual(raised.exception.code(), grpc.StatusCode.UNAVAILABLE)
 
 
 class VersionSwapTest(tf.test.TestCase):
@@ -276,23 +424,54 @@ class VersionSwapTest(tf.test.TestCase):
 
 class ModelSourceTest(tf.test.TestCase):
 
-    def test_a_version_that_fails_to_load_leaves_the_old_one_serving(self):
+    def test_a_failed_version_reports_its_error_and_loads_once_fixed(self):
         model_dir = _model_dir(VERSION_1)
-        source = server_lib.ModelSource("tiny", model_dir)
+        source = versions.ModelSource("tiny", model_dir)
         source.poll()
-        os.makedirs(os.path.join(model_dir, "3"))
-        with open(os.path.join(model_dir, "3", "saved_model.pb"), "wb") as f:
-            f.write(b"not a SavedModel")
+        _break_version(model_dir, 3)
         os.makedirs(os.path.join(model_dir, "4"))  # no saved_model.pb yet: not a version
-        for _ in range(server_lib.MAX_LOAD_ATTEMPTS + 1):
+        for _ in range(versions.MAX_LOAD_ATTEMPTS + 1):
             source.poll()
         self.assertEqual(source.get().version, 1)
         self.assertEqual(source.available_versions(), [1, 3])
-        states = get_model_status_pb2.ModelVersionStatus
-        self.assertEqual(source.status(), [(1, states.AVAILABLE), (3, states.END)])
-        with self.assertRaisesRegex(server_lib.ServingError, "no version 3; serving version 1"):
+        (first, loaded), (third, failed) = source.status()
+        self.assertEqual((first, loaded), (1, versions.VersionStatus(versions.STATE.AVAILABLE)))
+        self.assertEqual((third, failed.state), (3, versions.STATE.END))
+        self.assertNotEqual(failed.error_code, versions.OK)
+        self.assertRegex(failed.error_message, r"version 3 failed to load from .*3 \(attempt 6 "
+                                               r"of 6, retried when its folder changes\)")
+        with self.assertRaisesRegex(ServingError, "no version 3; serving version 1"):
             source.get(3)
+        # A fixed re-export of version 3 replaces the folder: loaded without a restart.
+        shutil.rmtree(os.path.join(model_dir, "3"))
+        shutil.copytree(VERSION_2, os.path.join(model_dir, "3"))
+        source.poll()
+        self.assertEqual(source.get().version, 3)
+        self.assertEqual(source.status(3), [(3, versions.VersionStatus(versions.STATE.AVAILABLE))])
         source.close()
+
+    def test_a_broken_newest_version_at_start_serves_the_newest_loadable_at_once(self):
+        model_dir = _model_dir(VERSION_1)
+        _break_version(model_dir, 2)
+        with server_lib.ModelServer({"tiny": model_dir}, port=0, host="127.0.0.1",
+                                    rest_api_port=0, poll_wait_seconds=60) as server, \
+                grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(
+                _request(images=np.zeros([1, 8, 8, 3], np.uint8)), timeout=30)
+            self.assertEqual(response.model_spec.version.value, 1)
+            status = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(
+                get_model_status_pb2.GetModelStatusRequest(model_spec={"name": "tiny"}),
+                timeout=30).model_version_status
+            self.assertEqual([(s.version, s.state) for s in status],
+                             [(1, versions.STATE.AVAILABLE), (2, versions.STATE.END)])
+            self.assertEqual(status[0].status.error_code, versions.OK)
+            self.assertNotEqual(status[1].status.error_code, versions.OK)
+            self.assertIn("version 2 failed to load", status[1].status.error_message)
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.rest_api_port}/v1/models/"
+                                        "tiny/versions/2", timeout=30) as reply:
+                rest_status = json.loads(reply.read())["model_version_status"][0]["status"]
+            self.assertNotEqual(rest_status["error_code"], "OK")
+            self.assertIn("version 2 failed to load", rest_status["error_message"])
 
 
 class BatchingTest(tf.test.TestCase):
@@ -333,29 +512,3 @@ class BatchingTest(tf.test.TestCase):
         batches = sizes["serving_default"] - collections.Counter(warmup)
         self.assertGreater(max(batches), 1)
         self.assertEqual(sum(k * n for k, n in batches.items()), 6 + 2 * 2)
-
-
-class ConfigFilesTest(tf.test.TestCase):
-
-    def test_model_config_and_batching_files(self):
-        root = tempfile.mkdtemp()
-        os.makedirs(os.path.join(root, "tiny"))
-        path = os.path.join(root, "models.config")
-        with open(path, "w") as f:
-            f.write('model_config_list { config { name: "tiny" base_path: "/models/tiny" '
-                    'model_platform: "tensorflow" } }')
-        self.assertEqual(server_lib.read_model_config_file(path),
-                         {"tiny": os.path.join(root, "tiny")})
-        with open(path, "w") as f:
-            f.write("model_config_list { config { nme: 'x' } }")
-        with self.assertRaisesRegex(ValueError, "not a ModelServerConfig"):
-            server_lib.read_model_config_file(path)
-        batching = os.path.join(root, "batching.config")
-        with open(batching, "w") as f:
-            f.write(BatchingOptions(max_batch_size=4).to_text() + "# tuned\n")
-        self.assertEqual(server_lib.read_batching_parameters(batching),
-                         BatchingOptions(max_batch_size=4))
-        with open(batching, "w") as f:
-            f.write("max_batch_size { value: 4 }\nthread_pool_name { value: 1 }\n")
-        with self.assertRaisesRegex(ValueError, "thread_pool_name is not supported"):
-            server_lib.read_batching_parameters(batching)

@@ -16,7 +16,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfattncut.data import folders
 from tfattncut.serving.export import BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT
-from tfattncut.serving.server import DEFAULT_MAX_MESSAGE_BYTES
+from tfattncut.serving.validation import DEFAULT_MAX_MESSAGE_BYTES
 
 
 def call_with_retries(call, request, retries=5, backoff_seconds=0.2, sleep=time.sleep):

@@ -4,7 +4,9 @@ Three signatures, all built on `tfattncut.inference.translate` (so padding to th
 stride and cropping back happen inside the graph, for any H, W >= MIN_SIDE):
   serving_default    images uint8 [B, H, W, 3]           -> translated uint8 [B, H, W, 3]
   translate_float    images float32 [B, H, W, 3] in [-1, 1] -> translated float32, same shape
-  translate_encoded  image_bytes string [B] (JPEG/PNG/BMP/GIF) -> translated_bytes string [B] (PNG)
+  translate_encoded  image_bytes string [B] (JPEG/PNG/BMP/GIF/WebP) -> translated_bytes string [B]
+                     (PNG); an image whose header declares more than max_image_pixels pixels
+                     is refused before decoding, so tensorflow_model_server is guarded too
 The `_bytes` suffix matters: TF Serving's REST API base64-encodes only outputs named so.
 
 Next to the SavedModel, `assets.extra/` holds the model facts (`tfattncut.json`) and warm-up
@@ -14,6 +16,7 @@ and EXPORT_DIR holds `models.config` and `batching.config` for `tensorflow_model
 import dataclasses
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -24,6 +27,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tfattncut.data.folders import decode_image
 from tfattncut.inference import find_run, load_translator, translate
+from tfattncut.serving import image_header
 
 INPUT, OUTPUT = "images", "translated"
 BYTES_INPUT, BYTES_OUTPUT = "image_bytes", "translated_bytes"
@@ -66,9 +70,10 @@ def to_uint8(images):
 class TranslatorModule(tf.Module):
     """The translator with the three serving signatures as tf.functions."""
 
-    def __init__(self, translator):
+    def __init__(self, translator, max_image_pixels=image_header.DEFAULT_MAX_IMAGE_PIXELS):
         super().__init__()
         self.translator = translator
+        self.max_image_pixels = max_image_pixels
 
     def _translate(self, images):
         """[B, H, W, 3] in [-1, 1] -> same; a too-small image is an InvalidArgument naming it."""
@@ -91,7 +96,9 @@ class TranslatorModule(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def translate_encoded(self, image_bytes):
         def one(contents):
-            image = to_float(decode_image(contents))[tf.newaxis]
+            with tf.control_dependencies([image_header.check_limit(contents,
+                                                                   self.max_image_pixels)]):
+                image = to_float(decode_image(contents))[tf.newaxis]
             return tf.io.encode_png(to_uint8(self._translate(image))[0])
 
         # One image at a time: encoded images of one request may differ in size.
@@ -158,17 +165,43 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def save_servable(translator, path, facts, name, warmup_size):
+_STAGING = re.compile(r"^\.staging-\d+-(\d+)$")
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_staging(model_dir):
+    """Deletes the `.staging-VERSION-PID` folders of exports whose process has died (killed
+    mid-save); those of running exports stay. Returns the deleted paths."""
+    stale = [os.path.join(model_dir, name) for name in os.listdir(model_dir)
+             if (match := _STAGING.match(name)) and not _running(int(match.group(1)))]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
+def save_servable(translator, path, facts, name, warmup_size,
+                  max_image_pixels=image_header.DEFAULT_MAX_IMAGE_PIXELS):
     """Writes the SavedModel and its assets.extra/ into the new folder `path`.
 
     It is written beside `path` and renamed into place, so a server polling the model folder
-    never sees a half-written version.
+    never sees a half-written version; what a killed export left there is removed first.
     """
     parent, version = os.path.split(os.path.normpath(path))
+    os.makedirs(parent, exist_ok=True)
+    remove_stale_staging(parent)
     staging = os.path.join(parent, f".staging-{version}-{os.getpid()}")
     if tf.io.gfile.exists(staging):
         tf.io.gfile.rmtree(staging)
-    module = TranslatorModule(translator)
+    module = TranslatorModule(translator, max_image_pixels)
     tf.saved_model.save(module, staging, signatures=module.signatures())
     extra = os.path.join(staging, "assets.extra")
     os.makedirs(extra, exist_ok=True)
@@ -212,11 +245,16 @@ def write_batching_config(export_dir, options=BatchingOptions()):
     return path
 
 
-def export(checkpoint, name, export_dir="saved_models", version=None, direction="AtoB"):
+def export(checkpoint, name, export_dir="saved_models", version=None, direction="AtoB",
+           max_image_pixels=image_header.DEFAULT_MAX_IMAGE_PIXELS):
     """Exports a run's translator to EXPORT_DIR/NAME/VERSION (VERSION: next free integer by
-    default) and updates EXPORT_DIR's models.config / batching.config; returns the path."""
+    default) and updates EXPORT_DIR's models.config / batching.config; returns the path.
+    `translate_encoded` refuses images declaring more than max_image_pixels pixels."""
     if not name or os.sep in name or name.startswith("."):
         raise ValueError(f"--name={name!r} must be a plain folder name")
+    if not 1 <= max_image_pixels <= image_header.MAX_PIXELS_LIMIT:
+        raise ValueError(f"--max_image_pixels must lie in [1, {image_header.MAX_PIXELS_LIMIT}]; "
+                         f"got {max_image_pixels}")
     model_dir = os.path.join(export_dir, name)
     version = next_version(model_dir) if version is None else version
     if version < 1:
@@ -227,14 +265,14 @@ def export(checkpoint, name, export_dir="saved_models", version=None, direction=
                               f"--version out to export version {next_version(model_dir)}")
     translator, config = load_translator(checkpoint, direction)
     _, prefix = find_run(checkpoint)
-    os.makedirs(model_dir, exist_ok=True)
     facts = {
         "method": config.model, "selector": config.selector, "direction": direction,
         "step": checkpoint_step(prefix), "crop_size": config.crop_size,
         "checkpoint": os.path.abspath(prefix), "signatures": list(SIGNATURES),
-        "min_side": MIN_SIDE, "config": json.loads(config.to_json()),
+        "min_side": MIN_SIDE, "max_image_pixels": max_image_pixels,
+        "config": json.loads(config.to_json()),
     }
-    save_servable(translator, path, facts, name, config.crop_size)
+    save_servable(translator, path, facts, name, config.crop_size, max_image_pixels)
     update_models_config(export_dir, name)
     write_batching_config(export_dir)
     return path
