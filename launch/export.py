@@ -10,6 +10,7 @@ import os
 
 from absl import app, flags
 
+from tfattncut import cli
 from tfattncut.serving import image_header
 from tfattncut.serving.export import BATCHING_CONFIG, MODELS_CONFIG, SIGNATURES, export
 
@@ -40,4 +41,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -5,6 +5,7 @@
 import grpc
 from absl import app, flags
 
+from tfattncut import cli
 from tfattncut.serving.client import infer_files
 
 flags.DEFINE_string("server", "localhost:8500", "gRPC address of the model server.")
@@ -32,4 +33,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

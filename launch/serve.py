@@ -12,6 +12,7 @@ import threading
 
 from absl import app, flags, logging
 
+from tfattncut import cli
 from tfattncut.serving import config_files, image_header, rest
 from tfattncut.serving import server as server_lib
 from tfattncut.serving.export import BatchingOptions
@@ -98,4 +99,4 @@ def main(argv):
 
 if __name__ == "__main__":
     logging.set_verbosity(logging.INFO)
-    app.run(main)
+    cli.run(main)

@@ -64,6 +64,7 @@ IMPORT_TO_REQUIREMENT = {
     "numpy": "numpy",
     "pytest": "pytest",
     "scipy": "scipy",
+    "tensorboard": "tensorboard",
     "tensorflow": "tensorflow",
     "tensorflow_gan": "tensorflow-gan",
     "tensorflow_serving": "tensorflow-serving-api",

@@ -7,6 +7,8 @@ import tensorflow as tf
 from absl import flags
 
 from tfattncut import config as config_lib
+from tfattncut.config import Config
+from tfattncut.selection import make_selectors
 from tfattncut.training.trainer import data_options
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,3 +85,24 @@ class ConfigTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "--n_epochs \\+ --n_epochs_decay must be >= 1"):
             config_lib.validate(config_lib.Config(n_epochs=0, n_epochs_decay=0))
         self.assertEqual(str(config_lib.Bounds(0, 1, low_open=True)), "in (0, 1]")
+
+
+class ReferenceDefaultsTest(tf.test.TestCase):
+    """The defaults that make QS-Attn compute what the reference code computed."""
+
+    def test_qs_attn_defaults_follow_the_reference(self):
+        config = Config()
+        self.assertEqual(config.qs_local_layout, "reference")
+        self.assertEqual(config.qs_tie_break, "random")
+        self.assertFalse(config.tf32)
+        selectors = make_selectors(config.replace(selector="qs_local_global"), [8] * 5)
+        self.assertEqual([s.tie_break for s in selectors[3:]], ["random", "random"])
+        self.assertEqual([s.layout for s in selectors[3:]], ["reference", "reference"])
+        index = make_selectors(config.replace(selector="qs_global", qs_tie_break="index"),
+                               [8] * 5)
+        self.assertEqual(index[4].tie_break, "index")
+
+    def test_local_presets_name_the_reference_layout(self):
+        for preset in ("qsattn_local", "qsattn_local_global"):
+            with open(os.path.join(REPO, "configs", preset + ".cfg")) as f:
+                self.assertIn("--qs_local_layout=reference\n", f.read())

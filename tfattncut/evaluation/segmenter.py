@@ -165,11 +165,19 @@ def scores_dict(scores):
 
 def export_segmenter(model, path):
     """Writes a SavedModel whose serving signature maps `images` [B, H, W, 3] float32 in
-    [-1, 1] to `logits` [B, H, W, K] (the input of `launch.evaluate --segmenter`)."""
+    [-1, 1] to `logits` [B, H, W, K] (the input of `launch.evaluate --segmenter`) and
+    `features` [B, C], the spatial mean of what the last layer sees (the feature space of
+    `--inception=segmenter:PATH`; C = 3w for `build_segmenter`)."""
+    outputs = keras.Model(model.inputs, [model.output, model.layers[-1].input])
+
+    def serve(images):
+        logits, hidden = outputs(images, training=False)
+        return {"logits": logits, "features": tf.reduce_mean(hidden, axis=[1, 2])}
+
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    archive.track(outputs)
     archive.add_endpoint(
-        ENDPOINT, lambda images: {"logits": model(images, training=False)},
+        ENDPOINT, serve,
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
     archive.write_out(path, verbose=False)
     return path

@@ -14,6 +14,11 @@
 - `keras:PATH`: keras.applications.InceptionV3 (ImageNet top, 1000 classes) with a local
   `.h5` / `.weights.h5` / `.keras` weights file; features from `avg_pool`, logits are the
   `predictions` layer before its softmax.
+- `segmenter:PATH`: a segmenter SavedModel exported by `evaluation.segmenter` (its
+  `features` output, the spatial mean of the last hidden layer; logits = the per-class
+  logits averaged over the pixels), at the images' own size. Trained on the target domain, it
+  gives a domain-specific FID/KID for data sets where an ImageNet network sees little (the
+  method study's); its numbers are not comparable with published Inception FIDs.
 - `random`: a tiny fixed-seed random conv net (64 features, 10 classes) for smoke tests;
   its numbers mean nothing.
 """
@@ -26,29 +31,32 @@ INPUT_SIZE = 299
 FID2015_FILE = "classify_image_graph_def.pb"
 FID2015_ARCHIVE = "http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz"
 KERAS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
-_SPECS = "'fid2015:PATH', 'keras:PATH' or 'random'"
+_SPECS = "'fid2015:PATH', 'keras:PATH', 'segmenter:SAVEDMODEL' or 'random'"
 
 
 class Backbone:
     """A feature extractor plus what a report must say about it.
 
-    name: 'fid2015', 'keras' or 'random'.
+    name: 'fid2015', 'keras', 'segmenter' or 'random'.
     comparable: whether its FID/KID/IS can be compared with published numbers.
     feature_dim, num_classes: D and K of the outputs.
+    input_size: the square size images are resized to first (None: their own size).
     """
 
-    def __init__(self, name, net, feature_dim, num_classes, comparable):
+    def __init__(self, name, net, feature_dim, num_classes, comparable, input_size=INPUT_SIZE):
         self.name = name
         self.comparable = comparable
         self.feature_dim = feature_dim
         self.num_classes = num_classes
+        self.input_size = input_size
         self._net = net
         self._call = tf.function(
             self._forward,
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
 
     def _forward(self, images):
-        resized = tf.image.resize(images, [INPUT_SIZE, INPUT_SIZE], method="bilinear")
+        resized = (images if self.input_size is None else
+                   tf.image.resize(images, [self.input_size] * 2, method="bilinear"))
         features, logits = self._net(resized)
         return tf.reshape(features, [-1, self.feature_dim]), logits
 
@@ -140,11 +148,38 @@ def _random(seed=0, feature_dim=64, num_classes=10):
                     comparable=False)
 
 
+def _segmenter(path):
+    if not tf.saved_model.contains_saved_model(path):
+        raise FileNotFoundError(
+            f"Backbone 'segmenter' needs a segmenter SavedModel folder at '{path}' (the PATH "
+            f"of 'segmenter:PATH'; launch.downstream and launch.study export one), but it "
+            f"holds no saved_model.pb.")
+    loaded = tf.saved_model.load(path)
+    signature = loaded.signatures.get("serving_default")
+    outputs = signature.structured_outputs if signature is not None else {}
+    if not {"features", "logits"} <= set(outputs):
+        raise ValueError(f"'segmenter:{path}': its serving_default signature returns "
+                         f"{sorted(outputs)}; expected 'features' and 'logits' (re-export it "
+                         f"with tfattncut.evaluation.segmenter.export_segmenter).")
+    (input_name,) = signature.structured_input_signature[1]
+
+    def net(images):
+        result = signature(**{input_name: images})
+        return result["features"], tf.reduce_mean(result["logits"], axis=[1, 2])
+
+    backbone = Backbone("segmenter", net, feature_dim=int(outputs["features"].shape[-1]),
+                        num_classes=int(outputs["logits"].shape[-1]), comparable=False,
+                        input_size=None)
+    backbone.saved_model = loaded  # keeps the restored variables alive
+    return backbone
+
+
 def load_backbone(spec):
-    """Backbone from 'fid2015:PATH', 'keras:PATH' or 'random'."""
+    """Backbone from 'fid2015:PATH', 'keras:PATH', 'segmenter:PATH' or 'random'."""
     kind, _, path = spec.partition(":")
     if kind == "random" and not path:
         return _random()
-    if kind in ("fid2015", "keras") and path:
-        return {"fid2015": _fid2015, "keras": _keras}[kind](os.path.expanduser(path))
+    loaders = {"fid2015": _fid2015, "keras": _keras, "segmenter": _segmenter}
+    if kind in loaders and path:
+        return loaders[kind](os.path.expanduser(path))
     raise ValueError(f"Unknown backbone spec '{spec}': expected {_SPECS}.")

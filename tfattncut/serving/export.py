@@ -26,15 +26,12 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfattncut.data.folders import decode_image
-from tfattncut.inference import find_run, load_translator, translate
+from tfattncut.inference import MIN_SIDE, find_run, load_translator, translate
 from tfattncut.serving import image_header
 
 INPUT, OUTPUT = "images", "translated"
 BYTES_INPUT, BYTES_OUTPUT = "image_bytes", "translated_bytes"
 SIGNATURES = ("serving_default", "translate_float", "translate_encoded")
-# The generator halves the resolution twice and its residual blocks reflect-pad by 1, which
-# needs maps of at least 2 pixels: sides of 5..8 are padded to 8, while 4 would shrink to 1.
-MIN_SIDE = 5
 FACTS_FILE = "tfattncut.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 MODELS_CONFIG = "models.config"

@@ -1,0 +1,163 @@
+"""The method study: its summary against hand computations, the merge of partial studies,
+the event-file readers, and (end to end, small) training, scoring, resuming and skipping."""
+import json
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+from scipy import stats
+
+from tfattncut.data import synthetic
+from tfattncut.training import study
+
+
+def _scores(variant, seed, miou, label=0.5, fid=1.0):
+    return {"variant": variant, "seed": seed, "model": "cut", "selector": "random",
+            "steps": 8, "downstream_miou": miou, "label_miou": label, "fid_seg": fid,
+            "kid_seg": 0.1, "step_time_s": 0.5, "images_per_s": 2.0,
+            "zero_entropy_fraction": {}}
+
+
+def _write(directory, name, scores):
+    os.makedirs(os.path.join(directory, "scores"), exist_ok=True)
+    with open(os.path.join(directory, "scores", name + ".json"), "w") as f:
+        json.dump(scores, f)
+
+
+def _settings(root, **kwargs):
+    return study.StudySettings(study_dir=os.path.join(root, "results"),
+                               runs_dir=os.path.join(root, "runs"), **kwargs)
+
+
+class SummaryTest(tf.test.TestCase):
+
+    def test_intervals_ranks_and_paired_differences(self):
+        root = tempfile.mkdtemp()
+        settings = _settings(root, variants=("cut", "qsattn_global"), seeds=(0, 1, 2))
+        cut, qs = [0.30, 0.34, 0.32], [0.40, 0.41, 0.45]
+        for seed in range(3):
+            _write(settings.study_dir, f"cut_seed{seed}", _scores("cut", seed, cut[seed]))
+            _write(settings.study_dir, f"qsattn_global_seed{seed}",
+                   _scores("qsattn_global", seed, qs[seed]))
+        _write(settings.study_dir, "baseline_seed0",
+               {"seed": 0, "raw_a_downstream_miou": 0.2, "b_downstream_miou": 0.6,
+                "raw_test_a_label_miou": 0.1, "raw_test_a_fid_seg": 3.0})
+        summary = study.write_report(settings)
+
+        entry = summary["variants"]["cut"]["metrics"]["downstream_miou"]
+        low, high = stats.t.interval(0.95, 2, loc=np.mean(cut), scale=stats.sem(cut))
+        self.assertAllClose([entry["mean"], entry["low"], entry["high"]],
+                            [np.mean(cut), low, high], rtol=1e-4)
+        paired = summary["paired_vs_cut"]["qsattn_global"]["downstream_miou"]
+        differences = np.subtract(qs, cut)
+        low, high = stats.t.interval(0.95, 2, loc=differences.mean(),
+                                     scale=stats.sem(differences))
+        self.assertAllClose([paired["mean"], paired["low"], paired["high"]],
+                            [differences.mean(), low, high], rtol=1e-4)
+        self.assertEqual(paired["seeds"], [0, 1, 2])
+
+        with open(os.path.join(settings.study_dir, "report.md")) as f:
+            report = f.read()
+        rows = [line for line in report.splitlines() if line.startswith("| 1 ") or
+                line.startswith("| 2 ")]
+        self.assertIn("qsattn_global", rows[0])  # ranked by downstream mIoU
+        self.assertIn("cut", rows[1])
+        self.assertIn("qsattn_global is better at this budget", report)
+        # label mIoU is identical for both: a zero difference is no claim.
+        self.assertIn("(label mIoU (FCN score)): +0.000", report)
+        self.assertIn("segmenter trained on B (ceiling), mIoU on testB: 0.6000 (n=1)", report)
+        with open(os.path.join(settings.study_dir, "report.json")) as f:
+            self.assertLen(json.load(f)["runs"], 6)
+        self.assertTrue(os.path.exists(os.path.join(settings.study_dir, "chart.png")))
+
+    def test_report_only_merges_partial_studies_and_refuses_duplicates(self):
+        root = tempfile.mkdtemp()
+        first = _settings(os.path.join(root, "a"), variants=("cut",), seeds=(0, 1))
+        second = os.path.join(root, "b", "results")
+        _write(first.study_dir, "cut_seed0", _scores("cut", 0, 0.3))
+        _write(second, "cut_seed1", _scores("cut", 1, 0.5))
+        summary = study.write_report(first, merge_dirs=[second])
+        self.assertEqual(summary["variants"]["cut"]["seeds"], [0, 1])
+        self.assertAllClose(summary["variants"]["cut"]["metrics"]["downstream_miou"]["mean"],
+                            0.4)
+        _write(second, "cut_seed0", _scores("cut", 0, 0.3))
+        with self.assertRaisesRegex(ValueError, "cut_seed0 was scored twice"):
+            study.write_report(first, merge_dirs=[second])
+
+    def test_unknown_preset_is_named(self):
+        with self.assertRaisesRegex(ValueError, "--presets: unknown \\['cutt'\\]"):
+            _settings("/tmp", variants=("cutt",))
+
+
+def _scalar_event(tag, step, wall_time, value):
+    summary = tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(
+        tag=tag, tensor=tf.make_tensor_proto(np.float32(value)),
+        metadata=tf.compat.v1.SummaryMetadata(
+            plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars")))])
+    return tf.compat.v1.Event(wall_time=wall_time, step=step, summary=summary)
+
+
+class EventsTest(tf.test.TestCase):
+
+    def test_median_step_time_and_series(self):
+        logdir = tempfile.mkdtemp()
+        # Steps 1, 11, 21, 31: 10 steps take 2 s, except a 60 s resume gap; the median
+        # ignores the gap. Written as raw events, so the wall times are exact.
+        walls = {1: 100.0, 11: 102.0, 21: 162.0, 31: 164.0}
+        with tf.io.TFRecordWriter(os.path.join(logdir, "events.out.tfevents.1")) as writer:
+            for step, wall in walls.items():
+                writer.write(_scalar_event("loss/G", step, wall, 1.0).SerializeToString())
+                writer.write(_scalar_event("selection/zero_entropy_fraction/layer_16", step,
+                                           wall, step / 100).SerializeToString())
+        self.assertAllClose(study.median_step_time(logdir), 0.2)
+        series = study.scalar_series(logdir, "selection/zero_entropy_fraction/")
+        self.assertEqual(list(series), ["layer_16"])
+        self.assertAllClose(series["layer_16"], [[s, s / 100] for s in walls], rtol=1e-6)
+
+
+class StudyEndToEndTest(tf.test.TestCase):
+    """2 presets x 2 seeds at 32², 8 steps each (slow: about two minutes)."""
+
+    def test_trains_scores_resumes_and_skips(self):
+        root = tempfile.mkdtemp()
+        data = os.path.join(root, "synth")
+        synthetic.generate_dataset(data, size=64, num_train=4, num_test=2, progress=False)
+        flags = ("--dataroot=" + data, "--load_size=32", "--crop_size=32",
+                 "--netG=resnet_6blocks", "--ngf=4", "--ndf=4", "--netF_nc=8",
+                 "--num_patches=8", "--n_epochs=1", "--n_epochs_decay=1",
+                 "--summary_every=2", "--image_every=4", "--checkpoint_every=2")
+        settings = _settings(root, variants=("cut", "qsattn_global"), seeds=(0, 1),
+                             train_flags=flags, segmenter_images=4, segmenter_epochs=1,
+                             segmenter_width=4, grid_images=2)
+        runner = study.Study(settings)
+        # An interrupted run: cut_seed1 stopped at step 2 of 8; the study resumes it.
+        partial = study.run_config(settings, "cut", 1).replace(max_steps=2)
+        self.assertEqual(runner.train(partial), 2)
+
+        runner.run()
+        summary = study.write_report(settings)
+        self.assertEqual(sorted(summary["variants"]), ["cut", "qsattn_global"])
+        for variant in ("cut", "qsattn_global"):
+            entry = summary["variants"][variant]
+            self.assertEqual(entry["seeds"], [0, 1])
+            for key in ("downstream_miou", "label_miou", "fid_seg", "kid_seg", "step_time_s"):
+                self.assertEqual(entry["metrics"][key]["n"], 2)
+                self.assertTrue(np.isfinite(entry["metrics"][key]["mean"]))
+        resumed = tf.train.get_checkpoint_state(
+            os.path.join(settings.runs_dir, "cut_seed1", "checkpoints"))
+        self.assertEndsWith(resumed.model_checkpoint_path, "ckpt-8")
+        qs_scores = summary["zero_entropy"]["qsattn_global"]
+        self.assertCountEqual(qs_scores, ["layer_12", "layer_16"])
+        grid = Image.open(os.path.join(settings.study_dir, "samples.png"))
+        self.assertEqual(grid.size[1], 64 * 4)  # inputs, two methods, real B
+        self.assertTrue(os.path.isdir(os.path.join(settings.runs_dir, "cut_seed0", "logs")))
+
+        # Everything scored: a rerun trains and scores nothing.
+        stamps = {name: os.path.getmtime(os.path.join(settings.study_dir, "scores", name))
+                  for name in os.listdir(os.path.join(settings.study_dir, "scores"))}
+        study.Study(settings).run()
+        self.assertEqual(stamps, {
+            name: os.path.getmtime(os.path.join(settings.study_dir, "scores", name))
+            for name in os.listdir(os.path.join(settings.study_dir, "scores"))})

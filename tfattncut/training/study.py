@@ -1,0 +1,537 @@
+"""The method study: every preset trained side by side on one data set and budget, scored the
+same way over several seeds, and reported with 95 % confidence intervals.
+
+Layout (two folders, so the small results can be kept in git and the large ones not):
+
+    RUNS_DIR/NAME_seedS/           an ordinary run directory per (variant, seed): launch.train
+                                   could resume it; study/ holds its translations
+    RUNS_DIR/baselines/seedS/      segmenter_B, the B-trained segmenter of seed S
+    STUDY_DIR/scores/NAME_seedS.json   the run's scores: a run with this file is done
+    STUDY_DIR/scores/baseline_seedS.json   the per-seed floor and ceiling
+    STUDY_DIR/report.md, report.json, chart.png, samples.png
+
+Every step is resumable: a scored run is skipped, a trained one is only scored, an interrupted
+one resumes from its newest checkpoint (`--resume` semantics), so the study survives
+preemption; runs can be split over machines by presets and seeds, and `report_only` merges the
+score folders of several studies.
+
+Scores of a run (all offline; synthetic.md and spec/metrics.md):
+  downstream_miou  a fresh segmenter (seed S) trained on the run's translated trainA with A's
+                   labels, mean IoU on testB (the sim-to-real use); the seed's raw-A and B arms
+                   are the floor and the ceiling;
+  label_miou       the seed's B-trained segmenter on the translated testA against testA's
+                   labels (the "FCN score": are the objects still where the labels say?);
+  fid_seg, kid_seg FID/KID of translated testA vs testB in that segmenter's feature space
+                   (domain-specific; not comparable with Inception FIDs);
+  fid_inception, kid_inception  the same with --inception=fid2015:PATH or keras:PATH if given;
+  step_time_s, images_per_s     the median training step time of the run.
+"""
+import dataclasses
+import glob
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import flags
+from PIL import Image, ImageDraw
+from tensorboard.plugins.hparams import api as hparams_api
+
+from tfattncut import config as config_lib
+from tfattncut import inference
+from tfattncut.data import folders, synthetic
+from tfattncut.evaluation import charts, evaluate, segmenter, statistics
+from tfattncut.evaluation import images as image_files
+from tfattncut.metrics import inception
+from tfattncut.training.trainer import Trainer
+
+PRESETS = ("cut", "fastcut", "qsattn_global", "qsattn_local", "qsattn_local_global",
+           "attn_self", "attn_external", "attn_bam", "attn_triplet", "cyclegan", "dclgan",
+           "simdcl", "uag")
+# Study variants beyond the presets: name -> (preset, extra training flags).
+VARIANTS = {"qsattn_local_correct": ("qsattn_local", ("--qs_local_layout=correct",))}
+DEFAULT_VARIANTS = PRESETS + tuple(VARIANTS)
+REFERENCE = "cut"
+# (key, label, higher is better) of the per-run scores, in report order.
+METRICS = (("downstream_miou", "downstream mIoU", True),
+           ("label_miou", "label mIoU (FCN score)", True),
+           ("fid_seg", "FID (segmenter)", False),
+           ("kid_seg", "KID (segmenter)", False),
+           ("fid_inception", "FID (Inception)", False),
+           ("kid_inception", "KID (Inception)", False),
+           ("step_time_s", "step time (s)", False),
+           ("images_per_s", "images/s", True))
+PAIRED = ("downstream_miou", "label_miou", "fid_seg")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySettings:
+    """What `launch.study`'s flags set; see its help for each."""
+    study_dir: str
+    runs_dir: str
+    variants: tuple = DEFAULT_VARIANTS
+    seeds: tuple = (0, 1, 2)
+    train_flags: tuple = ()
+    configs_dir: str = "configs"
+    segmenter_images: int = 250
+    segmenter_epochs: int = 5
+    segmenter_batch_size: int = 8
+    segmenter_learning_rate: float = 1e-3
+    segmenter_width: int = 32
+    inception: str = ""
+    grid_images: int = 4
+
+    def __post_init__(self):
+        unknown = [v for v in self.variants if v not in PRESETS and v not in VARIANTS]
+        if unknown:
+            raise ValueError(f"--presets: unknown {unknown}; choose from "
+                             f"{', '.join(DEFAULT_VARIANTS)}")
+        if not self.seeds:
+            raise ValueError("--seeds: give at least one seed")
+
+
+def run_name(variant, seed):
+    return f"{variant}_seed{seed}"
+
+
+def scores_path(study_dir, name):
+    return os.path.join(study_dir, "scores", f"{name}.json")
+
+
+def run_config(settings, variant, seed):
+    """The Config of one run: the preset's flagfile, the variant's flags, then the study's
+    shared size/budget flags, then the run's name, folder and seed."""
+    preset, extra = VARIANTS.get(variant, (variant, ()))
+    flag_values = flags.FlagValues()
+    config_lib.define_flags(flag_values)
+    flag_values(["study", f"--flagfile={os.path.join(settings.configs_dir, preset + '.cfg')}",
+                 *extra, *settings.train_flags, f"--name={run_name(variant, seed)}",
+                 f"--checkpoints_dir={settings.runs_dir}", f"--seed={seed}", "--resume"])
+    return config_lib.from_flags(flag_values)
+
+
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _write_json(value, path):
+    """Atomically, so an interrupted study never leaves a half-written score file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = path + ".partial"
+    with open(partial, "w") as f:
+        json.dump(value, f, indent=2, sort_keys=True)
+    os.replace(partial, path)
+
+
+def _train_images(dataroot, folder, count):
+    paths = folders.list_images(os.path.join(dataroot, folder))
+    return paths[:count] if count else paths
+
+
+def _segment_scores(model, paths, labels):
+    return segmenter.scores_dict(segmenter.score_segmenter(model, paths, labels))["mean_iou"]
+
+
+def _fidelity(backbone, fake_paths, real_paths, seed):
+    values = evaluate.compute_metrics(("fid", "kid"), image_files.ImageSet(fake_paths),
+                                      image_files.ImageSet(real_paths), backbone=backbone,
+                                      seed=seed)
+    return values["fid"], values["kid"]
+
+
+class Study:
+    """Runs, scores and reports a study; every method is safe to call again."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self._inception = None
+
+    def _segmenter(self, paths, labels, seed):
+        s = self.settings
+        return segmenter.train_segmenter(paths, labels, s.segmenter_epochs,
+                                         s.segmenter_batch_size, s.segmenter_learning_rate,
+                                         seed, s.segmenter_width)
+
+    def _inception_backbone(self):
+        if self.settings.inception and self._inception is None:
+            self._inception = inception.load_backbone(self.settings.inception)
+        return self._inception
+
+    def baseline(self, seed, dataroot):
+        """The seed's raw-A and B arms and the B-trained segmenter; returns its folder.
+
+        The segmenter is the label-preservation scorer and the FID feature space of every
+        run of this seed. If the scores were kept but the segmenter was not (another
+        machine), it is trained again from the same seed.
+        """
+        s = self.settings
+        folder = os.path.join(s.runs_dir, "baselines", f"seed{seed}")
+        saved = os.path.join(folder, "segmenter_B")
+        path = scores_path(s.study_dir, f"baseline_seed{seed}")
+        if os.path.exists(path) and tf.saved_model.contains_saved_model(saved):
+            return saved
+        print(f"Baseline of seed {seed}: segmenters on raw A and on B")
+        test_a = folders.list_images(os.path.join(dataroot, "testA"))
+        test_b = folders.list_images(os.path.join(dataroot, "testB"))
+        labels = {name: os.path.join(dataroot, name + "_labels")
+                  for name in ("trainA", "trainB", "testA", "testB")}
+        upper = self._segmenter(_train_images(dataroot, "trainB", s.segmenter_images),
+                                labels["trainB"], seed)
+        segmenter.export_segmenter(upper, saved)
+        if os.path.exists(path):
+            return saved
+        raw = self._segmenter(_train_images(dataroot, "trainA", s.segmenter_images),
+                              labels["trainA"], seed)
+        scores = {"seed": seed,
+                  "raw_a_downstream_miou": _segment_scores(raw, test_b, labels["testB"]),
+                  "b_downstream_miou": _segment_scores(upper, test_b, labels["testB"]),
+                  "raw_test_a_label_miou": _segment_scores(upper, test_a, labels["testA"])}
+        backbone = inception.load_backbone(f"segmenter:{saved}")
+        scores["raw_test_a_fid_seg"], scores["raw_test_a_kid_seg"] = _fidelity(
+            backbone, test_a, test_b, seed)
+        _write_json(scores, path)
+        keras.backend.clear_session()
+        return saved
+
+    def train(self, config):
+        """Trains (or resumes) one run to its last step."""
+        trainer = Trainer(config)
+        trainer.fit()
+        step = int(trainer.step)
+        del trainer
+        keras.backend.clear_session()
+        return step
+
+    def score(self, variant, seed, config, segmenter_b):
+        """The run's scores (module docstring), written to STUDY_DIR/scores and TensorBoard."""
+        s = self.settings
+        dataroot = config.dataroot
+        work = os.path.join(config.run_dir, "study")
+        translator, _ = inference.load_translator(config.run_dir)
+        test_a = folders.list_images(os.path.join(dataroot, "testA"))
+        test_b = folders.list_images(os.path.join(dataroot, "testB"))
+        translated_train = image_files.translate_images(
+            translator, _train_images(dataroot, "trainA", s.segmenter_images),
+            os.path.join(work, "trainA_translated"))
+        downstream = self._segmenter(translated_train, os.path.join(dataroot, "trainA_labels"),
+                                     seed)
+        translated_test = image_files.translate_images(translator, test_a,
+                                                       os.path.join(work, "testA_translated"))
+        scorer = segmenter.load_segmenter(segmenter_b)
+        scores = {
+            "variant": variant, "seed": seed, "model": config.model,
+            "selector": config.selector, "steps": total_steps(config),
+            "downstream_miou": _segment_scores(downstream, test_b,
+                                               os.path.join(dataroot, "testB_labels")),
+            "label_miou": _segment_scores(scorer, translated_test,
+                                          os.path.join(dataroot, "testA_labels")),
+        }
+        scores["fid_seg"], scores["kid_seg"] = _fidelity(
+            inception.load_backbone(f"segmenter:{segmenter_b}"), translated_test, test_b, seed)
+        if self._inception_backbone() is not None:
+            scores["fid_inception"], scores["kid_inception"] = _fidelity(
+                self._inception_backbone(), translated_test, test_b, seed)
+        logdir = os.path.join(config.run_dir, "logs")
+        scores["step_time_s"] = median_step_time(logdir)
+        scores["images_per_s"] = (config.batch_size / scores["step_time_s"]
+                                  if scores["step_time_s"] else None)
+        scores["zero_entropy_fraction"] = scalar_series(logdir, "selection/zero_entropy_fraction/")
+        write_run_summaries(logdir, scores, config)
+        _write_json(scores, scores_path(s.study_dir, run_name(variant, seed)))
+        keras.backend.clear_session()
+        return scores
+
+    def run(self):
+        """Trains and scores every (variant, seed) not yet scored (write_report reports)."""
+        s = self.settings
+        todo = [(v, seed) for seed in s.seeds for v in s.variants
+                if not os.path.exists(scores_path(s.study_dir, run_name(v, seed)))]
+        total = len(s.variants) * len(s.seeds)
+        print(f"Study: {total} runs, {total - len(todo)} already scored, {len(todo)} to do")
+        write_hparams_config(s.runs_dir)
+        start = time.time()
+        for index, (variant, seed) in enumerate(todo, 1):
+            config = run_config(s, variant, seed)
+            if config.make_synthetic:
+                synthetic.ensure_dataset(config.dataroot)
+            segmenter_b = self.baseline(seed, config.dataroot)
+            print(f"\n[{index}/{len(todo)}] {run_name(variant, seed)}: training to step "
+                  f"{total_steps(config)} ({(time.time() - start) / 60:.1f} min so far)")
+            self.train(config)
+            scores = self.score(variant, seed, config, segmenter_b)
+            print(f"[{index}/{len(todo)}] {run_name(variant, seed)}: downstream mIoU "
+                  f"{scores['downstream_miou']:.4f}, label mIoU {scores['label_miou']:.4f}, "
+                  f"FID (segmenter) {scores['fid_seg']:.3f}")
+
+
+def total_steps(config):
+    """The step a run ends at: the data's steps per epoch times the epochs, or --max_steps."""
+    size = len(folders.list_images(os.path.join(config.dataroot, "trainA")))
+    if config.max_dataset_size:
+        size = min(size, config.max_dataset_size)
+    steps = (size // config.batch_size) * (config.n_epochs + config.n_epochs_decay)
+    return min(steps, config.max_steps) if config.max_steps else steps
+
+
+def _events(logdir):
+    """(tag, step, wall_time, value) of every scalar in the run's event files."""
+    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "scalars":
+                    yield value.tag, event.step, event.wall_time, float(
+                        tf.make_ndarray(value.tensor))
+
+
+def median_step_time(logdir):
+    """The median seconds per step between consecutive loss summaries (compilation, resume
+    gaps and evaluation pauses are outliers the median ignores); None if under two."""
+    times = {}
+    for tag, step, wall_time, _ in _events(logdir):
+        if tag.startswith("loss/"):
+            times.setdefault(step, wall_time)
+    steps = sorted(times)
+    rates = [(times[b] - times[a]) / (b - a) for a, b in zip(steps, steps[1:])
+             if times[b] > times[a]]
+    return float(np.median(rates)) if rates else None
+
+
+def scalar_series(logdir, prefix):
+    """{tag without prefix: [[step, value], ...]} of the scalars whose tag starts with prefix."""
+    series = {}
+    for tag, step, _, value in _events(logdir):
+        if tag.startswith(prefix):
+            series.setdefault(tag[len(prefix):], {})[step] = value
+    return {tag: sorted([step, value] for step, value in points.items())
+            for tag, points in sorted(series.items())}
+
+
+HPARAMS = ("variant", "model", "selector", "seed")
+
+
+def write_hparams_config(runs_dir):
+    """The HParams tab's columns: the run's method and seed, and the study's metrics."""
+    with tf.summary.create_file_writer(runs_dir).as_default():
+        hparams_api.hparams_config(
+            hparams=[hparams_api.HParam(name) for name in HPARAMS],
+            metrics=[hparams_api.Metric(f"study/{key}", display_name=label)
+                     for key, label, _ in METRICS])
+
+
+def write_run_summaries(logdir, scores, config):
+    """study/* scalars and the run's HParams entry, at the run's last step."""
+    with tf.summary.create_file_writer(logdir).as_default():
+        hparams_api.hparams({name: scores[name] for name in HPARAMS},
+                            trial_id=run_name(scores["variant"], scores["seed"]))
+        for key, _, _ in METRICS:
+            if scores.get(key) is not None:
+                tf.summary.scalar(f"study/{key}", scores[key], step=scores["steps"])
+
+
+def load_scores(score_dirs):
+    """(runs {(variant, seed): scores}, baselines {seed: scores}) from STUDY_DIR/scores
+    folders; a run found in several folders is an error naming both files."""
+    runs, baselines, sources = {}, {}, {}
+    for directory in score_dirs:
+        for path in sorted(glob.glob(os.path.join(directory, "scores", "*.json"))):
+            scores = _read_json(path)
+            if os.path.basename(path).startswith("baseline_seed"):
+                baselines.setdefault(scores["seed"], scores)
+                continue
+            key = (scores["variant"], scores["seed"])
+            if key in sources:
+                raise ValueError(f"{run_name(*key)} was scored twice: {sources[key]} and {path};"
+                                 f" keep one")
+            runs[key], sources[key] = scores, path
+    return runs, baselines
+
+
+def summarise(runs, baselines, variants):
+    """The report's numbers: per variant and metric the seeds' values and their interval,
+    the paired differences against CUT, and the baselines' intervals."""
+    summary = {"variants": {}, "paired_vs_cut": {}, "baselines": {}}
+    for variant in variants:
+        seeds = sorted(seed for v, seed in runs if v == variant)
+        if not seeds:
+            continue
+        entry = {"seeds": seeds, "metrics": {}}
+        for key, _, _ in METRICS:
+            values = {seed: runs[(variant, seed)][key] for seed in seeds
+                      if runs[(variant, seed)].get(key) is not None}
+            if values:
+                entry["metrics"][key] = {"values": values,
+                                         **statistics.mean_interval(values.values()).to_dict()}
+        summary["variants"][variant] = entry
+    reference = summary["variants"].get(REFERENCE)
+    for variant, entry in summary["variants"].items():
+        if variant == REFERENCE or reference is None:
+            continue
+        comparisons = {}
+        for key in PAIRED:
+            if key in entry["metrics"] and key in reference["metrics"]:
+                interval, seeds = statistics.paired_difference(
+                    entry["metrics"][key]["values"], reference["metrics"][key]["values"])
+                if interval is not None:
+                    comparisons[key] = {**interval.to_dict(), "seeds": seeds}
+        summary["paired_vs_cut"][variant] = comparisons
+    for key in ("raw_a_downstream_miou", "b_downstream_miou", "raw_test_a_label_miou",
+                "raw_test_a_fid_seg"):
+        values = [b[key] for b in baselines.values() if key in b]
+        if values:
+            summary["baselines"][key] = statistics.mean_interval(values).to_dict()
+    return summary
+
+
+def _interval(entry):
+    return statistics.Interval(entry["mean"], entry["ci95"], entry["n"])
+
+
+def format_report(summary, settings, wall_minutes=None):
+    """report.md: the headline, the ranked table, the paired comparisons, the baselines."""
+    variants = summary["variants"]
+    ranked = sorted(variants, key=lambda v: -variants[v]["metrics"].get(
+        "downstream_miou", {"mean": -1.0})["mean"])
+    shown = [(key, label) for key, label, _ in METRICS
+             if any(key in variants[v]["metrics"] for v in variants)]
+    lines = ["# Method study", ""]
+    if ranked:
+        best = ranked[0]
+        lines += [f"Best downstream mIoU: **{best}** "
+                  f"({_interval(variants[best]['metrics']['downstream_miou']).format(4)}). "
+                  "Means ± 95 % confidence intervals (Student's t) over seeds.", ""]
+    lines += ["| rank | method | seeds | " + " | ".join(label for _, label in shown) + " |",
+              "|---:|---|---:|" + "---:|" * len(shown)]
+    for rank, variant in enumerate(ranked, 1):
+        cells = []
+        for key, _ in shown:
+            entry = variants[variant]["metrics"].get(key)
+            cells.append(_interval(entry).format(4) if entry else "–")
+        lines.append(f"| {rank} | {variant} | {len(variants[variant]['seeds'])} | "
+                     + " | ".join(cells) + " |")
+    baselines = summary["baselines"]
+    names = {"raw_a_downstream_miou": "segmenter trained on raw A (floor), mIoU on testB",
+             "b_downstream_miou": "segmenter trained on B (ceiling), mIoU on testB",
+             "raw_test_a_label_miou": "B segmenter on untranslated testA (label mIoU reference)",
+             "raw_test_a_fid_seg": "FID (segmenter) of untranslated testA vs testB"}
+    if baselines:
+        lines += ["", "Reference lines (per seed, same segmenter settings):", ""]
+        lines += [f"- {names[key]}: {_interval(entry).format(4)}"
+                  for key, entry in baselines.items()]
+    if summary["paired_vs_cut"]:
+        lines += ["", "## Against CUT, paired by seed", ""]
+        labels = {key: label for key, label, _ in METRICS}
+        better = {key: higher for key, _, higher in METRICS}
+        for variant, comparisons in summary["paired_vs_cut"].items():
+            for key, entry in comparisons.items():
+                lines.append("- " + statistics.describe_difference(
+                    _interval(entry), labels[key], variant, REFERENCE, better[key]))
+    zero = _zero_entropy_table(summary)
+    if zero:
+        lines += ["", "## Zero-entropy rows of QS-Attn (fraction of positions tied at "
+                  "entropy 0, mean over seeds)", ""] + zero
+    lines += ["", "## How this was made", "",
+              f"- presets/variants: {', '.join(settings.variants)}; seeds: "
+              f"{', '.join(str(s) for s in settings.seeds)}",
+              f"- shared training flags: `{' '.join(settings.train_flags) or '(none)'}`",
+              f"- segmenter: {settings.segmenter_images} training images, "
+              f"{settings.segmenter_epochs} epochs, width {settings.segmenter_width}",
+              "- FID/KID (segmenter) use the seed's B-trained segmenter as feature space: "
+              "domain-specific, not comparable with published Inception FIDs."]
+    if wall_minutes is not None:
+        lines.append(f"- wall time of this invocation: {wall_minutes:.1f} min")
+    return "\n".join(lines) + "\n"
+
+
+def _zero_entropy_table(summary):
+    rows = []
+    for variant, entry in summary.get("zero_entropy", {}).items():
+        for layer, points in entry.items():
+            shown = ", ".join(f"step {step}: {value:.3f}" for step, value in points)
+            rows.append(f"- {variant}, {layer}: {shown}")
+    return rows
+
+
+def zero_entropy_summary(runs):
+    """Per variant and layer, the mean fraction over seeds at the first, middle and last
+    logged step common to the seeds."""
+    result = {}
+    for (variant, _), scores in sorted(runs.items()):
+        for layer, points in (scores.get("zero_entropy_fraction") or {}).items():
+            result.setdefault(variant, {}).setdefault(layer, []).append(dict(points))
+    summary = {}
+    for variant, layers in result.items():
+        for layer, per_seed in layers.items():
+            steps = sorted(set.intersection(*(set(p) for p in per_seed)))
+            if not steps:
+                continue
+            chosen = sorted({steps[0], steps[len(steps) // 2], steps[-1]})
+            summary.setdefault(variant, {})[layer] = [
+                [int(step), float(np.mean([p[step] for p in per_seed]))] for step in chosen]
+    return summary
+
+
+def write_report(settings, merge_dirs=(), wall_minutes=None):
+    """Writes STUDY_DIR/report.md, report.json, chart.png and (where the runs are on this
+    machine) samples.png from the scores of STUDY_DIR and `merge_dirs`; returns the summary."""
+    runs, baselines = load_scores([settings.study_dir, *merge_dirs])
+    variants = [v for v in DEFAULT_VARIANTS if any(k[0] == v for k in runs)]
+    summary = summarise(runs, baselines, variants)
+    summary["zero_entropy"] = zero_entropy_summary(runs)
+    os.makedirs(settings.study_dir, exist_ok=True)
+    _write_json({"summary": summary, "runs": [runs[k] for k in sorted(runs)],
+                 "baselines": [baselines[s] for s in sorted(baselines)]},
+                os.path.join(settings.study_dir, "report.json"))
+    with open(os.path.join(settings.study_dir, "report.md"), "w") as f:
+        f.write(format_report(summary, settings, wall_minutes))
+    means = {v: e["metrics"]["downstream_miou"]["mean"] for v, e in summary["variants"].items()
+             if "downstream_miou" in e["metrics"]}
+    if means:
+        charts.bar_chart(means, os.path.join(settings.study_dir, "chart.png"),
+                         "Downstream mIoU on testB (mean over seeds)")
+    write_sample_grid(settings, variants)
+    return summary
+
+
+def write_sample_grid(settings, variants):
+    """samples.png: the same testA inputs in the first row, each method's translation (its
+    lowest seed's run) in a row below, and real testB images in the last row, each row named
+    on the left. Runs whose checkpoints are not on this machine are left out; with none, the
+    existing grid is kept."""
+    seed = min(settings.seeds)
+    rows = []
+    dataroot = None
+    for variant in variants:
+        run_dir = os.path.join(settings.runs_dir, run_name(variant, seed))
+        if not tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints")):
+            continue
+        translator, config = inference.load_translator(run_dir)
+        dataroot = config.dataroot
+        inputs = _grid_inputs(dataroot, "testA", settings.grid_images)
+        rows.append((variant, inference.translate(translator, inputs)))
+    if not rows:
+        return None
+    rows.insert(0, ("input (testA)", _grid_inputs(dataroot, "testA", settings.grid_images)))
+    rows.append(("real B (testB)", _grid_inputs(dataroot, "testB", settings.grid_images)))
+    return _draw_grid(rows, os.path.join(settings.study_dir, "samples.png"))
+
+
+def _grid_inputs(dataroot, folder, count):
+    paths = folders.list_images(os.path.join(dataroot, folder))[:count]
+    return tf.stack([folders.load_image(p) for p in paths])
+
+
+def _draw_grid(rows, path, label_width=170):
+    tiles = [image_files.to_uint8(images).numpy() for _, images in rows]
+    height, width = tiles[0].shape[1:3]
+    canvas = Image.new("RGB", (label_width + width * max(len(t) for t in tiles),
+                               height * len(rows)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for row, ((name, _), images) in enumerate(zip(rows, tiles)):
+        draw.text((6, row * height + height // 2), name, fill="black", anchor="lm")
+        for column, image in enumerate(images):
+            canvas.paste(Image.fromarray(image), (label_width + column * width, row * height))
+    canvas.save(path)
+    return path
