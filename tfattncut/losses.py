@@ -74,6 +74,15 @@ def patch_nce_loss(queries, keys, temperature=0.07, negatives_from_minibatch=Fal
         labels=tf.zeros(tf.shape(logits)[:-1], tf.int32), logits=logits))
 
 
+def layer_mean_nce(queries, keys, lambda_nce, temperature=0.07,
+                   negatives_from_minibatch=False):
+    """λ_NCE · mean over the NCE layers of patch_nce_loss(queries, keys): lists of [B, P, d],
+    one entry per layer (CUT's and DCLGAN's contrastive term)."""
+    total = tf.add_n([patch_nce_loss(q, k, temperature, negatives_from_minibatch)
+                      for q, k in zip(queries, keys)])
+    return lambda_nce * total / len(keys)
+
+
 def l1_loss(a, b):
     """mean |a - b| (identity and cycle terms of the baselines)."""
     return tf.reduce_mean(tf.abs(_float32(a) - _float32(b)))

@@ -26,7 +26,8 @@ class CompiledStepTest(tf.test.TestCase, parameterized.TestCase):
             # Gain 1 keeps the projected NCE features well above rounding noise (see test_cut).
             config = tiny_config("/unused", crop_size=32, load_size=32, init_gain=1.0, **changes)
             method = METHODS[config.model](config)
-            values, _ = tf.function(method.train_step, jit_compile=jit)(batch, tf.constant([3, 4]))
+            step = tf.function(method.replica_step, jit_compile=jit)
+            values, _ = step(batch, tf.constant([3, 4]))
             results.append({k: float(v) for k, v in values.items()})
         self.assertEqual(set(results[0]), set(results[1]))
         for name, value in results[0].items():

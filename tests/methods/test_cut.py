@@ -24,7 +24,7 @@ class CUTStepTest(tf.test.TestCase):
             method = CUT(tiny_config("/unused", **preset))
             before = {name: [v.numpy() for v in net.trainable_variables]
                       for name, net in method.networks.items()}
-            step = tf.function(method.train_step)
+            step = tf.function(method.replica_step)
             for i in range(2):
                 values, images = step(random_batch(seed=i), tf.constant([0, i]))
                 for name, value in values.items():
@@ -40,19 +40,21 @@ class CUTStepTest(tf.test.TestCase):
         batch = random_batch(seed=3)
         g_before = [v.numpy() for v in method.generator.trainable_variables]
         d_before = [v.numpy() for v in method.discriminator.trainable_variables]
-        values, _ = method.train_step(batch, tf.constant([0, 0]))
+        values, _ = method.replica_step(batch, tf.constant([0, 0]))
         # Recompute G_GAN with G as it was during the step and D as it is now (updated).
         d_after = [v.numpy() for v in method.discriminator.trainable_variables]
         for v, old in zip(method.generator.trainable_variables, g_before):
             v.assign(old)
         fake = method.generator(batch["a"])
+        # The step's graph against eager calls (other kernels): 1e-4; the stale D's loss
+        # differs by ~1e-3, so the check below can still tell them apart.
         self.assertAllClose(values["G_GAN"],
                             losses.generator_gan_loss("lsgan", method.discriminator(fake)),
-                            rtol=1e-5)
+                            rtol=1e-4)
         for v, old in zip(method.discriminator.trainable_variables, d_before):
             v.assign(old)
         stale = losses.generator_gan_loss("lsgan", method.discriminator(fake))
-        self.assertNotAllClose(values["G_GAN"], stale, rtol=1e-6)
+        self.assertNotAllClose(values["G_GAN"], stale, rtol=1e-4)
         self.assertNotAllClose(d_after[0], d_before[0])
 
     def test_flip_uses_unflipped_source_features(self):
@@ -60,9 +62,11 @@ class CUTStepTest(tf.test.TestCase):
         real = random_batch(seed=4)["a"]
         layers = method.config.nce_layers
         fake, source = method._translate_flipped(real, tf.constant(True))
-        self.assertAllClose(fake, method.generator(tf.reverse(real, [2])), atol=1e-5)
+        # One batched pass against separate calls (other kernels); O(1) values.
+        self.assertAllClose(fake, method.generator(tf.reverse(real, [2])), rtol=1e-4,
+                            atol=1e-4)
         for got, want in zip(source, method.generator.encode(real, layers)):
-            self.assertAllClose(got, want, atol=1e-5)
+            self.assertAllClose(got, want, rtol=1e-4, atol=1e-4)
 
     def test_xla_step_matches_graph_step(self):
         batch = random_batch(seed=5)
@@ -71,7 +75,8 @@ class CUTStepTest(tf.test.TestCase):
             # Gain 1: with the default 0.02 the projected features are so small that
             # v / (‖v‖ + 1e-7) turns rounding noise into NCE differences of several percent.
             method = CUT(tiny_config("/unused", init_gain=1.0))
-            values, _ = tf.function(method.train_step, jit_compile=jit)(batch, tf.constant([1, 2]))
+            step = tf.function(method.replica_step, jit_compile=jit)
+            values, _ = step(batch, tf.constant([1, 2]))
             results.append({k: float(v) for k, v in values.items()})
         # Fails when a seed derivation draws other bits under XLA (tfattncut.randomness): the
         # PatchNCE positions, hence NCE and NCE_Y, then differ by several percent.

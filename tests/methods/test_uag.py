@@ -30,6 +30,7 @@ class MaskedViewTest(tf.test.TestCase):
         rng = np.random.default_rng(0)
         record = rng.uniform(0, 1, (2, 4, 4, 4)).astype(np.float32)
         image, attention = record[..., :3], record[..., 3:]
+        # Tight: a slice and a product by 0 or 1 are exact.
         self.assertAllClose(masked_view(record, 0.3, tf.constant(False)), image)
         self.assertAllClose(masked_view(record, 0.3, tf.constant(True)),
                             image * (attention > 0.3))
@@ -62,9 +63,10 @@ class SwitchTest(tf.test.TestCase):
         mask_a = method.attention_a(real_a)
         frozen = {"a": method.attention_a, "b": method.attention_b}
         attention_before = snapshot(frozen)
-        values, images = method.train_step(batch, tf.constant([0, 0]))
-        self.assertAllClose(values["D_B"], want, rtol=1e-5)
-        self.assertAllClose(images["mask_a"], 2 * mask_a - 1, atol=1e-6)
+        values, images = method.replica_step(batch, tf.constant([0, 0]))
+        # The step against eager calls and NumPy (other kernels and orders): 1e-4.
+        self.assertAllClose(values["D_B"], want, rtol=1e-4)
+        self.assertAllClose(images["mask_a"], 2 * mask_a - 1, rtol=1e-4, atol=1e-4)
         self.assertEmpty(unchanged(attention_before, frozen))
 
         method.start_epoch(2, 1e-4)
@@ -75,8 +77,8 @@ class SwitchTest(tf.test.TestCase):
         self.assertNotAllClose(want, whole, rtol=1e-3)
         attention_before = snapshot(frozen)
         generator_before = snapshot({"g": method.generator_ab})
-        values, _ = method.train_step(batch, tf.constant([0, 1]))
-        self.assertAllClose(values["D_B"], want, rtol=1e-5)
+        values, _ = method.replica_step(batch, tf.constant([0, 1]))
+        self.assertAllClose(values["D_B"], want, rtol=1e-4)
         self.assertLen(unchanged(attention_before, frozen), 2 * 14)  # 7 convs per network
         self.assertEmpty(unchanged(generator_before, {"g": method.generator_ab}))
 
@@ -120,4 +122,5 @@ class TrainingTest(tf.test.TestCase):
             translator, _ = load_translator(resumed.config.run_dir, direction)
             want = numpy_compose(attention_net(images).numpy(), generator(images).numpy(),
                                  images.numpy())
-            self.assertAllClose(translator(images), want, atol=1e-6)
+            # The restored translator runs as a graph (fused kernels) against eager calls.
+            self.assertAllClose(translator(images), want, rtol=1e-4, atol=1e-4)

@@ -28,6 +28,8 @@ class GeneratorTest(tf.test.TestCase, parameterized.TestCase):
         generator = ResnetGenerator(ngf=4)
         x = tf.random.uniform([1, 32, 32, 3], -1, 1)
         fake, features = generator.call_with_features(x, (0, 4, 12))
+        # Every comparison here runs the same eager layers on the same input: identical, so
+        # the default (tight) bounds.
         self.assertAllClose(fake, generator(x))
         # Layer 0 is the reflect-padded input; layer 4 the conv before its instance norm.
         self.assertAllClose(features[0], tf.pad(x, [[0, 0], [3, 3], [3, 3], [0, 0]], "REFLECT"))

@@ -43,7 +43,7 @@ class RegistryTest(tf.test.TestCase, parameterized.TestCase):
         selector_before = [v.numpy() for s in method.projector.selectors for v in s.weights]
         batch = {k: tf.random.uniform([1, 64, 64, 3], -1, 1, seed=i)
                  for i, k in enumerate("ab")}
-        values, _ = tf.function(method.train_step)(batch, tf.constant([0, 1]))
+        values, _ = tf.function(method.replica_step)(batch, tf.constant([0, 1]))
         for name, value in values.items():
             self.assertTrue(np.isfinite(value.numpy()), f"{selector}: {name} = {value}")
         selector_after = [v.numpy() for s in method.projector.selectors for v in s.weights]

@@ -4,87 +4,46 @@ One generator G, one PatchGAN D, projection heads F. The update of losses.md:
 D step on G(x), then the G+F step against the *updated* D.
 
 Non-finite numbers: D's update is gated on D's loss and gradients, G+F's on theirs
-(optim.GuardedUpdate); D is updated before G's gradients exist, so a non-finite G step does
-not withhold D's finite update, and the step counts as skipped (`nonfinite`) if either was.
+(guarded_update.GuardedUpdate); D is updated before G's gradients exist, so a non-finite G
+step does not withhold D's finite update, and the step counts as skipped (`nonfinite`) if
+either was.
 """
-import keras
 import tensorflow as tf
 
 from tfattncut import losses
-from tfattncut.methods.optim import GuardedUpdate, check_precision_policy, make_adam
-from tfattncut.models.discriminator import PatchDiscriminator
-from tfattncut.models.generator import ResnetGenerator
-from tfattncut.models.heads import PatchProjector, layer_seeds_of
+from tfattncut.methods.base import PROBE_SHAPE, Method
+from tfattncut.models.discriminator import build_discriminator
+from tfattncut.models.generator import build_generator
+from tfattncut.models.heads import build_projector, layer_seeds_of
 from tfattncut.randomness import split_seed
-from tfattncut.selection import make_selectors
 from tfattncut.selection.base import SelectionMap
 from tfattncut.selection.random import RandomSelector
 
 
-def layer_mean_nce(queries, keys, config):
-    """λ_NCE · mean over the NCE layers of PatchNCE(queries, keys) (losses.md)."""
-    total = tf.add_n([
-        losses.patch_nce_loss(q, k, config.nce_T, config.nce_includes_all_negatives_from_minibatch)
-        for q, k in zip(queries, keys)])
-    return config.lambda_NCE * total / len(keys)
-
-
-def build_generator(config):
-    """G of the run's configuration (also used by translate / export)."""
-    return ResnetGenerator(config.netG, config.ngf, config.init_type, config.init_gain,
-                           config.no_antialias, config.no_antialias_up, name="generator")
-
-
-class CUT(keras.Model):
+class CUT(Method):
     """Contrastive unpaired translation A→B; FastCUT is this with the fastcut preset."""
 
-    def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
-        check_precision_policy(config.mixed_precision)
-        keras.utils.set_random_seed(config.seed)
-        self.generator = build_generator(config)
-        num_layers = len(self.generator.layer_list)
-        if max(config.nce_layers) >= num_layers:
-            raise ValueError(f"--nce_layers {config.nce_layers}: the generator has layers "
-                             f"0..{num_layers - 1}")
-        self.discriminator = PatchDiscriminator(config.ndf, config.n_layers_D,
-                                                config.init_type, config.init_gain,
-                                                config.no_antialias, name="discriminator")
-        # One tiny call creates every weight, so the optimisers can be built up front (lazy
-        # creation in the first step fails with 2+ replicas).
-        probe = tf.zeros([1, 64, 64, 3])
-        self.discriminator(self.generator(probe))
-        channels = self.generator.feature_channels(config.nce_layers)
-        self.projector = PatchProjector(channels, make_selectors(config, channels),
-                                        config.netF_nc, config.init_type, config.init_gain,
-                                        name="projector")
-        self.optimizer_g = make_adam(config)
-        self.optimizer_d = make_adam(config)
-        self.optimizer_f = make_adam(config)
-        self.optimizer_g.build(self.generator.trainable_variables)
-        self.optimizer_d.build(self.discriminator.trainable_variables)
-        self.optimizer_f.build(self.projector.trainable_variables)
-        self.update_d = GuardedUpdate(config.mixed_precision, name="update_d")
-        self.update_g = GuardedUpdate(config.mixed_precision, name="update_g")
-        self.built = True
+    image_rows = {
+        "translation/real_A|fake_B|real_B": ("real_a", "fake_b", "real_b"),
+        "identity/real_B|idt_B": ("real_b", "idt_b"),
+    }
 
-    @property
-    def optimizers(self):
-        return {"generator": self.optimizer_g, "discriminator": self.optimizer_d,
-                "projector": self.optimizer_f}
+    def build_networks(self, probe):
+        self.generator = build_generator(self.config)
+        self.discriminator = build_discriminator(self.config)
+        self.discriminator(self.generator(probe))
+        self.projector = build_projector(self.config, self.generator)
+
+    def build_optimizers(self):
+        self.optimizer_g = self.add_optimizer("generator", self.generator.trainable_variables)
+        self.optimizer_d = self.add_optimizer("discriminator",
+                                              self.discriminator.trainable_variables)
+        self.optimizer_f = self.add_optimizer("projector", self.projector.trainable_variables)
 
     @property
     def networks(self):
         return {"generator": self.generator, "discriminator": self.discriminator,
                 "projector": self.projector}
-
-    # TensorBoard image rows: tag -> the `images` keys shown side by side (rows whose keys
-    # a step does not return are skipped).
-    image_rows = {
-        "translation/real_A|fake_B|real_B": ("real_a", "fake_b", "real_b"),
-        "identity/real_B|idt_B": ("real_b", "idt_b"),
-    }
 
     @classmethod
     def build_translator(cls, config, direction="AtoB"):
@@ -94,30 +53,12 @@ class CUT(keras.Model):
                              "translates the direction it was trained in (AtoB); train with "
                              "--direction=BtoA for the other way")
         generator = build_generator(config)
-        generator(tf.zeros([1, 64, 64, 3]))
+        generator(tf.zeros(PROBE_SHAPE))
         return generator, {"generator": generator}
 
-    @property
-    def extra_state(self):
-        """Checkpointed state beyond networks and optimisers: the loss scales."""
-        return {"update_d": self.update_d, "update_g": self.update_g}
-
-    def start_epoch(self, epoch, learning_rate):
-        """Called by the trainer before each 1-based epoch (also when resuming mid-epoch)."""
-        for optimizer in self.optimizers.values():
-            optimizer.learning_rate = learning_rate
-
-    def call(self, images, training=False):
-        return self.generator(images)
-
-    def train_step(self, batch, seed):
-        """One iteration on this replica's batch {"a": [B,H,W,3], "b": [B,H,W,3]}.
-
-        seed: int32 [2], unique to the step and equal on every replica (patch positions and
-        FastCUT's flip are the same on all replicas, as on one device with the global batch).
-        Returns the losses (local means, unscaled; `nonfinite` 1.0 when a non-finite loss or
-        gradient skipped an update) and the images for summaries.
-        """
+    def replica_step(self, batch, seed):
+        """One iteration (Method.replica_step). The seed makes patch positions and FastCUT's
+        flip the same on all replicas, as on one device with the global batch."""
         cfg = self.config
         real_a, real_b = batch["a"], batch["b"]
         flip_seed, seed_x, seed_y = split_seed(seed, 3)
@@ -203,7 +144,9 @@ class CUT(keras.Model):
         return fake, source_features
 
     def _nce(self, source_features, translated_features, seed):
-        """layer_mean_nce between two lists of per-layer features, through F."""
+        """losses.layer_mean_nce between two lists of per-layer features, through F."""
+        cfg = self.config
         keys, queries, _ = self.projector(list(source_features), list(translated_features),
                                           seed)
-        return layer_mean_nce(queries, keys, self.config)
+        return losses.layer_mean_nce(queries, keys, cfg.lambda_NCE, cfg.nce_T,
+                                     cfg.nce_includes_all_negatives_from_minibatch)

@@ -8,13 +8,11 @@ mirror image, so each head always embeds the features of one generator's encoder
 """
 import tensorflow as tf
 
-from tfattncut.methods.optim import learning_rate_at_epoch, make_adam
-from tfattncut.methods.cut import layer_mean_nce
+from tfattncut import losses
 from tfattncut.methods.two_way import TwoWayGAN, identity_terms
-from tfattncut.models.heads import PatchProjector, layer_seeds_of
+from tfattncut.models.heads import build_projector, layer_seeds_of
 from tfattncut.models.similarity import SimilarityMapper
 from tfattncut.randomness import split_seed
-from tfattncut.selection import make_selectors
 from tfattncut.selection.random import RandomSelector
 
 
@@ -45,46 +43,28 @@ def similarity_distance(u, v):
 class DCLGAN(TwoWayGAN):
     """Two generators, two Ds, two projection heads; hinge loss and no pool in the preset."""
 
-    def __init__(self, config, **kwargs):
-        super().__init__(config, **kwargs)
-        num_layers = len(self.generator_ab.layer_list)
-        if max(config.nce_layers) >= num_layers:
-            raise ValueError(f"--nce_layers {config.nce_layers}: the generator has layers "
-                             f"0..{num_layers - 1}")
-        channels = self.generator_ab.feature_channels(config.nce_layers)
+    def build_networks(self, probe):
+        super().build_networks(probe)
         self.projector_ab, self.projector_ba = (
-            PatchProjector(channels, make_selectors(config, channels), config.netF_nc,
-                           config.init_type, config.init_gain, name=name)
+            build_projector(self.config, self.generator_ab, name)
             for name in ("projector_ab", "projector_ba"))
+
+    def build_optimizers(self):
+        super().build_optimizers()
         # The reference trains the heads with PyTorch's default Adam (lr 1e-3, β 0.9, 0.999).
-        self.optimizer_f = make_adam(config.replace(lr=config.lr_F, beta1=config.beta1_F))
-        self.optimizer_f.build(self.projector_ab.trainable_variables
-                               + self.projector_ba.trainable_variables)
+        self.optimizer_f = self.add_optimizer("projector", self._projector_variables(),
+                                              self.config.lr_F, self.config.beta1_F)
+
+    def _projector_variables(self):
+        return self.projector_ab.trainable_variables + self.projector_ba.trainable_variables
 
     @property
     def networks(self):
         return {**super().networks, "projector_ab": self.projector_ab,
                 "projector_ba": self.projector_ba}
 
-    @property
-    def optimizers(self):
-        return {**super().optimizers, **self._head_optimizers()}
-
-    def _head_optimizers(self):
-        """The optimisers that follow --lr_F / --beta1_F."""
-        return {"projector": self.optimizer_f}
-
     def generator_side(self):
-        return super().generator_side() + [
-            (self.optimizer_f, self.projector_ab.trainable_variables
-             + self.projector_ba.trainable_variables)]
-
-    def start_epoch(self, epoch, learning_rate):
-        """G and D follow --lr's schedule; the heads the same policy from --lr_F."""
-        super().start_epoch(epoch, learning_rate)
-        head_lr = learning_rate_at_epoch(self.config.replace(lr=self.config.lr_F), epoch)
-        for optimizer in self._head_optimizers().values():
-            optimizer.learning_rate = head_lr
+        return super().generator_side() + [(self.optimizer_f, self._projector_variables())]
 
     def translate_pair(self, real_a, real_b, seed):
         """Both translations with the encoder features of the reals (from the same forward
@@ -114,8 +94,9 @@ class DCLGAN(TwoWayGAN):
 
     def generator_terms(self, out):
         cfg = self.config
-        terms = {"NCE_AB": layer_mean_nce(out["queries_ab"], out["keys_ab"], cfg),
-                 "NCE_BA": layer_mean_nce(out["queries_ba"], out["keys_ba"], cfg)}
+        terms = {f"NCE_{key.upper()}": losses.layer_mean_nce(
+                     out[f"queries_{key}"], out[f"keys_{key}"], cfg.lambda_NCE, cfg.nce_T,
+                     cfg.nce_includes_all_negatives_from_minibatch) for key in ("ab", "ba")}
         if "idt_a" in out:
             terms.update(identity_terms(out, cfg.lambda_IDT, cfg.lambda_IDT))
         return terms
@@ -130,8 +111,9 @@ class SimDCL(DCLGAN):
     positions by the head of the encoder that saw them (as the reference samples them).
     """
 
-    def __init__(self, config, **kwargs):
-        super().__init__(config, **kwargs)
+    def build_networks(self, probe):
+        super().build_networks(probe)
+        config = self.config
         shapes = self.generator_ab.feature_shapes(config.nce_layers, config.crop_size)
         smallest = min(h * w for h, w, _ in shapes)
         if config.num_patches > smallest:
@@ -146,8 +128,11 @@ class SimDCL(DCLGAN):
             for name in ("similarity_real_a", "similarity_fake_b", "similarity_real_b",
                          "similarity_fake_a"))
         self.fresh_selector = RandomSelector(config.num_patches)
-        self.optimizer_s = make_adam(config.replace(lr=config.lr_F, beta1=config.beta1_F))
-        self.optimizer_s.build(self._similarity_variables())
+
+    def build_optimizers(self):
+        super().build_optimizers()
+        self.optimizer_s = self.add_optimizer("similarity", self._similarity_variables(),
+                                              self.config.lr_F, self.config.beta1_F)
 
     def _similarity_networks(self):
         return {"similarity_real_a": self.similarity_real_a,
@@ -161,9 +146,6 @@ class SimDCL(DCLGAN):
     @property
     def networks(self):
         return {**super().networks, **self._similarity_networks()}
-
-    def _head_optimizers(self):
-        return {**super()._head_optimizers(), "similarity": self.optimizer_s}
 
     def generator_side(self):
         return super().generator_side() + [(self.optimizer_s, self._similarity_variables())]

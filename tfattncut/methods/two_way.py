@@ -8,99 +8,21 @@ a method fills in its forward pass (`translate_pair`) and its G-side loss terms
 (`generator_terms`).
 
 Non-finite numbers: as in CUT, the D update is gated on the Ds' loss and gradients and the
-G-side update on its own (optim.GuardedUpdate); a skipped D update also leaves the pools as
-they were, so a non-finite fake never enters them.
+G-side update on its own (guarded_update.GuardedUpdate); a skipped D update also leaves the
+pools as they were, so a non-finite fake never enters them.
 """
-import keras
 import tensorflow as tf
 
 from tfattncut import losses
-from tfattncut.methods.cut import build_generator
-from tfattncut.methods.optim import GuardedUpdate, check_precision_policy, make_adam
-from tfattncut.models.discriminator import PatchDiscriminator
-from tfattncut.randomness import philox_bits, split_seed
+from tfattncut.methods.base import PROBE_SHAPE, Method
+from tfattncut.methods.image_pool import ImagePool
+from tfattncut.models.discriminator import build_discriminator
+from tfattncut.models.generator import build_generator
+from tfattncut.randomness import split_seed
 
 DIRECTIONS = {"AtoB": "ab", "BtoA": "ba"}
 # Preprocessing modes whose training views vary in size: a pool stores fakes of one size.
 _VARIABLE_SIZE_MODES = ("none", "scale_width")
-
-
-def pool_exchange(stored, count, images, seed):
-    """One query of the reference's ImagePool, as a pure function of its state.
-
-    stored [S, H, W, C] (the first `count` entries are filled), count int32 [], images
-    [N, H, W, C], seed int32 [2]. Images are taken in order: while the pool is not full, an
-    image is stored and returned as is; once it is full, with probability ½ a uniformly
-    chosen stored image is returned and replaced by the new one, else the new one is returned.
-    Returns (returned [N, H, W, C], new stored, new count).
-
-    The draws are row i of one stateless draw of [N, 2] integer Philox bits (the same under
-    XLA as in graph mode, see tfattncut.randomness).
-    """
-    size = stored.shape[0]
-    bits = philox_bits([tf.shape(images)[0], 2], seed)
-
-    def exchange(i, stored, count, returned):
-        image = images[i]
-        filling = count < size
-        swap = tf.logical_and(tf.logical_not(filling), bits[i, 0] < 0)  # the sign bit: p = ½
-        slot = tf.where(filling, count, tf.math.floormod(bits[i, 1], size))
-        held = stored[slot]
-        returned = tf.tensor_scatter_nd_update(returned, [[i]], [tf.where(swap, held, image)])
-        stored = tf.tensor_scatter_nd_update(
-            stored, [[slot]], [tf.where(tf.logical_or(filling, swap), image, held)])
-        return i + 1, stored, count + tf.cast(filling, tf.int32), returned
-
-    _, stored, count, returned = tf.while_loop(
-        lambda i, *_: i < tf.shape(images)[0], exchange, (tf.constant(0), stored, count, images))
-    return returned, stored, count
-
-
-class ImagePool(tf.Module):
-    """The history of generated images a discriminator sees (`--pool_size`, 50 in CycleGAN);
-    `pool_exchange` gives the semantics. Size 0 returns the fakes unchanged.
-
-    The state is two tf.Variables (the stored images and their count), checkpointed through
-    the method's `extra_state`, and the draws come from the step seed, so a resumed run
-    continues exactly.
-
-    Under a distribution strategy there is one pool, not one per replica: every replica
-    gathers the fakes of all replicas (in global batch order), runs the same exchange with
-    the same seed -- so every replica computes the same new state, written once
-    (ONLY_FIRST_REPLICA) -- and keeps the slice of the returned images that belongs to it.
-    A mirrored run therefore sees exactly what one device sees with the global batch.
-    """
-
-    def __init__(self, size, image_shape, name=None):
-        """image_shape: [H, W, C] of one stored image."""
-        super().__init__(name=name)
-        self.size = size
-        if size:
-            first = tf.VariableAggregation.ONLY_FIRST_REPLICA
-            self.images = tf.Variable(tf.zeros([size, *image_shape]), trainable=False,
-                                      aggregation=first, name="images")
-            self.count = tf.Variable(0, trainable=False, aggregation=first, name="count")
-
-    def query(self, images, seed):
-        """images [B, H, W, C] (this replica's, no gradient needed) -> ([B, H, W, C], state):
-        pass `state` to `store` to write the pool's new state."""
-        if not self.size:
-            return images, ()
-        context = tf.distribute.get_replica_context()
-        local = tf.shape(images)[0]
-        returned, stored, count = pool_exchange(
-            tf.convert_to_tensor(self.images), tf.convert_to_tensor(self.count),
-            context.all_gather(images, axis=0), seed)
-        start = tf.cast(context.replica_id_in_sync_group, tf.int32) * local
-        return returned[start:start + local], (stored, count)
-
-    def store(self, state, skip=False):
-        """Writes the state of `query` unless `skip` (bool [], equal on every replica)."""
-        if not self.size:
-            return
-        stored, count = state
-        self.images.assign(tf.where(skip, self.images, stored))
-        self.count.assign(tf.where(skip, self.count, count))
 
 
 def identity_terms(out, weight_a, weight_b):
@@ -110,13 +32,7 @@ def identity_terms(out, weight_a, weight_b):
             "idt_B": weight_b * losses.l1_loss(out["idt_b"], out["real_b"])}
 
 
-def build_discriminator(config, name):
-    """A PatchGAN D of the run's configuration."""
-    return PatchDiscriminator(config.ndf, config.n_layers_D, config.init_type, config.init_gain,
-                              config.no_antialias, name=name)
-
-
-class TwoWayGAN(keras.Model):
+class TwoWayGAN(Method):
     """G_ab, G_ba, D_a, D_b and a fake pool per D; the shared step (see the module docstring).
 
     A subclass implements
@@ -129,8 +45,6 @@ class TwoWayGAN(keras.Model):
 
     # Channels a pool stores per pixel (the attention-guided model adds its mask).
     record_channels = 3
-    # TensorBoard image rows: tag -> `images` keys side by side (rows with a key a method does
-    # not produce are skipped).
     image_rows = {
         "translation/real_A|fake_B": ("real_a", "fake_b"),
         "translation/real_B|fake_A": ("real_b", "fake_a"),
@@ -139,34 +53,28 @@ class TwoWayGAN(keras.Model):
     }
 
     def __init__(self, config, **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
-        check_precision_policy(config.mixed_precision)
-        keras.utils.set_random_seed(config.seed)
-        self.generator_ab = build_generator(config)
-        self.generator_ba = build_generator(config)
-        self.discriminator_a = build_discriminator(config, "discriminator_a")
-        self.discriminator_b = build_discriminator(config, "discriminator_b")
-        # One tiny call creates every weight, so the optimisers can be built up front.
-        probe = tf.zeros([1, 64, 64, 3])
-        self.discriminator_b(self.generator_ab(probe))
-        self.discriminator_a(self.generator_ba(probe))
         if config.pool_size and config.preprocess in _VARIABLE_SIZE_MODES:
             raise ValueError(
                 f"--pool_size={config.pool_size} stores fakes of one size, but "
                 f"--preprocess={config.preprocess} keeps each image's own size; use a cropping "
                 "--preprocess (resize_and_crop, crop, scale_width_and_crop) or --pool_size=0")
+        super().__init__(config, **kwargs)
         side = config.crop_size // 4 * 4
         shape = [side, side, self.record_channels]
         self.pool_a = ImagePool(config.pool_size, shape, name="pool_a")
         self.pool_b = ImagePool(config.pool_size, shape, name="pool_b")
-        self.optimizer_g = make_adam(config)
-        self.optimizer_d = make_adam(config)
-        self.optimizer_g.build(self._generator_variables())
-        self.optimizer_d.build(self._discriminator_variables())
-        self.update_d = GuardedUpdate(config.mixed_precision, name="update_d")
-        self.update_g = GuardedUpdate(config.mixed_precision, name="update_g")
-        self.built = True
+
+    def build_networks(self, probe):
+        self.generator_ab = build_generator(self.config)
+        self.generator_ba = build_generator(self.config)
+        self.discriminator_a = build_discriminator(self.config, "discriminator_a")
+        self.discriminator_b = build_discriminator(self.config, "discriminator_b")
+        self.discriminator_b(self.generator_ab(probe))
+        self.discriminator_a(self.generator_ba(probe))
+
+    def build_optimizers(self):
+        self.optimizer_g = self.add_optimizer("generator", self._generator_variables())
+        self.optimizer_d = self.add_optimizer("discriminator", self._discriminator_variables())
 
     def _generator_variables(self):
         return self.generator_ab.trainable_variables + self.generator_ba.trainable_variables
@@ -181,14 +89,9 @@ class TwoWayGAN(keras.Model):
                 "discriminator_a": self.discriminator_a, "discriminator_b": self.discriminator_b}
 
     @property
-    def optimizers(self):
-        return {"generator": self.optimizer_g, "discriminator": self.optimizer_d}
-
-    @property
     def extra_state(self):
         """The fake pools (empty modules when --pool_size=0) and the loss scales."""
-        return {"pool_a": self.pool_a, "pool_b": self.pool_b, "update_d": self.update_d,
-                "update_g": self.update_g}
+        return {"pool_a": self.pool_a, "pool_b": self.pool_b, **super().extra_state}
 
     @property
     def translator_ab(self):
@@ -209,16 +112,8 @@ class TwoWayGAN(keras.Model):
         """G_ab for AtoB (the trained direction), G_ba for BtoA."""
         key = direction_key(direction)
         generator = build_generator(config)
-        generator(tf.zeros([1, 64, 64, 3]))
+        generator(tf.zeros(PROBE_SHAPE))
         return generator, {f"generator_{key}": generator}
-
-    def start_epoch(self, epoch, learning_rate):
-        """Called by the trainer before each 1-based epoch (also when resuming mid-epoch)."""
-        for optimizer in self.optimizers.values():
-            optimizer.learning_rate = learning_rate
-
-    def call(self, images, training=False):
-        return self.generator(images)
 
     def generator_side(self):
         """[(optimizer, variables)] updated by the G step."""
@@ -250,13 +145,8 @@ class TwoWayGAN(keras.Model):
         keys = {key for row in self.image_rows.values() for key in row}
         return {key: value for key, value in out.items() if key in keys}
 
-    def train_step(self, batch, seed):
-        """One iteration on this replica's batch {"a": [B,H,W,3], "b": [B,H,W,3]}.
-
-        seed: int32 [2], unique to the step and equal on every replica. Returns the losses
-        (local means, unscaled; each G term as it enters G; `nonfinite` 1.0 when a non-finite
-        loss or gradient skipped an update) and the images for summaries.
-        """
+    def replica_step(self, batch, seed):
+        """One iteration (Method.replica_step); each G term is logged as it enters G."""
         cfg = self.config
         forward_seed, *pool_seeds = split_seed(seed, 3)
         # A persistent tape records the forward pass once; the Ds are updated in between, so

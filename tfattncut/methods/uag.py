@@ -8,16 +8,11 @@ A_T(t), a translation by the attention of the source it came from.
 """
 import tensorflow as tf
 
-from tfattncut.methods.cut import build_generator
+from tfattncut.methods.base import PROBE_SHAPE
 from tfattncut.methods.cyclegan import CycleGAN
-from tfattncut.methods.optim import make_adam
 from tfattncut.methods.two_way import direction_key
-from tfattncut.models.attention import AttentionNetwork, AttentionTranslator
-
-
-def build_attention(config, name):
-    return AttentionNetwork(config.uag_attention_ngf, config.init_type, config.init_gain,
-                            name=name)
+from tfattncut.models.attention import AttentionTranslator, build_attention
+from tfattncut.models.generator import build_generator
 
 
 def masked_view(record, threshold, masked):
@@ -41,17 +36,21 @@ class UAG(CycleGAN):
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
-        self.attention_a = build_attention(config, "attention_a")  # A_S: where A is translated
-        self.attention_b = build_attention(config, "attention_b")  # A_T
-        self._translator_ab = AttentionTranslator(self.generator_ab, self.attention_a)
-        self._translator_ba = AttentionTranslator(self.generator_ba, self.attention_b)
-        probe = tf.zeros([1, 64, 64, 3])
-        self._translator_ab(probe)
-        self._translator_ba(probe)
-        self.optimizer_attention = make_adam(config)
-        self.optimizer_attention.build(self._attention_variables())
         # Set by start_epoch; a variable, so the compiled step reads the current value.
         self.attention_frozen = tf.Variable(False, trainable=False, name="attention_frozen")
+
+    def build_networks(self, probe):
+        super().build_networks(probe)
+        self.attention_a = build_attention(self.config, "attention_a")  # A_S: where A changes
+        self.attention_b = build_attention(self.config, "attention_b")  # A_T
+        self._translator_ab = AttentionTranslator(self.generator_ab, self.attention_a)
+        self._translator_ba = AttentionTranslator(self.generator_ba, self.attention_b)
+        self._translator_ab(probe)
+        self._translator_ba(probe)
+
+    def build_optimizers(self):
+        super().build_optimizers()
+        self.optimizer_attention = self.add_optimizer("attention", self._attention_variables())
 
     def _attention_variables(self):
         return self.attention_a.trainable_variables + self.attention_b.trainable_variables
@@ -60,10 +59,6 @@ class UAG(CycleGAN):
     def networks(self):
         return {**super().networks, "attention_a": self.attention_a,
                 "attention_b": self.attention_b}
-
-    @property
-    def optimizers(self):
-        return {**super().optimizers, "attention": self.optimizer_attention}
 
     @property
     def translator_ab(self):
@@ -80,7 +75,7 @@ class UAG(CycleGAN):
         source = key[0]
         translator = AttentionTranslator(build_generator(config),
                                          build_attention(config, f"attention_{source}"))
-        translator(tf.zeros([1, 64, 64, 3]))
+        translator(tf.zeros(PROBE_SHAPE))
         return translator, {f"generator_{key}": translator.generator,
                             f"attention_{source}": translator.attention}
 

@@ -1,1 +1,2 @@
-"""The networks: generator G, discriminator D, projection heads F."""
+"""The networks: generator G, discriminator D, projection heads F, attention A; each module
+also holds the builder that makes its network from a run's configuration."""

@@ -60,3 +60,10 @@ class AttentionTranslator(keras.Model):
 
     def call(self, images, training=None):
         return self.translate_with_mask(images)[0]
+
+
+def build_attention(config, name):
+    """An attention network A of the run's configuration (--uag_attention_ngf, --init_type,
+    --init_gain)."""
+    return AttentionNetwork(config.uag_attention_ngf, config.init_type, config.init_gain,
+                            name=name)

@@ -30,3 +30,10 @@ class PatchDiscriminator(Sequential):
                    instance_norm(), keras.layers.LeakyReLU(0.2),
                    Conv(1, 4, padding=1, initializer=init)]
         self.layer_list = layers
+
+
+def build_discriminator(config, name="discriminator"):
+    """A PatchGAN D of the run's configuration (--ndf, --n_layers_D, --init_type, --init_gain,
+    --no_antialias)."""
+    return PatchDiscriminator(config.ndf, config.n_layers_D, config.init_type, config.init_gain,
+                              config.no_antialias, name=name)

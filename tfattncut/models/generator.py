@@ -112,3 +112,10 @@ class ResnetGenerator(keras.Model):
         outputs = tf.function(lambda x: self.encode(x, nce_layers)).get_concrete_function(
             spec).structured_outputs
         return [list(o.shape[1:]) for o in outputs]
+
+
+def build_generator(config, name="generator"):
+    """G of the run's configuration (--netG, --ngf, --init_type, --init_gain, --no_antialias,
+    --no_antialias_up); training, translate and export all build it here."""
+    return ResnetGenerator(config.netG, config.ngf, config.init_type, config.init_gain,
+                           config.no_antialias, config.no_antialias_up, name=name)

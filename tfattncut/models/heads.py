@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tfattncut.layers import make_initializer
 from tfattncut.randomness import split_seed
+from tfattncut.selection import make_selectors
 
 
 def unit_length(vectors):
@@ -73,3 +74,15 @@ class PatchProjector(keras.Model):
             queries.append(head(selection.translated))
             positions.append(selection.indices)
         return keys, queries, positions
+
+
+def build_projector(config, generator, name="projector"):
+    """F of the run's configuration for `generator`'s --nce_layers: the --selector of each
+    layer (selection.make_selectors) and a --netF_nc head sized to its channels."""
+    num_layers = len(generator.layer_list)
+    if max(config.nce_layers) >= num_layers:
+        raise ValueError(f"--nce_layers {config.nce_layers}: the generator has layers "
+                         f"0..{num_layers - 1}")
+    channels = generator.feature_channels(config.nce_layers)
+    return PatchProjector(channels, make_selectors(config, channels), config.netF_nc,
+                          config.init_type, config.init_gain, name=name)

@@ -2,7 +2,8 @@
 
 `SELECTORS` maps each `--selector` value to its class. A non-random selector acts on the
 NCE layers named by `--qs_layers` (default: the last two) and `random` on the others, as
-QS-Attn does; adding a selector means adding a file and one entry here.
+QS-Attn does; adding a selector means adding a file and one entry here (--selector's
+choices are read from SELECTORS).
 """
 from tfattncut.layers import make_initializer
 from tfattncut.selection.ablations import Informer, QSRandomRoute, QSSelectOnly, QSSelfRoute

@@ -127,7 +127,7 @@ def measure_training_step(config, steps=5, warmup=2):
     random [batch, crop, crop, 3] inputs (the data pipeline is not part of the step)."""
     method = build_method(config)
     jit, _ = resolve_jit_compile(config.jit_compile, tf.distribute.get_strategy())
-    step = tf.function(method.train_step, jit_compile=jit)
+    step = tf.function(method.replica_step, jit_compile=jit)
     shape = [config.batch_size, config.crop_size, config.crop_size, 3]
     batch = {k: tf.random.uniform(shape, -1, 1, seed=i) for i, k in enumerate("ab")}
     seed = tf.constant([config.seed, 0])

@@ -1,9 +1,8 @@
-"""Adam with PyTorch's epsilon, and the learning-rate policies."""
+"""Adam with PyTorch's epsilon (methods/adam.py)."""
 import numpy as np
 import tensorflow as tf
 
-from tfattncut.config import Config
-from tfattncut.methods.optim import TorchAdam, learning_rate_at_epoch
+from tfattncut.methods.adam import TorchAdam
 
 
 def numpy_adam(param, grads, lr, b1, b2, eps, torch_epsilon=True):
@@ -36,21 +35,3 @@ class TorchAdamTest(tf.test.TestCase):
         self.assertAllClose(variable.numpy() - start, expected - start, rtol=1e-4, atol=0)
         # The two epsilon placements differ by far more than the tolerance above.
         self.assertGreater(np.min(np.abs(expected - keras_style) / moved), 1e-2)
-
-
-class LearningRateTest(tf.test.TestCase):
-
-    def test_linear(self):
-        config = Config(lr=2e-4, n_epochs=200, n_epochs_decay=200)
-        self.assertAllClose(learning_rate_at_epoch(config, 1), 2e-4)
-        self.assertAllClose(learning_rate_at_epoch(config, 200), 2e-4)
-        self.assertAllClose(learning_rate_at_epoch(config, 201), 2e-4 * (1 - 1 / 201))
-        self.assertAllClose(learning_rate_at_epoch(config, 400), 2e-4 / 201)
-
-    def test_step_and_cosine(self):
-        config = Config(lr=1.0, lr_policy="step", lr_decay_iters=10)
-        self.assertAllClose(learning_rate_at_epoch(config, 10), 1.0)
-        self.assertAllClose(learning_rate_at_epoch(config, 11), 0.1)
-        config = Config(lr=1.0, lr_policy="cosine", n_epochs=4)
-        self.assertAllClose(learning_rate_at_epoch(config, 1), 1.0)
-        self.assertAllClose(learning_rate_at_epoch(config, 3), 0.5)
