@@ -8,7 +8,7 @@ dict decides netG, ngf and no_antialias.
 from absl import app, flags
 
 from tfattncut import cli
-from tfattncut.serving.torch_import import import_generator
+from tfattncut.torch_import import import_generator
 
 flags.DEFINE_string("netG", None, "The generator's state dict (.pth), e.g. latest_net_G.pth.")
 flags.DEFINE_string("preset", "cut", "Preset name in configs/ or a .cfg path.")

@@ -4,7 +4,7 @@
 Any image size works: sizes that are not multiples of 4 are reflect-padded at the bottom and
 right, translated, and cropped back (tfattncut.inference). With --labels, each image's label
 map (same file stem) is copied to OUTPUT_labels/, so a labelled simulator set becomes a
-labelled photo-style set in the CycleGAN layout.
+labelled photo-style set in the CycleGAN layout. The work is tfattncut.translation's.
 
 Inputs whose translations would share a name (x.png and x.jpg) are refused before anything
 is written. A file that cannot be decoded or is smaller than 5x5 does not stop the others:
@@ -13,7 +13,7 @@ every such file is listed with its reason at the end, and the exit status is 1.
 from absl import app, flags
 
 from tfattncut import cli
-from tfattncut.evaluation.images import translate_files
+from tfattncut.translation import translate_files
 
 flags.DEFINE_string("checkpoint", None, "Run directory, its checkpoints/ folder, or a prefix.")
 flags.DEFINE_string("input", None, "An image file or a folder of images.")

@@ -9,7 +9,7 @@ import tensorflow as tf
 from tests.testdata import tiny_config
 from tfattncut import checkpoints
 from tfattncut.checkpoints import make_checkpoint
-from tfattncut.methods.cut import build_generator
+from tfattncut.models.generator import build_generator
 
 
 class CheckpointTest(tf.test.TestCase):

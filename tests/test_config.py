@@ -23,6 +23,20 @@ def parse(*argv):
 
 class ConfigTest(tf.test.TestCase):
 
+    def test_helpfull_groups_the_flags_by_area(self):
+        flag_values = flags.FlagValues()
+        config_lib.define_flags(flag_values)
+        groups = {module: {flag.name for flag in module_flags}
+                  for module, module_flags in flag_values.flags_by_module_dict().items()}
+        self.assertCountEqual(groups, [f"tfattncut {area} flags" for area in (
+            "data", "networks", "method", "selection", "training", "evaluation")])
+        for area, name in (("data", "dataroot"), ("networks", "ngf"), ("method", "model"),
+                           ("method", "lambda_NCE"), ("selection", "qs_layers"),
+                           ("training", "name"), ("training", "lr"),
+                           ("evaluation", "eval_every_epochs")):
+            self.assertIn(name, groups[f"tfattncut {area} flags"])
+        self.assertIn("\ntfattncut selection flags:\n", flag_values.get_help())
+
     def test_defaults_are_the_spec_defaults(self):
         config = parse()
         self.assertEqual(config.nce_layers, (0, 4, 8, 12, 16))

@@ -8,7 +8,7 @@ from tests.test_checkpoints import truncate
 from tests.testdata import tiny_config, write_tiny_run
 from tfattncut import inference
 from tfattncut.checkpoints import make_checkpoint
-from tfattncut.methods.cut import build_generator
+from tfattncut.models.generator import build_generator
 
 
 class TranslateTest(tf.test.TestCase):

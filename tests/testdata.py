@@ -20,6 +20,14 @@ def write_unaligned_folders(root, count=4, size=64, seed=0):
     return root
 
 
+def write_png(folder, name, pixels):
+    """Saves uint8 [H, W, 3] pixels as FOLDER/NAME (created); returns the path."""
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, name)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
 def tiny_config(root, **changes):
     """A CUT configuration small enough for a 2-core CPU: 64² images, narrow networks."""
     values = dict(
@@ -49,7 +57,7 @@ def write_tiny_run(config):
     import tensorflow as tf
 
     from tfattncut.checkpoints import make_checkpoint
-    from tfattncut.methods.cut import build_generator
+    from tfattncut.models.generator import build_generator
 
     generator = build_generator(config)
     generator(tf.zeros([1, 64, 64, 3]))

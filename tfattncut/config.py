@@ -4,7 +4,9 @@ flags of the launch scripts (names as in the reference code where one exists).
 Presets are flagfiles in configs/; the resolved configuration is written into each run
 directory (config.json), which is how `translate` and `describe` rebuild the networks.
 """
+import collections.abc
 import dataclasses
+import importlib
 import json
 import os
 import typing
@@ -45,20 +47,48 @@ def register_bounds(name, bounds, flag_values=flags.FLAGS):
                              flag_values=flag_values)
 
 
+class RegistryKeys(collections.abc.Sequence):
+    """The names in a registry (`module.attribute`, a dict name -> class) as a list of choices.
+
+    A choice list lives once, in its registry; it is read on first use (when define_flags
+    makes the enum flag), so importing this module does not import TensorFlow.
+    """
+
+    def __init__(self, module, attribute):
+        self.module, self.attribute = module, attribute
+
+    def _names(self):
+        return list(getattr(importlib.import_module(self.module), self.attribute))
+
+    def __getitem__(self, index):
+        return self._names()[index]
+
+    def __len__(self):
+        return len(self._names())
+
+
+_next_area = None  # set by _area while Config's body runs
+
+
+def _area(name):
+    """Starts a group of Config fields (data, networks, method, ...) while the class body
+    runs: `--helpfull` lists their flags under `name`."""
+    global _next_area
+    _next_area = name
+
+
 def _field(default, help_text, choices=None, bounds=None):
-    return dataclasses.field(default=default,
-                             metadata={"help": help_text, "choices": choices, "bounds": bounds})
+    return dataclasses.field(default=default, metadata={
+        "help": help_text, "choices": choices, "bounds": bounds,
+        "area": _next_area})
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    # Run.
-    name: str = _field("experiment", "Run name: outputs go to checkpoints_dir/name.")
-    checkpoints_dir: str = _field("runs", "Root folder of run directories.")
+    _area("method")  # its objective follows the data and the networks
     model: str = _field("cut", "Training method.",
-                        ["cut", "cyclegan", "dclgan", "simdcl", "uag"])
-    seed: int = _field(0, "Seed of every random draw (data order, crops, patches, init).")
-    # Data (training.md, "Unaligned folder data set").
+                        RegistryKeys("tfattncut.methods", "METHODS"))
+    _area("data")  # training.md, "Unaligned folder data set"
     dataroot: str = _field("data/synth_street", "Folder with trainA, trainB, testA, testB.")
     make_synthetic: bool = _field(
         False, "Render the bundled synthetic street scenes into dataroot if it has none.")
@@ -73,7 +103,7 @@ class Config:
     crop_size: int = _field(256, "Training crop size.", bounds=AT_LEAST_ONE)
     no_flip: bool = _field(False, "Disable random horizontal flips.")
     batch_size: int = _field(1, "Global batch size (split over replicas).", bounds=AT_LEAST_ONE)
-    # Networks (networks.md).
+    _area("networks")  # networks.md
     netG: str = _field("resnet_9blocks", "Generator.", ["resnet_9blocks", "resnet_6blocks"])
     ngf: int = _field(64, "Generator width.", bounds=AT_LEAST_ONE)
     ndf: int = _field(64, "Discriminator width.", bounds=AT_LEAST_ONE)
@@ -83,7 +113,7 @@ class Config:
     init_gain: float = _field(0.02, "Initialisation gain.", bounds=NON_NEGATIVE)
     no_antialias: bool = _field(False, "Strided convs instead of blur downsampling.")
     no_antialias_up: bool = _field(False, "Transposed convs instead of blur upsampling.")
-    # Objective (losses.md, selection.md).
+    _area("method")  # the objective: losses.md
     gan_mode: str = _field("lsgan", "GAN loss.", ["lsgan", "vanilla", "hinge"])
     lambda_GAN: float = _field(1.0, "Weight of the GAN loss.", bounds=NON_NEGATIVE)
     lambda_NCE: float = _field(1.0, "Weight of the PatchNCE loss.", bounds=NON_NEGATIVE)
@@ -95,11 +125,10 @@ class Config:
     nce_includes_all_negatives_from_minibatch: bool = _field(
         False, "Take negatives from the whole batch instead of the same image.")
     flip_equivariance: bool = _field(False, "FastCUT: flip the input batch with p=½.")
+    _area("selection")  # selection.md
     selector: str = _field(
         "random", "Patch selector (selection.md).",
-        ["random", "qs_global", "qs_local", "qs_local_global", "qs_random_route",
-         "qs_select_only", "qs_self_route", "informer", "self_attention",
-         "external_attention", "bam", "triplet_attention"])
+        RegistryKeys("tfattncut.selection", "SELECTORS"))
     qs_layers: tuple[int, ...] = _field(
         (), "NCE layers where a non-random selector acts (empty: the last two nce_layers).")
     qs_local_layout: str = _field(
@@ -113,7 +142,7 @@ class Config:
     qs_block_size: int = _field(
         512, "Rows per block of the memory-efficient global entropy (0: dense N×N).",
         bounds=NON_NEGATIVE)
-    # Baselines (baselines.md).
+    _area("method")  # the baselines' terms: baselines.md
     pool_size: int = _field(
         50, "cyclegan, uag, dclgan, simdcl: earlier fakes kept per discriminator (0: none).",
         bounds=NON_NEGATIVE)
@@ -137,7 +166,10 @@ class Config:
         0.1, "uag: attention above this keeps a pixel in the discriminators' view.",
         bounds=BELOW_ONE)
     uag_attention_ngf: int = _field(32, "uag: attention network width.", bounds=AT_LEAST_ONE)
-    # Optimisation (training.md, "Optimisation").
+    _area("training")  # the run, optimisation (training.md, "Optimisation"), runtime
+    name: str = _field("experiment", "Run name: outputs go to checkpoints_dir/name.")
+    checkpoints_dir: str = _field("runs", "Root folder of run directories.")
+    seed: int = _field(0, "Seed of every random draw (data order, crops, patches, init).")
     lr: float = _field(2e-4, "Initial Adam learning rate of G, D and F.", bounds=POSITIVE)
     beta1: float = _field(0.5, "Adam β1.", bounds=BELOW_ONE)
     beta2: float = _field(0.999, "Adam β2.", bounds=BELOW_ONE)
@@ -147,7 +179,6 @@ class Config:
     n_epochs_decay: int = _field(200, "Epochs of linear decay after n_epochs.", bounds=NON_NEGATIVE)
     lr_decay_iters: int = _field(
         50, "Epochs between ×0.1 steps for lr_policy=step.", bounds=AT_LEAST_ONE)
-    # Runtime.
     jit_compile: str = _field(
         "auto", "XLA-compile the training step: auto compiles where it pays (GPU/TPU, one "
         "replica); true forces it, false disables it.", ["auto", "true", "false"])
@@ -162,6 +193,10 @@ class Config:
     checkpoint_every: int = _field(
         500, "Save a checkpoint every N steps (and at the end).", bounds=AT_LEAST_ONE)
     summary_every: int = _field(50, "Write loss and lr scalars every N steps.", bounds=AT_LEAST_ONE)
+    log_every: int = _field(
+        50, "When stdout is not a terminal, print one progress line (step/total, steps/s, ETA "
+        "of the run, losses) every N steps; a terminal gets a progress bar.",
+        bounds=AT_LEAST_ONE)
     image_every: int = _field(
         500, "Write image grids and weight histograms every N steps.", bounds=AT_LEAST_ONE)
     profile_steps: tuple[int, ...] = _field(
@@ -181,7 +216,7 @@ class Config:
         10, "Stop with an error after this many consecutive steps skipped for a non-finite "
         "loss or gradient (0: never stop; float16 loss-scale overflows do not count).",
         bounds=NON_NEGATIVE)
-    # Evaluation during training (metrics.md).
+    _area("evaluation")  # during training: metrics.md
     eval_every_epochs: int = _field(
         0, "Every N epochs, translate the test split, score it, log the metrics, and keep the "
         "best-FID checkpoint in RUN/best_fid/ (0: never).", bounds=NON_NEGATIVE)
@@ -215,26 +250,34 @@ class Config:
         return cls(**values)
 
 
+def flag_group(field):
+    """The --helpfull heading of a Config field's flag, e.g. 'tfattncut data flags'.
+
+    absl groups flags by the module that defines them (sorted by name), so each area is
+    defined under a module name of its own, all starting with 'tfattncut'."""
+    return f"tfattncut {field.metadata['area']} flags"
+
+
 def define_flags(flag_values=flags.FLAGS):
-    """Defines one absl flag per Config field (idempotent)."""
+    """Defines one absl flag per Config field (idempotent), grouped by area for --helpfull."""
     for field in dataclasses.fields(Config):
         if field.name in flag_values:
             continue
         help_text, choices = field.metadata["help"], field.metadata["choices"]
         kind = typing.get_origin(field.type) or field.type
+        where = dict(flag_values=flag_values, module_name=flag_group(field))
         if choices:
-            flags.DEFINE_enum(field.name, field.default, choices, help_text, flag_values=flag_values)
+            flags.DEFINE_enum(field.name, field.default, choices, help_text, **where)
         elif kind is bool:
-            flags.DEFINE_bool(field.name, field.default, help_text, flag_values=flag_values)
+            flags.DEFINE_bool(field.name, field.default, help_text, **where)
         elif kind is int:
-            flags.DEFINE_integer(field.name, field.default, help_text, flag_values=flag_values)
+            flags.DEFINE_integer(field.name, field.default, help_text, **where)
         elif kind is float:
-            flags.DEFINE_float(field.name, field.default, help_text, flag_values=flag_values)
+            flags.DEFINE_float(field.name, field.default, help_text, **where)
         elif kind is tuple:
-            flags.DEFINE_list(field.name, [str(v) for v in field.default], help_text,
-                              flag_values=flag_values)
+            flags.DEFINE_list(field.name, [str(v) for v in field.default], help_text, **where)
         else:
-            flags.DEFINE_string(field.name, field.default, help_text, flag_values=flag_values)
+            flags.DEFINE_string(field.name, field.default, help_text, **where)
         if field.metadata["bounds"]:
             register_bounds(field.name, field.metadata["bounds"], flag_values)
 

@@ -48,13 +48,45 @@ def _batches(dataset):
 
 class ListImagesTest(tf.test.TestCase):
 
-    def test_sorted_images_only_any_case(self):
+    def test_sorted_images_only_any_case_subfolders_included(self):
         folder = os.path.join(self.get_temp_dir(), "mixed")
         _write(folder, {"b.PNG": Image.new("RGB", (4, 4)), "a.jpeg": Image.new("RGB", (4, 4)),
-                        "c.Gif": Image.new("P", (4, 4)), "notes.txt": b"hello"})
-        os.makedirs(os.path.join(folder, "sub.png"))
-        names = [os.path.basename(p) for p in folders_lib.list_images(folder)]
-        self.assertEqual(names, ["a.jpeg", "b.PNG", "c.Gif"])
+                        "c.Gif": Image.new("P", (4, 4)), "d.ppm": Image.new("RGB", (4, 4)),
+                        "e.TIFF": Image.new("RGB", (4, 4)), "notes.txt": b"hello"})
+        _write(os.path.join(folder, "sub.png"), {"f.tif": Image.new("RGB", (4, 4)),
+                                                 "g.PPM": Image.new("RGB", (4, 4))})
+        names = [os.path.relpath(p, folder) for p in folders_lib.list_images(folder)]
+        self.assertEqual(names, ["a.jpeg", "b.PNG", "c.Gif", "d.ppm", "e.TIFF",
+                                 "sub.png/f.tif", "sub.png/g.PPM"])
+
+    def test_cap_keeps_the_first_files_in_the_references_walk_order(self):
+        root = os.path.join(self.get_temp_dir(), "tree")
+        tree = {"trainA": ["b.png", "a.png", "c.tif"], "trainA/sub": ["z.png", "y.jpg"],
+                "trainA/sub/deeper": ["k.png"], "trainA/sub-2": ["m.png"]}
+        levels = {}
+        for folder, names in tree.items():
+            images = {}
+            for name in names:
+                levels[os.path.join(root, folder, name)] = 10 * (len(levels) + 1)
+                images[name] = Image.fromarray(_flat(levels[os.path.join(root, folder, name)],
+                                                     8, 8))
+            _write(os.path.join(root, folder), {**images, "notes.txt": b"not an image"})
+        _write(os.path.join(root, "trainB"), {"0.png": Image.fromarray(_flat(200, 8, 8))})
+        # Oracle, by hand: the reference visits folders in sorted path order, where
+        # "sub-2" < "sub/deeper" ('-' sorts before '/'), and each folder's files in the order
+        # the file system lists them; the cap takes a prefix of that, which is then sorted.
+        walk = [os.path.join(root, folder, name)
+                for folder in ("trainA", "trainA/sub", "trainA/sub-2", "trainA/sub/deeper")
+                for name in os.listdir(os.path.join(root, folder)) if name in tree[folder]]
+        folder_a = os.path.join(root, "trainA")
+        self.assertEqual(folders_lib.list_images(folder_a), sorted(walk))
+        for cap in range(1, len(walk) + 1):
+            self.assertEqual(folders_lib.list_images(folder_a, cap), sorted(walk[:cap]), cap)
+        data = UnalignedFolders(DataOptions(root, preprocess="none", serial_batches=True,
+                                            max_dataset_size=4))
+        self.assertEqual((data.size_a, data.size_b), (4, 1))
+        (batch,) = _batches(data.epoch_dataset(1, 4))
+        self.assertEqual(_levels(batch["a"]).tolist(), [levels[p] for p in sorted(walk[:4])])
 
     def test_missing_folder_is_named(self):
         folder = os.path.join(self.get_temp_dir(), "nowhere")
@@ -96,8 +128,17 @@ class DecodeTest(tf.test.TestCase):
             "palette.bmp": Image.fromarray(rgb).quantize(16),
             "photo.jpg": Image.fromarray(rgb),
             "photo2.JPEG": Image.fromarray(_smooth(12, 16, 1.0)).convert("L"),
+            # TF cannot decode these two formats; Pillow (the reference's loader) does.
+            "plain.tif": Image.fromarray(rgb),
+            "rgba.TIFF": Image.fromarray(np.dstack([rgb, rgb[..., :1]])),
+            "gray.tiff": Image.fromarray(rgb[..., 1]),
+            "plain.ppm": Image.fromarray(rgb),
+            "gray.PPM": Image.fromarray(rgb[..., 2]),  # Pillow writes a binary PGM (P5)
         }
-        self.bad = {"broken.png": png.getvalue()[:60], "notes.jpg": b"not an image at all"}
+        tiff = io.BytesIO()
+        Image.fromarray(rgb).save(tiff, "TIFF")
+        self.bad = {"broken.png": png.getvalue()[:60], "notes.jpg": b"not an image at all",
+                    "broken.tif": tiff.getvalue()[:40], "broken.ppm": b"P6\n16 12\n255\n123"}
         self.root = os.path.join(self.get_temp_dir(), "formats")
         _write(os.path.join(self.root, "trainA"), {**self.good, **self.bad})
         _write(os.path.join(self.root, "trainB"), {"b.png": Image.fromarray(rgb)})
@@ -113,8 +154,16 @@ class DecodeTest(tf.test.TestCase):
             decoded = (folders_lib.load_image(path).numpy() + 1) * 127.5
             self.assertEqual(decoded.shape, (12, 16, 3), name)
             # JPEG: both use libjpeg's accurate IDCT; one level of slack for other builds.
+            # Others are lossless: the levels agree up to the float round trip via [-1, 1].
             tolerance = 1.01 if name.lower().endswith(("jpg", "jpeg")) else 1e-3
             self.assertAllClose(decoded, expected, atol=tolerance, rtol=0, msg=name)
+
+    def test_netpbm_and_tiff_headers_pick_pillow_whatever_the_name(self):
+        """Formats are told by content, not name: a PPM saved as .png decodes too."""
+        rgb = _smooth(6, 10)
+        path = os.path.join(self.get_temp_dir(), "really_a_ppm.png")
+        Image.fromarray(rgb).save(path, "PPM")
+        self.assertAllEqual(folders_lib.read_image(path), rgb)
 
     def test_undecodable_files_are_logged_skipped_and_counted(self):
         with self.assertLogs(level="WARNING") as logs:
@@ -124,7 +173,7 @@ class DecodeTest(tf.test.TestCase):
         text = "\n".join(logs.output)
         for name in self.bad:
             self.assertIn(os.path.join(self.root, "trainA", name), text)
-        self.assertIn("Skipped 2 of 11", text)
+        self.assertIn(f"Skipped 4 of {len(self.good) + 4}", text)
 
     def test_load_image_names_an_undecodable_file(self):
         with self.assertRaisesRegex(ValueError, "notes.jpg cannot be decoded"):
@@ -155,10 +204,11 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
         return root
 
     @parameterized.parameters(
-        # 18 x 26 sources, load 14, crop 8; sizes rounded down to multiples of 4.
+        # 18 x 26 sources, load 14, crop 8; sides rounded to the nearest multiple of 4, halves
+        # to even as Python's round: 18 -> 16, 26 -> 24, 14 -> 16, 9 -> 8.
         ("resize_and_crop", (8, 8)),
         ("crop", (8, 8)),
-        ("scale_width", (8, 12)),  # width 14, height max(14 * 18 // 26, 8) = 9
+        ("scale_width", (8, 16)),  # width 14, height max(14 * 18 // 26, 8) = 9
         ("scale_width_and_crop", (8, 8)),
         ("none", (16, 24)),
     )
@@ -280,15 +330,6 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(_levels(batches[0]["a"]).tolist(), [200, 210, 220])
         self.assertEqual(_levels(batches[0]["b"]).tolist(), [10, 20, 10])
 
-    def test_max_dataset_size_keeps_the_first_sorted_files(self):
-        root = self._root("capped", [10, 20, 30, 40], [100, 110, 120])
-        data = UnalignedFolders(DataOptions(root, preprocess="none", serial_batches=True,
-                                            max_dataset_size=2))
-        self.assertEqual((data.size_a, data.size_b), (2, 2))
-        (batch,) = _batches(data.epoch_dataset(1, 2))
-        self.assertEqual(_levels(batch["a"]).tolist(), [10, 20])
-        self.assertEqual(_levels(batch["b"]).tolist(), [100, 110])
-
     def test_after_n_epochs_resizes_straight_to_crop_size(self):
         root = os.path.join(self.get_temp_dir(), "finetune")
         source = _smooth(24, 24)
@@ -317,10 +358,37 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
         plain = np.asarray(Image.fromarray(source).resize((8, 8), Image.BICUBIC))
         self.assertAllClose((resized.numpy() + 1) * 127.5, plain, atol=2.0, rtol=0)
         kept = folders_lib.test_transform(image, DataOptions("unused", preprocess="none"))
-        self.assertEqual(kept.shape, (16, 24, 3))
+        self.assertEqual(kept.shape, (16, 24, 3))  # 4.5 and 6.5 quarters round to even
         aligned = folders_lib.test_transform(image[:16, :24], DataOptions("unused",
                                                                            preprocess="none"))
         self.assertAllEqual(aligned, image[:16, :24])
+
+    @parameterized.parameters(
+        # (height, width) -> the reference's round(side / 4) * 4, worked out by hand.
+        ((23, 13), (24, 12)),  # 5.75 -> 6, 3.25 -> 3: up and down, where flooring gives 20
+        ((22, 30), (24, 32)),  # 5.5 -> 6 and 7.5 -> 8: halves to the even quarter count
+        ((21, 11), (20, 12)),
+        ((2, 7), (4, 8)),  # 0.5 -> 0 in the reference (which then fails); at least 4 here
+    )
+    def test_none_rounds_each_side_to_the_nearest_multiple_of_4(self, size, rounded):
+        source = _smooth(*size)
+        view = folders_lib.test_transform(tf.constant(source.astype(np.float32) / 127.5 - 1),
+                                          DataOptions("unused", preprocess="none"))
+        self.assertEqual(view.shape, (*rounded, 3))
+        # Oracle: Pillow's bicubic resize, as the reference's __make_power_2 does it.
+        plain = np.asarray(Image.fromarray(source).resize(rounded[::-1], Image.BICUBIC))
+        self.assertAllClose((view.numpy() + 1) * 127.5, plain, atol=3.0, rtol=0)
+
+    def test_training_views_round_as_the_test_view_does(self):
+        root = os.path.join(self.get_temp_dir(), "rounding")
+        for side in "AB":
+            _write(os.path.join(root, "train" + side), {"0.png": Image.fromarray(_smooth(23, 13))})
+        data = UnalignedFolders(DataOptions(root, preprocess="none", no_flip=True))
+        (batch,) = _batches(data.epoch_dataset(1, 1))
+        self.assertEqual(batch["a"].shape, (1, 24, 12, 3))
+        # Same ops on the same decoded pixels, so the same values exactly.
+        self.assertAllEqual(batch["a"][0], folders_lib.test_transform(
+            folders_lib.load_image(os.path.join(root, "trainA", "0.png")), data.options))
 
     def test_steps_per_epoch_drops_the_remainder_and_rejects_big_batches(self):
         root = self._root("steps", range(0, 50, 10), [100, 110])

@@ -1,4 +1,4 @@
-"""Pillow charts: tick values, bar heights and the line chart's layout."""
+"""Pillow charts: tick values, bar heights, the line chart's layout, image sheets."""
 import os
 import tempfile
 
@@ -36,3 +36,12 @@ class ChartsTest(tf.test.TestCase):
         for colour in charts.PALETTE[:2]:  # one colour per run, in order of appearance
             self.assertTrue(np.all(pixels == colour, axis=-1).any())
         self.assertFalse(np.all(pixels == charts.PALETTE[2], axis=-1).any())
+
+    def test_image_columns_under_named_headers(self):
+        black, white = -np.ones([2, 8, 6, 3], np.float32), np.ones([1, 8, 6, 3], np.float32)
+        sheet = charts.image_columns([("a", black), ("b", white)], header_height=12)
+        self.assertEqual(sheet.shape, (12 + 2 * 8, 2 * 6, 3))
+        self.assertLess(sheet[:12, :6].min(), 128)  # the name "a" is drawn over column a
+        # Tiles are pasted as converted; the short column's missing cell stays white.
+        self.assertAllEqual(sheet[12:, :6], np.zeros([16, 6, 3]))
+        self.assertAllEqual(sheet[12:, 6:], np.full([16, 6, 3], 255))

@@ -1,8 +1,10 @@
-"""The downstream experiment end to end on a tiny synthetic set, with its B score recomputed
-from the exported segmenter by a NumPy confusion matrix."""
+"""The downstream experiment end to end on a tiny synthetic set: each arm's training images and
+labels, the translations, and every arm's score recomputed from its segmenter by a NumPy
+confusion matrix."""
 import json
 import os
 import tempfile
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -21,6 +23,10 @@ def _numpy_mean_iou(labels, predictions, num_classes):
     return np.mean(np.diag(matrix)[union > 0] / union[union > 0])
 
 
+def _stems(paths):
+    return [os.path.splitext(os.path.basename(p))[0] for p in paths]
+
+
 class DownstreamTest(tf.test.TestCase):
 
     @classmethod
@@ -32,10 +38,19 @@ class DownstreamTest(tf.test.TestCase):
 
     def test_three_arms_end_to_end(self):
         config = tiny_config(self.root, name="run")
-        write_tiny_run(config)
+        generator = write_tiny_run(config)
         output = os.path.join(self.root, "downstream")
-        report = downstream.run_downstream(self.data, config.run_dir, output, epochs=1,
-                                           batch_size=3, width=4)
+        trained = []  # (image paths, label folder, segmenter) of each arm, in order
+        train_segmenter = segmenter.train_segmenter
+
+        def recording(paths, label_dir, *args):
+            model = train_segmenter(paths, label_dir, *args)
+            trained.append((list(paths), label_dir, model))
+            return model
+
+        with mock.patch.object(segmenter, "train_segmenter", recording):
+            report = downstream.run_downstream(self.data, config.run_dir, output, epochs=1,
+                                               batch_size=3, width=4)
         self.assertEqual(list(report["results"]), [downstream.RAW, downstream.TRANSLATED,
                                                    downstream.UPPER])
         self.assertEqual(report["settings"]["train_images"], 6)
@@ -49,16 +64,39 @@ class DownstreamTest(tf.test.TestCase):
         for name in report["results"]:
             self.assertIn(f"| {name} | {report['results'][name]['mean_iou']:.4f} |", table)
 
-        # The upper bound's score, recomputed from its SavedModel with a NumPy oracle.
-        model = segmenter.load_segmenter(os.path.join(output, downstream.SEGMENTER_B))
-        test_b = folders.list_images(os.path.join(self.data, "testB"))
+        # Which images and labels each arm trains on: raw A, A translated (same stems, so
+        # A's labels), B.
+        train_a = sorted(os.path.join(self.data, "trainA", n)
+                         for n in os.listdir(os.path.join(self.data, "trainA")))
+        train_b = sorted(os.path.join(self.data, "trainB", n)
+                         for n in os.listdir(os.path.join(self.data, "trainB")))
+        self.assertEqual([(paths, label_dir) for paths, label_dir, _ in trained], [
+            (train_a, os.path.join(self.data, "trainA_labels")),
+            (translated, os.path.join(self.data, "trainA_labels")),
+            (train_b, os.path.join(self.data, "trainB_labels"))])
+        self.assertEqual(_stems(translated), _stems(train_a))
+        # The translated arm's images are the generator's translations of A (written as
+        # uint8: a value at a rounding boundary may land one level off between kernels).
+        for source, written in zip(train_a, translated):
+            image = np.asarray(Image.open(source).convert("RGB"), np.float32) / 127.5 - 1
+            want = np.round((np.clip(generator(image[None]).numpy()[0], -1, 1) + 1) * 127.5)
+            self.assertAllClose(np.asarray(Image.open(written)), want, rtol=0, atol=1)
+
+        # Every arm's score, recomputed from its segmenter with a NumPy oracle on testB; the
+        # upper bound's also from its exported SavedModel.
+        test_b = sorted(os.path.join(self.data, "testB", n)
+                        for n in os.listdir(os.path.join(self.data, "testB")))
         images = tf.stack([folders.load_image(p) for p in test_b])
-        predictions = np.argmax(model(images), axis=-1)
         labels = np.stack([synthetic.to_train_ids(np.asarray(Image.open(
-            os.path.join(self.data, "testB_labels", os.path.basename(p)[:-4] + ".png"))))
-            for p in test_b])
-        self.assertAllClose(report["results"][downstream.UPPER]["mean_iou"],
-                            _numpy_mean_iou(labels, predictions, segmenter.NUM_CLASSES))
+            os.path.join(self.data, "testB_labels", stem + ".png")))) for stem in _stems(test_b)])
+        exported = segmenter.load_segmenter(os.path.join(output, downstream.SEGMENTER_B))
+        models = [model for _, _, model in trained] + [exported]
+        for name, model in zip(list(report["results"]) + [downstream.UPPER], models):
+            predictions = np.argmax(model(images), axis=-1)
+            # IoU is a ratio of pixel counts: the same predictions give the same value.
+            self.assertAllClose(report["results"][name]["mean_iou"],
+                                _numpy_mean_iou(labels, predictions, segmenter.NUM_CLASSES),
+                                msg=name)
 
     def test_a_BtoA_run_is_refused(self):
         config = tiny_config(self.root, name="backwards", direction="BtoA")

@@ -10,7 +10,8 @@ from PIL import Image
 
 from tests.testdata import tiny_config, write_tiny_run, write_unaligned_folders
 from tfattncut.data import folders
-from tfattncut.evaluation import evaluate, images
+from tfattncut import pixels
+from tfattncut.evaluation import evaluate
 from tfattncut.inference import translate
 from tfattncut.metrics import inception
 
@@ -106,8 +107,11 @@ class EvaluateTest(tf.test.TestCase):
         translated = os.path.join(self.root, "ckpt_eval", "eval_translated")
         self.assertEqual(report["inputs"]["fake"], translated)
         self.assertEqual(report["inputs"]["real"], self.test_b)
+        # run() is evaluate_translator plus the checkpoint's name.
+        self.assertEqual((report["inputs"]["checkpoint"], report["inputs"]["dataroot"],
+                          report["inputs"]["direction"]), (config.run_dir, self.root, "AtoB"))
         for path in folders.list_images(self.test_a)[:2]:
-            expected = images.to_uint8(translate(generator, folders.load_image(path)[None])[0])
+            expected = pixels.to_uint8(translate(generator, folders.load_image(path)[None])[0])
             written = np.asarray(Image.open(os.path.join(translated, os.path.basename(path))))
             self.assertAllEqual(written, expected)
         logged = _scalar_events(logdir)

@@ -31,7 +31,7 @@ class SegmenterTest(tf.test.TestCase):
         self.assertEqual(model.count_params(), expected)
         again = segmenter.build_segmenter(width=width, seed=3)
         for a, b in zip(model.weights, again.weights):
-            self.assertAllEqual(a, b)
+            self.assertAllEqual(a, b)  # the same seeded draws: exact
 
     def test_label_ids_become_train_ids(self):
         path = os.path.join(self.root, "ids.png")
@@ -72,7 +72,8 @@ class SegmenterTest(tf.test.TestCase):
         path = segmenter.export_segmenter(model, os.path.join(self.root, "saved"))
         loaded = segmenter.load_segmenter(path)
         images = tf.random.stateless_uniform([2, 8, 6, 3], [1, 2], -1.0, 1.0)
-        self.assertAllClose(loaded(images), model(images), atol=1e-5)
+        # The SavedModel's graph (fused kernels) against eager calls.
+        self.assertAllClose(loaded(images), model(images), rtol=1e-4, atol=1e-4)
         with self.assertRaisesRegex(FileNotFoundError, "--segmenter=.*not a SavedModel"):
             segmenter.load_segmenter(self.root)
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 from tfattncut.inference import load_translator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIXTURES = os.path.join(ROOT, "tests", "serving", "fixtures")
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 
 
 class ImportTorchCLITest(tf.test.TestCase):

@@ -8,9 +8,10 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from tests.testdata import tiny_config, write_tiny_run
+from tests.testdata import tiny_config, write_png, write_tiny_run
 from tfattncut.data import folders
-from tfattncut.evaluation.images import to_uint8, translate_files
+from tfattncut.pixels import to_uint8
+from tfattncut.translation import translate_files
 from tfattncut.inference import translate
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -48,12 +49,6 @@ def run_translate(*flags):
     return subprocess.run([sys.executable, "-m", "launch.translate", *flags], cwd=REPO,
                           capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-
-
-def write_png(folder, name, pixels):
-    os.makedirs(folder, exist_ok=True)
-    Image.fromarray(pixels).save(os.path.join(folder, name))
-    return os.path.join(folder, name)
 
 
 class TranslateProcessTest(tf.test.TestCase):

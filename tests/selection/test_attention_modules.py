@@ -165,8 +165,9 @@ class AttentionModuleTest(tf.test.TestCase, parameterized.TestCase):
             layer, source.reshape(B, N, C).astype(np.float64),
             translated.reshape(B, N, C).astype(np.float64))
         self.assertAllEqual(selection.indices, expected_indices)
-        self.assertAllClose(selection.source, expected_source, rtol=1e-4, atol=1e-5)
-        self.assertAllClose(selection.translated, expected_translated, rtol=1e-4, atol=1e-5)
+        # float32 against float64 NumPy, on O(1) values: 1e-4 of that scale.
+        self.assertAllClose(selection.source, expected_source, rtol=1e-4, atol=1e-4)
+        self.assertAllClose(selection.translated, expected_translated, rtol=1e-4, atol=1e-4)
 
     @parameterized.named_parameters(ALL)
     def test_shapes(self, name):
@@ -203,6 +204,7 @@ class AttentionModuleTest(tf.test.TestCase, parameterized.TestCase):
         layer = make(name)
         source = tf.constant(features(1))
         same = layer(source, source, SEED)
+        # Exact: the same ops on the same input (and, below, on the same source rows).
         self.assertAllEqual(same.source, same.translated)
         # The translated features change neither the selection nor the source vectors.
         other = layer(source, tf.constant(features(2)), SEED)
@@ -247,8 +249,9 @@ class AttentionModuleTest(tf.test.TestCase, parameterized.TestCase):
         compiled = tf.function(lambda s, t: layer(s, t, SEED), jit_compile=True)(source,
                                                                                   translated)
         self.assertAllEqual(compiled.indices, eager.indices)
-        self.assertAllClose(compiled.source, eager.source, rtol=1e-5, atol=1e-6)
-        self.assertAllClose(compiled.translated, eager.translated, rtol=1e-5, atol=1e-6)
+        # XLA fuses and reorders the float32 sums: 1e-4 of the O(1) values.
+        self.assertAllClose(compiled.source, eager.source, rtol=1e-4, atol=1e-4)
+        self.assertAllClose(compiled.translated, eager.translated, rtol=1e-4, atol=1e-4)
 
     @parameterized.named_parameters(ALL)
     def test_config_round_trip(self, name):
@@ -256,6 +259,7 @@ class AttentionModuleTest(tf.test.TestCase, parameterized.TestCase):
         clone = type(layer).from_config(layer.get_config())
         clone.set_weights(layer.get_weights())
         source, translated = tf.constant(features(1)), tf.constant(features(2))
+        # Exact: the same weights through the same eager ops.
         self.assertAllEqual(clone(source, translated, SEED).source,
                             layer(source, translated, SEED).source)
 

@@ -14,6 +14,7 @@ class SummariesTest(tf.test.TestCase):
                                                "x": ("real_a", "idt_b")})
         self.assertEqual(set(grids), {"t", "m"})
         self.assertEqual(grids["t"].shape, (2, 4, 8, 3))
+        # Constant ±1 inputs map to 0, 1 and 0.5 exactly.
         self.assertAllClose(grids["t"][:, :, :4], tf.zeros([2, 4, 4, 3]))
         self.assertAllClose(grids["t"][:, :, 4:], tf.ones([2, 4, 4, 3]))
         self.assertAllClose(grids["m"], tf.fill([2, 4, 4, 3], 0.5))
@@ -23,6 +24,7 @@ class SummariesTest(tf.test.TestCase):
         indices = tf.constant([[0, 3]])  # cells (0, 0) and (1, 1) of a 2×2 grid
         significance = tf.constant([[0.0, 1.0, 2.0, 4.0]])
         overlay = summaries.selection_overlay(images, indices, significance, (2, 2)).numpy()
+        # Marks are set, not computed: exact 0s and 1s, so the default bounds.
         green = overlay[0, :, :, 1]
         self.assertAllClose(green[:4, :4], np.ones([4, 4]))
         self.assertAllClose(green[4:, 4:], np.ones([4, 4]))

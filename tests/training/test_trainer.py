@@ -1,5 +1,7 @@
 """The training loop: exact resume, MirroredStrategy equivalence, summaries, safety."""
+import contextlib
 import glob
+import io
 import json
 import os
 import tempfile
@@ -9,9 +11,11 @@ import numpy as np
 import tensorflow as tf
 
 from tests.testdata import tiny_config, write_unaligned_folders
+from tfattncut import pixels
+from tfattncut.data import folders
 from tfattncut.training.strategy import resolve_jit_compile
 from tfattncut.methods.cut import CUT
-from tfattncut.training.trainer import NonFiniteSteps, Trainer
+from tfattncut.training.trainer import NonFiniteSteps, Trainer, data_options
 
 
 def summary_tags(logdir):
@@ -38,6 +42,7 @@ class TrainerTest(tf.test.TestCase):
         self.assertEqual((len(first), len(second)), (3, 3))
         for step, (want, got) in enumerate(zip(straight, first + second), start=1):
             for name in want:
+                # Tight: the same graph on the same restored state runs the same kernels.
                 self.assertAllClose(got[name], want[name], rtol=1e-5, msg=f"{name} at step {step}")
         self.assertEqual(int(resumed.step), 6)
         # The second epoch runs at the decayed rate (linear policy, 1 + 1 epochs).
@@ -46,7 +51,12 @@ class TrainerTest(tf.test.TestCase):
     def test_summaries_checkpoint_and_samples(self):
         config = tiny_config(self.root, name="outputs", max_steps=2)
         trainer = Trainer(config)
-        trainer.fit()
+        log = io.StringIO()
+        with contextlib.redirect_stdout(log):
+            trainer.fit()
+        # Output that is not a terminal gets plain lines: no backspace, carriage return or ANSI.
+        self.assertNotRegex(log.getvalue(), r"[\b\r]|\x1b\[")
+        self.assertRegex(log.getvalue(), r"Epoch 1/2 \(lr 0.0002\)\nstep 2/2: ")
         tags = summary_tags(os.path.join(config.run_dir, "logs"))
         for tag in ("loss/G_GAN", "loss/NCE", "loss/D", "lr", "train_step",  # train_step: the traced graph
                     "translation/real_A|fake_B|real_B", "identity/real_B|idt_B"):
@@ -54,8 +64,17 @@ class TrainerTest(tf.test.TestCase):
         self.assertTrue(any(t.startswith("generator/") for t in tags))
         self.assertTrue(trainer.manager.latest_checkpoint.endswith("ckpt-2"))
         samples = trainer.write_samples()
-        image = tf.io.decode_png(tf.io.read_file(samples))
-        self.assertEqual(image.shape, (4 * 64, 2 * 64, 3))
+        sheet = tf.io.decode_png(tf.io.read_file(samples)).numpy()
+        # A 20-pixel header naming the columns, then input | translation | real B per row.
+        self.assertEqual(sheet.shape, (20 + 4 * 64, 3 * 64, 3))
+        self.assertLess(sheet[:20].min(), 100)  # the names are drawn on white
+        for column, folder in ((0, "testA"), (2, "testB")):
+            first = folders.test_transform(
+                folders.load_image(os.path.join(self.root, folder, "000.png")),
+                data_options(config, phase="test"))
+            # The same decoded image through the same conversion: equal.
+            self.assertAllEqual(sheet[20:84, column * 64:(column + 1) * 64],
+                                pixels.to_uint8(first))
         self.assertTrue(os.path.exists(os.path.join(config.run_dir, "config.json")))
 
     def test_refuses_to_overwrite_a_run_without_resume(self):
@@ -116,6 +135,16 @@ class TrainerTest(tf.test.TestCase):
         with self.assertRaisesRegex(Exception, "nowhere"):
             Trainer(tiny_config(missing, name="missing"))
 
+    def test_tf32_follows_the_flag_and_is_off_by_default(self):
+        # TensorFlow's own default is on; float32 runs must compute as the reference did.
+        try:
+            Trainer(tiny_config(self.root, name="tf32_default"))
+            self.assertFalse(tf.config.experimental.tensor_float_32_execution_enabled())
+            Trainer(tiny_config(self.root, name="tf32_on", tf32=True))
+            self.assertTrue(tf.config.experimental.tensor_float_32_execution_enabled())
+        finally:
+            tf.config.experimental.enable_tensor_float_32_execution(False)
+
     def test_weights_not_all_equal_at_init(self):
         trainer = Trainer(tiny_config(self.root, name="init", max_steps=1))
         kernels = [v.numpy() for v in trainer.method.generator.trainable_variables
@@ -130,14 +159,14 @@ class NonFiniteStepsTest(tf.test.TestCase):
         root = write_unaligned_folders(tempfile.mkdtemp(prefix="nonfinite_test_"), count=4)
         config = tiny_config(root, name="nan", max_steps=8, checkpoint_every=1,
                              max_nonfinite_steps=3, nce_idt=False)
-        train_step = CUT.train_step
+        replica_step = CUT.replica_step
 
         def nan_from_step_2(method, batch, seed):
             """Steps 0 and 1 (the seed's second entry) see the data; later ones NaN images."""
             poison = tf.where(seed[1] >= 2, float("nan"), 1.0)
-            return train_step(method, {k: v * poison for k, v in batch.items()}, seed)
+            return replica_step(method, {k: v * poison for k, v in batch.items()}, seed)
 
-        with mock.patch.object(CUT, "train_step", nan_from_step_2):
+        with mock.patch.object(CUT, "replica_step", nan_from_step_2):
             trainer = Trainer(config)
             with self.assertLogs(level="WARNING") as logs, \
                     self.assertRaisesRegex(NonFiniteSteps,
@@ -174,7 +203,7 @@ class EvalDuringTrainingTest(tf.test.TestCase):
         self.assertLen(reports, 2)  # 1 + 1 epochs
         self.assertIn("eval/fid", summary_tags(os.path.join(config.run_dir, "logs")))
         fids = [json.load(open(path))["metrics"]["fid"] for path in reports]
-        self.assertAllClose(float(trainer.best_fid), min(fids))
+        self.assertAllClose(float(trainer.best_fid), min(fids))  # one number, float32-rounded
         best = tf.train.latest_checkpoint(os.path.join(config.run_dir, "best_fid"))
         self.assertIsNotNone(best)
         self.assertTrue(best.endswith(f"-{2 * (fids.index(min(fids)) + 1)}"))

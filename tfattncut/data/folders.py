@@ -6,17 +6,28 @@ Every random draw (A order, B index, crop offset, flip) is stateless and seeded 
 (seed, epoch, element index), so an epoch's batches are a pure function of (seed, epoch): a run
 resumed mid-epoch with `skip_batches` sees exactly the batches an uninterrupted run would have.
 
-Images go through one decoder (`decode_image`) in training, caching and inference alike, and
-are kept as uint8 until the transform, so caching never changes a pixel.
+Files are listed as the reference's make_dataset lists them: recursively, capped at
+`max_dataset_size` in walk order, then sorted. Images go through one reader (`read_image`) in
+training, caching and inference alike, and are kept as uint8 until the transform, so caching
+never changes a pixel. Every view's height and width are rounded to the nearest multiple of 4,
+as the reference's __make_power_2 does.
 """
 import dataclasses
+import io
 import os
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from PIL import Image
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+from tfattncut.pixels import from_uint8
+
+# The reference's IMG_EXTENSIONS plus .gif, in any case (the reference takes only all-lower or
+# all-upper case, and no .gif: a superset, so the two list the same files unless a folder
+# holds .gif or mixed-case names such as .Jpg).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".gif")
+READABLE_FORMATS = "JPEG, PNG, BMP, GIF, TIFF or PPM/PGM/PBM"
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 DIRECTIONS = ("AtoB", "BtoA")
 _CROPPING_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
@@ -26,8 +37,8 @@ _CROPPING_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
 class DataOptions:
     """The data flags, named as in the reference.
 
-    `max_dataset_size` 0 means no cap; otherwise each side keeps its first files in sorted
-    order (before decoding is checked, as the reference lists files). Epochs count from 1;
+    `max_dataset_size` 0 means no cap; otherwise each side keeps the first files in the
+    reference's walk order (see `list_images`; before decoding is checked). Epochs count from 1;
     once `epoch > n_epochs` training resizes straight to `crop_size`.
     """
     dataroot: str
@@ -59,22 +70,63 @@ class DataOptions:
                              f"({self.crop_size}) for --preprocess={self.preprocess}")
 
 
-def list_images(folder):
-    """Sorted paths of the images (by extension, any case) directly inside `folder`."""
+def list_images(folder, max_dataset_size=0):
+    """Sorted paths of the images (by extension, any case) in `folder` and its subfolders.
+
+    As the reference's `sorted(make_dataset(folder, max_dataset_size))`: folders in sorted
+    path order (symbolic links followed), each folder's files in directory order, the first
+    `max_dataset_size` of those kept (0: all), then sorted. So a cap keeps the files the
+    reference would train on, which are not always the first ones in sorted order.
+    """
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Image folder {folder} does not exist; expected a folder of "
                                 f"{'/'.join(IMAGE_EXTENSIONS)} files")
-    paths = sorted(os.path.join(folder, name) for name in os.listdir(folder)
-                   if name.lower().endswith(IMAGE_EXTENSIONS)
-                   and os.path.isfile(os.path.join(folder, name)))
+    paths = [os.path.join(root, name)
+             for root, _, names in sorted(os.walk(folder, followlinks=True))
+             for name in names if name.lower().endswith(IMAGE_EXTENSIONS)]
     if not paths:
-        raise ValueError(f"Image folder {folder} has no images; expected files ending in "
-                         f"{', '.join(IMAGE_EXTENSIONS)} (any case)")
-    return paths
+        raise ValueError(f"Image folder {folder} has no images (subfolders included); "
+                         f"expected files ending in {', '.join(IMAGE_EXTENSIONS)} (any case)")
+    return sorted(paths[:max_dataset_size] if max_dataset_size else paths)
+
+
+# Leading bytes of the formats only Pillow reads: TIFF (classic and BigTIFF, either byte order)
+# and Netpbm (P1-P6 then whitespace; .ppm files may hold any of them, as in the reference).
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+_NETPBM_MAGIC = b"P[1-6][[:space:]#]"
+
+
+def read_image(path):
+    """An image file's path (scalar string) -> uint8 [H, W, 3], any of READABLE_FORMATS.
+
+    TIFF and Netpbm, which TF cannot decode, go through Pillow's convert('RGB') (the
+    reference's loader) in a tf.numpy_function, so this runs in tf.data pipelines but cannot
+    be saved in a SavedModel (whose encoded-image signature uses `decode_image`).
+    """
+    contents = tf.io.read_file(path)
+    needs_pillow = (
+        tf.reduce_any(tf.equal(tf.strings.substr(contents, 0, 4), _TIFF_MAGIC))
+        | tf.strings.regex_full_match(tf.strings.substr(contents, 0, 3), _NETPBM_MAGIC))
+    image = tf.cond(needs_pillow,
+                    lambda: tf.numpy_function(_pillow_rgb, [tf.io.decode_raw(contents, tf.uint8)],
+                                              tf.uint8, stateful=False),
+                    lambda: decode_image(contents))
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _pillow_rgb(contents):
+    """uint8 [N] encoded bytes -> uint8 [H, W, 3], decoded by Pillow (first frame).
+
+    Bytes go in as uint8: tf.numpy_function hands a string over as `bytes` in graphs but as
+    an object array eagerly.
+    """
+    with Image.open(io.BytesIO(contents.tobytes())) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def decode_image(contents):
-    """Encoded JPEG/PNG/BMP/GIF bytes (scalar string) -> uint8 [H, W, 3].
+    """Encoded JPEG/PNG/BMP/GIF bytes (scalar string) -> uint8 [H, W, 3], in TF ops only.
 
     Grayscale and palette images become RGB, alpha is dropped, 16-bit PNGs keep their top 8
     bits, GIFs give their first frame. JPEGs use the accurate integer IDCT, which matches
@@ -117,19 +169,14 @@ def _lookup_bmp_palette(contents, header, indices):
     return tf.gather(rgb, tf.cast(indices, tf.int32))
 
 
-def _to_signed_unit(image):
-    """uint8 [..., 3] -> float32 in [-1, 1] (the reference's Normalize(0.5, 0.5))."""
-    return tf.cast(image, tf.float32) / 127.5 - 1.0
-
-
 def load_image(path):
     """One image file -> float32 [H, W, 3] in [-1, 1], any size (for inference)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Image file {path} does not exist")
     try:
-        return _to_signed_unit(decode_image(tf.io.read_file(path)))
+        return from_uint8(read_image(path))
     except tf.errors.OpError as error:
-        raise ValueError(f"Image file {path} cannot be decoded as JPEG, PNG, BMP or GIF: "
+        raise ValueError(f"Image file {path} cannot be decoded as {READABLE_FORMATS}: "
                          f"{error.message}") from None
 
 
@@ -144,13 +191,19 @@ def _resize(image, size):
 
 
 def _multiple_of_4(size):
-    """[2] int32 size rounded down to multiples of 4 (the generator downsamples twice)."""
-    return size // 4 * 4
+    """[2] int32 size rounded to the nearest multiples of 4 (the generator downsamples twice).
+
+    As the reference's __make_power_2: Python's round, so a side halfway between two
+    multiples of 4 goes to the one that is a multiple of 8 (18 -> 16, 22 -> 24). Sides of 1 or 2 pixels, which the reference rounds to 0 and then
+    fails to resize, become 4.
+    """
+    quarters = tf.round(tf.cast(size, tf.float64) / 4)  # tf.round: half to even, as Python's
+    return tf.maximum(tf.cast(quarters, tf.int32) * 4, 4)
 
 
 def _round_to_multiple_of_4(image):
-    """[..., H, W, 3] resized to H, W rounded down to multiples of 4; statically aligned
-    images (the usual crops) skip the resize op."""
+    """[..., H, W, 3] resized (bicubic) to H, W rounded to the nearest multiples of 4;
+    statically aligned images (the usual crops) skip the resize op."""
     static = image.shape[-3:-1]
     if static.is_fully_defined() and all(n % 4 == 0 for n in static):
         return image
@@ -186,7 +239,7 @@ def _train_transform(image, options, key):
 
 def test_transform(image, options):
     """Test-time view of float32 [..., H, W, 3] in [-1, 1]: crop_size² or, for `none`, the
-    size rounded down to multiples of 4."""
+    size rounded to the nearest multiples of 4."""
     if options.preprocess == "none":
         return _round_to_multiple_of_4(image)
     return _resize(image, [options.crop_size, options.crop_size])
@@ -223,7 +276,7 @@ class _ImageStore:
     def get(self, index):
         """int64 scalar -> uint8 [H, W, 3]."""
         if self._pixels is None:
-            return decode_image(tf.io.read_file(tf.gather(self._paths, index)))
+            return read_image(tf.gather(self._paths, index))
         height, width = tf.unstack(self._shapes[index])
         start = self._offsets[index]
         return tf.reshape(self._pixels[start:start + height * width * 3], [height, width, 3])
@@ -240,9 +293,7 @@ class UnalignedFolders:
         first, second = ("A", "B") if options.direction == "AtoB" else ("B", "A")
         folders = [os.path.join(options.dataroot, options.phase + side)
                    for side in (first, second)]
-        paths = [list_images(folder) for folder in folders]
-        if options.max_dataset_size:
-            paths = [side[:options.max_dataset_size] for side in paths]
+        paths = [list_images(folder, options.max_dataset_size) for folder in folders]
         budget = _cache_budget_bytes() if options.cache else 0
         self.num_skipped = 0
         stores = []
@@ -260,7 +311,7 @@ class UnalignedFolders:
         keep = budget > 0
 
         def decode(path):
-            image = decode_image(tf.io.read_file(path))
+            image = read_image(path)
             return (path, tf.shape(image)[:2]) + ((image,) if keep else ())
 
         scanned = (tf.data.Dataset.from_tensor_slices(paths)
@@ -278,7 +329,7 @@ class UnalignedFolders:
                                  "from disk each epoch instead of caching.", folder)
                     images = None
         for path in sorted(set(paths) - set(good)):
-            logging.warning("Skipping %s: it cannot be decoded as JPEG, PNG, BMP or GIF.", path)
+            logging.warning("Skipping %s: it cannot be decoded as %s.", path, READABLE_FORMATS)
         skipped = len(paths) - len(good)
         self.num_skipped += skipped
         if skipped:
@@ -286,7 +337,7 @@ class UnalignedFolders:
                             skipped, len(paths), folder)
         if not good:
             raise ValueError(f"Image folder {folder} has no decodable images; expected "
-                             f"JPEG, PNG, BMP or GIF files")
+                             f"{READABLE_FORMATS} files")
         logging.info("%s: %d images.", folder, len(good))
         return good, shapes, images
 
@@ -363,7 +414,7 @@ class UnalignedFolders:
             pair = {}
             for name, store, index, key in (("a", self._a, a_indices[element], a_view_key),
                                             ("b", self._b, b_index, b_view_key)):
-                image = _train_transform(_to_signed_unit(store.get(index)), options, key)
+                image = _train_transform(from_uint8(store.get(index)), options, key)
                 pair[name] = tf.ensure_shape(image, out_shape)
             return pair
 
@@ -383,7 +434,7 @@ class UnalignedFolders:
         """Static [H, W, 3] of one training view (None where sizes vary); raises when
         batch_size > 1 would have to stack views of different sizes."""
         if options.preprocess in _CROPPING_MODES:
-            side = options.crop_size // 4 * 4
+            side = int(_multiple_of_4(options.crop_size))
             return [side, side, 3]
         sources = set(self._a.shapes + self._b.shapes)
         sizes = sorted({tuple(int(n) for n in _multiple_of_4(_load_size(tf.constant(s), options)))

@@ -21,6 +21,8 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageDraw, ImageFilter
 
+from tfattncut.progress import Progress
+
 # ---------------------------------------------------------------------------------------
 # Cityscapes labels.
 
@@ -616,7 +618,7 @@ def generate_dataset(out_dir, size=128, num_train=1000, num_test=100, seed=0, pr
     Args:
       size: image height and width in pixels, >= 64.
       num_train, num_test: images per domain in each split.
-      progress: show a keras Progbar.
+      progress: show the progress (tfattncut.progress).
       num_workers: processes; None: up to 2, and none for small sets.
     Returns:
       {folder: number of files written}.
@@ -670,12 +672,11 @@ def _run(jobs, num_workers, progress):
 
 
 def _report(results, total, progress):
-    """Consumes the results; the workers are already busy while keras loads (seconds)."""
+    """Consumes the results, counting them on a bar (a terminal) or in ten lines (a log)."""
     if not progress:
         collections.deque(results, maxlen=0)
         return
-    import keras   # lazily: rendering itself needs no TensorFlow
-    bar = keras.utils.Progbar(total, unit_name="image")
+    bar = Progress(total, unit="image", every=max(1, total // 10))
     for _ in results:
         bar.add(1)
 

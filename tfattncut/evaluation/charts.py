@@ -1,12 +1,16 @@
-"""Bar and line charts as PNG, drawn with Pillow.
+"""Bar and line charts and labelled image sheets, drawn with Pillow.
 
 matplotlib is not a dependency of tfattncut and two plain charts do not justify one, so the
-axes, ticks and legends are drawn here: a bar chart (the downstream experiment) and panels
-of lines (launch.compare: a metric against the epoch, one line per run).
+axes, ticks and legends are drawn here: a bar chart (the downstream experiment), panels of
+lines (launch.compare: a metric against the epoch, one line per run), and image columns
+under named headers (a training run's sample sheet).
 """
 import math
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from tfattncut import pixels
 
 # matplotlib's tab10: distinguishable, and familiar from papers' plots.
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
@@ -63,6 +67,31 @@ class _Axes:
     def y(self, value):
         (low, high), (_, top, _, bottom) = self.y_range, self.box
         return bottom - (value - low) / (high - low) * (bottom - top)
+
+
+def image_columns(columns, header_height=20):
+    """A sheet of images in columns, each column named in a header row, so that the picture
+    explains itself.
+
+    columns: [(name, [N, H, W, 3] float in [-1, 1])], one H and W for all; a column with
+      fewer images than the longest leaves its lower cells white.
+    Returns uint8 [header_height + N·H, len(columns)·W, 3]. Names are drawn at 13 px, or
+    smaller down to 7 px where a name is wider than its column.
+    """
+    tiles = [pixels.to_uint8(images).numpy() for _, images in columns]
+    height, width = tiles[0].shape[1:3]
+    canvas = Image.new("RGB", (width * len(tiles), header_height + height *
+                               max(len(t) for t in tiles)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for column, ((name, _), images) in enumerate(zip(columns, tiles)):
+        size = 13
+        while size > 7 and draw.textlength(name, font=_font(size)) > width - 4:
+            size -= 1
+        draw.text((column * width + width / 2, header_height / 2), name, fill=_INK,
+                  font=_font(size), anchor="mm")
+        for row, image in enumerate(images):
+            canvas.paste(Image.fromarray(image), (column * width, header_height + row * height))
+    return np.asarray(canvas)
 
 
 def bar_chart(values, path, title):

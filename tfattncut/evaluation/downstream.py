@@ -14,10 +14,9 @@ A good translator lifts "translated A" above "raw A" towards the upper bound.
 """
 import os
 
-from tfattncut import inference
+from tfattncut import inference, translation
 from tfattncut.data import folders
 from tfattncut.evaluation import charts, evaluate
-from tfattncut.evaluation import images as image_files
 from tfattncut.evaluation import segmenter
 
 RAW, TRANSLATED, UPPER = "raw A", "translated A", "B (upper bound)"
@@ -49,7 +48,7 @@ def run_downstream(dataroot, checkpoint, output_dir, epochs=5, batch_size=8,
     train_a = _train_images(dataroot, "trainA", max_train_images)
     train_b = _train_images(dataroot, "trainB", max_train_images)
     test_b = folders.list_images(os.path.join(dataroot, "testB"))
-    translated = image_files.translate_images(
+    translated = translation.translate_images(
         translator, train_a, os.path.join(output_dir, "trainA_translated"))
     labels_a = os.path.join(dataroot, "trainA_labels")
     arms = {RAW: (train_a, labels_a), TRANSLATED: (translated, labels_a),

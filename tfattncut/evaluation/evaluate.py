@@ -22,7 +22,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tfattncut import inference
+from tfattncut import inference, translation
 from tfattncut.data import folders
 from tfattncut.evaluation import images as image_files
 from tfattncut.evaluation import segmenter as segmenter_lib
@@ -198,13 +198,13 @@ def test_split_folders(dataroot, direction):
 
 def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
                         backbone=None, crop_size=None, output_dir=None, epoch=None,
-                        batch_size=16, seed=0):
+                        batch_size=16, seed=0, real=None, paired=None):
     """Report of a translator on a data set's test split (e.g. every N epochs of training).
 
     Translates the source domain's test images (testA for AtoB, testB for BtoA), resized to
     crop_size² first as in training's test view (None: their own sizes), and scores them
     against the target domain's test images at the same size; PSNR/SSIM against testA_as_B
-    where it exists (AtoB only).
+    where it exists (AtoB only); `real` and `paired` replace those folders.
 
     translator: a generator, e.g. `method.generator` or from `inference.load_translator`.
     metrics: names from METRICS; None: every metric the data set allows.
@@ -219,10 +219,10 @@ def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
     output_dir = output_dir or tempfile.mkdtemp(prefix="tfattncut-eval-")
     found = test_split_folders(dataroot, direction)
     try:
-        image_files.translate_images(translator, folders.list_images(found["source"]),
+        translation.translate_images(translator, folders.list_images(found["source"]),
                                      output_dir, crop_size)
-        report = evaluate_folders(output_dir, found["real"], found["paired"], metrics,
-                                  backbone, crop_size, batch_size, seed)
+        report = evaluate_folders(output_dir, real or found["real"], paired or found["paired"],
+                                  metrics, backbone, crop_size, batch_size, seed)
     finally:
         if not keep:
             shutil.rmtree(output_dir, ignore_errors=True)
@@ -280,12 +280,13 @@ def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, ch
                          "(PSNR, SSIM) or --segmenter with --labels.")
     check_metrics(metrics, real is not None, paired is not None, inception_spec is not None)
     if checkpoint:
-        image_files.translate_images(translator, folders.list_images(found["source"]), fake,
-                                     image_size)
-    report = evaluate_folders(fake, real, paired, metrics, inception_spec, image_size,
-                              batch_size)
-    if checkpoint:
-        report["inputs"].update(checkpoint=checkpoint, dataroot=dataroot)
+        report = evaluate_translator(translator, dataroot, config.direction, metrics,
+                                     inception_spec, image_size, output_dir=fake,
+                                     batch_size=batch_size, real=real, paired=paired)
+        report["inputs"]["checkpoint"] = checkpoint
+    else:
+        report = evaluate_folders(fake, real, paired, metrics, inception_spec, image_size,
+                                  batch_size)
     if segmenter:
         add_segmentation(report, segmenter, fake, labels)
     if output:

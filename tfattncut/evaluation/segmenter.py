@@ -28,6 +28,7 @@ from PIL import Image
 from tfattncut.data import folders, synthetic
 from tfattncut.evaluation import images as image_files
 from tfattncut.metrics import segmentation
+from tfattncut.pixels import from_uint8
 
 NUM_CLASSES = len(synthetic.TRAIN_CLASSES)
 ENDPOINT = "serve"
@@ -93,11 +94,6 @@ def _check_same_size(image_path, image_shape, label_path, label_shape):
                          f"{image_path} is {tuple(image_shape)}; they must match pixel for pixel.")
 
 
-def _to_signed_unit(pixels, labels):
-    """uint8 pixels -> float32 in [-1, 1], as `folders.load_image` gives them."""
-    return tf.cast(pixels, tf.float32) / 127.5 - 1.0, labels
-
-
 def train_segmenter(image_paths, label_dir, epochs, batch_size=8, learning_rate=1e-3, seed=0,
                     width=32):
     """A freshly built segmenter (`seed`) trained on the images and their label maps.
@@ -109,7 +105,7 @@ def train_segmenter(image_paths, label_dir, epochs, batch_size=8, learning_rate=
     model = build_segmenter(width=width, seed=seed)
     dataset = (tf.data.Dataset.from_tensor_slices((pixels, labels))
                .shuffle(len(pixels), seed=seed, reshuffle_each_iteration=True)
-               .map(_to_signed_unit)
+               .map(lambda images, labels: (from_uint8(images), labels))
                .batch(batch_size))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(

@@ -9,17 +9,15 @@ windows only, averaged over positions and then over channels.
 """
 import tensorflow as tf
 
-
-def _to_unit(images):
-    return (tf.cast(images, tf.float32) + 1.0) / 2.0
+from tfattncut.pixels import to_unit_range
 
 
 def psnr(images, targets):
     """Per-image PSNR in dB: [B] from two [B, H, W, C] batches in [-1, 1]."""
-    return tf.image.psnr(_to_unit(images), _to_unit(targets), max_val=1.0)
+    return tf.image.psnr(to_unit_range(images), to_unit_range(targets), max_val=1.0)
 
 
 def ssim(images, targets):
     """Per-image SSIM: [B] from two [B, H, W, C] batches in [-1, 1]; H, W >= 11."""
-    return tf.image.ssim(_to_unit(images), _to_unit(targets), max_val=1.0, filter_size=11,
-                         filter_sigma=1.5, k1=0.01, k2=0.03)
+    return tf.image.ssim(to_unit_range(images), to_unit_range(targets), max_val=1.0,
+                         filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03)

@@ -9,12 +9,12 @@ import os
 import time
 
 import grpc
-import keras
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfattncut.data import folders
+from tfattncut.progress import Progress
 from tfattncut.serving.export import BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT
 from tfattncut.serving.validation import DEFAULT_MAX_MESSAGE_BYTES
 
@@ -105,7 +105,7 @@ def infer_files(server, model_name, inputs, output, concurrency=1, **client_opti
         raise ValueError(f"--concurrency must be >= 1; got {concurrency}")
     targets = output_paths(inputs, output)
     os.makedirs(output, exist_ok=True)
-    progress = keras.utils.Progbar(len(targets), unit_name="image")
+    progress = Progress(len(targets), unit="image")
 
     def one(path):
         with open(path, "rb") as f:

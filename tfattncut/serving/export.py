@@ -27,6 +27,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tfattncut.data.folders import decode_image
 from tfattncut.inference import MIN_SIDE, find_run, load_translator, translate
+from tfattncut.pixels import from_uint8, to_uint8
 from tfattncut.serving import image_header
 
 INPUT, OUTPUT = "images", "translated"
@@ -54,16 +55,6 @@ class BatchingOptions:
                        for field in dataclasses.fields(self))
 
 
-def to_float(images):
-    """uint8 [..., 3] -> float32 in [-1, 1] (the training normalisation)."""
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
-
-
-def to_uint8(images):
-    """float32 in [-1, 1] -> uint8, rounded (as launch.translate writes PNGs)."""
-    return tf.cast(tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5), tf.uint8)
-
-
 class TranslatorModule(tf.Module):
     """The translator with the three serving signatures as tf.functions."""
 
@@ -84,7 +75,7 @@ class TranslatorModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
     def serving_default(self, images):
-        return {OUTPUT: to_uint8(self._translate(to_float(images)))}
+        return {OUTPUT: to_uint8(self._translate(from_uint8(images)))}
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
     def translate_float(self, images):
@@ -95,7 +86,7 @@ class TranslatorModule(tf.Module):
         def one(contents):
             with tf.control_dependencies([image_header.check_limit(contents,
                                                                    self.max_image_pixels)]):
-                image = to_float(decode_image(contents))[tf.newaxis]
+                image = from_uint8(decode_image(contents))[tf.newaxis]
             return tf.io.encode_png(to_uint8(self._translate(image))[0])
 
         # One image at a time: encoded images of one request may differ in size.
@@ -117,7 +108,7 @@ def warmup_requests(name, size):
     image = warmup_image(size)[np.newaxis]
     inputs = {
         "serving_default": {INPUT: image},
-        "translate_float": {INPUT: image.astype(np.float32) / 127.5 - 1.0},
+        "translate_float": {INPUT: from_uint8(image).numpy()},
         "translate_encoded": {BYTES_INPUT: np.array([tf.io.encode_png(image[0]).numpy()],
                                                     dtype=object)},
     }

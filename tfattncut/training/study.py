@@ -40,7 +40,7 @@ from PIL import Image, ImageDraw
 from tensorboard.plugins.hparams import api as hparams_api
 
 from tfattncut import config as config_lib
-from tfattncut import inference
+from tfattncut import inference, pixels, translation
 from tfattncut.data import folders, synthetic
 from tfattncut.evaluation import charts, evaluate, segmenter, statistics
 from tfattncut.evaluation import images as image_files
@@ -213,12 +213,12 @@ class Study:
         translator, _ = inference.load_translator(config.run_dir)
         test_a = folders.list_images(os.path.join(dataroot, "testA"))
         test_b = folders.list_images(os.path.join(dataroot, "testB"))
-        translated_train = image_files.translate_images(
+        translated_train = translation.translate_images(
             translator, _train_images(dataroot, "trainA", s.segmenter_images),
             os.path.join(work, "trainA_translated"))
         downstream = self._segmenter(translated_train, os.path.join(dataroot, "trainA_labels"),
                                      seed)
-        translated_test = image_files.translate_images(translator, test_a,
+        translated_test = translation.translate_images(translator, test_a,
                                                        os.path.join(work, "testA_translated"))
         scorer = segmenter.load_segmenter(segmenter_b)
         scores = {
@@ -524,7 +524,7 @@ def _grid_inputs(dataroot, folder, count):
 
 
 def _draw_grid(rows, path, label_width=170):
-    tiles = [image_files.to_uint8(images).numpy() for _, images in rows]
+    tiles = [pixels.to_uint8(images).numpy() for _, images in rows]
     height, width = tiles[0].shape[1:3]
     canvas = Image.new("RGB", (label_width + width * max(len(t) for t in tiles),
                                height * len(rows)), "white")

@@ -1,10 +1,12 @@
 """What a run shows in TensorBoard: loss and lr scalars, image grids, weight histograms."""
 import tensorflow as tf
 
+from tfattncut import pixels
 
-def to_unit_range(images):
-    """[-1, 1] -> [0, 1] for display."""
-    return tf.clip_by_value((images + 1.0) / 2.0, 0.0, 1.0)
+
+def _displayable(images):
+    """[-1, 1] -> [0, 1], clipped: what tf.summary.image expects of floats."""
+    return tf.clip_by_value(pixels.to_unit_range(images), 0.0, 1.0)
 
 
 def image_grids(images, rows, max_images=4):
@@ -19,7 +21,7 @@ def image_grids(images, rows, max_images=4):
         if all(key in images for key in keys):
             tiles = [images[key][:max_images] for key in keys]
             tiles = [tf.image.grayscale_to_rgb(t) if t.shape[-1] == 1 else t for t in tiles]
-            grids[tag] = to_unit_range(tf.concat(tiles, axis=2))
+            grids[tag] = _displayable(tf.concat(tiles, axis=2))
     return grids
 
 
@@ -57,7 +59,7 @@ def selection_overlay(images, indices, significance, grid):
         grid_values = tf.reshape(values, [batch, grid[0], grid[1], 1])
         return tf.image.resize(grid_values, [height, width], method=method)
 
-    base = 0.5 * tf.image.rgb_to_grayscale(to_unit_range(images))
+    base = 0.5 * tf.image.rgb_to_grayscale(_displayable(images))
     red = base
     if significance is not None:
         low = tf.reduce_min(significance, axis=1, keepdims=True)

@@ -15,17 +15,16 @@ import signal
 import tempfile
 import threading
 
-import keras
 import tensorflow as tf
 from absl import logging
 
 from tfattncut.checkpoints import make_checkpoint, newest_intact
 from tfattncut.data import folders
-from tfattncut.evaluation import evaluate
+from tfattncut.evaluation import charts, evaluate
 from tfattncut.metrics import inception
 from tfattncut.inference import translate
 from tfattncut.methods import build_method
-from tfattncut.methods.optim import learning_rate_at_epoch
+from tfattncut.progress import Progress
 from tfattncut.training import profiling, summaries
 from tfattncut.training.strategy import make_strategy, resolve_jit_compile
 
@@ -114,7 +113,7 @@ class Trainer:
         return os.path.join(self._scratch_dir, os.path.basename(directory))
 
     def _make_distributed_step(self):
-        replica_step = tf.function(self.method.train_step, jit_compile=self.jit_compile)
+        replica_step = tf.function(self.method.replica_step, jit_compile=self.jit_compile)
 
         @tf.function
         def distributed_step(batch, seed, stop):
@@ -164,6 +163,7 @@ class Trainer:
         writer = (tf.summary.create_file_writer(os.path.join(config.run_dir, "logs"))
                   if self.is_chief else tf.summary.create_noop_writer())
         history = []
+        self._progress = Progress(self.total_steps, every=config.log_every, start=int(self.step))
         trace_graph = int(self.step) == 0
         self._stop_requested = False
         self.nonfinite_steps = 0  # skipped steps of this process, for TensorBoard
@@ -202,7 +202,7 @@ class Trainer:
         step = int(self.step)
         epoch, skip = divmod(step, self.steps_per_epoch)
         epoch += 1
-        lr = learning_rate_at_epoch(config, epoch)
+        lr = self.method.schedule(config.lr, epoch)
         self.method.start_epoch(epoch, lr)
         steps = min(self.steps_per_epoch - skip, self.total_steps - step)
 
@@ -217,9 +217,8 @@ class Trainer:
             local_replicas = context.num_replicas_in_sync // context.num_input_pipelines
             return dataset.take(steps * local_replicas).with_options(options)
 
-        progress = keras.utils.Progbar(self.steps_per_epoch, unit_name="step")
-        print(f"Epoch {epoch}/{config.n_epochs + config.n_epochs_decay} (lr {lr:.3g})")
-        progress.update(skip)
+        self._progress.note(f"Epoch {epoch}/{config.n_epochs + config.n_epochs_decay} "
+                            f"(lr {lr:.3g})")
         history = []
         for batch in self.strategy.distribute_datasets_from_function(dataset_fn):
             seed = tf.constant([config.seed, step], tf.int64)
@@ -237,7 +236,7 @@ class Trainer:
             self._profiler.after_step(step)
             nonfinite = values.pop("nonfinite") > 0
             history.append(values)
-            progress.update(step - (epoch - 1) * self.steps_per_epoch, list(values.items()))
+            self._progress.update(step, values)
             self._write_summaries(step, values, lr, images)
             self._track_nonfinite(step, nonfinite, values)
             stop = bool(stop)  # agreed by every worker, unlike self._stop_requested
@@ -324,26 +323,35 @@ class Trainer:
             shutil.rmtree(self._scratch_dir, ignore_errors=True)
 
     def write_samples(self, max_images=8):
-        """Translations of the first test images of the source domain, as one PNG grid
-        (rows: source | translation), or None when the data set has no test split or this
-        process is not the chief."""
+        """The first test images of the source domain, their translations, and as many real
+        test images of the target domain (unpaired: what translations should look like), as
+        one PNG sheet whose header names the columns; None when the data set has no source
+        test split or this process is not the chief. Without a target test split the sheet
+        has no real column."""
         if not self.is_chief:
             return None
-        source = "testB" if self.config.direction == "BtoA" else "testA"
-        try:
-            paths = folders.list_images(os.path.join(self.config.dataroot, source))
-        except (FileNotFoundError, ValueError):
-            logging.info("No %s folder in %s: no sample grid written", source,
-                         self.config.dataroot)
-            return None
+        found = evaluate.test_split_folders(self.config.dataroot, self.config.direction)
         options = data_options(self.config, phase="test")
-        images = tf.stack([folders.test_transform(folders.load_image(p), options)
-                           for p in paths[:max_images]])
-        translated = translate(self.method.generator, images)
-        grid = tf.concat([tf.concat([images, translated], axis=2)[i] for i in range(len(images))],
-                         axis=0)
+
+        def first_images(folder):
+            """[N, crop, crop, 3] of the folder's first images; None without images."""
+            try:
+                paths = folders.list_images(folder)[:max_images]
+            except (FileNotFoundError, ValueError):
+                logging.info("No images in %s for the sample sheet", folder)
+                return None
+            return tf.stack([folders.test_transform(folders.load_image(p), options)
+                             for p in paths])
+
+        images = first_images(found["source"])
+        if images is None:
+            return None
+        source, target = (os.path.basename(found[k]) for k in ("source", "real"))  # testA, ...
+        columns = [(f"input ({source})", images),
+                   ("translation", translate(self.method.generator, images)),
+                   (f"real {target[-1]} ({target})", first_images(found["real"]))]
         path = os.path.join(self.config.run_dir, "samples", f"step_{int(self.step)}.png")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        pixels = tf.cast(tf.round(summaries.to_unit_range(grid) * 255.0), tf.uint8)
-        tf.io.write_file(path, tf.io.encode_png(pixels))
+        sheet = charts.image_columns([c for c in columns if c[1] is not None])
+        tf.io.write_file(path, tf.io.encode_png(sheet))
         return path

@@ -1,6 +1,6 @@
-"""tfattncut.serving.torch_import on a committed fixture (a reference CUT generator at ngf=2,
+"""tfattncut.torch_import on a committed fixture (a reference CUT generator at ngf=2,
 6 blocks, saved by torch in both file formats with its output on a fixed input; made by
-tests/serving/fixtures/make_torch_fixture.py)."""
+tests/fixtures/make_torch_fixture.py)."""
 import os
 import tempfile
 import zipfile
@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tfattncut.inference import load_translator
 from tfattncut.methods import METHODS
-from tfattncut.serving import torch_import
+from tfattncut import torch_import
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 PTH = os.path.join(FIXTURES, "cut_ngf2_6blocks.pth")

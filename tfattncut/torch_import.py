@@ -1,4 +1,5 @@
-"""Import of generators trained with the public PyTorch CUT / FastCUT / QS-Attn code.
+"""Model conversion: generators trained with the public PyTorch CUT / FastCUT / QS-Attn code
+become tfattncut run directories (what `launch.import_torch` runs).
 
 `torch.save(net.state_dict(), ...)` files are read without torch: a zip (torch >= 1.6) or
 legacy pickle stream whose tensors are `torch._utils._rebuild_tensor_v2(storage, offset,
