@@ -8,7 +8,7 @@ Layout (two folders, so the small results can be kept in git and the large ones 
     RUNS_DIR/baselines/seedS/      segmenter_B, the B-trained segmenter of seed S
     STUDY_DIR/scores/NAME_seedS.json   the run's scores: a run with this file is done
     STUDY_DIR/scores/baseline_seedS.json   the per-seed floor and ceiling
-    STUDY_DIR/report.md, report.json, chart.png, samples.png
+    STUDY_DIR/report.md, report.json, chart.png, samples.png   (tfattncut.evaluation.study_report)
 
 Every step is resumable: a scored run is skipped, a trained one is only scored, an interrupted
 one resumes from its newest checkpoint (`--resume` semantics), so the study survives
@@ -42,7 +42,9 @@ from tensorboard.plugins.hparams import api as hparams_api
 from tfattncut import config as config_lib
 from tfattncut import inference, pixels, translation
 from tfattncut.data import folders, synthetic
-from tfattncut.evaluation import charts, evaluate, segmenter, statistics
+from tfattncut.evaluation import charts, evaluate, segmenter
+from tfattncut.evaluation.study_report import (METRICS, format_report, load_scores, run_name,
+                                               summarise, zero_entropy_summary)
 from tfattncut.evaluation import images as image_files
 from tfattncut.metrics import inception
 from tfattncut.training.trainer import Trainer
@@ -53,19 +55,6 @@ PRESETS = ("cut", "fastcut", "qsattn_global", "qsattn_local", "qsattn_local_glob
 # Study variants beyond the presets: name -> (preset, extra training flags).
 VARIANTS = {"qsattn_local_correct": ("qsattn_local", ("--qs_local_layout=correct",))}
 DEFAULT_VARIANTS = PRESETS + tuple(VARIANTS)
-REFERENCE = "cut"
-# (key, label, higher is better) of the per-run scores, in report order.
-METRICS = (("downstream_miou", "downstream mIoU", True),
-           ("label_miou", "label mIoU (FCN score)", True),
-           ("fid_seg", "FID (segmenter)", False),
-           ("kid_seg", "KID (segmenter)", False),
-           ("fid_inception", "FID (Inception)", False),
-           ("kid_inception", "KID (Inception)", False),
-           ("step_time_s", "step time (s)", False),
-           ("images_per_s", "images/s", True))
-PAIRED = ("downstream_miou", "label_miou", "fid_seg")
-
-
 @dataclasses.dataclass(frozen=True)
 class StudySettings:
     """What `launch.study`'s flags set; see its help for each."""
@@ -92,10 +81,6 @@ class StudySettings:
             raise ValueError("--seeds: give at least one seed")
 
 
-def run_name(variant, seed):
-    return f"{variant}_seed{seed}"
-
-
 def scores_path(study_dir, name):
     return os.path.join(study_dir, "scores", f"{name}.json")
 
@@ -110,11 +95,6 @@ def run_config(settings, variant, seed):
                  *extra, *settings.train_flags, f"--name={run_name(variant, seed)}",
                  f"--checkpoints_dir={settings.runs_dir}", f"--seed={seed}", "--resume"])
     return config_lib.from_flags(flag_values)
-
-
-def _read_json(path):
-    with open(path) as f:
-        return json.load(f)
 
 
 def _write_json(value, path):
@@ -329,148 +309,6 @@ def write_run_summaries(logdir, scores, config):
         for key, _, _ in METRICS:
             if scores.get(key) is not None:
                 tf.summary.scalar(f"study/{key}", scores[key], step=scores["steps"])
-
-
-def load_scores(score_dirs):
-    """(runs {(variant, seed): scores}, baselines {seed: scores}) from STUDY_DIR/scores
-    folders; a run found in several folders is an error naming both files."""
-    runs, baselines, sources = {}, {}, {}
-    for directory in score_dirs:
-        for path in sorted(glob.glob(os.path.join(directory, "scores", "*.json"))):
-            scores = _read_json(path)
-            if os.path.basename(path).startswith("baseline_seed"):
-                baselines.setdefault(scores["seed"], scores)
-                continue
-            key = (scores["variant"], scores["seed"])
-            if key in sources:
-                raise ValueError(f"{run_name(*key)} was scored twice: {sources[key]} and {path};"
-                                 f" keep one")
-            runs[key], sources[key] = scores, path
-    return runs, baselines
-
-
-def summarise(runs, baselines, variants):
-    """The report's numbers: per variant and metric the seeds' values and their interval,
-    the paired differences against CUT, and the baselines' intervals."""
-    summary = {"variants": {}, "paired_vs_cut": {}, "baselines": {}}
-    for variant in variants:
-        seeds = sorted(seed for v, seed in runs if v == variant)
-        if not seeds:
-            continue
-        entry = {"seeds": seeds, "metrics": {}}
-        for key, _, _ in METRICS:
-            values = {seed: runs[(variant, seed)][key] for seed in seeds
-                      if runs[(variant, seed)].get(key) is not None}
-            if values:
-                entry["metrics"][key] = {"values": values,
-                                         **statistics.mean_interval(values.values()).to_dict()}
-        summary["variants"][variant] = entry
-    reference = summary["variants"].get(REFERENCE)
-    for variant, entry in summary["variants"].items():
-        if variant == REFERENCE or reference is None:
-            continue
-        comparisons = {}
-        for key in PAIRED:
-            if key in entry["metrics"] and key in reference["metrics"]:
-                interval, seeds = statistics.paired_difference(
-                    entry["metrics"][key]["values"], reference["metrics"][key]["values"])
-                if interval is not None:
-                    comparisons[key] = {**interval.to_dict(), "seeds": seeds}
-        summary["paired_vs_cut"][variant] = comparisons
-    for key in ("raw_a_downstream_miou", "b_downstream_miou", "raw_test_a_label_miou",
-                "raw_test_a_fid_seg"):
-        values = [b[key] for b in baselines.values() if key in b]
-        if values:
-            summary["baselines"][key] = statistics.mean_interval(values).to_dict()
-    return summary
-
-
-def _interval(entry):
-    return statistics.Interval(entry["mean"], entry["ci95"], entry["n"])
-
-
-def format_report(summary, settings, wall_minutes=None):
-    """report.md: the headline, the ranked table, the paired comparisons, the baselines."""
-    variants = summary["variants"]
-    ranked = sorted(variants, key=lambda v: -variants[v]["metrics"].get(
-        "downstream_miou", {"mean": -1.0})["mean"])
-    shown = [(key, label) for key, label, _ in METRICS
-             if any(key in variants[v]["metrics"] for v in variants)]
-    lines = ["# Method study", ""]
-    if ranked:
-        best = ranked[0]
-        lines += [f"Best downstream mIoU: **{best}** "
-                  f"({_interval(variants[best]['metrics']['downstream_miou']).format(4)}). "
-                  "Means ± 95 % confidence intervals (Student's t) over seeds.", ""]
-    lines += ["| rank | method | seeds | " + " | ".join(label for _, label in shown) + " |",
-              "|---:|---|---:|" + "---:|" * len(shown)]
-    for rank, variant in enumerate(ranked, 1):
-        cells = []
-        for key, _ in shown:
-            entry = variants[variant]["metrics"].get(key)
-            cells.append(_interval(entry).format(4) if entry else "–")
-        lines.append(f"| {rank} | {variant} | {len(variants[variant]['seeds'])} | "
-                     + " | ".join(cells) + " |")
-    baselines = summary["baselines"]
-    names = {"raw_a_downstream_miou": "segmenter trained on raw A (floor), mIoU on testB",
-             "b_downstream_miou": "segmenter trained on B (ceiling), mIoU on testB",
-             "raw_test_a_label_miou": "B segmenter on untranslated testA (label mIoU reference)",
-             "raw_test_a_fid_seg": "FID (segmenter) of untranslated testA vs testB"}
-    if baselines:
-        lines += ["", "Reference lines (per seed, same segmenter settings):", ""]
-        lines += [f"- {names[key]}: {_interval(entry).format(4)}"
-                  for key, entry in baselines.items()]
-    if summary["paired_vs_cut"]:
-        lines += ["", "## Against CUT, paired by seed", ""]
-        labels = {key: label for key, label, _ in METRICS}
-        better = {key: higher for key, _, higher in METRICS}
-        for variant, comparisons in summary["paired_vs_cut"].items():
-            for key, entry in comparisons.items():
-                lines.append("- " + statistics.describe_difference(
-                    _interval(entry), labels[key], variant, REFERENCE, better[key]))
-    zero = _zero_entropy_table(summary)
-    if zero:
-        lines += ["", "## Zero-entropy rows of QS-Attn (fraction of positions tied at "
-                  "entropy 0, mean over seeds)", ""] + zero
-    lines += ["", "## How this was made", "",
-              f"- presets/variants: {', '.join(settings.variants)}; seeds: "
-              f"{', '.join(str(s) for s in settings.seeds)}",
-              f"- shared training flags: `{' '.join(settings.train_flags) or '(none)'}`",
-              f"- segmenter: {settings.segmenter_images} training images, "
-              f"{settings.segmenter_epochs} epochs, width {settings.segmenter_width}",
-              "- FID/KID (segmenter) use the seed's B-trained segmenter as feature space: "
-              "domain-specific, not comparable with published Inception FIDs."]
-    if wall_minutes is not None:
-        lines.append(f"- wall time of this invocation: {wall_minutes:.1f} min")
-    return "\n".join(lines) + "\n"
-
-
-def _zero_entropy_table(summary):
-    rows = []
-    for variant, entry in summary.get("zero_entropy", {}).items():
-        for layer, points in entry.items():
-            shown = ", ".join(f"step {step}: {value:.3f}" for step, value in points)
-            rows.append(f"- {variant}, {layer}: {shown}")
-    return rows
-
-
-def zero_entropy_summary(runs):
-    """Per variant and layer, the mean fraction over seeds at the first, middle and last
-    logged step common to the seeds."""
-    result = {}
-    for (variant, _), scores in sorted(runs.items()):
-        for layer, points in (scores.get("zero_entropy_fraction") or {}).items():
-            result.setdefault(variant, {}).setdefault(layer, []).append(dict(points))
-    summary = {}
-    for variant, layers in result.items():
-        for layer, per_seed in layers.items():
-            steps = sorted(set.intersection(*(set(p) for p in per_seed)))
-            if not steps:
-                continue
-            chosen = sorted({steps[0], steps[len(steps) // 2], steps[-1]})
-            summary.setdefault(variant, {})[layer] = [
-                [int(step), float(np.mean([p[step] for p in per_seed]))] for step in chosen]
-    return summary
 
 
 def write_report(settings, merge_dirs=(), wall_minutes=None):
