@@ -150,11 +150,16 @@ class MultiWorkerTrainingTest(tf.test.TestCase):
             self.assertAllEqual(got[0][name], got[1][name], msg=name)
             # Kernels only: a conv bias followed by instance norm has a zero gradient, whose
             # float noise Adam blows up to arbitrary steps (as in test_trainer's mirrored test).
-            # Adam also turns summation-order noise in small kernel gradients into up to a few
-            # percent of a step (lr 2e-4; observed 1.02e-5): half a step is the tolerance, while
-            # wrongly sharded batches differ by whole steps.
+            # Adam also turns summation-order noise in small kernel gradients into a few
+            # percent of a step (lr 2e-4; typically 1e-5), and a near-zero gradient whose sign
+            # the all-reduce order flips moves its weight by up to two steps (observed: 1 of
+            # 1152 values off by 1.05e-4 on an AMD EPYC). So: 99 % of the values within half a
+            # step and none beyond five steps, while wrongly sharded batches move most values
+            # by whole steps.
             if value.ndim > 1:
-                self.assertAllClose(got[0][name], value, rtol=0, atol=1e-4, msg=name)
+                difference = np.abs(got[0][name] - value)
+                self.assertGreaterEqual(np.mean(difference <= 1e-4), 0.99, msg=name)
+                self.assertLessEqual(difference.max(), 5 * 2e-4, msg=name)
 
         self.assertCountEqual(os.listdir(config.run_dir), ["checkpoints", "config.json", "logs"])
         self.assertCountEqual(
