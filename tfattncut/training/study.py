@@ -8,6 +8,8 @@ Layout (two folders, so the small results can be kept in git and the large ones 
     RUNS_DIR/baselines/seedS/      segmenter_B, the B-trained segmenter of seed S
     STUDY_DIR/scores/NAME_seedS.json   the run's scores: a run with this file is done
     STUDY_DIR/scores/baseline_seedS.json   the per-seed floor and ceiling
+    STUDY_DIR/samples/NAME_seedS.png   the run's row of the sample grid (lowest seed only), so
+                                   the grid can be drawn where the run directories are not
     STUDY_DIR/report.md, report.json, chart.png, samples.png   (tfattncut.evaluation.study_report)
 
 Every step is resumable: a scored run is skipped, a trained one is only scored, an interrupted
@@ -220,6 +222,8 @@ class Study:
                                   if scores["step_time_s"] else None)
         scores["zero_entropy_fraction"] = scalar_series(logdir, "selection/zero_entropy_fraction/")
         write_run_summaries(logdir, scores, config)
+        if seed == min(s.seeds):
+            write_sample_row(s, run_name(variant, seed), translator, dataroot)
         _write_json(scores, scores_path(s.study_dir, run_name(variant, seed)))
         keras.backend.clear_session()
         return scores
@@ -329,31 +333,58 @@ def write_report(settings, merge_dirs=(), wall_minutes=None):
     if means:
         charts.bar_chart(means, os.path.join(settings.study_dir, "chart.png"),
                          "Downstream mIoU on testB (mean over seeds)")
-    write_sample_grid(settings, variants)
+    if variants:
+        config = run_config(settings, variants[0], min(settings.seeds))
+        if config.make_synthetic:
+            synthetic.ensure_dataset(config.dataroot)
+        write_sample_grid(settings, variants, config.dataroot)
     return summary
 
 
-def write_sample_grid(settings, variants):
-    """samples.png: the same testA inputs in the first row, each method's translation (its
-    lowest seed's run) in a row below, and real testB images in the last row, each row named
-    on the left. Runs whose checkpoints are not on this machine are left out; with none, the
-    existing grid is kept."""
-    seed = min(settings.seeds)
+def sample_row_path(study_dir, name):
+    return os.path.join(study_dir, "samples", f"{name}.png")
+
+
+def write_sample_row(settings, name, translator, dataroot):
+    """The run's translations of the grid's testA inputs, side by side, as one PNG."""
+    images = inference.translate(translator, _grid_inputs(dataroot, "testA",
+                                                          settings.grid_images))
+    path = sample_row_path(settings.study_dir, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(np.concatenate(pixels.to_uint8(images).numpy(), axis=1)).save(path)
+    return path
+
+
+def write_sample_grid(settings, variants, dataroot):
+    """samples.png: the same testA inputs in the first row, each method's translations (its
+    lowest seed's saved row) in a row below, and real testB images in the last row, each row
+    named on the left. A run scored before rows were saved gets its row from its checkpoint
+    where that is on this machine; variants with neither are left out."""
     rows = []
-    dataroot = None
     for variant in variants:
-        run_dir = os.path.join(settings.runs_dir, run_name(variant, seed))
-        if not tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints")):
-            continue
-        translator, config = inference.load_translator(run_dir)
-        dataroot = config.dataroot
-        inputs = _grid_inputs(dataroot, "testA", settings.grid_images)
-        rows.append((variant, inference.translate(translator, inputs)))
+        row = _sample_row(settings, variant)
+        if row is not None:
+            rows.append((variant, row))
     if not rows:
         return None
-    rows.insert(0, ("input (testA)", _grid_inputs(dataroot, "testA", settings.grid_images)))
-    rows.append(("real B (testB)", _grid_inputs(dataroot, "testB", settings.grid_images)))
+    rows.insert(0, ("input (testA)", _grid_tiles(dataroot, "testA", settings.grid_images)))
+    rows.append(("real B (testB)", _grid_tiles(dataroot, "testB", settings.grid_images)))
     return _draw_grid(rows, os.path.join(settings.study_dir, "samples.png"))
+
+
+def _sample_row(settings, variant):
+    """[H, W * grid_images, 3] uint8 of the variant's lowest seed with a row or a checkpoint."""
+    for seed in sorted(settings.seeds):
+        name = run_name(variant, seed)
+        path = sample_row_path(settings.study_dir, name)
+        run_dir = os.path.join(settings.runs_dir, name)
+        if not os.path.exists(path) and tf.train.latest_checkpoint(
+                os.path.join(run_dir, "checkpoints")):
+            translator, config = inference.load_translator(run_dir)
+            write_sample_row(settings, name, translator, config.dataroot)
+        if os.path.exists(path):
+            return np.asarray(Image.open(path).convert("RGB"))
+    return None
 
 
 def _grid_inputs(dataroot, folder, count):
@@ -361,15 +392,19 @@ def _grid_inputs(dataroot, folder, count):
     return tf.stack([folders.load_image(p) for p in paths])
 
 
+def _grid_tiles(dataroot, folder, count):
+    return np.concatenate(pixels.to_uint8(_grid_inputs(dataroot, folder, count)).numpy(),
+                          axis=1)
+
+
 def _draw_grid(rows, path, label_width=170):
-    tiles = [pixels.to_uint8(images).numpy() for _, images in rows]
-    height, width = tiles[0].shape[1:3]
-    canvas = Image.new("RGB", (label_width + width * max(len(t) for t in tiles),
+    """rows: (name, [H, W, 3] uint8 strip); the strips stacked under a name column."""
+    height = rows[0][1].shape[0]
+    canvas = Image.new("RGB", (label_width + max(strip.shape[1] for _, strip in rows),
                                height * len(rows)), "white")
     draw = ImageDraw.Draw(canvas)
-    for row, ((name, _), images) in enumerate(zip(rows, tiles)):
+    for row, (name, strip) in enumerate(rows):
         draw.text((6, row * height + height // 2), name, fill="black", anchor="lm")
-        for column, image in enumerate(images):
-            canvas.paste(Image.fromarray(image), (label_width + column * width, row * height))
+        canvas.paste(Image.fromarray(strip), (label_width, row * height))
     canvas.save(path)
     return path
