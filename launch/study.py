@@ -38,6 +38,8 @@ flags.DEFINE_integer("segmenter_width", 32, "Segmenter width.", lower_bound=1)
 flags.DEFINE_string("inception", "", "Also score FID/KID with this local backbone "
                     "(fid2015:PATH or keras:PATH); empty: only the segmenter's feature space.")
 flags.DEFINE_integer("grid_images", 4, "testA images in the sample grid.", lower_bound=1)
+flags.DEFINE_string("doc", "", "Also write the report to this Markdown file (e.g. "
+                    "docs/study.md), with the images linked relative to it.")
 flags.DEFINE_bool("report_only", False, "Only write the report from the scores already in "
                   "--study_dir and --merge.")
 flags.DEFINE_list("merge", [], "Other study folders whose scores/ the report includes.")
@@ -56,7 +58,9 @@ def settings_from_flags():
         segmenter_batch_size=FLAGS.segmenter_batch_size,
         segmenter_learning_rate=FLAGS.segmenter_learning_rate,
         segmenter_width=FLAGS.segmenter_width, inception=FLAGS.inception,
-        grid_images=FLAGS.grid_images)
+        grid_images=FLAGS.grid_images, doc_path=FLAGS.doc,
+        command=" ".join(a for a in sys.argv[1:]
+                         if not a.startswith(("--report_only", "--merge"))))
 
 
 def main(argv):
@@ -72,7 +76,7 @@ def main(argv):
         except Preempted as stop:
             print(f"\n{stop}. Run the same command again to continue the study.")
             sys.exit(EXIT_PREEMPTED)
-        study.write_report(settings, FLAGS.merge, wall_minutes=(time.time() - start) / 60)
+        study.write_report(settings, FLAGS.merge)
     print(f"\nReport: {settings.study_dir}/report.md ({(time.time() - start) / 60:.1f} min)")
 
 

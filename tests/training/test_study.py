@@ -73,6 +73,29 @@ class SummaryTest(tf.test.TestCase):
             self.assertLen(json.load(f)["runs"], 6)
         self.assertTrue(os.path.exists(os.path.join(settings.study_dir, "chart.png")))
 
+    def test_status_cost_and_doc_page(self):
+        root = tempfile.mkdtemp()
+        doc = os.path.join(root, "docs", "study.md")
+        settings = _settings(root, variants=("cut", "fastcut"), seeds=(0, 1),
+                             command="--flagfile=configs/study.cfg", doc_path=doc)
+        _write(settings.study_dir, "cut_seed0",
+               {**_scores("cut", 0, 0.3), "wall_minutes": 30.0, "machine": "CPU X, 2 cores"})
+        _write(settings.study_dir, "cut_seed1",
+               {**_scores("cut", 1, 0.3), "wall_minutes": 60.0, "machine": "CPU X, 2 cores"})
+        _write(settings.study_dir, "fastcut_seed0", _scores("fastcut", 0, 0.2))  # older file
+        summary = study.write_report(settings)
+        self.assertEqual(summary["cost"], {"runs": 3, "timed_runs": 2, "wall_hours": 1.5,
+                                           "machines": ["CPU X, 2 cores"]})
+        with open(doc) as f:
+            page = f.read()
+        self.assertIn("python -m launch.study --flagfile=configs/study.cfg", page)
+        self.assertIn("**3 of 4 runs scored** (the same command continues", page)
+        self.assertIn("Machine: CPU X, 2 cores. Wall time (training and scoring, baselines "
+                      "excluded): 1.5 h over the 2 runs", page)
+        self.assertIn("](../results/chart.png)", page)  # relative to the page
+        with open(os.path.join(settings.study_dir, "report.md")) as f:
+            self.assertIn("](chart.png)", f.read())
+
     def test_report_only_merges_partial_studies_and_refuses_duplicates(self):
         root = tempfile.mkdtemp()
         first = _settings(os.path.join(root, "a"), variants=("cut",), seeds=(0, 1))

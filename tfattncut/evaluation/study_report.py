@@ -87,6 +87,10 @@ def summarise(runs, baselines, variants):
         values = [b[key] for b in baselines.values() if key in b]
         if values:
             summary["baselines"][key] = statistics.mean_interval(values).to_dict()
+    timed = [r["wall_minutes"] for r in runs.values() if r.get("wall_minutes") is not None]
+    summary["cost"] = {"runs": len(runs), "timed_runs": len(timed),
+                       "wall_hours": sum(timed) / 60,
+                       "machines": sorted({r["machine"] for r in runs.values() if "machine" in r})}
     return summary
 
 
@@ -94,14 +98,26 @@ def _interval(entry):
     return statistics.Interval(entry["mean"], entry["ci95"], entry["n"])
 
 
-def format_report(summary, settings, wall_minutes=None):
-    """report.md: the headline, the ranked table, the paired comparisons, the baselines."""
+def format_report(summary, settings, image_dir=""):
+    """The Markdown page: how far the study is, the headline, the ranked table, the paired
+    comparisons, the baselines, how it was made; `image_dir` is where chart.png and
+    samples.png are relative to the page."""
     variants = summary["variants"]
     ranked = sorted(variants, key=lambda v: -variants[v]["metrics"].get(
         "downstream_miou", {"mean": -1.0})["mean"])
     shown = [(key, label) for key, label, _ in METRICS
              if any(key in variants[v]["metrics"] for v in variants)]
-    lines = ["# Method study", ""]
+    planned = len(settings.variants) * len(settings.seeds)
+    cost = summary["cost"]
+    lines = ["# Method study: which method keeps the labels and looks real", "",
+             "```bash", f"python -m launch.study {settings.command}".rstrip(), "```", "",
+             f"**{cost['runs']} of {planned} runs scored**"
+             + ("" if cost["runs"] >= planned else
+                " (the same command continues the study; it skips scored runs)")
+             + f". Machine: {'; '.join(cost['machines']) or 'not recorded'}. "
+             f"Wall time (training and scoring, baselines excluded): "
+             f"{cost['wall_hours']:.1f} h over the {cost['timed_runs']} runs that recorded it.",
+             ""]
     if ranked:
         best = ranked[0]
         lines += [f"Best downstream mIoU: **{best}** "
@@ -144,9 +160,10 @@ def format_report(summary, settings, wall_minutes=None):
               f"- segmenter: {settings.segmenter_images} training images, "
               f"{settings.segmenter_epochs} epochs, width {settings.segmenter_width}",
               "- FID/KID (segmenter) use the seed's B-trained segmenter as feature space: "
-              "domain-specific, not comparable with published Inception FIDs."]
-    if wall_minutes is not None:
-        lines.append(f"- wall time of this invocation: {wall_minutes:.1f} min")
+              "domain-specific, not comparable with published Inception FIDs.",
+              "", f"![downstream mIoU per method]({image_dir}chart.png)", "",
+              f"![sample grid: testA inputs, each method's lowest-seed translation, real testB]"
+              f"({image_dir}samples.png)"]
     return "\n".join(lines) + "\n"
 
 

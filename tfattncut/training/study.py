@@ -26,7 +26,9 @@ Scores of a run (all offline; synthetic.md and spec/metrics.md):
   fid_seg, kid_seg FID/KID of translated testA vs testB in that segmenter's feature space
                    (domain-specific; not comparable with Inception FIDs);
   fid_inception, kid_inception  the same with --inception=fid2015:PATH or keras:PATH if given;
-  step_time_s, images_per_s     the median training step time of the run.
+  step_time_s, images_per_s     the median training step time of the run;
+  wall_minutes, machine         what training and scoring took in the invocation that finished
+                                the run, and where (tfattncut.machine).
 """
 import dataclasses
 import glob
@@ -42,7 +44,7 @@ from PIL import Image, ImageDraw
 from tensorboard.plugins.hparams import api as hparams_api
 
 from tfattncut import config as config_lib
-from tfattncut import inference, pixels, translation
+from tfattncut import inference, machine, pixels, translation
 from tfattncut.data import folders, synthetic
 from tfattncut.evaluation import charts, evaluate, segmenter
 from tfattncut.evaluation.study_report import (METRICS, format_report, load_scores, run_name,
@@ -73,6 +75,8 @@ class StudySettings:
     segmenter_width: int = 32
     inception: str = ""
     grid_images: int = 4
+    command: str = ""   # launch.study's flags, as the report's command line shows them
+    doc_path: str = ""  # also write the report here (docs/study.md), images linked relatively
 
     def __post_init__(self):
         unknown = [v for v in self.variants if v not in PRESETS and v not in VARIANTS]
@@ -187,8 +191,9 @@ class Study:
         keras.backend.clear_session()
         return step
 
-    def score(self, variant, seed, config, segmenter_b):
-        """The run's scores (module docstring), written to STUDY_DIR/scores and TensorBoard."""
+    def score(self, variant, seed, config, segmenter_b, started):
+        """The run's scores (module docstring), written to STUDY_DIR/scores and TensorBoard;
+        `started` (time.time()) is when this invocation began the run's training."""
         s = self.settings
         dataroot = config.dataroot
         work = os.path.join(config.run_dir, "study")
@@ -222,6 +227,8 @@ class Study:
                                   if scores["step_time_s"] else None)
         scores["zero_entropy_fraction"] = scalar_series(logdir, "selection/zero_entropy_fraction/")
         write_run_summaries(logdir, scores, config)
+        scores["wall_minutes"] = (time.time() - started) / 60
+        scores["machine"] = machine.describe()
         if seed == min(s.seeds):
             write_sample_row(s, run_name(variant, seed), translator, dataroot)
         _write_json(scores, scores_path(s.study_dir, run_name(variant, seed)))
@@ -244,8 +251,9 @@ class Study:
             segmenter_b = self.baseline(seed, config.dataroot)
             print(f"\n[{index}/{len(todo)}] {run_name(variant, seed)}: training to step "
                   f"{total_steps(config)} ({(time.time() - start) / 60:.1f} min so far)")
+            started = time.time()
             self.train(config)
-            scores = self.score(variant, seed, config, segmenter_b)
+            scores = self.score(variant, seed, config, segmenter_b, started)
             print(f"[{index}/{len(todo)}] {run_name(variant, seed)}: downstream mIoU "
                   f"{scores['downstream_miou']:.4f}, label mIoU {scores['label_miou']:.4f}, "
                   f"FID (segmenter) {scores['fid_seg']:.3f}")
@@ -315,9 +323,10 @@ def write_run_summaries(logdir, scores, config):
                 tf.summary.scalar(f"study/{key}", scores[key], step=scores["steps"])
 
 
-def write_report(settings, merge_dirs=(), wall_minutes=None):
-    """Writes STUDY_DIR/report.md, report.json, chart.png and (where the runs are on this
-    machine) samples.png from the scores of STUDY_DIR and `merge_dirs`; returns the summary."""
+def write_report(settings, merge_dirs=()):
+    """Writes STUDY_DIR/report.md (and the same page at settings.doc_path), report.json,
+    chart.png and samples.png from the scores of STUDY_DIR and `merge_dirs`; returns the
+    summary."""
     runs, baselines = load_scores([settings.study_dir, *merge_dirs])
     variants = [v for v in DEFAULT_VARIANTS if any(k[0] == v for k in runs)]
     summary = summarise(runs, baselines, variants)
@@ -327,17 +336,19 @@ def write_report(settings, merge_dirs=(), wall_minutes=None):
                  "baselines": [baselines[s] for s in sorted(baselines)]},
                 os.path.join(settings.study_dir, "report.json"))
     with open(os.path.join(settings.study_dir, "report.md"), "w") as f:
-        f.write(format_report(summary, settings, wall_minutes))
+        f.write(format_report(summary, settings))
+    if settings.doc_path:
+        doc_dir = os.path.dirname(settings.doc_path) or "."
+        os.makedirs(doc_dir, exist_ok=True)
+        image_dir = os.path.relpath(settings.study_dir, doc_dir)
+        with open(settings.doc_path, "w") as f:
+            f.write(format_report(summary, settings, image_dir + "/"))
     means = {v: e["metrics"]["downstream_miou"]["mean"] for v, e in summary["variants"].items()
              if "downstream_miou" in e["metrics"]}
     if means:
         charts.bar_chart(means, os.path.join(settings.study_dir, "chart.png"),
                          "Downstream mIoU on testB (mean over seeds)")
-    if variants:
-        config = run_config(settings, variants[0], min(settings.seeds))
-        if config.make_synthetic:
-            synthetic.ensure_dataset(config.dataroot)
-        write_sample_grid(settings, variants, config.dataroot)
+    write_sample_grid(settings, variants)
     return summary
 
 
@@ -355,7 +366,7 @@ def write_sample_row(settings, name, translator, dataroot):
     return path
 
 
-def write_sample_grid(settings, variants, dataroot):
+def write_sample_grid(settings, variants):
     """samples.png: the same testA inputs in the first row, each method's translations (its
     lowest seed's saved row) in a row below, and real testB images in the last row, each row
     named on the left. A run scored before rows were saved gets its row from its checkpoint
@@ -367,6 +378,10 @@ def write_sample_grid(settings, variants, dataroot):
             rows.append((variant, row))
     if not rows:
         return None
+    config = run_config(settings, variants[0], min(settings.seeds))
+    dataroot = config.dataroot
+    if config.make_synthetic:
+        synthetic.ensure_dataset(dataroot)
     rows.insert(0, ("input (testA)", _grid_tiles(dataroot, "testA", settings.grid_images)))
     rows.append(("real B (testB)", _grid_tiles(dataroot, "testB", settings.grid_images)))
     return _draw_grid(rows, os.path.join(settings.study_dir, "samples.png"))

@@ -1,0 +1,33 @@
+"""tfattncut.machine: the one-line machine description benchmarks and the study record."""
+import os
+import tempfile
+
+import tensorflow as tf
+
+from tfattncut import machine
+
+CPUINFO = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) CPU @ 2.20GHz
+flags\t\t: fpu sse2 avx avx2 fma avx512f avx512bw
+processor\t: 1
+model name\t: another model, never reported
+flags\t\t: fpu
+"""
+
+
+class DescribeTest(tf.test.TestCase):
+
+    def test_first_cpu_model_and_the_vector_units_that_pick_kernels(self):
+        path = os.path.join(tempfile.mkdtemp(), "cpuinfo")
+        with open(path, "w") as f:
+            f.write(CPUINFO)
+        text = machine.describe(path)
+        cores = len(os.sched_getaffinity(0))
+        self.assertStartsWith(
+            text, f"Intel(R) Xeon(R) CPU @ 2.20GHz, {cores} cores (avx2, fma, avx512f), ")
+        self.assertNotIn("another model", text)
+
+    def test_without_cpuinfo_names_the_platform(self):
+        text = machine.describe(os.path.join(tempfile.mkdtemp(), "missing"))
+        self.assertRegex(text, r"^\S.*, \d+ cores, (no GPU|GPU: .+)$")

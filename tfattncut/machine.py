@@ -1,0 +1,43 @@
+"""One line naming the machine a number was measured on (CPU model, cores, vector units, GPUs).
+
+Benchmarks print it and the study records it with every run, because oneDNN picks different
+kernels on different CPUs (AVX2 vs AVX-512 vs AMX) and a timing means little without it.
+"""
+import os
+import platform
+
+import tensorflow as tf
+
+# CPU flags that change which oneDNN kernels run, in the order they are reported.
+_VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
+
+
+def _cpu_model_and_flags(cpuinfo="/proc/cpuinfo"):
+    """(model name, set of flags) of the first CPU in `cpuinfo`; (platform's name, {}) if
+    the file is not there (macOS, Windows)."""
+    model, cpu_flags = None, set()
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and model is None:
+                    model = value.strip()
+                elif key == "flags":
+                    cpu_flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine()
+    return model, cpu_flags
+
+
+def describe(cpuinfo="/proc/cpuinfo"):
+    """E.g. 'AMD EPYC, 2 cores (avx2, fma), no GPU'."""
+    model, cpu_flags = _cpu_model_and_flags(cpuinfo)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    vector = [flag for flag in _VECTOR_FLAGS if flag in cpu_flags]
+    text = f"{model}, {cores} cores" + (f" ({', '.join(vector)})" if vector else "")
+    gpus = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+            for gpu in tf.config.list_physical_devices("GPU")]
+    return text + (", GPU: " + ", ".join(gpus) if gpus else ", no GPU")
