@@ -116,7 +116,8 @@ def format_report(summary, settings, image_dir=""):
                 " (the same command continues the study; it skips scored runs)")
              + f". Machine: {'; '.join(cost['machines']) or 'not recorded'}. "
              f"Wall time (training and scoring, baselines excluded): "
-             f"{cost['wall_hours']:.1f} h over the {cost['timed_runs']} runs that recorded it.",
+             f"{cost['wall_hours']:.1f} h over the {cost['timed_runs']} "
+             f"run{'' if cost['timed_runs'] == 1 else 's'} that recorded it.",
              ""]
     if ranked:
         best = ranked[0]
