@@ -17,8 +17,10 @@ setup(
         "tensorboard==2.21.0",
         "absl-py==2.5.1",
         "numpy>=1.26,<3",
-        # Drawing the bundled synthetic street scenes (polygons, ellipses).
-        "pillow==13.0.0",
+        # Drawing the bundled synthetic street scenes (polygons, ellipses); < 13 for Beam.
+        "pillow==12.3.0",
+        # launch.bulk_translate's pipeline (it needs protobuf < 7 and pillow < 13).
+        "apache-beam==2.77.0",
     ],
     extras_require={
         "test": [

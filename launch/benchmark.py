@@ -14,18 +14,27 @@ Serving: `python -m launch.benchmark --serving --size=256 [--flagfile=...]` meas
 latency and throughput of the exported generator called in-process and through the embedded
 gRPC server at concurrency 1, 4 and 16, with and without batching.
 
+Bulk translation: `python -m launch.benchmark --bulk --size=HxW --images=N [--workers=1,4]`
+measures images/s, GFLOP/s and peak memory of the one-process translate path (launch.translate)
+and of the Beam pipeline (launch.bulk_translate) on the embedded runner with each --workers
+count, end to end, on the same N images and untrained weights (config flags pick the
+generator; the default is CUT's full-size resnet_9blocks, ngf 64).
+
 Profiles: `python -m launch.benchmark --profile_top=RUN/logs` prints the ops with the most
 self time in the profile a `launch.train --profile_steps=A,B` run wrote there.
 """
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 
 from absl import app, flags
 
-from tfattncut import cli
+from tfattncut import cli, machine
 from tfattncut import config as config_lib
+from tfattncut.bulk import benchmark as bulk_benchmark
 from tfattncut.serving import benchmark as serving_benchmark
 from tfattncut.training import benchmark, profiling
 
@@ -36,7 +45,10 @@ flags.DEFINE_list("preset", [],
                   "Compare these presets (configs/NAME.cfg) instead of selectors: one row each, "
                   "e.g. cut,qsattn_global or cut,cyclegan,dclgan,simdcl,uag.")
 flags.DEFINE_alias("presets", "preset")
-flags.DEFINE_integer("size", 256, "Square image size (sets --crop_size).", lower_bound=1)
+flags.DEFINE_string("size", "256", "Image size: N (square; sets --crop_size) or, for --bulk, "
+                    "HxW.")
+flags.register_validator("size", lambda value: re.fullmatch(r"[1-9]\d*(x[1-9]\d*)?", value),
+                         "must be N or HxW, positive integers")
 flags.DEFINE_integer("steps", 5, "Timed steps per row, after the warm-up steps.",
                      lower_bound=1)
 flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing, compilation).",
@@ -44,12 +56,19 @@ flags.DEFINE_integer("warmup", 2, "Untimed steps first (tracing, compilation).",
 flags.DEFINE_bool("train", False, "Benchmark training steps (also the default without "
                   "--serving or --profile_top).")
 flags.DEFINE_bool("serving", False, "Benchmark serving instead of training steps.")
+flags.DEFINE_bool("bulk", False, "Benchmark bulk translation (one process versus the Beam "
+                  "pipeline) instead of training steps.")
+flags.DEFINE_integer("images", 8, "--bulk: images per row.", lower_bound=1)
+flags.DEFINE_list("workers", ["1", str(os.cpu_count())], "--bulk: a pipeline row per local "
+                  "worker count.")
 flags.DEFINE_integer("requests", 64, "--serving: requests per path and concurrency.",
                      lower_bound=1)
 flags.DEFINE_string("profile_top", "", "Print the top ops by self time of the TensorBoard "
                     "profile in this log folder (a run's logs/) instead of benchmarking.")
 flags.DEFINE_integer("top", 20, "--profile_top: how many ops to list.", lower_bound=1)
 flags.DEFINE_bool("worker", False, "Internal: measure one row and print it as JSON.")
+flags.DEFINE_string("bulk_dir", "", "Internal: --bulk's prepared folder.")
+flags.DEFINE_string("bulk_row", "", "Internal: --bulk's row (translate or a worker count).")
 FLAGS = flags.FLAGS
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
@@ -57,21 +76,30 @@ CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    modes = [name for name in ("train", "serving", "profile_top") if FLAGS[name].value]
+    modes = [name for name in ("train", "serving", "bulk", "profile_top") if FLAGS[name].value]
     if len(modes) > 1:
-        raise app.UsageError(f"choose one of --train, --serving, --profile_top; got "
+        raise app.UsageError(f"choose one of --train, --serving, --bulk, --profile_top; got "
                              f"{', '.join('--' + m for m in modes)}")
+    if not FLAGS.worker:
+        print(f"Machine: {machine.describe()}")
+    sides = [int(side) for side in FLAGS.size.split("x")]
+    height, width = sides * 2 if len(sides) == 1 else sides
+    if FLAGS.bulk:
+        _bulk(height, width)
+        return
+    if height != width:
+        raise app.UsageError(f"--size={FLAGS.size}: only --bulk takes HxW; give one side")
+    size = height
     if FLAGS.profile_top:
         print(profiling.format_top_ops(profiling.top_ops(FLAGS.profile_top, FLAGS.top)))
         return
     if FLAGS.serving:
         rows = serving_benchmark.run_serving_benchmark(
-            size=FLAGS.size, requests=FLAGS.requests, config=config_lib.from_flags(FLAGS))
+            size=size, requests=FLAGS.requests, config=config_lib.from_flags(FLAGS))
         print(serving_benchmark.format_table(rows))
         return
     if FLAGS.worker:
-        config = config_lib.from_flags(FLAGS).replace(crop_size=FLAGS.size,
-                                                      load_size=FLAGS.size)
+        config = config_lib.from_flags(FLAGS).replace(crop_size=size, load_size=size)
         print(json.dumps(benchmark.measure_training_step(config, FLAGS.steps, FLAGS.warmup)))
         return
     if FLAGS.preset:
@@ -93,6 +121,24 @@ def main(argv):
         result = subprocess.run(command, stdout=subprocess.PIPE, check=True, text=True)
         rows.append(dict(json.loads(result.stdout.strip().splitlines()[-1]), variant=name))
     print(benchmark.format_table(rows))
+
+
+def _bulk(height, width):
+    """--bulk: prepares the images and model once, then one subprocess per row."""
+    if FLAGS.worker:
+        print(json.dumps(bulk_benchmark.measure(FLAGS.bulk_dir, FLAGS.bulk_row)))
+        return
+    with tempfile.TemporaryDirectory(prefix="bulk_benchmark_") as root:
+        gflop = bulk_benchmark.prepare(root, config_lib.from_flags(FLAGS), height, width,
+                                       FLAGS.images)
+        rows = []
+        for row in [bulk_benchmark.TRANSLATE, *FLAGS.workers]:
+            print(f"measuring {row} ...", file=sys.stderr, flush=True)
+            command = [sys.executable, "-m", "launch.benchmark", *sys.argv[1:], "--worker",
+                       f"--bulk_dir={root}", f"--bulk_row={row}"]
+            result = subprocess.run(command, stdout=subprocess.PIPE, check=True, text=True)
+            rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    print(bulk_benchmark.format_table(rows, gflop, height, width))
 
 
 if __name__ == "__main__":

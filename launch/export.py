@@ -11,6 +11,7 @@ import os
 from absl import app, flags
 
 from tfattncut import cli
+from tfattncut.config import DIRECTIONS
 from tfattncut.serving import image_header
 from tfattncut.serving.export import BATCHING_CONFIG, MODELS_CONFIG, SIGNATURES, export
 
@@ -18,7 +19,7 @@ flags.DEFINE_string("checkpoint", None, "Run directory, its checkpoints/ folder,
 flags.DEFINE_string("name", None, "Model name: the folder under --export_dir.")
 flags.DEFINE_integer("version", None, "Version number (default: the next free integer).",
                      lower_bound=1)
-flags.DEFINE_enum("direction", "AtoB", ["AtoB", "BtoA"], "Which generator to export.")
+flags.DEFINE_enum("direction", "AtoB", DIRECTIONS, "Which generator to export.")
 flags.DEFINE_string("export_dir", "saved_models", "Export root (TF Serving's model root).")
 flags.DEFINE_integer("max_image_pixels", image_header.DEFAULT_MAX_IMAGE_PIXELS,
                      "translate_encoded refuses images whose header declares more pixels "

@@ -13,13 +13,14 @@ every such file is listed with its reason at the end, and the exit status is 1.
 from absl import app, flags
 
 from tfattncut import cli
+from tfattncut.config import DIRECTIONS
 from tfattncut.translation import translate_files
 
 flags.DEFINE_string("checkpoint", None, "Run directory, its checkpoints/ folder, or a prefix.")
 flags.DEFINE_string("input", None, "An image file or a folder of images.")
 flags.DEFINE_string("output", None, "Folder for the translations (PNG, same stems).")
 flags.DEFINE_string("labels", None, "Optional folder of label maps with the inputs' stems.")
-flags.DEFINE_enum("direction", "AtoB", ["AtoB", "BtoA"],
+flags.DEFINE_enum("direction", "AtoB", DIRECTIONS,
                   "Which generator of a two-way method (CycleGAN, DCLGAN, ...) translates; "
                   "one-sided methods (CUT) only have AtoB, their trained direction.")
 flags.mark_flags_as_required(["checkpoint", "input", "output"])

@@ -58,6 +58,7 @@ TEST_SIZES = ("small", "medium", "large", "enormous")
 IMPORT_TO_REQUIREMENT = {
     "PIL": "pillow",
     "absl": "absl-py",
+    "apache_beam": "apache-beam",
     "google.protobuf": "protobuf",
     "grpc": "grpcio",
     "keras": "keras",

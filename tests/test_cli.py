@@ -7,12 +7,12 @@ from unittest import mock
 import tensorflow as tf
 
 from tfattncut import cli
-from tfattncut.data import folders
+from tfattncut.data import image_files
 
 
 def missing_folder(argv):
     del argv
-    folders.list_images("/no/such/folder")
+    image_files.list_images("/no/such/folder")
 
 
 def library_bug(argv):

@@ -9,7 +9,6 @@ from absl import flags
 from tfattncut import config as config_lib
 from tfattncut.config import Config
 from tfattncut.selection import make_selectors
-from tfattncut.training.trainer import data_options
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -66,7 +65,7 @@ class ConfigTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "--crop_size"):
             parse("--crop_size=30")
         with self.assertRaisesRegex(ValueError, "--load_size"):
-            data_options(parse("--load_size=100", "--crop_size=128"))
+            parse("--load_size=100", "--crop_size=128")
         with self.assertRaisesRegex(flags.ValidationError, "--nce_layers"):
             parse("--nce_layers=a,b")
         with self.assertRaises(flags.IllegalFlagValueError):
@@ -99,6 +98,15 @@ class ConfigTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "--n_epochs \\+ --n_epochs_decay must be >= 1"):
             config_lib.validate(config_lib.Config(n_epochs=0, n_epochs_decay=0))
         self.assertEqual(str(config_lib.Bounds(0, 1, low_open=True)), "in (0, 1]")
+
+    def test_validate_checks_choices_and_sizes_of_configs_not_from_flags(self):
+        with self.assertRaisesRegex(ValueError, "--direction must be one of AtoB, BtoA; got 'x'"):
+            config_lib.validate(config_lib.Config(direction="x"))
+        with self.assertRaisesRegex(ValueError, "--model must be one of cut, .*; got 'nope'"):
+            config_lib.validate(config_lib.Config(model="nope"))
+        with self.assertRaisesRegex(ValueError, "--load_size \\(100\\) must be >= --crop_size"):
+            config_lib.validate(config_lib.Config(load_size=100, crop_size=128))
+        config_lib.validate(config_lib.Config(load_size=100, crop_size=128, preprocess="crop"))
 
 
 class ReferenceDefaultsTest(tf.test.TestCase):

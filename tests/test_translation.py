@@ -8,7 +8,7 @@ from PIL import Image
 
 from tests.testdata import write_png
 from tfattncut import translation
-from tfattncut.data import folders
+from tfattncut.data import image_files
 
 
 class TranslateImagesTest(tf.test.TestCase):
@@ -56,7 +56,7 @@ class TranslateImagesTest(tf.test.TestCase):
         bad["tiny.png"] = write_png(folder, "tiny.png", self.pixels[0][:3, :3])
         output = os.path.join(self.root, "bad_out")
         with self.assertRaises(translation.UnreadableImages) as caught:
-            translation.translate_images(lambda batch: -batch, folders.list_images(folder), output)
+            translation.translate_images(lambda batch: -batch, image_files.list_images(folder), output)
         error = caught.exception
         self.assertEqual([os.path.basename(p) for p in error.written], ["a.png", "z.png"])
         self.assertCountEqual(os.listdir(output), ["a.png", "z.png"])

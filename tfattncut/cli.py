@@ -27,8 +27,9 @@ def raised_by_us(error):
     return os.path.abspath(trace.tb_frame.f_code.co_filename).startswith(_OURS)
 
 
-def run(main):
-    """app.run(main), with the errors our code raises for the user printed as one line."""
+def run(main, flags_parser=app.parse_flags_with_usage):
+    """app.run(main), with the errors our code raises for the user printed as one line.
+    `flags_parser`: as app.run's (e.g. to leave unknown flags to Apache Beam)."""
     def main_with_user_errors(argv):
         try:
             return main(argv)
@@ -38,7 +39,7 @@ def run(main):
             logging.debug("Traceback of the error below", exc_info=True)
             sys.exit(f"{_program_name()}: error: {error}")
 
-    app.run(main_with_user_errors)
+    app.run(main_with_user_errors, flags_parser=flags_parser)
 
 
 def _program_name():

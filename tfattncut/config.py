@@ -67,6 +67,11 @@ class RegistryKeys(collections.abc.Sequence):
         return len(self._names())
 
 
+# The translation directions: AtoB trains (and translates) A -> B; BtoA swaps the domains.
+DIRECTIONS = ("AtoB", "BtoA")
+# --preprocess modes that resize to load_size and then crop crop_size² out of that.
+_RESIZE_THEN_CROP = ("resize_and_crop", "scale_width_and_crop")
+
 _next_area = None  # set by _area while Config's body runs
 
 
@@ -92,7 +97,7 @@ class Config:
     dataroot: str = _field("data/synth_street", "Folder with trainA, trainB, testA, testB.")
     make_synthetic: bool = _field(
         False, "Render the bundled synthetic street scenes into dataroot if it has none.")
-    direction: str = _field("AtoB", "Translation direction.", ["AtoB", "BtoA"])
+    direction: str = _field("AtoB", "Translation direction.", DIRECTIONS)
     max_dataset_size: int = _field(
         0, "Cap on the images per domain (0: no cap).", bounds=NON_NEGATIVE)
     serial_batches: bool = _field(False, "Iterate A in sorted order instead of shuffling.")
@@ -302,12 +307,19 @@ def from_flags(flag_values=flags.FLAGS):
 
 
 def validate(config):
-    """Raises ValueError naming the flag for values that cannot work (the data options are
-    checked by tfattncut.data.folders.DataOptions)."""
+    """Raises ValueError naming the flag for values that cannot work: out of a field's
+    choices or bounds (which parsing flags checks too), or inconsistent with each other."""
     for field in dataclasses.fields(config):
-        bounds, value = field.metadata["bounds"], getattr(config, field.name)
+        choices, value = field.metadata["choices"], getattr(config, field.name)
+        if choices and value not in choices:
+            raise ValueError(f"--{field.name} must be one of {', '.join(choices)}; "
+                             f"got {value!r}")
+        bounds = field.metadata["bounds"]
         if bounds and value not in bounds:
             raise ValueError(f"--{field.name} must be {bounds}; got {value}")
+    if config.preprocess in _RESIZE_THEN_CROP and config.load_size < config.crop_size:
+        raise ValueError(f"--load_size ({config.load_size}) must be >= --crop_size "
+                         f"({config.crop_size}) for --preprocess={config.preprocess}")
     if config.n_epochs + config.n_epochs_decay < 1:
         raise ValueError("--n_epochs + --n_epochs_decay must be >= 1 (the epochs to train); "
                          f"got {config.n_epochs} + {config.n_epochs_decay}")

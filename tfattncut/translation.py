@@ -12,25 +12,25 @@ import shutil
 
 import tensorflow as tf
 
-from tfattncut.data import folders
+from tfattncut.config import Config
+from tfattncut.data import image_files, transforms
 from tfattncut.inference import MIN_SIDE, load_translator, translate
 from tfattncut.pixels import to_uint8
 from tfattncut.progress import Progress
 
 
 def resize_options(image_size):
-    """The test-time transform's options for square `image_size` images (folders.test_transform
-    resizes to crop_size², as training's test view does); None keeps sizes."""
+    """The Config whose test-time view (transforms.test_transform) resizes to square
+    `image_size` images, as training's test view does to crop_size²; None keeps sizes."""
     if image_size is None:
         return None
-    return folders.DataOptions(dataroot="", preprocess="resize_and_crop", load_size=image_size,
-                               crop_size=image_size)
+    return Config(preprocess="resize_and_crop", load_size=image_size, crop_size=image_size)
 
 
 def load(path, options=None):
     """One file -> [H, W, 3] float32 in [-1, 1], resized by `resize_options` unless None."""
-    image = folders.load_image(path)
-    return image if options is None else folders.test_transform(image, options)
+    image = image_files.load_image(path)
+    return image if options is None else transforms.test_transform(image, options)
 
 
 def stem(path):
@@ -122,7 +122,7 @@ def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB"):
     other input is translated and its label map copied."""
     if not os.path.exists(inputs):
         raise FileNotFoundError(f"--input={inputs} does not exist")
-    paths = folders.list_images(inputs) if os.path.isdir(inputs) else [inputs]
+    paths = image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
     sources = {path: label_path(labels, path) for path in paths} if labels else {}
     check_destinations(paths, output)  # before the checkpoint is read
     translator, _ = load_translator(checkpoint, direction)

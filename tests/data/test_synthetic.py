@@ -10,7 +10,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from tfattncut.data import labels as labels_lib
 from tfattncut.data import synthetic
+from tfattncut.data.street_scenes import SCENE_LABEL_IDS
 
 _ARGS = dict(size=64, num_train=3, num_test=2, seed=0)
 
@@ -63,7 +65,7 @@ class SyntheticDatasetTest(tf.test.TestCase):
     def test_labels_json(self):
         with open(os.path.join(self.out, "labels.json")) as f:
             labels = json.load(f)
-        self.assertEqual([l["id"] for l in labels["labels"]], list(synthetic.SCENE_LABEL_IDS))
+        self.assertEqual([l["id"] for l in labels["labels"]], list(SCENE_LABEL_IDS))
         self.assertEqual({l["name"]: l["train_id"] for l in labels["labels"]},
                          {"road": 0, "sidewalk": 1, "building": 2, "pole": 5,
                           "traffic light": 6, "vegetation": 8, "sky": 10, "car": 13})
@@ -104,10 +106,11 @@ class SyntheticDatasetTest(tf.test.TestCase):
                     self.assertEqual(labels.shape, (64, 64))
                     self.assertEqual(labels.dtype, np.uint8)
                     self.assertContainsSubset(set(np.unique(labels).tolist()),
-                                              set(synthetic.SCENE_LABEL_IDS))
+                                              set(SCENE_LABEL_IDS))
                     # Every scene has sky, road and sidewalk.
-                    self.assertContainsSubset({synthetic.SKY, synthetic.ROAD, synthetic.SIDEWALK},
-                                              set(np.unique(labels).tolist()))
+                    self.assertContainsSubset(
+                        {labels_lib.SKY, labels_lib.ROAD, labels_lib.SIDEWALK},
+                        set(np.unique(labels).tolist()))
 
     def test_train_domains_are_unpaired(self):
         for i in range(_ARGS["num_train"]):
@@ -139,16 +142,6 @@ class SyntheticDatasetTest(tf.test.TestCase):
         self.assertGreater(stats["A"][0], 0.6)
         self.assertLess(stats["B"][0], 0.1)
         self.assertLess(stats["B"][1], 0.75 * stats["A"][1])
-
-    def test_train_id_mapping(self):
-        label_ids = np.array([[7, 8, 11, 17], [19, 21, 23, 26], [0, 33, -1, 300]])
-        self.assertAllEqual(synthetic.to_train_ids(label_ids),
-                            [[0, 1, 2, 5], [6, 8, 10, 13], [255, 18, 255, 255]])
-        self.assertEqual(synthetic.to_train_ids(label_ids).dtype, np.uint8)
-        train_ids = sorted(t for t in synthetic.CITYSCAPES_TRAIN_IDS.values() if t != 255)
-        self.assertEqual(train_ids, list(range(19)))
-        self.assertLen(synthetic.TRAIN_CLASSES, 19)
-        self.assertEqual(synthetic.TRAIN_CLASSES[13], "car")
 
     def test_ensure_dataset_keeps_a_complete_set(self):
         manifest = os.path.join(self.out, synthetic.MANIFEST)

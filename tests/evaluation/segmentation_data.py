@@ -18,10 +18,10 @@ import keras
 import numpy as np
 from PIL import Image
 
-from tfattncut.data import synthetic
+from tfattncut.data.labels import CAR, ROAD, SKY, TRAIN_CLASSES, VEGETATION
 
 _COLOURS = {"R": (255, 0, 0), "G": (0, 255, 0), "B": (0, 0, 255)}
-_ROAD, _VEG, _SKY, _CAR = synthetic.ROAD, synthetic.VEGETATION, synthetic.SKY, synthetic.CAR
+_ROAD, _VEG, _SKY, _CAR = ROAD, VEGETATION, SKY, CAR
 _IMAGES = {
     "scene0": (["BBBBBB", "GGBBGG", "RRRRRR", "RRRRGG"],
                [[_SKY] * 4 + [_VEG, 0], [_VEG, _VEG, _SKY, _SKY, _VEG, _VEG],
@@ -49,10 +49,10 @@ def write_scenes(root):
 def colour_segmenter():
     """A 1x1 conv whose logits pick road / vegetation / sky from the R / G / B channel."""
     inputs = keras.Input([None, None, 3])
-    conv = keras.layers.Conv2D(len(synthetic.TRAIN_CLASSES), 1, use_bias=False)
+    conv = keras.layers.Conv2D(len(TRAIN_CLASSES), 1, use_bias=False)
     model = keras.Model(inputs, conv(inputs))
-    kernel = np.zeros([1, 1, 3, len(synthetic.TRAIN_CLASSES)], np.float32)
+    kernel = np.zeros([1, 1, 3, len(TRAIN_CLASSES)], np.float32)
     for channel, name in enumerate(("road", "vegetation", "sky")):
-        kernel[0, 0, channel, synthetic.TRAIN_CLASSES.index(name)] = 1.0
+        kernel[0, 0, channel, TRAIN_CLASSES.index(name)] = 1.0
     conv.kernel.assign(kernel)
     return model

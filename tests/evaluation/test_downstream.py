@@ -11,7 +11,8 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.testdata import tiny_config, write_tiny_run
-from tfattncut.data import folders, synthetic
+from tfattncut.data import image_files, synthetic
+from tfattncut.data.labels import to_train_ids
 from tfattncut.evaluation import downstream, segmenter
 
 
@@ -57,7 +58,7 @@ class DownstreamTest(tf.test.TestCase):
         with open(os.path.join(output, downstream.REPORT)) as f:
             self.assertEqual(json.load(f), report)
         self.assertEqual(Image.open(os.path.join(output, downstream.CHART)).size[1], 400)
-        translated = folders.list_images(os.path.join(output, "trainA_translated"))
+        translated = image_files.list_images(os.path.join(output, "trainA_translated"))
         self.assertLen(translated, 6)
         self.assertEqual(Image.open(translated[0]).size, (64, 64))
         table = downstream.format_table(report)
@@ -86,8 +87,8 @@ class DownstreamTest(tf.test.TestCase):
         # upper bound's also from its exported SavedModel.
         test_b = sorted(os.path.join(self.data, "testB", n)
                         for n in os.listdir(os.path.join(self.data, "testB")))
-        images = tf.stack([folders.load_image(p) for p in test_b])
-        labels = np.stack([synthetic.to_train_ids(np.asarray(Image.open(
+        images = tf.stack([image_files.load_image(p) for p in test_b])
+        labels = np.stack([to_train_ids(np.asarray(Image.open(
             os.path.join(self.data, "testB_labels", stem + ".png")))) for stem in _stems(test_b)])
         exported = segmenter.load_segmenter(os.path.join(output, downstream.SEGMENTER_B))
         models = [model for _, _, model in trained] + [exported]

@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.testdata import tiny_config, write_tiny_run, write_unaligned_folders
-from tfattncut.data import folders
+from tfattncut.data import image_files
 from tfattncut import pixels
 from tfattncut.evaluation import evaluate
 from tfattncut.inference import translate
@@ -17,7 +17,7 @@ from tfattncut.metrics import inception
 
 
 def _features(backbone, folder):
-    batch = tf.stack([folders.load_image(p) for p in folders.list_images(folder)])
+    batch = tf.stack([image_files.load_image(p) for p in image_files.list_images(folder)])
     return np.asarray(backbone(batch)[0], np.float64)
 
 
@@ -110,8 +110,8 @@ class EvaluateTest(tf.test.TestCase):
         # run() is evaluate_translator plus the checkpoint's name.
         self.assertEqual((report["inputs"]["checkpoint"], report["inputs"]["dataroot"],
                           report["inputs"]["direction"]), (config.run_dir, self.root, "AtoB"))
-        for path in folders.list_images(self.test_a)[:2]:
-            expected = pixels.to_uint8(translate(generator, folders.load_image(path)[None])[0])
+        for path in image_files.list_images(self.test_a)[:2]:
+            expected = pixels.to_uint8(translate(generator, image_files.load_image(path)[None])[0])
             written = np.asarray(Image.open(os.path.join(translated, os.path.basename(path))))
             self.assertAllEqual(written, expected)
         logged = _scalar_events(logdir)
@@ -140,7 +140,7 @@ class EvaluateTest(tf.test.TestCase):
     def test_report_never_replaces_an_input_or_any_other_file(self):
         folder = write_unaligned_folders(tempfile.mkdtemp(), count=2, size=16)
         test_a = os.path.join(folder, "testA")
-        image = folders.list_images(test_a)[0]
+        image = image_files.list_images(test_a)[0]
         notes = os.path.join(folder, "notes.json")
         with open(notes, "w") as f:
             json.dump({"metrics": "mine"}, f)

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tests.testdata import write_png
 from tfattncut import translation
-from tfattncut.data import folders
+from tfattncut.data import image_files, transforms
 from tfattncut.evaluation import images
 
 
@@ -37,7 +37,8 @@ class ImagesTest(tf.test.TestCase):
             list(images.ImageSet([self.paths[0], odd], batch_size=2))
         (batch,) = list(images.ImageSet([self.paths[0], odd], batch_size=2, image_size=16))
         self.assertEqual(batch.shape, [2, 16, 16, 3])
-        expected = folders.test_transform(folders.load_image(odd), translation.resize_options(16))
+        expected = transforms.test_transform(image_files.load_image(odd),
+                                              translation.resize_options(16))
         self.assertAllClose(batch[1], expected)
 
     def test_match_by_stem_across_extensions(self):

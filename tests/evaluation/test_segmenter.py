@@ -8,7 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.evaluation import segmentation_data
-from tfattncut.data import synthetic
+from tfattncut.data.labels import TRAIN_CLASSES
 from tfattncut.evaluation import segmenter
 
 
@@ -83,4 +83,4 @@ class SegmenterTest(tf.test.TestCase):
         wrong = segmenter.build_segmenter(num_classes=4, width=4)
         with self.assertRaisesRegex(ValueError, "4 class scores per pixel; expected 19"):
             segmenter.predict(wrong, tf.zeros([1, 4, 6, 3]))
-        self.assertLen(synthetic.TRAIN_CLASSES, segmenter.NUM_CLASSES)
+        self.assertLen(TRAIN_CLASSES, segmenter.NUM_CLASSES)

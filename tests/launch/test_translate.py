@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.testdata import tiny_config, write_png, write_tiny_run
-from tfattncut.data import folders
+from tfattncut.data import image_files
 from tfattncut.pixels import to_uint8
 from tfattncut.translation import translate_files
 from tfattncut.inference import translate
@@ -65,7 +65,7 @@ class TranslateProcessTest(tf.test.TestCase):
                       for stem, (h, w) in {"odd": (37, 50), "even": (64, 48)}.items()}
 
     def assert_translated(self, source, written):
-        expected = to_uint8(translate(self.generator, folders.load_image(source)[None])[0])
+        expected = to_uint8(translate(self.generator, image_files.load_image(source)[None])[0])
         # Another process: a float32 sum in another order can move a value across a
         # rounding boundary, so one level of difference is allowed.
         self.assertAllClose(np.asarray(Image.open(written)), expected, atol=1, rtol=0)

@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from tests.testdata import as_flags, tiny_config, write_unaligned_folders
 from tests.training.multi_worker_driver import final_weights
-from tfattncut.data import folders
+from tfattncut.config import Config
+from tfattncut.data.unaligned import UnalignedFolders
 from tfattncut.training.strategy import make_strategy
 from tfattncut.training.trainer import EXIT_PREEMPTED, Trainer
 
@@ -181,8 +182,7 @@ class ShardingTest(tf.test.TestCase):
 
     def test_input_pipelines_split_every_global_batch(self):
         root = write_unaligned_folders(tempfile.mkdtemp(prefix="sharding_"), count=8, size=16)
-        data = folders.UnalignedFolders(folders.DataOptions(dataroot=root, load_size=12,
-                                                            crop_size=8))
+        data = UnalignedFolders(Config(dataroot=root, load_size=12, crop_size=8))
         for skip in (0, 1):
             want = list(data.epoch_dataset(1, 4, skip_batches=skip).as_numpy_iterator())
             # 2 pipelines (workers) of 2 replicas each: per-replica batches of 1.

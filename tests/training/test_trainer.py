@@ -12,10 +12,10 @@ import tensorflow as tf
 
 from tests.testdata import tiny_config, write_unaligned_folders
 from tfattncut import pixels
-from tfattncut.data import folders
+from tfattncut.data import image_files, transforms
 from tfattncut.training.strategy import resolve_jit_compile
 from tfattncut.methods.cut import CUT
-from tfattncut.training.trainer import NonFiniteSteps, Trainer, data_options
+from tfattncut.training.trainer import NonFiniteSteps, Trainer
 
 
 def summary_tags(logdir):
@@ -69,9 +69,8 @@ class TrainerTest(tf.test.TestCase):
         self.assertEqual(sheet.shape, (20 + 4 * 64, 3 * 64, 3))
         self.assertLess(sheet[:20].min(), 100)  # the names are drawn on white
         for column, folder in ((0, "testA"), (2, "testB")):
-            first = folders.test_transform(
-                folders.load_image(os.path.join(self.root, folder, "000.png")),
-                data_options(config, phase="test"))
+            first = transforms.test_transform(
+                image_files.load_image(os.path.join(self.root, folder, "000.png")), config)
             # The same decoded image through the same conversion: equal.
             self.assertAllEqual(sheet[20:84, column * 64:(column + 1) * 64],
                                 pixels.to_uint8(first))

@@ -15,7 +15,7 @@ A good translator lifts "translated A" above "raw A" towards the upper bound.
 import os
 
 from tfattncut import inference, translation
-from tfattncut.data import folders
+from tfattncut.data import image_files
 from tfattncut.evaluation import charts, evaluate
 from tfattncut.evaluation import segmenter
 
@@ -26,7 +26,7 @@ SEGMENTER_B = "segmenter_B"
 
 
 def _train_images(dataroot, folder, max_images):
-    paths = folders.list_images(os.path.join(dataroot, folder))
+    paths = image_files.list_images(os.path.join(dataroot, folder))
     return paths[:max_images] if max_images else paths
 
 
@@ -47,7 +47,7 @@ def run_downstream(dataroot, checkpoint, output_dir, epochs=5, batch_size=8,
                          f"simulator domain A into B's style and needs an AtoB run.")
     train_a = _train_images(dataroot, "trainA", max_train_images)
     train_b = _train_images(dataroot, "trainB", max_train_images)
-    test_b = folders.list_images(os.path.join(dataroot, "testB"))
+    test_b = image_files.list_images(os.path.join(dataroot, "testB"))
     translated = translation.translate_images(
         translator, train_a, os.path.join(output_dir, "trainA_translated"))
     labels_a = os.path.join(dataroot, "trainA_labels")

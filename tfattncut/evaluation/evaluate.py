@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfattncut import inference, translation
-from tfattncut.data import folders
+from tfattncut.data.image_files import list_images
 from tfattncut.evaluation import images as image_files
 from tfattncut.evaluation import segmenter as segmenter_lib
 from tfattncut.metrics import fid, fidelity, inception, inception_score, kid, streaming, swd
@@ -178,7 +178,7 @@ def add_segmentation(report, segmenter, fake, labels, batch_size=8):
     source label maps (same stems in `labels`): mean IoU, pixel and class accuracy."""
     model = segmenter_lib.load_segmenter(segmenter)
     scores = segmenter_lib.scores_dict(segmenter_lib.score_segmenter(
-        model, folders.list_images(fake), labels, batch_size))
+        model, list_images(fake), labels, batch_size))
     report["inputs"].update(segmenter=segmenter, labels=labels)
     report["per_class_iou"] = scores.pop("per_class_iou")
     report["metrics"].update(scores)
@@ -219,7 +219,7 @@ def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
     output_dir = output_dir or tempfile.mkdtemp(prefix="tfattncut-eval-")
     found = test_split_folders(dataroot, direction)
     try:
-        translation.translate_images(translator, folders.list_images(found["source"]),
+        translation.translate_images(translator, list_images(found["source"]),
                                      output_dir, crop_size)
         report = evaluate_folders(output_dir, real or found["real"], paired or found["paired"],
                                   metrics, backbone, crop_size, batch_size, seed)

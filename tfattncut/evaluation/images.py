@@ -7,7 +7,7 @@ in-memory array: memory stays at one batch however large the set. Writing transl
 """
 import tensorflow as tf
 
-from tfattncut.data import folders
+from tfattncut.data import image_files
 from tfattncut.progress import Progress
 from tfattncut.translation import load, resize_options, stem
 
@@ -16,7 +16,7 @@ class ImageSet:
     """Images of some files as batches [B, H, W, 3] float32 in [-1, 1], in file order.
 
     image_size: None keeps each image's size (then every batch must share one size), or N
-      to resize every image to N x N (bicubic, antialiased: `folders.test_transform`).
+      to resize every image to N x N (bicubic, antialiased: `transforms.test_transform`).
     """
 
     def __init__(self, paths, batch_size=16, image_size=None):
@@ -28,7 +28,7 @@ class ImageSet:
 
     @classmethod
     def from_folder(cls, folder, batch_size=16, image_size=None):
-        return cls(folders.list_images(folder), batch_size, image_size)
+        return cls(image_files.list_images(folder), batch_size, image_size)
 
     def __len__(self):
         return len(self.paths)
@@ -61,7 +61,7 @@ def match_by_stem(paths, folder, flag):
 
     flag: the command-line flag that named `folder`, for the error message.
     """
-    by_stem = {stem(path): path for path in folders.list_images(folder)}
+    by_stem = {stem(path): path for path in image_files.list_images(folder)}
     missing = [path for path in paths if stem(path) not in by_stem]
     if missing:
         raise FileNotFoundError(

@@ -15,7 +15,7 @@ so the arms of the experiment differ only in their training images:
     conv 1x1, K                         -> logits [B, H, W, K]
 
 Labels on disk are single-channel maps of Cityscapes label ids (what the synthetic set
-writes); the network predicts the K = 19 Cityscapes train ids (`synthetic.to_train_ids`),
+writes); the network predicts the K = 19 Cityscapes train ids (`data.labels.to_train_ids`),
 and every other id becomes the ignore label 255.
 """
 import os
@@ -25,12 +25,13 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from tfattncut.data import folders, synthetic
+from tfattncut.data.image_files import decode_image
+from tfattncut.data.labels import TRAIN_CLASSES, to_train_ids
 from tfattncut.evaluation import images as image_files
 from tfattncut.metrics import segmentation
 from tfattncut.pixels import from_uint8
 
-NUM_CLASSES = len(synthetic.TRAIN_CLASSES)
+NUM_CLASSES = len(TRAIN_CLASSES)
 ENDPOINT = "serve"
 
 
@@ -66,7 +67,7 @@ def read_train_ids(path):
             raise ValueError(
                 f"Label map {path} has mode {image.mode}: expected a single-channel map of "
                 f"Cityscapes label ids (as the synthetic set writes), not a colour-coded one.")
-        return synthetic.to_train_ids(np.asarray(image))
+        return to_train_ids(np.asarray(image))
 
 
 def load_pairs(image_paths, label_dir, flag="--labels"):
@@ -78,7 +79,7 @@ def load_pairs(image_paths, label_dir, flag="--labels"):
     label_paths = image_files.match_by_stem(image_paths, label_dir, flag)
     pixels, labels = [], []
     for image_path, label_path in zip(image_paths, label_paths):
-        pixels.append(folders.decode_image(tf.io.read_file(image_path)).numpy())
+        pixels.append(decode_image(tf.io.read_file(image_path)).numpy())
         labels.append(read_train_ids(label_path))
         _check_same_size(image_path, pixels[-1].shape[:2], label_path, labels[-1].shape)
     sizes = {p.shape for p in pixels}
@@ -155,7 +156,7 @@ def scores_dict(scores):
         "pixel_accuracy": scores.pixel_accuracy,
         "mean_class_accuracy": scores.mean_class_accuracy,
         "per_class_iou": {name: None if np.isnan(iou) else float(iou)
-                          for name, iou in zip(synthetic.TRAIN_CLASSES, scores.per_class_iou)},
+                          for name, iou in zip(TRAIN_CLASSES, scores.per_class_iou)},
     }
 
 

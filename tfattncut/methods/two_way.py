@@ -14,13 +14,14 @@ pools as they were, so a non-finite fake never enters them.
 import tensorflow as tf
 
 from tfattncut import losses
+from tfattncut.config import DIRECTIONS
 from tfattncut.methods.base import PROBE_SHAPE, Method
 from tfattncut.methods.image_pool import ImagePool
 from tfattncut.models.discriminator import build_discriminator
 from tfattncut.models.generator import build_generator
 from tfattncut.randomness import split_seed
 
-DIRECTIONS = {"AtoB": "ab", "BtoA": "ba"}
+_DIRECTION_KEYS = dict(zip(DIRECTIONS, ("ab", "ba")))
 # Preprocessing modes whose training views vary in size: a pool stores fakes of one size.
 _VARIABLE_SIZE_MODES = ("none", "scale_width")
 
@@ -193,4 +194,4 @@ def direction_key(direction):
     if direction not in DIRECTIONS:
         raise ValueError(f"--direction must be one of {', '.join(DIRECTIONS)}; "
                          f"got {direction!r}")
-    return DIRECTIONS[direction]
+    return _DIRECTION_KEYS[direction]

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tfattncut.data import folders
+from tfattncut.data import image_files
 from tfattncut.progress import Progress
 from tfattncut.serving.export import BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT
 from tfattncut.serving.validation import DEFAULT_MAX_MESSAGE_BYTES
@@ -80,7 +80,7 @@ class TranslationClient:
 def output_paths(inputs, output):
     """{input path: OUTPUT/STEM.png}; refuses targets that would overwrite an input or
     collide with each other."""
-    paths = folders.list_images(inputs) if os.path.isdir(inputs) else [inputs]
+    paths = image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
     targets = {path: os.path.join(output, os.path.splitext(os.path.basename(path))[0] + ".png")
                for path in paths}
     sources = {os.path.realpath(path): path for path in paths}

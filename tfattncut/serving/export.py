@@ -25,7 +25,7 @@ from google.protobuf import text_format
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from tfattncut.data.folders import decode_image
+from tfattncut.data.image_files import decode_image
 from tfattncut.inference import MIN_SIDE, find_run, load_translator, translate
 from tfattncut.pixels import from_uint8, to_uint8
 from tfattncut.serving import image_header

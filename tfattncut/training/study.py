@@ -45,7 +45,8 @@ from tensorboard.plugins.hparams import api as hparams_api
 
 from tfattncut import config as config_lib
 from tfattncut import inference, machine, pixels, translation
-from tfattncut.data import folders, synthetic
+from tfattncut.data import synthetic
+from tfattncut.data.image_files import list_images, load_image
 from tfattncut.evaluation import charts, evaluate, segmenter
 from tfattncut.evaluation.study_report import (METRICS, format_report, load_scores, run_name,
                                                summarise, zero_entropy_summary)
@@ -113,7 +114,7 @@ def _write_json(value, path):
 
 
 def _train_images(dataroot, folder, count):
-    paths = folders.list_images(os.path.join(dataroot, folder))
+    paths = list_images(os.path.join(dataroot, folder))
     return paths[:count] if count else paths
 
 
@@ -160,8 +161,8 @@ class Study:
         if os.path.exists(path) and tf.saved_model.contains_saved_model(saved):
             return saved
         print(f"Baseline of seed {seed}: segmenters on raw A and on B")
-        test_a = folders.list_images(os.path.join(dataroot, "testA"))
-        test_b = folders.list_images(os.path.join(dataroot, "testB"))
+        test_a = list_images(os.path.join(dataroot, "testA"))
+        test_b = list_images(os.path.join(dataroot, "testB"))
         labels = {name: os.path.join(dataroot, name + "_labels")
                   for name in ("trainA", "trainB", "testA", "testB")}
         upper = self._segmenter(_train_images(dataroot, "trainB", s.segmenter_images),
@@ -198,8 +199,8 @@ class Study:
         dataroot = config.dataroot
         work = os.path.join(config.run_dir, "study")
         translator, _ = inference.load_translator(config.run_dir)
-        test_a = folders.list_images(os.path.join(dataroot, "testA"))
-        test_b = folders.list_images(os.path.join(dataroot, "testB"))
+        test_a = list_images(os.path.join(dataroot, "testA"))
+        test_b = list_images(os.path.join(dataroot, "testB"))
         translated_train = translation.translate_images(
             translator, _train_images(dataroot, "trainA", s.segmenter_images),
             os.path.join(work, "trainA_translated"))
@@ -261,7 +262,7 @@ class Study:
 
 def total_steps(config):
     """The step a run ends at: the data's steps per epoch times the epochs, or --max_steps."""
-    size = len(folders.list_images(os.path.join(config.dataroot, "trainA")))
+    size = len(list_images(os.path.join(config.dataroot, "trainA")))
     if config.max_dataset_size:
         size = min(size, config.max_dataset_size)
     steps = (size // config.batch_size) * (config.n_epochs + config.n_epochs_decay)
@@ -403,8 +404,8 @@ def _sample_row(settings, variant):
 
 
 def _grid_inputs(dataroot, folder, count):
-    paths = folders.list_images(os.path.join(dataroot, folder))[:count]
-    return tf.stack([folders.load_image(p) for p in paths])
+    paths = list_images(os.path.join(dataroot, folder))[:count]
+    return tf.stack([load_image(p) for p in paths])
 
 
 def _grid_tiles(dataroot, folder, count):

@@ -19,7 +19,8 @@ import tensorflow as tf
 from absl import logging
 
 from tfattncut.checkpoints import make_checkpoint, newest_intact
-from tfattncut.data import folders
+from tfattncut.data import image_files, transforms
+from tfattncut.data.unaligned import UnalignedFolders
 from tfattncut.evaluation import charts, evaluate
 from tfattncut.metrics import inception
 from tfattncut.inference import translate
@@ -42,15 +43,6 @@ class NonFiniteSteps(RuntimeError):
     gradients; nothing was saved after the last good step."""
 
 
-def data_options(config, phase="train"):
-    """The data pipeline's options from the run's configuration."""
-    return folders.DataOptions(
-        dataroot=config.dataroot, phase=phase, direction=config.direction,
-        max_dataset_size=config.max_dataset_size, serial_batches=config.serial_batches,
-        preprocess=config.preprocess, load_size=config.load_size, crop_size=config.crop_size,
-        no_flip=config.no_flip, n_epochs=config.n_epochs, seed=config.seed)
-
-
 class Trainer:
     """Trains `config.model` on `config.dataroot` into `config.run_dir`."""
 
@@ -66,7 +58,7 @@ class Trainer:
         # told otherwise; that moves QS-Attn's X·Xᵀ logits enough to flip near-tied rankings,
         # and the reference ran without it, so it is opt-in (--tf32).
         tf.config.experimental.enable_tensor_float_32_execution(config.tf32)
-        self.data = folders.UnalignedFolders(data_options(config))
+        self.data = UnalignedFolders(config)
         self.steps_per_epoch = self.data.steps_per_epoch(config.batch_size)
         if self.steps_per_epoch == 0:
             raise ValueError(f"--batch_size={config.batch_size} is larger than the data set in "
@@ -331,16 +323,15 @@ class Trainer:
         if not self.is_chief:
             return None
         found = evaluate.test_split_folders(self.config.dataroot, self.config.direction)
-        options = data_options(self.config, phase="test")
 
         def first_images(folder):
             """[N, crop, crop, 3] of the folder's first images; None without images."""
             try:
-                paths = folders.list_images(folder)[:max_images]
+                paths = image_files.list_images(folder)[:max_images]
             except (FileNotFoundError, ValueError):
                 logging.info("No images in %s for the sample sheet", folder)
                 return None
-            return tf.stack([folders.test_transform(folders.load_image(p), options)
+            return tf.stack([transforms.test_transform(image_files.load_image(p), self.config)
                              for p in paths])
 
         images = first_images(found["source"])

@@ -1,0 +1,70 @@
+"""tfattncut.bulk.model_handler: version resolution; batches split by size, order kept,
+bounded in pixels."""
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tfattncut.bulk import model_handler
+
+
+class _Doubling:
+    """A stand-in model: records the shapes it is called with; translation = pixels * 2."""
+
+    def __init__(self):
+        self.calls = []
+
+    def translate(self, images):
+        self.calls.append(images.shape)
+        return images * 2
+
+
+class ResolveModelTest(tf.test.TestCase):
+
+    def test_a_model_folder_gives_its_newest_integer_version(self):
+        root = tempfile.mkdtemp()
+        for version in ("1", "10", "9", ".staging-11-1"):
+            os.makedirs(os.path.join(root, "m", version))
+            open(os.path.join(root, "m", version, "saved_model.pb"), "wb").close()
+        self.assertEqual(model_handler.resolve_model(os.path.join(root, "m")),
+                         os.path.join(root, "m", "10"))
+        self.assertEqual(model_handler.resolve_model(os.path.join(root, "m", "9")),
+                         os.path.join(root, "m", "9"))
+        with self.assertRaisesRegex(FileNotFoundError, "--model=.*empty is neither"):
+            model_handler.resolve_model(os.path.join(root, "empty"))
+
+
+class SavedModelHandlerTest(tf.test.TestCase):
+
+    def test_a_batch_runs_one_call_per_size_and_keeps_its_order(self):
+        rng = np.random.default_rng(0)
+        batch = [rng.integers(0, 100, shape, dtype=np.uint8)
+                 for shape in [(8, 6, 3), (5, 5, 3), (8, 6, 3), (7, 9, 3), (5, 5, 3)]]
+        model = _Doubling()
+        handler = model_handler.SavedModelHandler("unused")
+        results = handler.run_inference(batch, model)
+        self.assertEqual(sorted(model.calls),
+                         [(1, 7, 9, 3), (2, 5, 5, 3), (2, 8, 6, 3)])
+        for image, result in zip(batch, results):
+            self.assertIs(result.example, image)
+            self.assertAllEqual(result.inference, image * 2)
+        self.assertEqual(handler.get_num_bytes(batch), sum(i.nbytes for i in batch))
+
+    def test_batches_are_bounded_in_pixels_and_a_large_image_fits_alone(self):
+        kwargs = model_handler.SavedModelHandler("unused", max_batch_pixels=100) \
+            .batch_elements_kwargs()
+        self.assertEqual((kwargs["min_batch_size"], kwargs["max_batch_size"]), (100, 100))
+        size = kwargs["element_size_fn"]
+        self.assertEqual(size(np.zeros((5, 6, 3))), 30)
+        self.assertEqual(size(("key", np.zeros((5, 6, 3)))), 30)  # in a KeyedModelHandler
+        self.assertEqual(size(np.zeros((50, 60, 3))), 100)
+
+    def test_sharing_across_processes_is_an_option(self):
+        self.assertFalse(model_handler.SavedModelHandler("m").share_model_across_processes())
+        self.assertTrue(model_handler.SavedModelHandler(
+            "m", share_across_processes=True).share_model_across_processes())
+
+
+if __name__ == "__main__":
+    tf.test.main()

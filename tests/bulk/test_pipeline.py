@@ -1,0 +1,172 @@
+"""tfattncut.bulk.pipeline on the DirectRunner (one in-process worker) with a tiny exported
+model: the pixels of launch.translate, label maps, the dead-letter file, resuming a killed
+run, and a rerun that writes nothing."""
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from tests.serving.servingdata import export_tiny_model, png_claiming
+from tests.testdata import write_png
+from tfattncut.bulk import pipeline
+from tfattncut.bulk.files import FAILED_FILE, Layout
+from tfattncut.inference import load_translator
+from tfattncut.translation import translate_images
+
+# REL/STEM -> (height, width): two pairs share a size, so batches hold same-size images.
+GOOD = {"a/im0": (32, 32), "a/im1": (32, 32), "a/b/im2": (48, 40), "a/b/im3": (48, 40),
+        "a/b/im4": (37, 45), "c/im5": (40, 33), "c/im6": (44, 36), "c/d/e/im7": (32, 48),
+        "c/d/e/im8": (45, 45), "c/d/im9": (36, 40)}
+# What a killed run left: complete outputs (and their label maps) of these...
+DONE = ("a/im0", "a/b/im3", "c/d/e/im8")
+# ...the label map but not yet the translation of this one, and half-written temporaries.
+LABEL_ONLY = "c/im5"
+
+
+def _files(folder):
+    return sorted(os.path.relpath(os.path.join(root, name), folder)
+                  for root, _, names in os.walk(folder) for name in names)
+
+
+def _mtimes(folder):
+    """{path under the folder's parent: modification time}."""
+    parent = os.path.dirname(folder)
+    return {os.path.relpath(os.path.join(folder, path), parent):
+            os.stat(os.path.join(folder, path)).st_mtime_ns for path in _files(folder)}
+
+
+class BulkPipelineTest(tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.root = root = tempfile.mkdtemp()
+        exported = export_tiny_model(root)
+        inputs, labels = os.path.join(root, "in"), os.path.join(root, "in_labels")
+        rng = np.random.default_rng(0)
+        for key, (height, width) in GOOD.items():
+            folder, stem = os.path.split(key)
+            write_png(os.path.join(inputs, folder), f"{stem}.png",
+                      rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+            write_png(os.path.join(labels, folder), f"{stem}.png",
+                      rng.integers(0, 20, (height, width, 3), dtype=np.uint8))
+        cls.bad = {"a/corrupt.png": "cannot be decoded", "a/empty.png": "Input is empty",
+                   "c/tiny.png": "is 3x3 pixels", "c/dup.png": "would all be translated",
+                   "c/dup.jpg": "would all be translated",
+                   "c/huge.png": "declares 20000x20000 pixels"}
+        truncated = tf.io.encode_png(np.full((16, 16, 3), 99, np.uint8)).numpy()[:-30]
+        for name, contents in (("corrupt", truncated), ("empty", b"")):
+            with open(os.path.join(inputs, "a", f"{name}.png"), "wb") as f:
+                f.write(contents)
+        with open(os.path.join(inputs, "c", "huge.png"), "wb") as f:
+            f.write(png_claiming(20000, 20000))
+        write_png(os.path.join(inputs, "c"), "tiny.png", np.zeros((3, 3, 3), np.uint8))
+        write_png(os.path.join(inputs, "c"), "dup.png", np.zeros((8, 8, 3), np.uint8))
+        write_png(os.path.join(inputs, "c"), "dup.jpg", np.zeros((8, 8, 3), np.uint8))
+        for name in ("corrupt", "empty", "tiny", "dup", "huge"):
+            folder = "a" if name in ("corrupt", "empty") else "c"
+            write_png(os.path.join(labels, folder), f"{name}.png", np.zeros((4, 4, 3), np.uint8))
+
+        # The oracle: launch.translate's library function, with the run's Keras generator.
+        translator, _ = load_translator(exported.run_dir)
+        cls.reference = os.path.join(root, "reference")
+        translate_images(translator, [os.path.join(inputs, f"{key}.png") for key in GOOD],
+                         cls.reference)
+
+        cls.output = os.path.join(root, "out")
+        cls.labels_output = cls.output + "_labels"
+        for key in DONE:
+            cls._copy(os.path.join(cls.reference, os.path.basename(key) + ".png"),
+                      os.path.join(cls.output, key + ".png"))
+            cls._copy(os.path.join(labels, key + ".png"),
+                      os.path.join(cls.labels_output, key + ".png"))
+        cls._copy(os.path.join(labels, LABEL_ONLY + ".png"),
+                  os.path.join(cls.labels_output, LABEL_ONLY + ".png"))
+        cls.leftovers = [os.path.join(cls.output, "c", "d", ".im9.png.bulk-tmp-" + "0" * 32),
+                         os.path.join(cls.labels_output, "a", ".im1.png.bulk-tmp-" + "1" * 32)]
+        for path in cls.leftovers:
+            with open(path, "wb") as f:
+                f.write(b"\x89PNG half")
+        cls.before = _mtimes(cls.output)
+
+        cls.layout = Layout(os.path.join(inputs, "**"), cls.output, labels)
+        cls.model_path = exported.path
+        cls.summary = pipeline.run(cls.model_path, cls.layout, pipeline.local_options(1))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root, ignore_errors=True)
+        super().tearDownClass()
+
+    @staticmethod
+    def _copy(source, target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(source, target)
+
+    def test_translations_equal_launch_translate_pixel_for_pixel(self):
+        for key, (height, width) in GOOD.items():
+            ours = np.asarray(Image.open(os.path.join(self.output, key + ".png")))
+            theirs = np.asarray(Image.open(
+                os.path.join(self.reference, os.path.basename(key) + ".png")))
+            self.assertEqual(ours.shape, (height, width, 3))
+            self.assertAllEqual(ours, theirs, msg=key)
+
+    def test_label_maps_are_copied_in_the_cyclegan_layout(self):
+        for key in GOOD:
+            with open(os.path.join(self.layout.labels, key + ".png"), "rb") as a, \
+                    open(os.path.join(self.labels_output, key + ".png"), "rb") as b:
+                self.assertEqual(a.read(), b.read(), msg=key)
+
+    def test_bad_inputs_go_to_the_dead_letter_file_and_the_others_are_written(self):
+        with open(os.path.join(self.output, FAILED_FILE)) as f:
+            failed = [json.loads(line) for line in f]
+        inputs = os.path.join(self.root, "in")
+        self.assertEqual([f["path"] for f in failed],
+                         sorted(os.path.join(inputs, name) for name in self.bad))
+        for entry in failed:
+            self.assertIn(self.bad[os.path.relpath(entry["path"], inputs)], entry["reason"])
+        self.assertEqual(sorted(_files(self.output)),
+                         sorted([FAILED_FILE] + [key + ".png" for key in GOOD]))
+        self.assertEqual((self.summary.translated, self.summary.skipped, self.summary.failed),
+                         (len(GOOD) - len(DONE), len(DONE), len(self.bad)))
+        self.assertEqual(self.summary.latency_ms["count"], len(GOOD) - len(DONE))
+
+    def test_a_killed_run_is_completed_without_partial_or_duplicate_files(self):
+        for path in self.leftovers:
+            self.assertFalse(os.path.exists(path))
+        self.assertEqual(_files(self.labels_output), sorted(key + ".png" for key in GOOD))
+        after = _mtimes(self.output)
+        for key in DONE:
+            self.assertEqual(after[f"out/{key}.png"], self.before[f"out/{key}.png"], msg=key)
+
+    def test_a_rerun_writes_nothing_new(self):
+        before = {**_mtimes(self.output), **_mtimes(self.labels_output)}
+        summary = pipeline.run(self.model_path, self.layout, pipeline.local_options(1))
+        self.assertEqual((summary.translated, summary.skipped, summary.failed),
+                         (0, len(GOOD), len(self.bad)))
+        after = {**_mtimes(self.output), **_mtimes(self.labels_output)}
+        del before[f"out/{FAILED_FILE}"], after[f"out/{FAILED_FILE}"]  # the latest failures
+        self.assertEqual(after, before)
+
+
+class InferenceFailuresTest(tf.test.TestCase):
+
+    def test_a_failed_batch_lists_each_of_its_inputs(self):
+        layout = Layout("in/**", "out")
+        batch = [((layout.item(f"in/{name}.png"), 0.0), np.zeros((5, 5, 3), np.uint8))
+                 for name in ("x", "y")]
+        error = MemoryError("out of memory")
+        failures = pipeline._inference_failures(  # pylint: disable=protected-access
+            (batch, (type(error), repr(error), [])))
+        self.assertEqual(failures, [
+            {"path": f"in/{name}.png",
+             "reason": "the model failed on its batch: MemoryError('out of memory')"}
+            for name in ("x", "y")])
+
+
+if __name__ == "__main__":
+    tf.test.main()

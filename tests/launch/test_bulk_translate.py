@@ -1,0 +1,31 @@
+"""launch.bulk_translate as a process: flags that are neither ours nor Beam's are one clear
+error line (the pipeline itself is tests/bulk/test_pipeline.py's)."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import tensorflow as tf
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class BulkTranslateCLITest(tf.test.TestCase):
+
+    def test_an_unknown_flag_is_one_error_line_before_any_work(self):
+        root = tempfile.mkdtemp()
+        result = subprocess.run(
+            [sys.executable, "-m", "launch.bulk_translate", f"--model={root}/none",
+             f"--input={root}/*.png", f"--output={root}/out", "--direct_num_workers=1",
+             "--max_image_pixel=5"],
+            cwd=REPO, capture_output=True, text=True, timeout=300)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(result.stderr.strip().splitlines()[-1],
+                         "launch.bulk_translate: error: unknown flag(s) --max_image_pixel: "
+                         "neither flags of launch.bulk_translate (--helpfull) nor Beam "
+                         "pipeline options")
+        self.assertFalse(os.path.exists(os.path.join(root, "out")))
+
+
+if __name__ == "__main__":
+    tf.test.main()

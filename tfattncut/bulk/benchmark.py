@@ -1,0 +1,93 @@
+"""One-process translation (launch.translate's path) versus the bulk pipeline on the
+embedded runner, on the same images and weights: images/s, GFLOP/s and peak memory.
+
+Each row is measured in its own process (peak memory is a per-process high-water mark) and
+end to end: loading the model, reading, translating and writing every image; a pipeline row
+includes Beam's start-up and one model load per worker. GFLOP per image counts the
+generator's convolutions at the image size (`training.benchmark.count_flops` on the forward
+graph), so GFLOP/s is model-FLOP utilisation, not a hardware counter.
+"""
+import os
+import resource
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfattncut.bulk import pipeline
+from tfattncut.bulk.files import Layout
+from tfattncut.checkpoints import make_checkpoint
+from tfattncut.inference import translate
+from tfattncut.methods import METHODS
+from tfattncut.serving.export import export
+from tfattncut.training.benchmark import count_flops
+from tfattncut.translation import translate_files
+
+TRANSLATE = "translate"
+
+
+def prepare(root, config, height, width, count, seed=0):
+    """Writes under ROOT a run of `config`'s untrained translator (run/), its export
+    (saved_models/bench/1) and `count` smooth random height x width PNGs (images/); returns
+    the translator's GFLOP per image."""
+    translator, trackables = METHODS[config.model].build_translator(config, "AtoB")
+    translator(tf.zeros([1, 8, 8, 3]))
+    run_dir = os.path.join(root, "run")
+    make_checkpoint(**trackables).save(os.path.join(run_dir, "checkpoints", "ckpt"))
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        f.write(config.to_json())
+    export(run_dir, "bench", os.path.join(root, "saved_models"), version=1)
+    rng = np.random.default_rng(seed)
+    os.makedirs(os.path.join(root, "images"))
+    for i in range(count):
+        coarse = rng.uniform(0, 255, (1, 8, 8, 3)).astype(np.float32)
+        pixels = tf.cast(tf.image.resize(coarse, [height, width])[0], tf.uint8)
+        tf.io.write_file(os.path.join(root, "images", f"{i:04d}.png"), tf.io.encode_png(pixels))
+    forward = tf.function(lambda images: translate(translator, images))
+    graph = forward.get_concrete_function(tf.TensorSpec([1, height, width, 3])).graph
+    return sum(count_flops(graph).values()) / 1e9
+
+
+def _peak_memory_mb():
+    """The largest peak resident set of this process and of its finished children (MiB)."""
+    return max(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+
+
+def measure(root, row):
+    """Runs one row on ROOT (from `prepare`): TRANSLATE, or the pipeline with `row` local
+    workers; returns {path, workers, images, seconds, images_per_s, peak_memory_mb}."""
+    images = os.path.join(root, "images")
+    count = len(os.listdir(images))
+    start = time.perf_counter()
+    if row == TRANSLATE:
+        translate_files(os.path.join(root, "run"), images, os.path.join(root, "out_translate"))
+        path, workers = TRANSLATE, 1
+    else:
+        workers = int(row)
+        options = pipeline.local_options(workers)
+        summary = pipeline.run(os.path.join(root, "saved_models", "bench", "1"),
+                               Layout(os.path.join(images, "*.png"),
+                                      os.path.join(root, f"out_beam{workers}")), options)
+        if summary.translated != count:
+            raise RuntimeError(f"the pipeline translated {summary.translated} of {count} "
+                               f"images: {summary}")
+        path = f"beam {options['direct_running_mode']}"
+    seconds = time.perf_counter() - start
+    return {"path": path, "workers": workers, "images": count, "seconds": seconds,
+            "images_per_s": count / seconds, "peak_memory_mb": _peak_memory_mb()}
+
+
+def format_table(rows, gflop_per_image, height, width):
+    """A Markdown table of `measure` rows, with GFLOP/s and the speed relative to row 1."""
+    lines = [f"{height}x{width}, {gflop_per_image:.1f} GFLOP per image (end to end: model "
+             "load, decode, translate, encode, write)", "",
+             "| path | workers | images | seconds | images/s | GFLOP/s | peak MiB (largest "
+             "process) | vs first |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['path']} | {r['workers']} | {r['images']} | {r['seconds']:.1f} | "
+                     f"{r['images_per_s']:.3f} | {r['images_per_s'] * gflop_per_image:.1f} | "
+                     f"{r['peak_memory_mb']:.0f} | "
+                     f"{r['images_per_s'] / rows[0]['images_per_s']:.2f} |")
+    return "\n".join(lines)
+

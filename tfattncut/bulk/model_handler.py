@@ -1,0 +1,106 @@
+"""The SavedModel a bulk job runs, and the Beam ModelHandler that loads it once per worker
+and calls its serving signature.
+
+--model=saved_models/NAME is TF Serving's layout (the newest integer version is used, as the
+server would); --model=saved_models/NAME/3 names one version. --checkpoint=runs/NAME is
+exported on the fly (`serving.export.export`) into a temporary folder first.
+"""
+import contextlib
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from tfattncut.serving.export import INPUT, OUTPUT, export
+
+SIGNATURE = "serving_default"
+# 4 Mi pixels: two 1052x1914 frames, or 64 256x256 images, per signature call.
+DEFAULT_MAX_BATCH_PIXELS = 1 << 22
+
+
+def resolve_model(path):
+    """A SavedModel folder, or TF Serving's NAME folder -> its newest integer version."""
+    if tf.io.gfile.exists(tf.io.gfile.join(path, "saved_model.pb")):
+        return path
+    versions = [int(name.strip("/")) for name in tf.io.gfile.listdir(path)
+                if name.strip("/").isdigit()] if tf.io.gfile.isdir(path) else []
+    if not versions:
+        raise FileNotFoundError(f"--model={path} is neither a SavedModel (no saved_model.pb) "
+                                "nor a model folder of integer versions (saved_models/NAME/N); "
+                                "export one with launch.export")
+    return tf.io.gfile.join(path, str(max(versions)))
+
+
+@contextlib.contextmanager
+def exported_checkpoint(checkpoint, direction="AtoB"):
+    """Exports a run's translator into a temporary folder; yields the SavedModel's path,
+    readable by this machine's workers only."""
+    with tempfile.TemporaryDirectory(prefix="bulk_translate_") as root:
+        yield export(checkpoint, "bulk", root, version=1, direction=direction)
+
+
+class _Translator:
+    """A loaded SavedModel's serving signature: uint8 [B, H, W, 3] -> same.
+
+    The loaded object is kept: a signature outlives the object it came from only until
+    garbage collection frees the variables it reads."""
+
+    def __init__(self, path):
+        self._loaded = tf.saved_model.load(path)
+        self._signature = self._loaded.signatures[SIGNATURE]
+
+    def translate(self, images):
+        return self._signature(**{INPUT: tf.constant(images)})[OUTPUT].numpy()
+
+
+def _pixels(element):
+    """H * W of an image, or of the image of a (key, image) pair, which is what
+    BatchElements sees when the handler is wrapped in a KeyedModelHandler."""
+    image = element[1] if isinstance(element, tuple) else element
+    return image.shape[0] * image.shape[1]
+
+
+class SavedModelHandler(ModelHandler[np.ndarray, PredictionResult, _Translator]):
+    """Translates uint8 [H, W, 3] images with an exported model's `serving_default`
+    signature: the same graph, so the same pixels, that TF Serving returns.
+
+    Beam's own TFModelHandlerNumpy/Tensor do not fit: they load with
+    `tf.keras.models.load_model`, which under Keras 3 reads only .keras/.h5 files, not a
+    SavedModel (`tf.saved_model.load` does); they call the model object rather than a named
+    signature; and they stack a whole batch, which fails when images differ in size.
+
+    Batches hold at most `max_batch_pixels` pixels (an image larger than that runs alone),
+    so memory stays bounded for large frames; a batch is run as one signature call per
+    image size. With `share_across_processes`, one copy of the model serves all the SDK
+    worker processes of a machine (Beam's large_model), e.g. to fit one in GPU memory.
+    """
+
+    def __init__(self, path, max_batch_pixels=DEFAULT_MAX_BATCH_PIXELS,
+                 share_across_processes=False):
+        # Equal minimum and maximum: BatchElements fills every batch to the pixel budget.
+        super().__init__(min_batch_size=max_batch_pixels, max_batch_size=max_batch_pixels,
+                         element_size_fn=lambda element: min(_pixels(element),
+                                                             max_batch_pixels),
+                         large_model=share_across_processes)
+        self._path = path
+
+    def load_model(self):
+        return _Translator(self._path)
+
+    def run_inference(self, batch, model, inference_args=None):
+        by_size = {}
+        for index, image in enumerate(batch):
+            by_size.setdefault(image.shape, []).append(index)
+        translated = [None] * len(batch)
+        for indices in by_size.values():
+            outputs = model.translate(np.stack([batch[i] for i in indices]))
+            for i, output in zip(indices, outputs):
+                translated[i] = output
+        return [PredictionResult(image, output) for image, output in zip(batch, translated)]
+
+    def get_num_bytes(self, batch):
+        return sum(image.nbytes for image in batch)
+
+    def get_metrics_namespace(self):
+        return "bulk_translate_model"

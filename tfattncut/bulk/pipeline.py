@@ -1,0 +1,229 @@
+"""The bulk translation pipeline, its metrics, and the summary a job ends with.
+
+  MatchFiles(--input) --- key REL/STEM ---+
+  MatchFiles(--labels/**) - key REL/STEM -+- CoGroupByKey - Plan - Decode - RunInference - Write
+  every refusal (Plan, Decode, RunInference) - Flatten - OUTPUT/_failed.jsonl
+
+Plan refuses inputs that share a key or lack a label map and skips those whose output
+exists (outputs are renamed into place whole, so one that exists is complete); Decode
+applies the server's checks (`images.decode`); RunInference batches images under a pixel
+budget and loads the model once per worker (`SavedModelHandler`); Write copies the label map
+and then writes the translation, each atomically, so a translation never exists without its
+label map. Failures never stop the job: each goes, with its reason, to the dead-letter file
+OUTPUT/_failed.jsonl (rewritten by every run: a rerun retries them).
+"""
+import dataclasses
+import json
+import time
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from tfattncut.bulk import files, images
+from tfattncut.bulk.model_handler import DEFAULT_MAX_BATCH_PIXELS, SavedModelHandler
+from tfattncut.serving.image_header import DEFAULT_MAX_IMAGE_PIXELS
+
+NAMESPACE = "bulk_translate"
+COUNTERS = ("translated", "skipped", "failed")
+LATENCY = "latency_ms"
+_FAILED = "failed"
+_FAILED_COUNTER = Metrics.counter(NAMESPACE, "failed")
+
+
+def local_options(workers=1):
+    """The embedded default: the DirectRunner, one worker in this process, whose TensorFlow
+    already spreads each model call over every core; one worker process per core, which
+    compete for the same cores and each hold a model, measured no faster on 2 cores
+    (`launch.benchmark --bulk`). `workers` > 1 runs that many SDK worker processes. (Prism,
+    the DirectRunner's other engine, is a binary downloaded from GitHub at run time.)"""
+    return {"runner": "DirectRunner", "direct_num_workers": workers,
+            "direct_running_mode": "multi_processing" if workers > 1 else "in_memory",
+            "default_sdk_harness_log_level": "WARNING"}
+
+
+def _failure(path, reason):
+    return beam.pvalue.TaggedOutput(_FAILED, {"path": path, "reason": reason})
+
+
+class _Plan(beam.DoFn):
+    """(REL/STEM, {"inputs": paths, "labels": paths}) -> Item, a failure, or nothing (done)."""
+
+    def __init__(self, layout):
+        self._layout = layout
+        self._skipped = Metrics.counter(NAMESPACE, "skipped")
+
+    def process(self, keyed):
+        key, found = keyed
+        sources, labels = sorted(found["inputs"]), sorted(found["labels"])
+        if not sources:
+            return
+        if len(sources) > 1:
+            for source in sources:
+                yield _failure(source, f"{', '.join(sources)} would all be translated to "
+                                       f"{self._layout.item(source).target}; rename all but one")
+            return
+        if self._layout.labels and not labels:
+            yield _failure(sources[0], f"no label map {self._layout.labels_base}{key}.* "
+                                       "(--labels)")
+            return
+        item = self._layout.item(sources[0], labels[0] if labels else None)
+        if FileSystems.exists(item.target):
+            self._skipped.inc()
+            return
+        yield item
+
+
+class _Decode(beam.DoFn):
+    """Item -> ((Item, start time), uint8 [H, W, 3]), or a failure."""
+
+    def __init__(self, max_image_pixels):
+        self._max_image_pixels = max_image_pixels
+
+    def process(self, item):
+        start = time.time()
+        try:
+            pixels = images.decode(files.read(item.source), self._max_image_pixels)
+        except images.Unusable as error:
+            yield _failure(item.source, str(error))
+            return
+        yield (item, start), pixels
+
+
+class _Write(beam.DoFn):
+    """((Item, start time), PredictionResult) -> the label map copy, then the translation."""
+
+    def __init__(self, image_format, quality):
+        self._image_format, self._quality = image_format, quality
+        self._translated = Metrics.counter(NAMESPACE, "translated")
+        self._latency = Metrics.distribution(NAMESPACE, LATENCY)
+
+    def process(self, keyed):
+        (item, start), result = keyed
+        if item.label_source:
+            files.write_atomically(item.label_target, files.read(item.label_source))
+        files.write_atomically(item.target,
+                               images.encode(result.inference, self._image_format, self._quality))
+        self._translated.inc()
+        self._latency.update(int(1000 * (time.time() - start)))
+
+
+def _inference_failures(failed):
+    """A RunInference dead letter, (batch of ((Item, start), image), (type, repr,
+    traceback)) -> a failure per input of the batch."""
+    batch, (_, error, _) = failed
+    reason = f"the model failed on its batch: {error}"
+    return [{"path": item.source, "reason": reason} for (item, _), _ in batch]
+
+
+class _WriteFailures(beam.DoFn):
+    """All failures -> OUTPUT/_failed.jsonl, one JSON object per line, sorted by path."""
+
+    def __init__(self, path):
+        self._path = path
+
+    def process(self, failures):
+        lines = [json.dumps(f, sort_keys=True) + "\n"
+                 for f in sorted(failures, key=lambda f: f["path"])]
+        files.write_atomically(self._path, "".join(lines).encode())
+
+
+def _count_failed(failure):
+    _FAILED_COUNTER.inc()
+    return failure
+
+
+def build(pipeline, model_path, layout, image_format="png", quality=95,
+          max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, max_batch_pixels=DEFAULT_MAX_BATCH_PIXELS,
+          share_model=False):
+    """Adds the bulk translation of `layout` with the SavedModel at `model_path` to a
+    Pipeline."""
+    inputs = (pipeline
+              | "MatchInputs" >> fileio.MatchFiles(layout.input_pattern)
+              | "NotOutputs" >> beam.Filter(lambda m: not layout.is_output(m.path))
+              | "KeyInputs" >> beam.Map(
+                  lambda m: (files.relative_key(m.path, layout.input_base), m.path)))
+    if layout.labels:
+        labels = (pipeline
+                  | "MatchLabels" >> fileio.MatchFiles(layout.labels_pattern)
+                  | "KeyLabels" >> beam.Map(
+                      lambda m: (files.relative_key(m.path, layout.labels_base), m.path)))
+    else:
+        labels = pipeline | "NoLabels" >> beam.Create([])
+    planned = ({"inputs": inputs, "labels": labels}
+               | "Join" >> beam.CoGroupByKey()
+               | "Plan" >> beam.ParDo(_Plan(layout)).with_outputs(_FAILED, main="items"))
+    decoded = (planned.items
+               | "Decode" >> beam.ParDo(_Decode(max_image_pixels)).with_outputs(
+                   _FAILED, main="images"))
+    handler = KeyedModelHandler(SavedModelHandler(model_path, max_batch_pixels, share_model))
+    translated, dead = (decoded.images
+                        | "Translate" >> RunInference(handler).with_exception_handling())
+    _ = translated | "Write" >> beam.ParDo(_Write(image_format, quality))
+    inference_failures = (dead.failed_inferences
+                          | "InferenceFailures" >> beam.FlatMap(_inference_failures))
+    _ = ((planned[_FAILED], decoded[_FAILED], inference_failures)
+         | "Failures" >> beam.Flatten()
+         | "CountFailed" >> beam.Map(_count_failed)
+         | "AllFailures" >> beam.combiners.ToList()
+         | "WriteFailures" >> beam.ParDo(_WriteFailures(layout.failed_path)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """What a job did: inputs translated, skipped (already done) and failed, and the
+    per-image latency (read to written, ms; count 0 when nothing was translated)."""
+    translated: int
+    skipped: int
+    failed: int
+    failed_path: str
+    latency_ms: dict
+
+    def __str__(self):
+        latency = (f"; latency per image {self.latency_ms['mean']:.0f} ms mean, "
+                   f"{self.latency_ms['min']}-{self.latency_ms['max']} ms"
+                   if self.latency_ms["count"] else "")
+        failed = f" (reasons in {self.failed_path})" if self.failed else ""
+        return (f"{self.translated} translated, {self.skipped} skipped as done, "
+                f"{self.failed} failed{failed}{latency}")
+
+
+def _value(result):
+    return result.committed if result.committed is not None else result.attempted
+
+
+def summarize(result, failed_path):
+    """Summary of a finished PipelineResult, from its metrics."""
+    metrics = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    counts = dict.fromkeys(COUNTERS, 0)
+    for counter in metrics["counters"]:
+        counts[counter.key.metric.name] += _value(counter)
+    latency = {"count": 0, "mean": 0.0, "min": 0, "max": 0}
+    for distribution in metrics["distributions"]:
+        data = _value(distribution)
+        if data.count:
+            latency = {"count": data.count, "mean": data.mean, "min": data.min,
+                       "max": data.max}
+    return Summary(failed_path=failed_path, latency_ms=latency, **counts)
+
+
+def run(model_path, layout, options=None, **settings):
+    """Runs the job to its end and returns its Summary. `options`: Beam pipeline options
+    (a dict or PipelineOptions; default `local_options()`); `settings`: `build`'s.
+
+    Before it starts, --input must match a file; after it ends, temporaries that killed
+    earlier runs left in the output folders are deleted."""
+    if not FileSystems.match([layout.input_pattern], [1])[0].metadata_list:
+        raise FileNotFoundError(f"--input={layout.input_pattern} matches no file")
+    if not isinstance(options, PipelineOptions):
+        options = PipelineOptions.from_dictionary(options or local_options())
+    pipeline = beam.Pipeline(options=options)
+    build(pipeline, model_path, layout, **settings)
+    result = pipeline.run()
+    result.wait_until_finish()
+    files.remove_temporaries([layout.output, layout.labels_output])
+    return summarize(result, layout.failed_path)

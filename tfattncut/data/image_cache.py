@@ -1,0 +1,92 @@
+"""One domain's images, scanned once and served by index: decoded uint8 pixels held in memory
+when they fit in a share of the free memory, else read from their files on demand (the
+pixels are the same either way: one reader, `image_files.read_image`).
+"""
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfattncut.data.image_files import READABLE_FORMATS, read_image
+
+
+def free_memory_budget():
+    """A quarter of the free memory in bytes: building the cache briefly holds about three
+    copies."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (AttributeError, ValueError, OSError):
+        return 0
+
+
+class ImageStore:
+    """One domain's decodable images by index: `paths`, their [H, W] `shapes`, and the
+    decoded pixels in memory when `images` (uint8 [H, W, 3] each) are given."""
+
+    def __init__(self, paths, shapes, images=None):
+        self.paths = paths
+        self.shapes = shapes
+        self._paths = tf.constant(paths)
+        self._pixels = None
+        self.nbytes = 0
+        if images is not None:
+            self._pixels = tf.constant(np.concatenate([image.ravel() for image in images]))
+            self._offsets = tf.constant(np.cumsum([0] + [image.size for image in images]))
+            self._shapes = tf.constant(shapes, tf.int64)
+            self.nbytes = sum(image.nbytes for image in images)
+
+    def __len__(self):
+        return len(self.paths)
+
+    @property
+    def cached(self):
+        return self._pixels is not None
+
+    def get(self, index):
+        """int64 scalar -> uint8 [H, W, 3]."""
+        if self._pixels is None:
+            return read_image(tf.gather(self._paths, index))
+        height, width = tf.unstack(self._shapes[index])
+        start = self._offsets[index]
+        return tf.reshape(self._pixels[start:start + height * width * 3], [height, width, 3])
+
+
+def scan(folder, paths, budget):
+    """Decodes `paths` (the images of `folder`) in parallel -> (ImageStore of the decodable
+    ones, number skipped). The store holds the pixels unless they exceed `budget` bytes
+    (0: never cache).
+
+    Files that do not decode are logged by path and skipped; none decoding is an error.
+    """
+    keep = budget > 0
+
+    def decode(path):
+        image = read_image(path)
+        return (path, tf.shape(image)[:2]) + ((image,) if keep else ())
+
+    scanned = (tf.data.Dataset.from_tensor_slices(paths)
+               .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+               .ignore_errors())
+    good, shapes, images = [], [], [] if keep else None
+    for path, shape, *image in scanned.as_numpy_iterator():
+        good.append(path.decode())
+        shapes.append(tuple(int(n) for n in shape))
+        if images is not None:
+            images.append(image[0])
+            budget -= image[0].nbytes
+            if budget < 0:
+                logging.info("Decoded images of %s exceed the free memory; reading them "
+                             "from disk each epoch instead of caching.", folder)
+                images = None
+    for path in sorted(set(paths) - set(good)):
+        logging.warning("Skipping %s: it cannot be decoded as %s.", path, READABLE_FORMATS)
+    skipped = len(paths) - len(good)
+    if skipped:
+        logging.warning("Skipped %d of %d files in %s that cannot be decoded.",
+                        skipped, len(paths), folder)
+    if not good:
+        raise ValueError(f"Image folder {folder} has no decodable images; expected "
+                         f"{READABLE_FORMATS} files")
+    logging.info("%s: %d images.", folder, len(good))
+    return ImageStore(good, shapes, images), skipped

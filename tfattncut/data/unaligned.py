@@ -1,0 +1,159 @@
+"""The unaligned folder data set (training.md, "Unaligned folder data set") as a tf.data
+pipeline, sharded over input pipelines for tf.distribute.
+
+Layout: `dataroot/{phase}A`, `dataroot/{phase}B`. Domain A is walked in a per-epoch order and
+each A image is paired with a B image drawn at random, as in the reference's UnalignedDataset.
+Every random draw (A order, B index, crop offset, flip) is stateless and seeded from
+(seed, epoch, element index), so an epoch's batches are a pure function of (seed, epoch): a run
+resumed mid-epoch with `skip_batches` sees exactly the batches an uninterrupted run would have.
+
+The options are the run's Config (dataroot, direction, max_dataset_size, serial_batches,
+preprocess, load_size, crop_size, no_flip, n_epochs, seed; checked by `config.validate`).
+Files are listed by `image_files.list_images`, decoded once by `image_cache.scan` (kept as
+uint8 until the transform, so caching never changes a pixel) and viewed by `transforms`.
+"""
+import os
+
+import tensorflow as tf
+
+from tfattncut import config as config_lib
+from tfattncut.data import image_cache, transforms
+from tfattncut.data.image_files import list_images
+from tfattncut.pixels import from_uint8
+
+
+class UnalignedFolders:
+    """`dataroot/{phase}A` and `{phase}B` (swapped for BtoA), scanned and checked once.
+
+    `config.max_dataset_size` caps each side (see `list_images`; before decoding is checked).
+    Epochs count from 1; once `epoch > config.n_epochs` training resizes straight to
+    `crop_size`. `cache`: hold the decoded images in memory when they fit. Files that do not
+    decode are logged by path and skipped; `num_skipped` counts them.
+    """
+
+    def __init__(self, config, phase="train", cache=True):
+        config_lib.validate(config)
+        self.config = config
+        first, second = ("A", "B") if config.direction == "AtoB" else ("B", "A")
+        folders = [os.path.join(config.dataroot, phase + side) for side in (first, second)]
+        paths = [list_images(folder, config.max_dataset_size) for folder in folders]
+        budget = image_cache.free_memory_budget() if cache else 0
+        self.num_skipped = 0
+        stores = []
+        for folder, side in zip(folders, paths):
+            store, skipped = image_cache.scan(folder, side, budget)
+            budget -= store.nbytes
+            self.num_skipped += skipped
+            stores.append(store)
+        self._a, self._b = stores
+        if config.preprocess == "crop":
+            self._check_crop_fits()
+
+    def _check_crop_fits(self):
+        crop = self.config.crop_size
+        small = [path for store in (self._a, self._b)
+                 for path, shape in zip(store.paths, store.shapes) if min(shape) < crop]
+        if small:
+            raise ValueError(f"--preprocess=crop needs images of at least --crop_size={crop} "
+                             f"pixels per side; {len(small)} are smaller, e.g. {small[0]}")
+
+    @property
+    def cached(self):
+        """Whether both domains' decoded images are held in memory (`cache` and they fit)."""
+        return self._a.cached and self._b.cached
+
+    @property
+    def size_a(self):
+        return len(self._a)
+
+    @property
+    def size_b(self):
+        return len(self._b)
+
+    def steps_per_epoch(self, batch_size):
+        """Batches per epoch: the reference's length max(size_a, size_b), remainder dropped so
+        every batch has the same static size."""
+        length = max(self.size_a, self.size_b)
+        if batch_size > length:
+            raise ValueError(f"--batch_size={batch_size} exceeds the {length} images of the "
+                             f"larger domain in {self.config.dataroot}")
+        return length // batch_size
+
+    def epoch_dataset(self, epoch, batch_size, skip_batches=0, input_context=None):
+        """The batches of `epoch` (from 1) after the first `skip_batches`, as dicts
+        {"a": float32 [B, H, W, 3], "b": float32 [B, H, W, 3]} in [-1, 1].
+
+        H = W = crop_size for the cropping modes; `none` and `scale_width` keep (rounded)
+        source sizes and so need batch_size 1 unless all images give one size.
+
+        `batch_size` is the global batch. With a tf.distribute.InputContext, this input
+        pipeline loads only its own consecutive part of every global batch, in batches of
+        the per-replica size B, so the pipelines together see exactly the unsharded batches.
+        """
+        config = self.config
+        steps = self.steps_per_epoch(batch_size)
+        if not 0 <= skip_batches <= steps:
+            raise ValueError(f"skip_batches must be in [0, {steps}] (the batches per epoch at "
+                             f"batch size {batch_size}); got {skip_batches}")
+        context = input_context or tf.distribute.InputContext()
+        pipeline_batch = batch_size // context.num_input_pipelines
+        replica_batch = context.get_per_replica_batch_size(batch_size)
+        if epoch > config.n_epochs:
+            # The reference's fine-tuning phase: load_size := crop_size (no resize-crop jitter).
+            config = config.replace(load_size=config.crop_size)
+        out_shape = self._output_shape(config, batch_size)
+        size_a, size_b = self.size_a, self.size_b
+        with tf.device("/cpu:0"):  # the stateless draws must not depend on the device
+            epoch_key = tf.constant([config.seed, epoch], tf.int64)
+            order = tf.range(max(size_a, size_b), dtype=tf.int64)
+            if not config.serial_batches:
+                order = tf.random.experimental.stateless_shuffle(order, seed=epoch_key)
+            a_indices = order % size_a
+
+        def load_pair(element):
+            element_key = tf.random.experimental.stateless_fold_in(epoch_key, element)
+            b_key, a_view_key, b_view_key = tf.unstack(
+                tf.random.experimental.stateless_split(element_key, 3))
+            if config.serial_batches:
+                b_index = element % size_b
+            else:
+                b_index = tf.random.stateless_uniform(
+                    [], b_key, maxval=size_b, dtype=tf.int64)
+            pair = {}
+            for name, store, index, key in (("a", self._a, a_indices[element], a_view_key),
+                                            ("b", self._b, b_index, b_view_key)):
+                image = transforms.train_transform(from_uint8(store.get(index)), config, key)
+                pair[name] = tf.ensure_shape(image, out_shape)
+            return pair
+
+        def element_of(position):
+            """This pipeline's `position`-th element -> its index in the unsharded epoch."""
+            batch, offset = position // pipeline_batch, position % pipeline_batch
+            return ((skip_batches + batch) * batch_size
+                    + context.input_pipeline_id * pipeline_batch + offset)
+
+        return (tf.data.Dataset.range((steps - skip_batches) * pipeline_batch)
+                .map(element_of)
+                .map(load_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                .batch(replica_batch, drop_remainder=True)
+                .prefetch(tf.data.AUTOTUNE))
+
+    def _output_shape(self, config, batch_size):
+        """Static [H, W, 3] of one training view (None where sizes vary); raises when
+        batch_size > 1 would have to stack views of different sizes."""
+        if config.preprocess in transforms.CROPPING_MODES:
+            side = int(transforms.multiple_of_4(config.crop_size))
+            return [side, side, 3]
+        sources = set(self._a.shapes + self._b.shapes)
+        sizes = sorted({tuple(int(n) for n in transforms.multiple_of_4(
+            transforms.resized_size(tf.constant(s), config))) for s in sources})
+        if len(sizes) == 1:
+            return [*sizes[0], 3]
+        if batch_size > 1:
+            raise ValueError(
+                f"--batch_size={batch_size} needs training images of one size, but "
+                f"--preprocess={config.preprocess} keeps the source sizes of "
+                f"{config.dataroot} and gives {len(sizes)} sizes (e.g. {sizes[0]} and "
+                f"{sizes[-1]}); use --batch_size=1 or a cropping --preprocess "
+                f"({', '.join(transforms.CROPPING_MODES)})")
+        return [None, None, 3]
