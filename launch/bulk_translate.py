@@ -15,6 +15,7 @@ Reruns skip inputs whose output exists (outputs are renamed into place whole); i
 cannot be translated are listed with their reason in OUTPUT/_failed.jsonl, and the exit
 status is then 1. The work is tfattncut.bulk's.
 """
+import logging
 import sys
 
 from absl import app, flags
@@ -110,4 +111,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    # Beam's per-bundle INFO lines (state cache, batch statistics) bury the summary.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     cli.run(main, flags_parser=parse_flags)
