@@ -8,8 +8,8 @@ Layout (two folders, so the small results can be kept in git and the large ones 
     RUNS_DIR/baselines/seedS/      segmenter_B, the B-trained segmenter of seed S
     STUDY_DIR/scores/NAME_seedS.json   the run's scores: a run with this file is done
     STUDY_DIR/scores/baseline_seedS.json   the per-seed floor and ceiling
-    STUDY_DIR/samples/NAME_seedS.png   the run's row of the sample grid (lowest seed only), so
-                                   the grid can be drawn where the run directories are not
+    STUDY_DIR/samples/NAME_seedS.png   the run's row of the sample grid (lowest seed only;
+                                   tfattncut.training.study_grid)
     STUDY_DIR/report.md, report.json, chart.png, samples.png   (tfattncut.evaluation.study_report)
 
 Every step is resumable: a scored run is skipped, a trained one is only scored, an interrupted
@@ -40,18 +40,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import flags
-from PIL import Image, ImageDraw
 from tensorboard.plugins.hparams import api as hparams_api
 
 from tfattncut import config as config_lib
-from tfattncut import inference, machine, pixels, translation
+from tfattncut import inference, machine, translation
 from tfattncut.data import synthetic
-from tfattncut.data.image_files import list_images, load_image
+from tfattncut.data.image_files import list_images
 from tfattncut.evaluation import charts, evaluate, segmenter
 from tfattncut.evaluation.study_report import (METRICS, format_report, load_scores, run_name,
                                                summarise, zero_entropy_summary)
 from tfattncut.evaluation import images as image_files
 from tfattncut.metrics import inception
+from tfattncut.training import study_grid
 from tfattncut.training.trainer import Trainer
 
 PRESETS = ("cut", "fastcut", "qsattn_global", "qsattn_local", "qsattn_local_global",
@@ -231,7 +231,8 @@ class Study:
         scores["wall_minutes"] = (time.time() - started) / 60
         scores["machine"] = machine.describe()
         if seed == min(s.seeds):
-            write_sample_row(s, run_name(variant, seed), translator, dataroot)
+            study_grid.write_row(s.study_dir, run_name(variant, seed), translator, dataroot,
+                                 s.grid_images)
         _write_json(scores, scores_path(s.study_dir, run_name(variant, seed)))
         keras.backend.clear_session()
         return scores
@@ -349,78 +350,11 @@ def write_report(settings, merge_dirs=()):
     if means:
         charts.bar_chart(means, os.path.join(settings.study_dir, "chart.png"),
                          "Downstream mIoU on testB (mean over seeds)")
-    write_sample_grid(settings, variants)
+    rows = study_grid.method_rows(settings, variants)
+    if rows:
+        config = run_config(settings, variants[0], min(settings.seeds))
+        if config.make_synthetic:
+            synthetic.ensure_dataset(config.dataroot)
+        study_grid.draw(rows, config.dataroot, settings.grid_images,
+                        os.path.join(settings.study_dir, "samples.png"))
     return summary
-
-
-def sample_row_path(study_dir, name):
-    return os.path.join(study_dir, "samples", f"{name}.png")
-
-
-def write_sample_row(settings, name, translator, dataroot):
-    """The run's translations of the grid's testA inputs, side by side, as one PNG."""
-    images = inference.translate(translator, _grid_inputs(dataroot, "testA",
-                                                          settings.grid_images))
-    path = sample_row_path(settings.study_dir, name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    Image.fromarray(np.concatenate(pixels.to_uint8(images).numpy(), axis=1)).save(path)
-    return path
-
-
-def write_sample_grid(settings, variants):
-    """samples.png: the same testA inputs in the first row, each method's translations (its
-    lowest seed's saved row) in a row below, and real testB images in the last row, each row
-    named on the left. A run scored before rows were saved gets its row from its checkpoint
-    where that is on this machine; variants with neither are left out."""
-    rows = []
-    for variant in variants:
-        row = _sample_row(settings, variant)
-        if row is not None:
-            rows.append((variant, row))
-    if not rows:
-        return None
-    config = run_config(settings, variants[0], min(settings.seeds))
-    dataroot = config.dataroot
-    if config.make_synthetic:
-        synthetic.ensure_dataset(dataroot)
-    rows.insert(0, ("input (testA)", _grid_tiles(dataroot, "testA", settings.grid_images)))
-    rows.append(("real B (testB)", _grid_tiles(dataroot, "testB", settings.grid_images)))
-    return _draw_grid(rows, os.path.join(settings.study_dir, "samples.png"))
-
-
-def _sample_row(settings, variant):
-    """[H, W * grid_images, 3] uint8 of the variant's lowest seed with a row or a checkpoint."""
-    for seed in sorted(settings.seeds):
-        name = run_name(variant, seed)
-        path = sample_row_path(settings.study_dir, name)
-        run_dir = os.path.join(settings.runs_dir, name)
-        if not os.path.exists(path) and tf.train.latest_checkpoint(
-                os.path.join(run_dir, "checkpoints")):
-            translator, config = inference.load_translator(run_dir)
-            write_sample_row(settings, name, translator, config.dataroot)
-        if os.path.exists(path):
-            return np.asarray(Image.open(path).convert("RGB"))
-    return None
-
-
-def _grid_inputs(dataroot, folder, count):
-    paths = list_images(os.path.join(dataroot, folder))[:count]
-    return tf.stack([load_image(p) for p in paths])
-
-
-def _grid_tiles(dataroot, folder, count):
-    return np.concatenate(pixels.to_uint8(_grid_inputs(dataroot, folder, count)).numpy(),
-                          axis=1)
-
-
-def _draw_grid(rows, path, label_width=170):
-    """rows: (name, [H, W, 3] uint8 strip); the strips stacked under a name column."""
-    height = rows[0][1].shape[0]
-    canvas = Image.new("RGB", (label_width + max(strip.shape[1] for _, strip in rows),
-                               height * len(rows)), "white")
-    draw = ImageDraw.Draw(canvas)
-    for row, (name, strip) in enumerate(rows):
-        draw.text((6, row * height + height // 2), name, fill="black", anchor="lm")
-        canvas.paste(Image.fromarray(strip), (label_width, row * height))
-    canvas.save(path)
-    return path
