@@ -6,7 +6,11 @@ the mean training-step time, images/s, achieved GFLOP/s and peak memory of each 
 (configs/NAME.cfg) on this machine, in one run (one subprocess per row, so each peak is its
 own), with the ratio to the first row. Without --preset, `--selectors=random,qs_global,...`
 compares selectors of one configuration (`--flagfile=configs/cut.cfg`). Any config flag
-(--batch_size, --jit_compile, --ngf, ...) applies to every row and overrides the preset's.
+(--batch_size, --jit_compile, --strategy, --ngf, ...) applies to every row and overrides the
+preset's; each row runs the step as training does (every replica of --strategy, XLA as
+--jit_compile resolves) and reports its one-time compile cost apart from the step time.
+`--logical_cpus=N` splits the CPU into N devices, so that `--strategy=mirrored` has N
+replicas on a machine without GPUs.
 GFLOP counts the convolutions and matrix products of the traced step, forward and backward
 (tfattncut.training.benchmark says exactly what counts).
 
@@ -30,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 
+import tensorflow as tf
 from absl import app, flags
 
 from tfattncut import cli, machine
@@ -66,6 +71,9 @@ flags.DEFINE_integer("requests", 64, "--serving: requests per path and concurren
 flags.DEFINE_string("profile_top", "", "Print the top ops by self time of the TensorBoard "
                     "profile in this log folder (a run's logs/) instead of benchmarking.")
 flags.DEFINE_integer("top", 20, "--profile_top: how many ops to list.", lower_bound=1)
+flags.DEFINE_integer("logical_cpus", 0, "Split the CPU into this many logical devices before "
+                     "measuring (0: leave it), e.g. 2 for --strategy=mirrored with 2 replicas "
+                     "on a machine without GPUs.", lower_bound=0)
 flags.DEFINE_bool("worker", False, "Internal: measure one row and print it as JSON.")
 flags.DEFINE_string("bulk_dir", "", "Internal: --bulk's prepared folder.")
 flags.DEFINE_string("bulk_row", "", "Internal: --bulk's row (translate or a worker count).")
@@ -99,6 +107,10 @@ def main(argv):
         print(serving_benchmark.format_table(rows))
         return
     if FLAGS.worker:
+        if FLAGS.logical_cpus:
+            tf.config.set_logical_device_configuration(
+                tf.config.list_physical_devices("CPU")[0],
+                [tf.config.LogicalDeviceConfiguration()] * FLAGS.logical_cpus)
         config = config_lib.from_flags(FLAGS).replace(crop_size=size, load_size=size)
         print(json.dumps(benchmark.measure_training_step(config, FLAGS.steps, FLAGS.warmup)))
         return

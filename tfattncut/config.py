@@ -185,8 +185,9 @@ class Config:
     lr_decay_iters: int = _field(
         50, "Epochs between ×0.1 steps for lr_policy=step.", bounds=AT_LEAST_ONE)
     jit_compile: str = _field(
-        "auto", "XLA-compile the training step: auto compiles where it pays (GPU/TPU, one "
-        "replica); true forces it, false disables it.", ["auto", "true", "false"])
+        "auto", "XLA-compile each replica's forward pass, losses and gradients: auto compiles "
+        "where it pays (GPU/TPU, any number of replicas); true forces it, false disables it.",
+        ["auto", "true", "false"])
     strategy: str = _field(
         "default", "tf.distribute strategy: default (none), one_device, mirrored (every local "
         "GPU, else every logical CPU), multi_worker (MultiWorkerMirroredStrategy over the "

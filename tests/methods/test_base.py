@@ -54,4 +54,5 @@ class MethodTest(tf.test.TestCase):
         for name, cls in METHODS.items():
             self.assertTrue(issubclass(cls, Method), name)
             self.assertIs(cls.train_step, keras.Model.train_step, name)
-            self.assertTrue(callable(cls.replica_step), name)
+            # One step skeleton (methods.base) for all: a method declares its parts.
+            self.assertIs(cls.replica_step, Method.replica_step, name)

@@ -1,4 +1,7 @@
-"""Every method's training step compiles under XLA and computes what graph mode computes."""
+"""Every method's training step compiles under XLA (its forward pass, losses and gradients,
+methods.base) and computes what graph mode computes."""
+import functools
+
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
@@ -26,7 +29,7 @@ class CompiledStepTest(tf.test.TestCase, parameterized.TestCase):
             # Gain 1 keeps the projected NCE features well above rounding noise (see test_cut).
             config = tiny_config("/unused", crop_size=32, load_size=32, init_gain=1.0, **changes)
             method = METHODS[config.model](config)
-            step = tf.function(method.replica_step, jit_compile=jit)
+            step = tf.function(functools.partial(method.replica_step, jit_compile=jit))
             values, _ = step(batch, tf.constant([3, 4]))
             results.append({k: float(v) for k, v in values.items()})
         self.assertEqual(set(results[0]), set(results[1]))

@@ -1,4 +1,6 @@
 """CUT / FastCUT training step: update order, flip equivariance, every variable trained."""
+import functools
+
 import numpy as np
 import tensorflow as tf
 
@@ -75,7 +77,7 @@ class CUTStepTest(tf.test.TestCase):
             # Gain 1: with the default 0.02 the projected features are so small that
             # v / (‖v‖ + 1e-7) turns rounding noise into NCE differences of several percent.
             method = CUT(tiny_config("/unused", init_gain=1.0))
-            step = tf.function(method.replica_step, jit_compile=jit)
+            step = tf.function(functools.partial(method.replica_step, jit_compile=jit))
             values, _ = step(batch, tf.constant([1, 2]))
             results.append({k: float(v) for k, v in values.items()})
         # Fails when a seed derivation draws other bits under XLA (tfattncut.randomness): the

@@ -1,5 +1,6 @@
-"""Steps with a NaN or Inf are skipped: nothing changes, in graph mode, XLA and with two
-replicas; the optimiser and the guarded update on their own."""
+"""Steps with a NaN or Inf are skipped: nothing changes, in graph mode and XLA, on one replica
+and on two; the optimiser and the guarded update on their own."""
+import functools
 import math
 
 import numpy as np
@@ -101,14 +102,14 @@ class SkippedStepTest(tf.test.TestCase):
     """A CUT step on NaN images changes no variable of any network, optimiser or loss scale,
     and says so; a finite step still trains."""
 
-    def _assert_skipped(self, method, run):
+    def _assert_skipped(self, method, run, size=64):
         before = state(method)
-        values = run(nan_batch(random_batch(seed=1)))
+        values = run(nan_batch(random_batch(seed=1, size=size)))
         self.assertEqual(float(values["nonfinite"]), 1.0)
         after = state(method)
         changed = [k for k in before if not np.array_equal(before[k], after[k], equal_nan=True)]
         self.assertEmpty(changed)
-        values = run(random_batch(seed=2))
+        values = run(random_batch(seed=2, size=size))
         self.assertEqual(float(values["nonfinite"]), 0.0)
         self.assertEqual(int(method.optimizer_g.iterations.numpy()), 1)
         self.assertNotAllClose(method.generator.trainable_variables[0],
@@ -119,7 +120,7 @@ class SkippedStepTest(tf.test.TestCase):
             # Gain 1: at 0.02 a projection head's output can be exactly 0 under XLA on CPU,
             # where v / (‖v‖ + 1e-7) has a NaN gradient (the step would rightly be skipped).
             method = build_method(tiny_config("/unused", nce_idt=False, init_gain=1.0))
-            step = tf.function(method.replica_step, jit_compile=jit)
+            step = tf.function(functools.partial(method.replica_step, jit_compile=jit))
             self._assert_skipped(method, lambda batch: step(batch, tf.constant([0, 1]))[0])
 
     def test_two_way_pool_is_left_alone(self):
@@ -135,31 +136,37 @@ class SkippedStepTest(tf.test.TestCase):
     def test_two_replicas_agree_when_one_sees_nan(self):
         devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         self.assertLen(devices, 2, "tests/conftest.py splits the CPU into two devices")
-        strategy = tf.distribute.MirroredStrategy(devices)
-        with strategy.scope():
-            method = build_method(tiny_config("/unused", nce_idt=False, batch_size=2))
-        replica_step = tf.function(method.replica_step)
+        for jit in (False, True):
+            strategy = tf.distribute.MirroredStrategy(devices)
+            with strategy.scope():
+                # Small for XLA's compile time on two replicas (tests/training/test_strategy.py);
+                # gain 1 as in test_graph_and_xla.
+                method = build_method(tiny_config(
+                    "/unused", nce_idt=False, batch_size=2, crop_size=32, load_size=32,
+                    nce_layers=(4, 8), n_layers_D=1, no_antialias=True, no_antialias_up=True,
+                    init_gain=1.0))
+            replica_step = functools.partial(method.replica_step, jit_compile=jit)
 
-        @tf.function
-        def step(batch, poison):
-            # Replica 1 gets NaN images when `poison`, replica 0 never does.
-            local = strategy.experimental_distribute_values_from_function(
-                lambda context: {k: v[context.replica_id_in_sync_group:][:1] * (
-                    tf.where(poison, math.nan, 1.0) if context.replica_id_in_sync_group else 1.0)
-                    for k, v in batch.items()})
-            losses, _ = strategy.run(replica_step, args=(local, tf.constant([0, 1])))
-            return [strategy.experimental_local_results(losses["nonfinite"])]
+            @tf.function
+            def step(batch, poison):
+                # Replica 1 gets NaN images when `poison`, replica 0 never does.
+                local = strategy.experimental_distribute_values_from_function(
+                    lambda context: {k: v[context.replica_id_in_sync_group:][:1] * (
+                        tf.where(poison, math.nan, 1.0) if context.replica_id_in_sync_group
+                        else 1.0) for k, v in batch.items()})
+                losses, _ = strategy.run(replica_step, args=(local, tf.constant([0, 1])))
+                return [strategy.experimental_local_results(losses["nonfinite"])]
 
-        def run(batch):
-            poison = tf.reduce_any(tf.math.is_nan(batch["a"]))
-            clean = {k: tf.where(tf.math.is_nan(v), 0.5, v) for k, v in batch.items()}
-            doubled = {k: tf.concat([v, v], 0) for k, v in clean.items()}
-            flags = step(doubled, poison)[0]
-            self.assertLen(flags, 2)
-            self.assertEqual(float(flags[0]), float(flags[1]))  # the replicas agree
-            return {"nonfinite": flags[0]}
+            def run(batch):
+                poison = tf.reduce_any(tf.math.is_nan(batch["a"]))
+                clean = {k: tf.where(tf.math.is_nan(v), 0.5, v) for k, v in batch.items()}
+                doubled = {k: tf.concat([v, v], 0) for k, v in clean.items()}
+                flags = step(doubled, poison)[0]
+                self.assertLen(flags, 2)
+                self.assertEqual(float(flags[0]), float(flags[1]))  # the replicas agree
+                return {"nonfinite": flags[0]}
 
-        self._assert_skipped(method, run)
-        for variable in method.generator.trainable_variables[:2]:
-            first, second = variable.value.values  # the MirroredVariable's two copies
-            self.assertAllEqual(first, second)
+            self._assert_skipped(method, run, size=32)
+            for variable in method.generator.trainable_variables[:2]:
+                first, second = variable.value.values  # the MirroredVariable's two copies
+                self.assertAllEqual(first, second)

@@ -1,5 +1,6 @@
 """--mixed_precision: float16 / bfloat16 compute with float32 variables, losses and
 attention; loss scaling under float16; checkpoints that load across precisions."""
+import functools
 import os
 import tempfile
 
@@ -79,19 +80,21 @@ class MixedPrecisionTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(out, (exact - mean) / np.sqrt(var + 1e-5), rtol=0, atol=4e-3)
 
     def test_float16_scales_its_losses(self):
-        method = build_method(precision_config("mixed_float16"))
-        self.assertTrue(method.update_g.loss_scaling)
-        step = tf.function(method.replica_step)
-        scales = []
-        for i in range(3):
-            values, _ = step(random_batch(seed=i), tf.constant([0, i]))
-            self.assertEqual(float(values["nonfinite"]), 0.0)  # overflows do not count
-            scales.append(float(method.update_g.scale))
-        # 2^15 overflows float16 in this network's gradients: halved until it fits, and a
-        # step is applied only when it did fit.
-        self.assertLess(min(scales), INITIAL_LOSS_SCALE)
-        self.assertEqual(int(method.optimizer_g.iterations),
-                         3 - int(round(np.log2(INITIAL_LOSS_SCALE / scales[-1]))))
+        for jit in (False, True):  # the scaling runs between XLA's compiled parts
+            method = build_method(precision_config("mixed_float16"))
+            self.assertTrue(method.update_g.loss_scaling)
+            step = tf.function(functools.partial(method.replica_step, jit_compile=jit))
+            scales = []
+            for i in range(3):
+                values, _ = step(random_batch(seed=i), tf.constant([0, i]))
+                self.assertEqual(float(values["nonfinite"]), 0.0)  # overflows do not count
+                scales.append(float(method.update_g.scale))
+            # 2^15 overflows float16 in this network's gradients: halved until it fits, and a
+            # step is applied only when it did fit.
+            self.assertLess(min(scales), INITIAL_LOSS_SCALE, msg=f"jit={jit}")
+            self.assertEqual(int(method.optimizer_g.iterations),
+                             3 - int(round(np.log2(INITIAL_LOSS_SCALE / scales[-1]))),
+                             msg=f"jit={jit}")
         self.assertFalse(build_method(precision_config("mixed_bfloat16")).update_g.loss_scaling)
 
     @parameterized.parameters(("mixed_float16", "none"), ("mixed_bfloat16", "none"),

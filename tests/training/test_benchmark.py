@@ -79,17 +79,19 @@ class BenchmarkTest(tf.test.TestCase):
         self.assertGreater(row["step_s"], 0.0)
         self.assertAllClose(row["images_per_s"], 1.0 / row["step_s"])
         self.assertGreater(row["peak_memory_mb"], 10.0)
-        self.assertEqual((row["selector"], row["size"], row["jit"]), ("random", 64, False))
+        self.assertEqual((row["selector"], row["size"], row["jit"], row["replicas"]),
+                         ("random", 64, False, 1))
+        self.assertGreater(row["compile_s"], 0.0)  # tracing at least
         self.assertGreater(row["gflop_per_step"], 0.01)
         self.assertAllClose(row["gflop_per_s"], row["gflop_per_step"] / row["step_s"])
 
     def test_table_ratio_to_the_first_row(self):
-        rows = [dict(variant=v, model="cut", selector=s, size=64, batch=1, step_s=t,
-                     step_s_std=0.0, images_per_s=1 / t, gflop_per_step=4.4,
-                     gflop_per_s=4.4 / t, peak_memory_mb=100.0)
+        rows = [dict(variant=v, model="cut", selector=s, size=64, batch=2, replicas=2, jit=True,
+                     compile_s=31.0, step_s=t, step_s_std=0.0, images_per_s=2 / t,
+                     gflop_per_step=4.4, gflop_per_s=4.4 / t, peak_memory_mb=100.0)
                 for v, s, t in (("cut", "random", 2.0), ("qsattn_global", "qs_global", 2.2))]
         lines = benchmark.format_table(rows).splitlines()
         self.assertIn("GFLOP/s", lines[0])
         self.assertTrue(lines[0].endswith("| vs cut |"))
-        self.assertEqual(lines[-1], "| qsattn_global | cut | qs_global | 64 | 1 | 2.200 | "
-                                    "0.000 | 0.45 | 4.400 | 2.00 | 100 | 1.100 |")
+        self.assertEqual(lines[-1], "| qsattn_global | cut | qs_global | 64 | 2 | 2 | yes | 31.0 | "
+                                    "2.200 | 0.000 | 0.91 | 4.400 | 2.00 | 100 | 1.100 |")

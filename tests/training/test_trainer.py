@@ -13,7 +13,6 @@ import tensorflow as tf
 from tests.testdata import tiny_config, write_unaligned_folders
 from tfattncut import pixels
 from tfattncut.data import image_files, transforms
-from tfattncut.training.strategy import resolve_jit_compile
 from tfattncut.methods.cut import CUT
 from tfattncut.training.trainer import NonFiniteSteps, Trainer
 
@@ -114,15 +113,6 @@ class TrainerTest(tf.test.TestCase):
                     self.assertLess(difference.mean(), 2e-6, msg=name)
                     self.assertLess(difference.max(), 1e-4, msg=name)
 
-    def test_xla_is_refused_with_two_replicas(self):
-        devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-        strategy = tf.distribute.MirroredStrategy(devices)
-        with self.assertRaisesRegex(ValueError, "--jit_compile=true is refused"):
-            resolve_jit_compile("true", strategy)
-        self.assertEqual(resolve_jit_compile("auto", strategy)[0], False)
-        self.assertEqual(resolve_jit_compile("auto", tf.distribute.get_strategy())[0], False)
-        self.assertEqual(resolve_jit_compile("true", tf.distribute.get_strategy())[0], True)
-
     def test_batch_not_divisible_by_replicas(self):
         devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         with self.assertRaisesRegex(ValueError, "--batch_size=3"):
@@ -160,10 +150,11 @@ class NonFiniteStepsTest(tf.test.TestCase):
                              max_nonfinite_steps=3, nce_idt=False)
         replica_step = CUT.replica_step
 
-        def nan_from_step_2(method, batch, seed):
+        def nan_from_step_2(method, batch, seed, **kwargs):
             """Steps 0 and 1 (the seed's second entry) see the data; later ones NaN images."""
             poison = tf.where(seed[1] >= 2, float("nan"), 1.0)
-            return replica_step(method, {k: v * poison for k, v in batch.items()}, seed)
+            return replica_step(method, {k: v * poison for k, v in batch.items()}, seed,
+                                **kwargs)
 
         with mock.patch.object(CUT, "replica_step", nan_from_step_2):
             trainer = Trainer(config)

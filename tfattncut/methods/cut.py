@@ -1,7 +1,7 @@
 """CUT and FastCUT (and, through the selector, QS-Attn and attention-based CUT).
 
-One generator G, one PatchGAN D, projection heads F. The update of losses.md:
-D step on G(x), then the G+F step against the *updated* D.
+One generator G, one PatchGAN D, projection heads F. The update of losses.md (the step of
+methods.base): D step on G(x), then the G+F step against the *updated* D.
 
 Non-finite numbers: D's update is gated on D's loss and gradients, G+F's on theirs
 (guarded_update.GuardedUpdate); D is updated before G's gradients exist, so a non-finite G
@@ -56,61 +56,67 @@ class CUT(Method):
         generator(tf.zeros(PROBE_SHAPE))
         return generator, {"generator": generator}
 
-    def replica_step(self, batch, seed):
-        """One iteration (Method.replica_step). The seed makes patch positions and FastCUT's
-        flip the same on all replicas, as on one device with the global batch."""
+    def discriminator_groups(self):
+        return [(self.optimizer_d, self.discriminator.trainable_variables)]
+
+    def generator_groups(self):
+        return [(self.optimizer_g, self.generator.trainable_variables),
+                (self.optimizer_f, self.projector.trainable_variables)]
+
+    def forward(self, batch, seed):
+        """G's pass over real_a (and real_b for the identity NCE) with the source features.
+        The seed makes FastCUT's flip the same on all replicas, as on one device with the
+        global batch."""
         cfg = self.config
         real_a, real_b = batch["a"], batch["b"]
-        flip_seed, seed_x, seed_y = split_seed(seed, 3)
-        # A persistent tape records G's forward once; D is updated in between, so G_GAN below
-        # sees the updated D as the reference's update order requires.
-        with tf.GradientTape(persistent=True) as tape:
-            real = tf.concat([real_a, real_b], 0) if cfg.nce_idt else real_a
-            if cfg.flip_equivariance:
-                # Integer Philox bits: the same draw with and without XLA (see random_positions).
-                flipped = tf.random.stateless_uniform(
-                    [], flip_seed, minval=0, maxval=2, dtype=tf.int32, alg="philox") == 1
-                fake, source_features = self._translate_flipped(real, flipped)
-            else:
-                fake, source_features = self.generator.call_with_features(real, cfg.nce_layers)
-            # tf.split, not slices: its gradient is one concat, while each slice's gradient
-            # pads back to the whole batch (profiled: 0.3 s of a 256² CUT step on CPU).
-            parts = 2 if cfg.nce_idt else 1
-            fake_b, *idt_b = tf.split(fake, parts)
-            loss_d_real, loss_d_fake = losses.discriminator_terms(
-                cfg.gan_mode, self.discriminator(real_b),
-                self.discriminator(tf.stop_gradient(fake_b)))
-            loss_d = losses.discriminator_loss(cfg.gan_mode, loss_d_real, loss_d_fake)
-        _, nonfinite_d = self.update_d.minimize(
-            tape, loss_d, [(self.optimizer_d, self.discriminator.trainable_variables)])
-
-        with tape:
-            loss_g_gan = losses.generator_gan_loss(cfg.gan_mode, self.discriminator(fake_b))
-            translated_features = self.generator.encode(fake, cfg.nce_layers)
-            if cfg.flip_equivariance:
-                translated_features = [tf.cond(flipped, lambda f=f: tf.reverse(f, [2]),
-                                               lambda f=f: f) for f in translated_features]
-            # Per domain (x: real_a, y: real_b), the features of each NCE layer.
-            source_x, *source_y = zip(*[tf.split(f, parts) for f in source_features])
-            translated_x, *translated_y = zip(*[tf.split(f, parts) for f in translated_features])
-            loss_nce = self._nce(source_x, translated_x, seed_x)
-            losses_out = {"G_GAN": loss_g_gan, "NCE": loss_nce}
-            loss_nce_total = loss_nce
-            if cfg.nce_idt:
-                loss_nce_y = self._nce(source_y[0], translated_y[0], seed_y)
-                losses_out["NCE_Y"] = loss_nce_y
-                loss_nce_total = 0.5 * (loss_nce + loss_nce_y)
-            loss_g = cfg.lambda_GAN * loss_g_gan + loss_nce_total
-        _, nonfinite_g = self.update_g.minimize(
-            tape, loss_g, [(self.optimizer_g, self.generator.trainable_variables),
-                           (self.optimizer_f, self.projector.trainable_variables)])
-        del tape
-        losses_out.update(D_real=loss_d_real, D_fake=loss_d_fake, D=loss_d, G=loss_g,
-                          nonfinite=tf.cast(tf.logical_or(nonfinite_d, nonfinite_g), tf.float32))
-        images = {"real_a": real_a, "fake_b": fake_b, "real_b": real_b}
+        flip_seed = split_seed(seed, 3)[0]
+        real = tf.concat([real_a, real_b], 0) if cfg.nce_idt else real_a
+        out = {"real_a": real_a, "real_b": real_b}
+        if cfg.flip_equivariance:
+            # Integer Philox bits: the same draw with and without XLA (see random_positions).
+            flipped = tf.random.stateless_uniform(
+                [], flip_seed, minval=0, maxval=2, dtype=tf.int32, alg="philox") == 1
+            fake, source_features = self._translate_flipped(real, flipped)
+            out["flipped"] = flipped
+        else:
+            fake, source_features = self.generator.call_with_features(real, cfg.nce_layers)
+        # tf.split, not slices: its gradient is one concat, while each slice's gradient pads
+        # back to the whole batch (profiled: 0.3 s of a 256² CUT step on CPU).
+        fake_b, *idt_b = tf.split(fake, 2 if cfg.nce_idt else 1)
+        out.update(fake=fake, fake_b=fake_b, source_features=source_features)
         if cfg.nce_idt:
-            images["idt_b"] = idt_b[0]
-        return losses_out, images
+            out["idt_b"] = idt_b[0]
+        return out
+
+    def discriminator_loss(self, judged):
+        cfg = self.config
+        loss_d_real, loss_d_fake = losses.discriminator_terms(
+            cfg.gan_mode, self.discriminator(judged["real_b"]),
+            self.discriminator(judged["fake_b"]))
+        return (losses.discriminator_loss(cfg.gan_mode, loss_d_real, loss_d_fake),
+                {"D_real": loss_d_real, "D_fake": loss_d_fake})
+
+    def generator_loss(self, out, seed):
+        """λ_GAN·G_GAN against the updated D, plus the PatchNCE loss (the mean of NCE and
+        NCE_Y with the identity term); seed: the patch positions, as in `forward`."""
+        cfg = self.config
+        _, seed_x, seed_y = split_seed(seed, 3)
+        loss_g_gan = losses.generator_gan_loss(cfg.gan_mode, self.discriminator(out["fake_b"]))
+        translated_features = self.generator.encode(out["fake"], cfg.nce_layers)
+        if cfg.flip_equivariance:
+            translated_features = [tf.cond(out["flipped"], lambda f=f: tf.reverse(f, [2]),
+                                           lambda f=f: f) for f in translated_features]
+        # Per domain (x: real_a, y: real_b), the features of each NCE layer.
+        parts = 2 if cfg.nce_idt else 1
+        source_x, *source_y = zip(*[tf.split(f, parts) for f in out["source_features"]])
+        translated_x, *translated_y = zip(*[tf.split(f, parts) for f in translated_features])
+        loss_nce = self._nce(source_x, translated_x, seed_x)
+        terms = {"G_GAN": loss_g_gan, "NCE": loss_nce}
+        loss_nce_total = loss_nce
+        if cfg.nce_idt:
+            terms["NCE_Y"] = self._nce(source_y[0], translated_y[0], seed_y)
+            loss_nce_total = 0.5 * (loss_nce + terms["NCE_Y"])
+        return cfg.lambda_GAN * loss_g_gan + loss_nce_total, terms
 
     def selection_maps(self, real_a, seed):
         """Where the selector looks, for TensorBoard: a SelectionMap per non-random NCE layer.

@@ -63,8 +63,8 @@ class DCLGAN(TwoWayGAN):
         return {**super().networks, "projector_ab": self.projector_ab,
                 "projector_ba": self.projector_ba}
 
-    def generator_side(self):
-        return super().generator_side() + [(self.optimizer_f, self._projector_variables())]
+    def generator_groups(self):
+        return super().generator_groups() + [(self.optimizer_f, self._projector_variables())]
 
     def translate_pair(self, real_a, real_b, seed):
         """Both translations with the encoder features of the reals (from the same forward
@@ -147,8 +147,8 @@ class SimDCL(DCLGAN):
     def networks(self):
         return {**super().networks, **self._similarity_networks()}
 
-    def generator_side(self):
-        return super().generator_side() + [(self.optimizer_s, self._similarity_variables())]
+    def generator_groups(self):
+        return super().generator_groups() + [(self.optimizer_s, self._similarity_variables())]
 
     def translate_pair(self, real_a, real_b, seed):
         out = super().translate_pair(real_a, real_b, seed)

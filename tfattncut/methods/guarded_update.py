@@ -30,8 +30,8 @@ class GuardedUpdate(tf.Module):
                                       name="good_steps")
 
     def minimize(self, tape, loss, groups):
-        """One update from `loss` (this replica's mean, float32 [], recorded on the persistent
-        `tape`) to `groups`, a list of (optimizer, variables).
+        """One update from `loss` (this replica's mean, float32 [], recorded on `tape`, whose
+        gradient this takes) to `groups`, a list of (optimizer, variables).
 
         The gradient is of loss / replicas (Keras sums gradients across replicas).
         Returns (skipped, nonfinite): bool [], equal on every replica; `nonfinite` is a skip

@@ -2,9 +2,9 @@
 attention-guided CycleGAN all train G_ab: A→B and G_ba: B→A against discriminators D_a, D_b
 (each judging images of its own domain), optionally through a pool of earlier fakes.
 
-`TwoWayGAN` owns that skeleton and the update order of losses.md -- both D steps, then the
-step of the generators (and the method's other G-side networks) against the *updated* Ds;
-a method fills in its forward pass (`translate_pair`) and its G-side loss terms
+`TwoWayGAN` fills in methods.base's step (the update order of losses.md: both D steps, then
+the step of the generators and the method's other G-side networks against the *updated* Ds)
+for all of them; a method adds its forward pass (`translate_pair`) and its G-side loss terms
 (`generator_terms`).
 
 Non-finite numbers: as in CUT, the D update is gated on the Ds' loss and gradients and the
@@ -41,7 +41,7 @@ class TwoWayGAN(Method):
         fake_a, fake_b (all [B, H, W, 3]), computed on the tape;
       generator_terms(out) -> dict of weighted G-side loss terms besides the two GAN terms;
     and may override `records` / `discriminator_view` (what the pools store and the Ds see)
-    and `generator_side` (further networks trained with the generators).
+    and `generator_groups` (further networks trained with the generators).
     """
 
     # Channels a pool stores per pixel (the attention-guided model adds its mask).
@@ -116,7 +116,10 @@ class TwoWayGAN(Method):
         generator(tf.zeros(PROBE_SHAPE))
         return generator, {f"generator_{key}": generator}
 
-    def generator_side(self):
+    def discriminator_groups(self):
+        return [(self.optimizer_d, self._discriminator_variables())]
+
+    def generator_groups(self):
         """[(optimizer, variables)] updated by the G step."""
         return [(self.optimizer_g, self._generator_variables())]
 
@@ -141,52 +144,54 @@ class TwoWayGAN(Method):
         return (tf.nest.map_structure(lambda t: t[:size], both),
                 tf.nest.map_structure(lambda t: t[size:], both))
 
-    def summary_images(self, out):
-        """The entries of `out` that `image_rows` shows."""
-        keys = {key for row in self.image_rows.values() for key in row}
-        return {key: value for key, value in out.items() if key in keys}
+    def forward(self, batch, seed):
+        return self.translate_pair(batch["a"], batch["b"], split_seed(seed, 3)[0])
 
-    def replica_step(self, batch, seed):
-        """One iteration (Method.replica_step); each G term is logged as it enters G."""
+    def discriminator_inputs(self, out, seed):
+        """Each D's real records and its fakes drawn through its pool (which gathers the
+        fakes of every replica, hence outside XLA); the pools' new states are pending until
+        D's update is known not to be skipped."""
+        reals, fakes = self.records(out)
+        judged, pending = {}, []
+        for (domain, pool), pool_seed in zip((("a", self.pool_a), ("b", self.pool_b)),
+                                             split_seed(seed, 3)[1:]):
+            pooled, state = pool.query(tf.stop_gradient(fakes[domain]), pool_seed)
+            pending.append((pool, state))
+            judged.update({f"real_{domain}": tf.stop_gradient(reals[domain]),
+                           f"fake_{domain}": pooled})
+        return judged, pending
+
+    def discriminator_updated(self, pending, skipped):
+        """A skipped D update leaves the pools as they were."""
+        for pool, state in pending:
+            pool.store(state, skipped)
+
+    def discriminator_loss(self, judged):
+        """D_A + D_B, each on its domain's real records and pooled fakes."""
+        terms = {}
+        for domain, discriminator in (("a", self.discriminator_a), ("b", self.discriminator_b)):
+            real_term, fake_term = losses.discriminator_terms(
+                self.config.gan_mode,
+                discriminator(self.discriminator_view(judged[f"real_{domain}"])),
+                discriminator(self.discriminator_view(judged[f"fake_{domain}"])))
+            terms[f"D_{domain.upper()}"] = losses.discriminator_loss(
+                self.config.gan_mode, real_term, fake_term)
+        return terms["D_A"] + terms["D_B"], terms
+
+    def generator_loss(self, out, seed):
+        """Both GAN terms against the updated Ds plus the method's `generator_terms`; each
+        term is logged as it enters G."""
+        del seed
         cfg = self.config
-        forward_seed, *pool_seeds = split_seed(seed, 3)
-        # A persistent tape records the forward pass once; the Ds are updated in between, so
-        # the GAN terms of G see the updated Ds.
-        with tf.GradientTape(persistent=True) as tape:
-            out = self.translate_pair(batch["a"], batch["b"], forward_seed)
-            reals, fakes = self.records(out)
-            losses_out = {}
-            pool_states = []
-            adversaries = (("a", self.discriminator_a, self.pool_a),
-                           ("b", self.discriminator_b, self.pool_b))
-            for (domain, discriminator, pool), pool_seed in zip(adversaries, pool_seeds):
-                pooled, state = pool.query(tf.stop_gradient(fakes[domain]), pool_seed)
-                pool_states.append((pool, state))
-                real_term, fake_term = losses.discriminator_terms(
-                    cfg.gan_mode, discriminator(self.discriminator_view(reals[domain])),
-                    discriminator(self.discriminator_view(pooled)))
-                losses_out[f"D_{domain.upper()}"] = losses.discriminator_loss(
-                    cfg.gan_mode, real_term, fake_term)
-            loss_d = losses_out["D_A"] + losses_out["D_B"]
-        skipped_d, nonfinite_d = self.update_d.minimize(
-            tape, loss_d, [(self.optimizer_d, self._discriminator_variables())])
-        for pool, state in pool_states:
-            pool.store(state, skipped_d)
-
-        with tape:
-            terms = {
-                "G_GAN_AB": cfg.lambda_GAN * losses.generator_gan_loss(
-                    cfg.gan_mode, self.discriminator_b(self.discriminator_view(fakes["b"]))),
-                "G_GAN_BA": cfg.lambda_GAN * losses.generator_gan_loss(
-                    cfg.gan_mode, self.discriminator_a(self.discriminator_view(fakes["a"]))),
-            }
-            terms.update(self.generator_terms(out))
-            loss_g = tf.add_n(list(terms.values()))
-        _, nonfinite_g = self.update_g.minimize(tape, loss_g, self.generator_side())
-        del tape
-        losses_out.update(D=loss_d, **terms, G=loss_g,
-                          nonfinite=tf.cast(tf.logical_or(nonfinite_d, nonfinite_g), tf.float32))
-        return losses_out, self.summary_images(out)
+        _, fakes = self.records(out)
+        terms = {
+            "G_GAN_AB": cfg.lambda_GAN * losses.generator_gan_loss(
+                cfg.gan_mode, self.discriminator_b(self.discriminator_view(fakes["b"]))),
+            "G_GAN_BA": cfg.lambda_GAN * losses.generator_gan_loss(
+                cfg.gan_mode, self.discriminator_a(self.discriminator_view(fakes["a"]))),
+        }
+        terms.update(self.generator_terms(out))
+        return tf.add_n(list(terms.values())), terms
 
 
 def direction_key(direction):

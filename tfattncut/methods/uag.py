@@ -89,9 +89,9 @@ class UAG(CycleGAN):
         if frozen:
             self.optimizer_attention.learning_rate = 0.0
 
-    def generator_side(self):
-        return super().generator_side() + [(self.optimizer_attention,
-                                            self._attention_variables())]
+    def generator_groups(self):
+        return super().generator_groups() + [(self.optimizer_attention,
+                                              self._attention_variables())]
 
     def translate_pair(self, real_a, real_b, seed):
         """CycleGAN's pass through the compositions, plus the attention of both reals."""

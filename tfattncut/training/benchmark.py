@@ -24,7 +24,7 @@ import time
 import tensorflow as tf
 
 from tfattncut.methods import build_method
-from tfattncut.training.strategy import resolve_jit_compile
+from tfattncut.training.strategy import make_strategy, resolve_jit_compile, run_step
 
 _CONVOLUTIONS = {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "DepthwiseConv2dNative",
                  "DepthwiseConv2dNativeBackpropInput", "DepthwiseConv2dNativeBackpropFilter"}
@@ -123,27 +123,49 @@ def peak_memory_mb():
 
 
 def measure_training_step(config, steps=5, warmup=2):
-    """Mean wall time and FLOPs of `steps` training steps after `warmup` (compile) steps, on
-    random [batch, crop, crop, 3] inputs (the data pipeline is not part of the step)."""
-    method = build_method(config)
-    jit, _ = resolve_jit_compile(config.jit_compile, tf.distribute.get_strategy())
-    step = tf.function(method.replica_step, jit_compile=jit)
+    """Mean wall time and FLOPs of `steps` training steps after `warmup` untimed steps, on
+    random [batch, crop, crop, 3] inputs (the data pipeline is not part of the step), run as
+    training runs them: under --strategy, each replica with its share of --batch_size, with
+    --jit_compile resolved as training resolves it (tfattncut.training.strategy).
+
+    compile_s is the one-time cost: tracing, plus the first step's time beyond a mean step
+    (XLA's compilation, graph optimisation). FLOPs are those of every replica together.
+    """
+    strategy = make_strategy(config.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise ValueError(f"--batch_size={config.batch_size} must be a multiple of the "
+                         f"{replicas} replicas of --strategy={config.strategy}")
+    with strategy.scope():
+        method = build_method(config)
+    jit, _ = resolve_jit_compile(config.jit_compile, strategy)
+    step = tf.function(lambda batch, seed: run_step(strategy, method, batch, seed, jit)[0])
     shape = [config.batch_size, config.crop_size, config.crop_size, 3]
-    batch = {k: tf.random.uniform(shape, -1, 1, seed=i) for i, k in enumerate("ab")}
-    seed = tf.constant([config.seed, 0])
-    flops = sum(count_flops(step.get_concrete_function(batch, seed).graph).values())
+    images = {k: tf.random.uniform(shape, -1, 1, seed=i) for i, k in enumerate("ab")}
+    share = config.batch_size // replicas
+
+    def replica_images(context):
+        start = context.replica_id_in_sync_group * share
+        return {k: v[start:start + share] for k, v in images.items()}
+
+    batch = strategy.experimental_distribute_values_from_function(replica_images)
+    start = time.perf_counter()
+    graph = step.get_concrete_function(batch, tf.constant([config.seed, 0])).graph
+    trace_s = time.perf_counter() - start
+    flops = sum(count_flops(graph).values())
     times = []
-    for i in range(warmup + steps):
+    for i in range(1 + warmup + steps):
         start = time.perf_counter()
-        losses, _ = step(batch, tf.constant([config.seed, i]))
+        losses = step(batch, tf.constant([config.seed, i]))
         float(losses["G"])  # waits for the step to finish
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    mean = statistics.mean(times)
+        times.append(time.perf_counter() - start)
+    timed = times[1 + warmup:]
+    mean = statistics.mean(timed)
     return {
         "selector": config.selector, "model": config.model, "size": config.crop_size,
-        "batch": config.batch_size, "jit": jit, "steps": steps, "step_s": mean,
-        "step_s_std": statistics.stdev(times) if len(times) > 1 else 0.0,
+        "batch": config.batch_size, "strategy": config.strategy, "replicas": replicas,
+        "jit": jit, "steps": steps, "compile_s": trace_s + times[0] - mean, "step_s": mean,
+        "step_s_std": statistics.stdev(timed) if len(timed) > 1 else 0.0,
         "images_per_s": config.batch_size / mean, "gflop_per_step": flops / 1e9,
         "gflop_per_s": flops / 1e9 / mean, "peak_memory_mb": peak_memory_mb(),
     }
@@ -153,12 +175,14 @@ def format_table(rows):
     """Markdown table of measure_training_step rows, each labelled by its "variant" (the
     preset or selector it measured), with the step-time ratio to the first row."""
     base = rows[0]
-    lines = ["| variant | model | selector | size | batch | step (s) | ± | images/s | "
-             f"GFLOP/step | GFLOP/s | peak MiB | vs {base['variant']} |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| variant | model | selector | size | batch | replicas | XLA | compile (s) | "
+             "step (s) | ± | images/s | GFLOP/step | GFLOP/s | peak MiB | "
+             f"vs {base['variant']} |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['variant']} | {r['model']} | {r['selector']} | {r['size']} | "
-                     f"{r['batch']} | {r['step_s']:.3f} | {r['step_s_std']:.3f} | "
+                     f"{r['batch']} | {r['replicas']} | {'yes' if r['jit'] else 'no'} | "
+                     f"{r['compile_s']:.1f} | {r['step_s']:.3f} | {r['step_s_std']:.3f} | "
                      f"{r['images_per_s']:.2f} | {r['gflop_per_step']:.3f} | "
                      f"{r['gflop_per_s']:.2f} | {r['peak_memory_mb']:.0f} | "
                      f"{r['step_s'] / base['step_s']:.3f} |")

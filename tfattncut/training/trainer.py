@@ -27,7 +27,7 @@ from tfattncut.inference import translate
 from tfattncut.methods import build_method
 from tfattncut.progress import Progress
 from tfattncut.training import profiling, summaries
-from tfattncut.training.strategy import make_strategy, resolve_jit_compile
+from tfattncut.training.strategy import make_strategy, resolve_jit_compile, run_step
 
 # Exit status of a run stopped by SIGTERM after saving its checkpoint (sysexits' EX_TEMPFAIL:
 # "try again"): the same command with --resume continues it.
@@ -105,15 +105,10 @@ class Trainer:
         return os.path.join(self._scratch_dir, os.path.basename(directory))
 
     def _make_distributed_step(self):
-        replica_step = tf.function(self.method.replica_step, jit_compile=self.jit_compile)
-
         @tf.function
         def distributed_step(batch, seed, stop):
-            losses, images = self.strategy.run(replica_step, args=(batch, seed))
-            losses = {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-                      for k, v in losses.items()}
-            images = {k: self.strategy.experimental_local_results(v)[0]
-                      for k, v in images.items()}
+            losses, images = run_step(self.strategy, self.method, batch, seed,
+                                      self.jit_compile)
             # Whether any worker got SIGTERM: all must save and stop after the same step, as
             # each step and each save is a collective under MultiWorkerMirroredStrategy.
             stops = self.strategy.run(lambda: tf.cast(stop, tf.float32))
