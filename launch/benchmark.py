@@ -18,11 +18,13 @@ Serving: `python -m launch.benchmark --serving --size=256 [--flagfile=...]` meas
 latency and throughput of the exported generator called in-process and through the embedded
 gRPC server at concurrency 1, 4 and 16, with and without batching.
 
-Bulk translation: `python -m launch.benchmark --bulk --size=HxW --images=N [--workers=1,4]`
-measures images/s, GFLOP/s and peak memory of the one-process translate path (launch.translate)
-and of the Beam pipeline (launch.bulk_translate) on the embedded runner with each --workers
-count, end to end, on the same N images and untrained weights (config flags pick the
-generator; the default is CUT's full-size resnet_9blocks, ngf 64).
+Bulk translation: `python -m launch.benchmark --bulk --size=HxW --images=N [--workers=1,4]
+[--reference_python=PATH]` measures images/s, GFLOP/s (and its share of the float32 matmul
+peak it measures first) and peak memory of the one-process translate path (launch.translate),
+of the Beam pipeline (launch.bulk_translate) on the embedded runner with each --workers count
+and, given an interpreter with torch, of the reference's single-image PyTorch path; end to
+end, on the same N images and untrained weights (config flags pick the generator; the default
+is CUT's full-size resnet_9blocks, ngf 64).
 
 Profiles: `python -m launch.benchmark --profile_top=RUN/logs` prints the ops with the most
 self time in the profile a `launch.train --profile_steps=A,B` run wrote there.
@@ -66,6 +68,8 @@ flags.DEFINE_bool("bulk", False, "Benchmark bulk translation (one process versus
 flags.DEFINE_integer("images", 8, "--bulk: images per row.", lower_bound=1)
 flags.DEFINE_list("workers", ["1", str(os.cpu_count())], "--bulk: a pipeline row per local "
                   "worker count.")
+flags.DEFINE_string("reference_python", "", "--bulk: an interpreter with torch; adds a row "
+                    "for the reference's single-image PyTorch path (launch/torch_reference.py).")
 flags.DEFINE_integer("requests", 64, "--serving: requests per path and concurrency.",
                      lower_bound=1)
 flags.DEFINE_string("profile_top", "", "Print the top ops by self time of the TensorBoard "
@@ -140,9 +144,10 @@ def _bulk(height, width):
     if FLAGS.worker:
         print(json.dumps(bulk_benchmark.measure(FLAGS.bulk_dir, FLAGS.bulk_row)))
         return
+    config = config_lib.from_flags(FLAGS)
     with tempfile.TemporaryDirectory(prefix="bulk_benchmark_") as root:
-        gflop = bulk_benchmark.prepare(root, config_lib.from_flags(FLAGS), height, width,
-                                       FLAGS.images)
+        gflop = bulk_benchmark.prepare(root, config, height, width, FLAGS.images)
+        peak = machine.matmul_peak_gflop_per_s()
         rows = []
         for row in [bulk_benchmark.TRANSLATE, *FLAGS.workers]:
             print(f"measuring {row} ...", file=sys.stderr, flush=True)
@@ -150,7 +155,10 @@ def _bulk(height, width):
                        f"--bulk_dir={root}", f"--bulk_row={row}"]
             result = subprocess.run(command, stdout=subprocess.PIPE, check=True, text=True)
             rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
-    print(bulk_benchmark.format_table(rows, gflop, height, width))
+        if FLAGS.reference_python:
+            print("measuring the reference ...", file=sys.stderr, flush=True)
+            rows.append(bulk_benchmark.measure_reference(root, FLAGS.reference_python, config))
+    print(bulk_benchmark.format_table(rows, gflop, height, width, peak))
 
 
 if __name__ == "__main__":

@@ -69,6 +69,8 @@ IMPORT_TO_REQUIREMENT = {
     "tensorflow": "tensorflow",
     "tensorflow_gan": "tensorflow-gan",
     "tensorflow_serving": "tensorflow-serving-api",
+    # launch/torch_reference.py only, run by an interpreter the user provides: not installed.
+    "torch": "torch",
 }
 # Needed at run time with no import of their own: TF-GAN's eval files, which
 # tests/metrics/test_tfgan_reference.py loads by path, import these two.

@@ -1,6 +1,8 @@
-"""tfattncut.machine: the one-line machine description benchmarks and the study record."""
+"""tfattncut.machine: the one-line machine description benchmarks and the study record, and
+the matmul peak benchmarks compare with."""
 import os
 import tempfile
+from unittest import mock
 
 import tensorflow as tf
 
@@ -31,3 +33,12 @@ class DescribeTest(tf.test.TestCase):
     def test_without_cpuinfo_names_the_platform(self):
         text = machine.describe(os.path.join(tempfile.mkdtemp(), "missing"))
         self.assertRegex(text, r"^\S.*, \d+ cores, (no GPU|GPU: .+)$")
+
+
+class MatmulPeakTest(tf.test.TestCase):
+
+    def test_best_of_the_timed_repeats_after_the_warm_up(self):
+        # Two timed matmuls of 0.5 s and 0.25 s (the warm-up is not timed): the faster counts.
+        with mock.patch.object(machine.time, "perf_counter", side_effect=[0, 0.5, 1, 1.25]):
+            peak = machine.matmul_peak_gflop_per_s(size=64, repeats=2)
+        self.assertAllClose(peak, 2 * 64 ** 3 / 0.25 / 1e9)

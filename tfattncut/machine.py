@@ -1,10 +1,12 @@
-"""One line naming the machine a number was measured on (CPU model, cores, vector units, GPUs).
+"""The machine a number was measured on: one line naming it (CPU model, cores, vector units,
+GPUs) and its float32 matmul peak.
 
 Benchmarks print it and the study records it with every run, because oneDNN picks different
 kernels on different CPUs (AVX2 vs AVX-512 vs AMX) and a timing means little without it.
 """
 import os
 import platform
+import time
 
 import tensorflow as tf
 
@@ -41,3 +43,20 @@ def describe(cpuinfo="/proc/cpuinfo"):
     gpus = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
             for gpu in tf.config.list_physical_devices("GPU")]
     return text + (", GPU: " + ", ".join(gpus) if gpus else ", no GPU")
+
+
+def matmul_peak_gflop_per_s(size=4096, repeats=3):
+    """The best float32 GFLOP/s of TensorFlow's [size, size] matmul on this machine's default
+    device, after one warm-up: the peak a benchmark states its GFLOP/s against (oneDNN's
+    matmul is about the fastest any op gets here, so a model's share of it says how much
+    the rest of its graph costs)."""
+    a = tf.random.uniform([size, size], seed=0)
+    b = tf.random.uniform([size, size], seed=1)
+    matmul = tf.function(tf.linalg.matmul)
+    matmul(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best / 1e9

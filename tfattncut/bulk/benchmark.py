@@ -1,14 +1,18 @@
 """One-process translation (launch.translate's path) versus the bulk pipeline on the
-embedded runner, on the same images and weights: images/s, GFLOP/s and peak memory.
+embedded runner and the reference's PyTorch path, on the same images: images/s, GFLOP/s,
+its share of the machine's matmul peak, and peak memory.
 
 Each row is measured in its own process (peak memory is a per-process high-water mark) and
 end to end: loading the model, reading, translating and writing every image; a pipeline row
 includes Beam's start-up and one model load per worker. GFLOP per image counts the
 generator's convolutions at the image size (`training.benchmark.count_flops` on the forward
-graph), so GFLOP/s is model-FLOP utilisation, not a hardware counter.
+graph), so GFLOP/s is model-FLOP utilisation, not a hardware counter; the peak is
+`machine.matmul_peak_gflop_per_s`, measured by the same process that prepares the rows.
 """
+import json
 import os
 import resource
+import subprocess
 import time
 
 import numpy as np
@@ -24,6 +28,9 @@ from tfattncut.training.benchmark import count_flops
 from tfattncut.translation import translate_files
 
 TRANSLATE = "translate"
+# The reference's test.py path in PyTorch (batch 1), run by an interpreter that has torch.
+TORCH_REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "launch", "torch_reference.py")
 
 
 def prepare(root, config, height, width, count, seed=0):
@@ -78,15 +85,37 @@ def measure(root, row):
             "images_per_s": count / seconds, "peak_memory_mb": _peak_memory_mb()}
 
 
-def format_table(rows, gflop_per_image, height, width):
-    """A Markdown table of `measure` rows, with GFLOP/s and the speed relative to row 1."""
+def measure_reference(root, python, config):
+    """The reference's single-image path (launch/torch_reference.py) run by PYTHON, an
+    interpreter with torch, on ROOT's images with `config`'s generator width and depth; a
+    row like `measure`'s."""
+    blocks = {"resnet_9blocks": 9, "resnet_6blocks": 6}.get(config.netG)
+    if blocks is None:
+        raise ValueError(f"--netG={config.netG}: the reference row has the ResNet generators "
+                         "only (resnet_9blocks, resnet_6blocks)")
+    command = [python, TORCH_REFERENCE, f"--input={os.path.join(root, 'images')}",
+               f"--output={os.path.join(root, 'out_reference')}", f"--ngf={config.ngf}",
+               f"--blocks={blocks}"]
+    result = subprocess.run(command, stdout=subprocess.PIPE, check=True, text=True)
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"path": "reference (PyTorch, test.py)", "workers": 1, **row,
+            "images_per_s": row["images"] / row["seconds"]}
+
+
+def format_table(rows, gflop_per_image, height, width, peak_gflop_per_s):
+    """A Markdown table of `measure` rows, with GFLOP/s, its share of the matmul peak and the
+    speed relative to row 1."""
     lines = [f"{height}x{width}, {gflop_per_image:.1f} GFLOP per image (end to end: model "
-             "load, decode, translate, encode, write)", "",
-             "| path | workers | images | seconds | images/s | GFLOP/s | peak MiB (largest "
-             "process) | vs first |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"load, decode, translate, encode, write); float32 matmul peak "
+             f"{peak_gflop_per_s:.0f} GFLOP/s", "",
+             "| path | workers | images | seconds | images/s | GFLOP/s | % of matmul peak | "
+             "peak MiB (largest process) | vs first |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        gflop_per_s = r["images_per_s"] * gflop_per_image
         lines.append(f"| {r['path']} | {r['workers']} | {r['images']} | {r['seconds']:.1f} | "
-                     f"{r['images_per_s']:.3f} | {r['images_per_s'] * gflop_per_image:.1f} | "
+                     f"{r['images_per_s']:.3f} | {gflop_per_s:.1f} | "
+                     f"{100 * gflop_per_s / peak_gflop_per_s:.0f} | "
                      f"{r['peak_memory_mb']:.0f} | "
                      f"{r['images_per_s'] / rows[0]['images_per_s']:.2f} |")
     return "\n".join(lines)
