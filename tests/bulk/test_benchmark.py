@@ -1,7 +1,6 @@
 """tfattncut.bulk.benchmark on a tiny generator: the prepared run, its export and images; rows
 that translate every image; the reference row's command and parsing; the table's GFLOP/s and
 share of the matmul peak."""
-import json
 import os
 import stat
 import tempfile
