@@ -100,44 +100,39 @@ class BlurUpsample(keras.layers.Layer):
     Reference: replicate pad 1, conv_transpose with ([1,3,3,1]⊗[1,3,3,1])/64·4, stride 2,
     keep rows/cols [3 : 3 + 2H]. The filter is separable ([1,3,3,1]/4 per axis) and a stride-2
     transposed convolution only ever meets every other tap, so along each axis output 2m is
-    (x[m-1] + 3·x[m])/4 and output 2m+1 is (3·x[m] + x[m+1])/4 (edges replicated). Computing
-    those two phases directly skips the zero-interleaved map, whose convolution and slice
-    gradients cost three times the work (profiled: 0.3 s of a 256² CUT step on CPU).
+    (x[m-1] + 3·x[m])/4 and output 2m+1 is (3·x[m] + x[m+1])/4, edges replicated. That is
+    exactly bilinear resizing to 2H x 2W with half-pixel centres (output 2m samples input
+    m - 1/4, 2m+1 samples m + 1/4; coordinates clamp at the edges), which TensorFlow does in
+    one pass with a one-pass gradient: measured 4x faster than rolls and selects at a
+    1052x1916 frame, 3.5x for forward and backward at training sizes, and far faster than the
+    convolution of a zero-interleaved map.
     """
 
     def call(self, x):
-        return _upsample_axis(_upsample_axis(x, axis=1), axis=2)
-
-
-def _upsample_axis(x, axis):
-    """One axis (1: rows, 2: columns) of BlurUpsample: length L -> 2L.
-
-    The neighbours x[m-1], x[m+1] are rolls with the edge replicated by tf.where: their
-    gradients are a roll and a select, where slices of a padded map have slice gradients that
-    measured 2.5x slower on CPU for the whole layer.
-    """
-    length = tf.shape(x)[axis]
-    position_shape = [1, 1, 1, 1]
-    position_shape[axis] = -1
-    position = tf.reshape(tf.range(length), position_shape)
-    previous = tf.where(position == 0, x, tf.roll(x, 1, axis))
-    following = tf.where(position == length - 1, x, tf.roll(x, -1, axis))
-    even = 0.25 * previous + 0.75 * x
-    odd = 0.75 * x + 0.25 * following
-    shape = tf.unstack(tf.shape(x))
-    shape[axis] = shape[axis] * 2
-    return tf.reshape(tf.stack([even, odd], axis=axis + 1), tf.stack(shape))
+        size = tf.shape(x)[1:3] * 2
+        # Resized in float32 (what bilinear resizing returns anyway), then back to the policy's
+        # dtype. The explicit cast matters under XLA: TF 2.21 compiles the gradient of a
+        # float16 input's resize to float32 and then refuses the mixed precisions.
+        upsampled = tf.image.resize(tf.cast(x, tf.float32), size, method="bilinear")
+        return tf.cast(upsampled, x.dtype)
 
 
 class Conv(keras.layers.Conv2D):
-    """Conv2D with the reference's explicit symmetric zero padding (`'same'` is not symmetric
-    for even kernels) and its initialiser."""
+    """Conv2D with the reference's symmetric zero padding and its initialiser.
+
+    Where `'same'` pads exactly as the reference does (stride 1, odd kernel, padding
+    kernel // 2) the convolution pads itself: no padded copy of the input, 0.6 s less per
+    3x3 convolution at a 1052x1916 frame, identical outputs. Elsewhere (even kernels, stride
+    2, where `'same'` pads one side more) the input is padded explicitly.
+    """
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, initializer=None, **kwargs):
-        super().__init__(filters, kernel_size, strides=stride, padding="valid",
+        same = stride == 1 and kernel_size % 2 == 1 and padding == kernel_size // 2
+        super().__init__(filters, kernel_size, strides=stride,
+                         padding="same" if same else "valid",
                          kernel_initializer=initializer or make_initializer(),
                          bias_initializer="zeros", **kwargs)
-        self.explicit_padding = padding
+        self.explicit_padding = 0 if same else padding
 
     def call(self, x):
         p = self.explicit_padding

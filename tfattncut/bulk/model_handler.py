@@ -15,8 +15,10 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from tfattncut.serving.export import INPUT, OUTPUT, export
 
 SIGNATURE = "serving_default"
-# 4 Mi pixels: two 1052x1914 frames, or 64 256x256 images, per signature call.
-DEFAULT_MAX_BATCH_PIXELS = 1 << 22
+# 2 Mi pixels: one 1052x1914 frame, or 32 256x256 images, per signature call. Memory grows
+# with the batch and speed on a CPU does not: with the full-size CUT generator a worker
+# peaked at 2.9 GiB for one frame per call and 4.9 GiB for two (launch.benchmark --bulk).
+DEFAULT_MAX_BATCH_PIXELS = 1 << 21
 
 
 def resolve_model(path):
