@@ -39,6 +39,17 @@ def tiny_config(root, **changes):
     return Config(**values)
 
 
+# tiny_config's changes for XLA-compiled steps on two replicas, as small as XLA's compile
+# time on a 2-core CI machine allows (it dominates those tests): 32² images, a one-layer D,
+# no anti-aliasing, a global batch of 2. Gain 1 keeps the projected NCE features well above
+# rounding noise (see tests/methods/test_cut.py). NCE layers 4 and 8, not 0: with the pixel
+# layer (nce_layers=(0, 4), the flip), one image's second-step gradient jumped by 4 % under
+# input noise of 1e-6 (graph mode against graph mode; XLA's reordering did the same), which
+# no tolerance could tell from a bug.
+XLA_SMALL = dict(crop_size=32, load_size=32, nce_layers=(4, 8), n_layers_D=1,
+                 no_antialias=True, no_antialias_up=True, init_gain=1.0, batch_size=2)
+
+
 def as_flags(config):
     """The command-line flags that reproduce `config` (for launching real subprocesses)."""
     flags = []

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.methods.test_cut import random_batch
-from tests.testdata import tiny_config
+from tests.testdata import XLA_SMALL, tiny_config
 from tfattncut.methods import build_method
 from tfattncut.methods.adam import TorchAdam
 from tfattncut.methods.guarded_update import GuardedUpdate
@@ -139,12 +139,7 @@ class SkippedStepTest(tf.test.TestCase):
         for jit in (False, True):
             strategy = tf.distribute.MirroredStrategy(devices)
             with strategy.scope():
-                # Small for XLA's compile time on two replicas (tests/training/test_strategy.py);
-                # gain 1 as in test_graph_and_xla.
-                method = build_method(tiny_config(
-                    "/unused", nce_idt=False, batch_size=2, crop_size=32, load_size=32,
-                    nce_layers=(4, 8), n_layers_D=1, no_antialias=True, no_antialias_up=True,
-                    init_gain=1.0))
+                method = build_method(tiny_config("/unused", nce_idt=False, **XLA_SMALL))
             replica_step = functools.partial(method.replica_step, jit_compile=jit)
 
             @tf.function

@@ -5,18 +5,10 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tests.testdata import tiny_config
+from tests.testdata import XLA_SMALL, tiny_config
 from tfattncut.methods import build_method
 from tfattncut.training.strategy import resolve_jit_compile, run_step
 
-# As small as XLA's compile time on a 2-core CI machine allows (it dominates these tests):
-# 32² images, a one-layer D, no anti-aliasing. Gain 1 keeps the projected NCE features well
-# above rounding noise (see tests/methods/test_cut.py). NCE layers 4 and 8, not 0: with the
-# pixel layer (nce_layers=(0, 4), the flip), one image's second-step gradient jumped by 4 %
-# under input noise of 1e-6 (graph mode against graph mode; XLA's reordering did the same),
-# which no tolerance could tell from a bug.
-SMALL = dict(crop_size=32, load_size=32, nce_layers=(4, 8), n_layers_D=1, no_antialias=True,
-             no_antialias_up=True, init_gain=1.0, batch_size=2)
 CONFIGS = {
     # FastCUT's flip as well: a tf.cond inside the compiled forward pass.
     "cut": dict(flip_equivariance=True),
@@ -33,7 +25,7 @@ def train(changes, strategy, jit_compile):
     kernels and Adam moments of every network (biases before instance norm have a zero
     gradient, whose float noise Adam turns into arbitrary full-size steps)."""
     with strategy.scope():
-        method = build_method(tiny_config("/unused", **SMALL, **changes))
+        method = build_method(tiny_config("/unused", **XLA_SMALL, **changes))
     step = tf.function(lambda batch, seed: run_step(strategy, method, batch, seed,
                                                     jit_compile)[0])
     rng = np.random.default_rng(0)

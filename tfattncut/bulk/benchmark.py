@@ -23,6 +23,7 @@ from tfattncut.bulk.files import Layout
 from tfattncut.checkpoints import make_checkpoint
 from tfattncut.inference import translate
 from tfattncut.methods import METHODS
+from tfattncut.models.generator import BLOCKS
 from tfattncut.serving.export import export
 from tfattncut.training.benchmark import count_flops
 from tfattncut.translation import translate_files
@@ -89,10 +90,10 @@ def measure_reference(root, python, config):
     """The reference's single-image path (launch/torch_reference.py) run by PYTHON, an
     interpreter with torch, on ROOT's images with `config`'s generator width and depth; a
     row like `measure`'s."""
-    blocks = {"resnet_9blocks": 9, "resnet_6blocks": 6}.get(config.netG)
+    blocks = BLOCKS.get(config.netG)
     if blocks is None:
         raise ValueError(f"--netG={config.netG}: the reference row has the ResNet generators "
-                         "only (resnet_9blocks, resnet_6blocks)")
+                         f"only ({', '.join(BLOCKS)})")
     command = [python, TORCH_REFERENCE, f"--input={os.path.join(root, 'images')}",
                f"--output={os.path.join(root, 'out_reference')}", f"--ngf={config.ngf}",
                f"--blocks={blocks}"]
