@@ -25,6 +25,9 @@ setup(
     extras_require={
         "test": [
             "pytest==9.0.3",
+            # Two test processes (`-n 2`): the tests are mostly single-threaded tracing and XLA
+            # compiling, so a second process on a 2-core machine runs the suite 1.4x faster.
+            "pytest-xdist==3.8.0",
             "scipy==1.17.1",
             # Only to check our metrics against TF-GAN's own code: its eval modules are loaded
             # as files (`import tensorflow_gan` fails on TF >= 2.16) and need these two.
