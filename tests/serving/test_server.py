@@ -347,30 +347,34 @@ class TlsTest(tf.test.TestCase):
         root = tempfile.mkdtemp()
         pems = make_certificates(root)
         pixels = np.zeros([1, 8, 8, 3], np.uint8)
-        trusting = grpc.ssl_channel_credentials(pems["ca"].encode())
-        with_client_cert = grpc.ssl_channel_credentials(
-            pems["ca"].encode(), pems["client_key"].encode(), pems["client"].encode())
+        # Named, so that a subtest's report (sent between pytest-xdist processes) is text.
+        credentials_of = {
+            "trusting the CA": grpc.ssl_channel_credentials(pems["ca"].encode()),
+            "with a client certificate": grpc.ssl_channel_credentials(
+                pems["ca"].encode(), pems["client_key"].encode(), pems["client"].encode()),
+            "plaintext": None}
         model_dir = _model_dir(VERSION_1)
         for client_verify, answered, refused in [
-                (False, [trusting, with_client_cert], [None]),
-                (True, [with_client_cert], [trusting, None])]:
+                (False, ["trusting the CA", "with a client certificate"], ["plaintext"]),
+                (True, ["with a client certificate"], ["trusting the CA", "plaintext"])]:
             path = write_ssl_config(os.path.join(root, "ssl.config"), pems, client_verify)
             with server_lib.ModelServer(
                     {"tiny": model_dir}, port=0, poll_wait_seconds=0,
                     credentials=config_files.read_ssl_config_file(path)) as server:
-                def predict(credentials):
+                def predict(client):
                     target = f"127.0.0.1:{server.port}"
+                    credentials = credentials_of[client]
                     with (grpc.secure_channel(target, credentials) if credentials
                           else grpc.insecure_channel(target)) as channel:
                         return prediction_service_pb2_grpc.PredictionServiceStub(
                             channel).Predict(_request(images=pixels), timeout=30)
 
-                for credentials in answered:
-                    self.assertEqual(predict(credentials).model_spec.version.value, 1)
-                for credentials in refused:
-                    with self.subTest(client_verify=client_verify, credentials=credentials):
+                for client in answered:
+                    self.assertEqual(predict(client).model_spec.version.value, 1)
+                for client in refused:
+                    with self.subTest(client_verify=client_verify, client=client):
                         with self.assertRaises(grpc.RpcError) as raised:
-                            predict(credentials)
+                            predict(client)
                         self.assertEqual(raised.exception.code(), grpc.StatusCode.UNAVAILABLE)
 
 
