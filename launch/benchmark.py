@@ -24,7 +24,9 @@ peak it measures first) and peak memory of the one-process translate path (launc
 of the Beam pipeline (launch.bulk_translate) on the embedded runner with each --workers count
 and, given an interpreter with torch, of the reference's single-image PyTorch path; end to
 end, on the same N images and untrained weights (config flags pick the generator; the default
-is CUT's full-size resnet_9blocks, ngf 64).
+is CUT's full-size resnet_9blocks, ngf 64). `--bulk --size=HxW --profile_layers` says where
+the one-process path's time goes: each generator layer timed on its own at HxW, grouped by
+kind, with its GFLOP/s and share of the matmul peak.
 
 Profiles: `python -m launch.benchmark --profile_top=RUN/logs` prints the ops with the most
 self time in the profile a `launch.train --profile_steps=A,B` run wrote there.
@@ -68,6 +70,8 @@ flags.DEFINE_bool("bulk", False, "Benchmark bulk translation (one process versus
 flags.DEFINE_integer("images", 8, "--bulk: images per row.", lower_bound=1)
 flags.DEFINE_list("workers", ["1", str(os.cpu_count())], "--bulk: a pipeline row per local "
                   "worker count.")
+flags.DEFINE_bool("profile_layers", False, "--bulk: time the generator one layer at a time "
+                  "instead of the rows.")
 flags.DEFINE_string("reference_python", "", "--bulk: an interpreter with torch; adds a row "
                     "for the reference's single-image PyTorch path (launch/torch_reference.py).")
 flags.DEFINE_integer("requests", 64, "--serving: requests per path and concurrency.",
@@ -145,6 +149,11 @@ def _bulk(height, width):
         print(json.dumps(bulk_benchmark.measure(FLAGS.bulk_dir, FLAGS.bulk_row)))
         return
     config = config_lib.from_flags(FLAGS)
+    if FLAGS.profile_layers:
+        kinds, whole_seconds = bulk_benchmark.profile_layers(config, height, width)
+        print(bulk_benchmark.format_layer_profile(kinds, whole_seconds, height, width,
+                                                  machine.matmul_peak_gflop_per_s()))
+        return
     with tempfile.TemporaryDirectory(prefix="bulk_benchmark_") as root:
         gflop = bulk_benchmark.prepare(root, config, height, width, FLAGS.images)
         peak = machine.matmul_peak_gflop_per_s()

@@ -1,6 +1,6 @@
 """tfattncut.bulk.benchmark on a tiny generator: the prepared run, its export and images; rows
 that translate every image; the reference row's command and parsing; the table's GFLOP/s and
-share of the matmul peak."""
+share of the matmul peak; the layer profile, whose layers add up to the generator."""
 import os
 import stat
 import tempfile
@@ -9,6 +9,8 @@ import tensorflow as tf
 
 from tests.testdata import tiny_config
 from tfattncut.bulk import benchmark
+from tfattncut.models.generator import BLOCKS, build_generator
+from tfattncut.training.benchmark import count_flops
 
 SIZE = (24, 40)
 COUNT = 2
@@ -74,6 +76,41 @@ class BulkBenchmarkTest(tf.test.TestCase):
         # 0.5 images/s x 100 GFLOP = 50 GFLOP/s = 25 % of the peak; the second row twice that.
         self.assertIn("| translate | 1 | 4 | 8.0 | 0.500 | 50.0 | 25 | 1000 | 1.00 |", table)
         self.assertIn("| beam | 2 | 4 | 4.0 | 1.000 | 100.0 | 50 | 900 | 2.00 |", table)
+
+
+class LayerProfileTest(tf.test.TestCase):
+
+    def test_every_layer_is_timed_and_the_flops_add_up_to_the_generator(self):
+        config = tiny_config("/unused")
+        kinds, whole_seconds = benchmark.profile_layers(config, *SIZE, repeats=1)
+        generator = build_generator(config)
+        generator(tf.zeros([1, 8, 8, 3]))
+        graph = tf.function(generator).get_concrete_function(tf.TensorSpec([1, *SIZE, 3])).graph
+        # The same integer FLOP counts, summed as floats in another order.
+        self.assertAllClose(sum(entry["gflop"] for entry in kinds.values()),
+                            sum(count_flops(graph).values()) / 1e9, rtol=1e-9, atol=0)
+        # Each residual block is timed as its 7 layers and its sum.
+        blocks = BLOCKS[config.netG]
+        self.assertEqual(sum(entry["layers"] for entry in kinds.values()),
+                         len(generator.layer_list) + blocks * 7)
+        self.assertTrue(all(entry["seconds"] > 0 for entry in kinds.values()))
+        self.assertGreater(whole_seconds, 0)
+        self.assertEqual(kinds["residual block: sum, 16->16 channels, 6x10 in"]["layers"],
+                         blocks)
+
+    def test_table_states_rates_where_there_are_flops(self):
+        kinds = {"Conv 3x3, 64->128 channels, 1052x1916 in":
+                 {"layers": 1, "seconds": 3.0, "gflop": 300.0},
+                 "ReLU, 64->64 channels, 1052x1916 in":
+                 {"layers": 2, "seconds": 1.0, "gflop": 0.0}}
+        table = benchmark.format_layer_profile(kinds, 4.5, 1052, 1916, peak_gflop_per_s=200.0)
+        self.assertIn("the layers take 4.0 s one by one, the whole forward pass 4.5 s; "
+                      "300 GFLOP, 66.7 GFLOP/s overall", table)
+        # 300 GFLOP in 3 s = 100 GFLOP/s = 50 % of the peak; 75 % of the time.
+        self.assertIn("| Conv 3x3, 64->128 channels, 1052x1916 in | 1 | 3.00 | 75.0 | 300.0 | "
+                      "100.0 | 50 |", table)
+        self.assertIn("| ReLU, 64->64 channels, 1052x1916 in | 2 | 1.00 | 25.0 | 0.0 | - | - |",
+                      table)
 
 
 if __name__ == "__main__":

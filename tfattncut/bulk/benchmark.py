@@ -8,6 +8,8 @@ includes Beam's start-up and one model load per worker. GFLOP per image counts t
 generator's convolutions at the image size (`training.benchmark.count_flops` on the forward
 graph), so GFLOP/s is model-FLOP utilisation, not a hardware counter; the peak is
 `machine.matmul_peak_gflop_per_s`, measured by the same process that prepares the rows.
+
+`profile_layers` says where a frame's time goes: the generator one layer at a time.
 """
 import json
 import os
@@ -23,7 +25,7 @@ from tfattncut.bulk.files import Layout
 from tfattncut.checkpoints import make_checkpoint
 from tfattncut.inference import translate
 from tfattncut.methods import METHODS
-from tfattncut.models.generator import BLOCKS
+from tfattncut.models.generator import BLOCKS, ResnetBlock, build_generator
 from tfattncut.serving.export import export
 from tfattncut.training.benchmark import count_flops
 from tfattncut.translation import translate_files
@@ -121,3 +123,75 @@ def format_table(rows, gflop_per_image, height, width, peak_gflop_per_s):
                      f"{r['images_per_s'] / rows[0]['images_per_s']:.2f} |")
     return "\n".join(lines)
 
+
+
+def profile_layers(config, height, width, repeats=2):
+    """`config`'s generator on one random height x width image, each layer timed on its own
+    in a tf.function (graph mode, as translate runs the whole), best of `repeats` runs after
+    a warm-up -> ({kind: {"layers", "seconds", "gflop"}}, seconds of the whole forward pass).
+
+    A kind is the layer type with its kernel, channels and input size; the residual blocks'
+    layers and their sums are their own kinds. The layers' times add up to about the whole
+    pass (which overlaps nothing across layers on a CPU)."""
+    generator = build_generator(config)
+    generator(tf.zeros([1, 64, 64, 3]))
+    image = tf.random.uniform([1, height, width, 3], -1, 1, seed=0)
+    kinds = {}
+
+    def timed(function, what, *inputs):
+        graph_function = tf.function(function)
+        graph = graph_function.get_concrete_function(*inputs).graph
+        gflop = sum(count_flops(graph).values()) / 1e9
+        output = graph_function(*inputs)
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            output = graph_function(*inputs)
+            output.numpy()
+            seconds.append(time.perf_counter() - start)
+        x = inputs[0]
+        kind = (f"{what}, {x.shape[-1]}->{output.shape[-1]} channels, "
+                f"{x.shape[1]}x{x.shape[2]} in")
+        entry = kinds.setdefault(kind, {"layers": 0, "seconds": 0.0, "gflop": 0.0})
+        entry["layers"] += 1
+        entry["seconds"] += min(seconds)
+        entry["gflop"] += gflop
+        return output
+
+    def name_of(layer):
+        kernel = getattr(layer, "kernel_size", None)
+        return type(layer).__name__ + (f" {kernel[0]}x{kernel[1]}" if kernel else "")
+
+    x = image
+    for layer in generator.layer_list:
+        if isinstance(layer, ResnetBlock):
+            y = x
+            for inner in layer.body:
+                y = timed(inner, f"residual block: {name_of(inner)}", y)
+            x = timed(tf.add, "residual block: sum", x, y)
+        else:
+            x = timed(layer, name_of(layer), x)
+    whole = tf.function(generator)
+    whole(image).numpy()
+    start = time.perf_counter()
+    whole(image).numpy()
+    return kinds, time.perf_counter() - start
+
+
+def format_layer_profile(kinds, whole_seconds, height, width, peak_gflop_per_s):
+    """A Markdown table of `profile_layers`, slowest kind first."""
+    total = sum(entry["seconds"] for entry in kinds.values())
+    gflop = sum(entry["gflop"] for entry in kinds.values())
+    lines = [f"{height}x{width}: the layers take {total:.1f} s one by one, the whole forward "
+             f"pass {whole_seconds:.1f} s; {gflop:.0f} GFLOP, {gflop / whole_seconds:.1f} "
+             f"GFLOP/s overall; float32 matmul peak {peak_gflop_per_s:.0f} GFLOP/s", "",
+             "| layer kind | layers | seconds | % of time | GFLOP | GFLOP/s | "
+             "% of matmul peak |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for kind, entry in sorted(kinds.items(), key=lambda item: -item[1]["seconds"]):
+        rate = entry["gflop"] / entry["seconds"]
+        rates = (f"{rate:.1f} | {100 * rate / peak_gflop_per_s:.0f}" if entry["gflop"]
+                 else "- | -")  # padding, normalisation, activations: memory-bound
+        lines.append(f"| {kind} | {entry['layers']} | {entry['seconds']:.2f} | "
+                     f"{100 * entry['seconds'] / total:.1f} | {entry['gflop']:.1f} | "
+                     f"{rates} |")
+    return "\n".join(lines)
