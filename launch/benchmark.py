@@ -96,6 +96,8 @@ def main(argv):
     if len(modes) > 1:
         raise app.UsageError(f"choose one of --train, --serving, --bulk, --profile_top; got "
                              f"{', '.join('--' + m for m in modes)}")
+    if FLAGS.profile_layers and not FLAGS.bulk:
+        raise app.UsageError("--profile_layers profiles the bulk path: add --bulk --size=HxW")
     if not FLAGS.worker:
         print(f"Machine: {machine.describe()}")
     sides = [int(side) for side in FLAGS.size.split("x")]
