@@ -11,6 +11,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: end to end (processes, servers, whole runs); BUILD tags the same "
+        "tests \"slow\". `-m 'not slow'` leaves them out of a quick run; CI runs them.")
+
+
 def pytest_collection_modifyitems(config, items):
     """Drop tf.test.TestCase's inherited `test_session` (a deprecated context manager that
     pytest would otherwise collect and report as a skipped test)."""

@@ -11,7 +11,9 @@ evaluated by walking the tree, never exec'd or eval'd. Checked here:
     launch/ package on the way) is in its srcs or in its deps' srcs, transitively; every
     third-party import is covered by a requirement() there; no first-party dep is unused;
     no dependency cycles;
-  * names follow the convention below; targets and lists are in a stable, sorted order.
+  * names follow the convention below; targets and lists are in a stable, sorted order;
+  * a py_test is tagged "slow" exactly when its module sets `pytestmark = pytest.mark.slow`
+    (so `pytest -m 'not slow'` and Bazel's tag filters leave out the same tests).
 
 Target naming convention (a file's path with "/" -> "_" and ".py" dropped):
   py_library  tfattncut_SUB   tfattncut/SUB/: every .py file of the subpackage (__init__ too)
@@ -593,6 +595,22 @@ class BuildTest(tf.test.TestCase):
             if outside:
                 problems.append(f"{target.kind} :{target.name} has srcs outside its "
                                 f"directory: {outside}")
+        self._report(problems)
+
+    def test_slow_tags_match_the_pytest_marks(self):
+        problems = []
+        for target in self.build.of_kind("py_test"):
+            tagged = "slow" in target.attrs.get("tags", [])
+            with open(os.path.join(ROOT, target.attrs["main"])) as f:
+                tree = ast.parse(f.read())
+            marked = any(isinstance(node, ast.Assign)
+                         and [ast.unparse(t) for t in node.targets] == ["pytestmark"]
+                         and ast.unparse(node.value) == "pytest.mark.slow"
+                         for node in tree.body)
+            if tagged != marked:
+                problems.append(f"{target.name}: tagged slow in BUILD: {tagged}; "
+                                f"{target.attrs['main']} sets pytestmark = pytest.mark.slow: "
+                                f"{marked}")
         self._report(problems)
 
     def test_stable_order(self):

@@ -7,6 +7,7 @@ import tempfile
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
@@ -14,6 +15,8 @@ from tests.testdata import tiny_config, write_tiny_run
 from tfattncut.data import image_files, synthetic
 from tfattncut.data.labels import to_train_ids
 from tfattncut.evaluation import downstream, segmenter
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 
 def _numpy_mean_iou(labels, predictions, num_classes):

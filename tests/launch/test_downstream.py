@@ -7,12 +7,15 @@ import sys
 import tempfile
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
 from tests.testdata import tiny_config, write_tiny_run
 from tfattncut.data import synthetic
 from tfattncut.evaluation import downstream
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -6,9 +6,12 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 import tensorflow as tf
 
 from tests.serving.servingdata import save_tiny_run
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

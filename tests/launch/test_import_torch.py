@@ -5,9 +5,12 @@ import sys
 import tempfile
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfattncut.inference import load_translator
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "tests", "fixtures")

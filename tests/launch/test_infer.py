@@ -5,11 +5,14 @@ import sys
 import tempfile
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
 from tests.serving.servingdata import export_tiny_model
 from tfattncut.serving.server import ModelServer
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -16,11 +16,14 @@ import urllib.request
 
 import grpc
 import numpy as np
+import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tests.serving.servingdata import export_tiny_model
 from tfattncut.serving.export import BatchingOptions
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Requests wait this long for company in the batcher: long enough to signal the server while

@@ -13,12 +13,15 @@ import sys
 import tempfile
 import time
 
+import pytest
 import tensorflow as tf
 
 from tests.test_checkpoints import truncate
 from tests.testdata import as_flags, tiny_config, write_unaligned_folders
 from tfattncut import checkpoints
 from tfattncut.training.trainer import EXIT_PREEMPTED, Trainer
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TIMEOUT_S = 300

@@ -1,5 +1,6 @@
 """The selector registry: where each selector acts, and that every one trains."""
 import numpy as np
+import pytest
 import tensorflow as tf
 from absl.testing import parameterized
 
@@ -7,6 +8,8 @@ from tests.testdata import tiny_config
 from tfattncut.methods.cut import CUT
 from tfattncut.selection import SELECTORS, make_selectors
 from tfattncut.selection.random import RandomSelector
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 
 class RegistryTest(tf.test.TestCase, parameterized.TestCase):

@@ -11,11 +11,14 @@ import tempfile
 import threading
 import urllib.request
 
+import pytest
 import tensorflow as tf
 
 from tests.serving.servingdata import export_tiny_model
 from tfattncut.serving.export import BYTES_OUTPUT, warmup_image
 from tfattncut.serving.server import ModelServer
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 CLIENTS, REQUESTS_EACH = 64, 10
 NUM_THREADS = 8  # fewer than the clients: the rest must wait in the backlog, not fail

@@ -16,6 +16,7 @@ import urllib.request
 
 import grpc
 import numpy as np
+import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      get_model_status_pb2, model_service_pb2_grpc, predict_pb2,
@@ -28,6 +29,8 @@ from tfattncut.serving import server as server_lib
 from tfattncut.serving.export import (BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT,
                                       BatchingOptions)
 from tfattncut.serving.validation import ServingError
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 MAX_MESSAGE_BYTES = 100_000
 MAX_IMAGE_PIXELS = 64 * 64

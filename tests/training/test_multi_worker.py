@@ -12,6 +12,7 @@ import time
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.testdata import as_flags, tiny_config, write_unaligned_folders
@@ -20,6 +21,8 @@ from tfattncut.config import Config
 from tfattncut.data.unaligned import UnalignedFolders
 from tfattncut.training.strategy import make_strategy
 from tfattncut.training.trainer import EXIT_PREEMPTED, Trainer
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # A worker waiting on a collective whose peer died would wait forever: fail instead.

@@ -6,12 +6,15 @@ import shutil
 import tempfile
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 from scipy import stats
 
 from tfattncut.data import synthetic
 from tfattncut.training import study
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 
 def _scores(variant, seed, miou, label=0.5, fid=1.0):

@@ -8,6 +8,7 @@ import tempfile
 from unittest import mock
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.testdata import tiny_config, write_unaligned_folders
@@ -15,6 +16,8 @@ from tfattncut import pixels
 from tfattncut.data import image_files, transforms
 from tfattncut.methods.cut import CUT
 from tfattncut.training.trainer import NonFiniteSteps, Trainer
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 
 def summary_tags(logdir):
