@@ -91,6 +91,22 @@ class SwitchTest(tf.test.TestCase):
             ("uag", 30, 0.1, 0.0, 10.0, "lsgan", 50, 2e-4, 100, 100, True))
 
 
+class SummaryScalarsTest(tf.test.TestCase):
+
+    def test_mask_mean_and_share_above_the_threshold(self):
+        method = UAG(uag_config(uag_threshold=0.1))
+        mask_a = np.full([2, 4, 4, 1], 0.05, np.float32)  # all below the threshold
+        mask_b = np.zeros([2, 4, 4, 1], np.float32)
+        mask_b[:, :2] = 0.5  # half the pixels above it
+        # As summary_images shows them: [0, 1] masks as images in [-1, 1].
+        scalars = method.summary_scalars({"mask_a": 2 * mask_a - 1, "mask_b": 2 * mask_b - 1})
+        self.assertAllClose(
+            {k: float(v) for k, v in scalars.items()},
+            {"attention/mask_A_mean": 0.05, "attention/mask_A_above_threshold": 0.0,
+             "attention/mask_B_mean": 0.25, "attention/mask_B_above_threshold": 0.5},
+            atol=1e-6)  # the [-1, 1] round trip rounds in float32
+
+
 class TrainingTest(tf.test.TestCase):
 
     def test_attention_trains_then_freezes_across_a_resume(self):
@@ -112,7 +128,8 @@ class TrainingTest(tf.test.TestCase):
             for event in tf.compat.v1.train.summary_iterator(path):
                 tags.update(value.tag for value in event.summary.value)
         self.assertContainsSubset({"attention/real_A|mask_A|fake_B", "cycle/real_A|fake_B|rec_A",
-                                   "loss/cycle_A"}, tags)
+                                   "loss/cycle_A", "attention/mask_A_mean",
+                                   "attention/mask_B_above_threshold"}, tags)
 
         images = tf.random.uniform([1, 32, 32, 3], -1, 1, seed=4)
         method = resumed.method

@@ -161,6 +161,12 @@ class Method(keras.Model):
         keys = {key for row in self.image_rows.values() for key in row}
         return {key: value for key, value in out.items() if key in keys}
 
+    def summary_scalars(self, images):
+        """Scalars read off `summary_images`' images, logged with them: tag -> value. None by
+        default."""
+        del images
+        return {}
+
     @functools.cached_property
     def _xla_parts(self):
         """forward, discriminator_loss and generator_loss, each XLA-compiled; made once, so

@@ -117,3 +117,15 @@ class UAG(CycleGAN):
         images = super().summary_images(out)
         images.update(mask_a=2.0 * out["mask_a"] - 1.0, mask_b=2.0 * out["mask_b"] - 1.0)
         return images
+
+    def summary_scalars(self, images):
+        """How much each attention keeps: its mean and the share above --uag_threshold (what
+        the Ds see once it is frozen). Attention that collapses to 0 makes the method the
+        identity, which these show at a glance."""
+        scalars = {}
+        for domain in ("A", "B"):
+            mask = (images[f"mask_{domain.lower()}"] + 1.0) / 2.0
+            scalars[f"attention/mask_{domain}_mean"] = tf.reduce_mean(mask)
+            scalars[f"attention/mask_{domain}_above_threshold"] = tf.reduce_mean(
+                tf.cast(mask > self.config.uag_threshold, tf.float32))
+        return scalars

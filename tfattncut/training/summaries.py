@@ -31,6 +31,12 @@ def write_scalars(step, losses, learning_rate):
     tf.summary.scalar("lr", learning_rate, step=step)
 
 
+def write_method_scalars(step, scalars):
+    """A method's own scalars (Method.summary_scalars), under their own tags."""
+    for tag, value in scalars.items():
+        tf.summary.scalar(tag, value, step=step)
+
+
 def write_images(step, images, rows):
     for name, grid in image_grids(images, rows).items():
         tf.summary.image(name, grid, step=step, max_outputs=grid.shape[0])

@@ -285,6 +285,7 @@ class Trainer:
             summaries.write_scalars(step, losses, lr)
         if step % config.image_every == 0 or step == 1:
             summaries.write_images(step, images, self.method.image_rows)
+            summaries.write_method_scalars(step, self.method.summary_scalars(images))
             if hasattr(self.method, "selection_maps"):
                 seed = tf.constant([self.config.seed, step], tf.int32)
                 summaries.write_selection_maps(
