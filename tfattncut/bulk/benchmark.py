@@ -124,7 +124,6 @@ def format_table(rows, gflop_per_image, height, width, peak_gflop_per_s):
     return "\n".join(lines)
 
 
-
 def profile_layers(config, height, width, repeats=2):
     """`config`'s generator on one random height x width image, each layer timed on its own
     in a tf.function (graph mode, as translate runs the whole), best of `repeats` runs after
