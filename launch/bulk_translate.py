@@ -91,6 +91,7 @@ def beam_options(args, workers=1):
 def main(argv):
     options = beam_options(argv[1:], FLAGS.workers)
     layout = Layout(FLAGS.input, FLAGS.output, FLAGS.labels, FLAGS.format)
+    pipeline.require_input(layout)  # before --checkpoint's export, which takes a while
     settings = dict(image_format=FLAGS.format, quality=FLAGS.quality,
                     max_image_pixels=FLAGS.max_image_pixels,
                     max_batch_pixels=FLAGS.max_batch_pixels, share_model=FLAGS.share_model)

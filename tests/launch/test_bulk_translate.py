@@ -1,5 +1,6 @@
-"""launch.bulk_translate as a process: flags that are neither ours nor Beam's are one clear
-error line (the pipeline itself is tests/bulk/test_pipeline.py's)."""
+"""launch.bulk_translate as a process: flags that are neither ours nor Beam's, and an input
+that matches nothing, are one clear error line before any work (the pipeline itself is
+tests/bulk/test_pipeline.py's)."""
 import os
 import subprocess
 import sys
@@ -24,6 +25,17 @@ class BulkTranslateCLITest(tf.test.TestCase):
                          "launch.bulk_translate: error: unknown flag(s) --max_image_pixel: "
                          "neither flags of launch.bulk_translate (--helpfull) nor Beam "
                          "pipeline options")
+        self.assertFalse(os.path.exists(os.path.join(root, "out")))
+
+    def test_an_input_that_matches_nothing_is_refused_before_the_checkpoint_is_read(self):
+        root = tempfile.mkdtemp()
+        result = subprocess.run(
+            [sys.executable, "-m", "launch.bulk_translate", f"--checkpoint={root}/no_run",
+             f"--input={root}/*.png", f"--output={root}/out"],
+            cwd=REPO, capture_output=True, text=True, timeout=300)
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(result.stderr.strip().splitlines()[-1],
+                         f"launch.bulk_translate: error: --input={root}/*.png matches no file")
         self.assertFalse(os.path.exists(os.path.join(root, "out")))
 
 

@@ -211,14 +211,19 @@ def summarize(result, failed_path):
     return Summary(failed_path=failed_path, latency_ms=latency, **counts)
 
 
+def require_input(layout):
+    """Refuses an --input that matches no file: a job over nothing is a mistyped glob."""
+    if not FileSystems.match([layout.input_pattern], [1])[0].metadata_list:
+        raise FileNotFoundError(f"--input={layout.input_pattern} matches no file")
+
+
 def run(model_path, layout, options=None, **settings):
     """Runs the job to its end and returns its Summary. `options`: Beam pipeline options
     (a dict or PipelineOptions; default `local_options()`); `settings`: `build`'s.
 
-    Before it starts, --input must match a file; after it ends, temporaries that killed
-    earlier runs left in the output folders are deleted."""
-    if not FileSystems.match([layout.input_pattern], [1])[0].metadata_list:
-        raise FileNotFoundError(f"--input={layout.input_pattern} matches no file")
+    Before it starts, `require_input`; after it ends, temporaries that killed earlier runs
+    left in the output folders are deleted."""
+    require_input(layout)
     if not isinstance(options, PipelineOptions):
         options = PipelineOptions.from_dictionary(options or local_options())
     pipeline = beam.Pipeline(options=options)
