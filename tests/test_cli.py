@@ -1,6 +1,9 @@
 """cli.run: errors our code raises for the user are one line; library errors keep their
-traceback."""
+traceback; a flagfile that names one this folder cannot reach is named before absl parses."""
+import contextlib
 import json
+import os
+import re
 import sys
 from unittest import mock
 
@@ -42,3 +45,60 @@ class RunTest(tf.test.TestCase):
         with self.assertRaises(SystemExit) as caught:
             self.run_main(lambda argv: None)
         self.assertIsNone(caught.exception.code)
+
+
+
+@contextlib.contextmanager
+def current_folder(path):
+    here = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(here)
+
+
+class NestedFlagfileTest(tf.test.TestCase):
+    """In ROOT: configs/preset.cfg names configs/base.cfg, as the bundled presets do."""
+
+    def setUp(self):
+        super().setUp()
+        self.root = self.create_tempdir().full_path
+        self.elsewhere = self.create_tempdir().full_path
+        os.makedirs(os.path.join(self.root, "configs"))
+        self.write("configs/base.cfg", "--lr=0.1\n")
+        self.write("configs/preset.cfg", "# a preset\n  --flagfile=configs/base.cfg\n--lr=0.2\n")
+        self.preset = os.path.join(self.root, "configs", "preset.cfg")
+
+    def write(self, name, text):
+        with open(os.path.join(self.root, name), "w") as f:
+            f.write(text)
+
+    def test_a_nested_flagfile_is_looked_up_from_the_current_folder(self):
+        argv = ["prog", f"--flagfile={self.preset}"]
+        with current_folder(self.root):
+            self.assertIsNone(cli.unreachable_nested_flagfile(argv))
+        with current_folder(self.elsewhere):
+            self.assertEqual(cli.unreachable_nested_flagfile(argv),
+                             (self.preset, "configs/base.cfg"))
+
+    def test_flagfiles_two_levels_down_are_checked_and_a_loop_ends(self):
+        self.write("configs/top.cfg", "--flagfile=configs/preset.cfg\n--flagfile=configs/top.cfg\n")
+        self.write("configs/preset.cfg", "--flagfile=configs/missing.cfg\n")
+        with current_folder(self.root):
+            self.assertEqual(
+                cli.unreachable_nested_flagfile(["prog", "--flagfile=configs/top.cfg"]),
+                ("configs/preset.cfg", "configs/missing.cfg"))
+
+    def test_a_missing_command_line_flagfile_is_left_to_absl(self):
+        self.assertIsNone(cli.unreachable_nested_flagfile(
+            ["prog", f"--flagfile={self.elsewhere}/none.cfg", "--lr=1"]))
+
+    def test_run_names_the_including_flagfile_before_main_runs(self):
+        with current_folder(self.elsewhere), \
+                mock.patch.object(sys, "argv", ["prog", f"--flagfile={self.preset}"]), \
+                self.assertRaises(SystemExit) as caught:
+            cli.run(lambda argv: self.fail("main ran"))
+        self.assertRegex(caught.exception.code,
+                         f"^.*: error: {re.escape(self.preset)} names "
+                         f"--flagfile=configs/base.cfg, which does not exist from this folder")

@@ -6,15 +6,23 @@ it is printed as one line, `launch.NAME: error: MESSAGE`, with exit status 1, in
 traceback. Errors raised inside TensorFlow, Keras or any other library keep their traceback:
 those are the program's problem, and the traceback is what a bug report needs. Bad flag
 values are refused earlier still, while parsing (absl's FATAL flags error).
+
+Flagfiles that name other flagfiles (configs/demo.cfg names configs/cut.cfg) are read by
+absl relative to the folder the command runs in; from another folder absl would only say it
+cannot open configs/cut.cfg, so `run` first names the flagfile that asks for it and the
+folder the bundled presets expect.
 """
 import os
+import re
 import sys
 
 from absl import app, logging
 
-# Our code: the tfattncut package and the launch/ entry points next to it.
-_OURS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), name)
-              + os.sep for name in ("tfattncut", "launch"))
+# The repository: the tfattncut package, the launch/ entry points and configs/.
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Our code.
+_OURS = tuple(os.path.join(_REPO, name) + os.sep for name in ("tfattncut", "launch"))
+_FLAGFILE = re.compile(r"^--?flagfile=(.+)$")
 
 
 def raised_by_us(error):
@@ -27,9 +35,45 @@ def raised_by_us(error):
     return os.path.abspath(trace.tb_frame.f_code.co_filename).startswith(_OURS)
 
 
+def unreachable_nested_flagfile(argv):
+    """(flagfile, name) for the first `--flagfile=name` line, in a flagfile that `argv` reads
+    directly or through others, whose file does not exist from this folder; else None.
+    (A missing flagfile given on the command line itself is left to absl's error.)"""
+    pending = [match.group(1) for match in map(_FLAGFILE.match, argv[1:]) if match]
+    seen = set()
+    while pending:
+        path = os.path.expanduser(pending.pop(0))
+        if path in seen or not os.path.isfile(path):
+            continue
+        seen.add(path)
+        for name in _named_flagfiles(path):
+            if not os.path.isfile(os.path.expanduser(name)):
+                return path, name
+            pending.append(name)
+    return None
+
+
+def _named_flagfiles(path):
+    """The names of the `--flagfile=` lines of the flagfile PATH, in order."""
+    with open(path) as lines:
+        matches = [_FLAGFILE.match(line.strip()) for line in lines]
+    return [match.group(1).strip() for match in matches if match]
+
+
 def run(main, flags_parser=app.parse_flags_with_usage):
     """app.run(main), with the errors our code raises for the user printed as one line.
     `flags_parser`: as app.run's (e.g. to leave unknown flags to Apache Beam)."""
+    def parse_flags(argv):
+        unreachable = unreachable_nested_flagfile(argv)
+        if unreachable:
+            presets = (f", and the bundled presets expect the repository root ({_REPO})"
+                       if os.path.isdir(os.path.join(_REPO, "configs")) else "")
+            sys.exit(f"{_program_name()}: error: {unreachable[0]} names "
+                     f"--flagfile={unreachable[1]}, which does not exist from this folder "
+                     f"({os.getcwd()}): flagfiles are read relative to the folder a command "
+                     f"runs in{presets}")
+        return flags_parser(argv)
+
     def main_with_user_errors(argv):
         try:
             return main(argv)
@@ -39,7 +83,7 @@ def run(main, flags_parser=app.parse_flags_with_usage):
             logging.debug("Traceback of the error below", exc_info=True)
             sys.exit(f"{_program_name()}: error: {error}")
 
-    app.run(main_with_user_errors, flags_parser=flags_parser)
+    app.run(main_with_user_errors, flags_parser=parse_flags)
 
 
 def _program_name():
