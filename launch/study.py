@@ -13,6 +13,7 @@ import time
 from absl import flags, logging
 
 from tfattncut import cli
+from tfattncut.evaluation.study_report import HEADLINE_END, HEADLINE_START
 from tfattncut.training import study
 from tfattncut.training.trainer import EXIT_PREEMPTED, Preempted
 
@@ -40,6 +41,9 @@ flags.DEFINE_string("inception", "", "Also score FID/KID with this local backbon
 flags.DEFINE_integer("grid_images", 4, "testA images in the sample grid.", lower_bound=1)
 flags.DEFINE_string("doc", "", "Also write the report to this Markdown file (e.g. "
                     "docs/study.md), with the images linked relative to it.")
+flags.DEFINE_string("readme", "", "Also write the headline table (the three metrics a user "
+                    f"chooses by) into this Markdown file, between its lines '{HEADLINE_START}' "
+                    f"and '{HEADLINE_END}' (e.g. README.md).")
 flags.DEFINE_bool("report_only", False, "Only write the report from the scores already in "
                   "--study_dir and --merge.")
 flags.DEFINE_list("merge", [], "Other study folders whose scores/ the report includes.")
@@ -58,7 +62,7 @@ def settings_from_flags():
         segmenter_batch_size=FLAGS.segmenter_batch_size,
         segmenter_learning_rate=FLAGS.segmenter_learning_rate,
         segmenter_width=FLAGS.segmenter_width, inception=FLAGS.inception,
-        grid_images=FLAGS.grid_images, doc_path=FLAGS.doc,
+        grid_images=FLAGS.grid_images, doc_path=FLAGS.doc, readme_path=FLAGS.readme,
         command=" ".join(a for a in sys.argv[1:]
                          if not a.startswith(("--report_only", "--merge"))))
 

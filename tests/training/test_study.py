@@ -12,6 +12,7 @@ from PIL import Image
 from scipy import stats
 
 from tfattncut.data import synthetic
+from tfattncut.evaluation import study_report
 from tfattncut.training import study
 
 pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
@@ -98,6 +99,50 @@ class SummaryTest(tf.test.TestCase):
         self.assertIn("](../results/chart.png)", page)  # relative to the page
         with open(os.path.join(settings.study_dir, "report.md")) as f:
             self.assertIn("](chart.png)", f.read())
+
+    def test_readme_headline_block_is_replaced_and_the_rest_kept(self):
+        root = tempfile.mkdtemp()
+        readme = os.path.join(root, "README.md")
+        settings = _settings(root, variants=("cut", "fastcut"), seeds=(0, 1),
+                             doc_path=os.path.join(root, "docs", "study.md"), readme_path=readme)
+        _write(settings.study_dir, "cut_seed0", _scores("cut", 0, 0.30, fid=4.0))
+        _write(settings.study_dir, "cut_seed1", _scores("cut", 1, 0.34, fid=6.0))
+        _write(settings.study_dir, "fastcut_seed0", _scores("fastcut", 0, 0.40, label=0.25))
+        _write(settings.study_dir, "baseline_seed0",
+               {"seed": 0, "raw_a_downstream_miou": 0.1, "b_downstream_miou": 0.6,
+                "raw_test_a_label_miou": 0.2})
+        with open(readme, "w") as f:
+            f.write(f"# Title\n\n{study_report.HEADLINE_START}\nold table\n"
+                    f"{study_report.HEADLINE_END}\n\nAfter.\n")
+        study.write_report(settings)
+        with open(readme) as f:
+            text = f.read()
+        self.assertTrue(text.startswith(f"# Title\n\n{study_report.HEADLINE_START}\nThe headline "
+                                        "of the bundled study ([docs/study.md](docs/study.md)):"))
+        paragraph = " ".join(text.split("\n\n")[1].splitlines()[1:])  # unwrapped
+        self.assertIn("3 of 4 runs scored, in progress, 8 training steps each.", paragraph)
+        self.assertTrue(text.endswith(f"{study_report.HEADLINE_END}\n\nAfter.\n"))
+        self.assertNotIn("old table", text)
+        self.assertIn("the floor) 0.100 (n=1), one trained on B (the ceiling) 0.600 (n=1); "
+                      "the label mIoU of the untranslated testA 0.200 (n=1).", paragraph)
+        half_width = stats.t.ppf(0.975, 1) * stats.sem([0.30, 0.34])  # by hand
+        rows = [line for line in text.splitlines() if line.startswith("| ")][1:]  # not the header
+        self.assertEqual(rows, [
+            "| fastcut | 1 | 0.400 (n=1) | 0.250 (n=1) | 1.0 (n=1) |",
+            f"| cut | 2 | 0.320 ± {half_width:.3f} | 0.500 ± 0.000 | 5.0 ± "
+            f"{stats.t.ppf(0.975, 1) * stats.sem([4.0, 6.0]):.1f} |"])
+
+    def test_readme_without_the_markers_is_refused_by_name(self):
+        root = tempfile.mkdtemp()
+        readme = os.path.join(root, "README.md")
+        with open(readme, "w") as f:
+            f.write("# Title\n")
+        settings = _settings(root, variants=("cut",), seeds=(0,), readme_path=readme)
+        _write(settings.study_dir, "cut_seed0", _scores("cut", 0, 0.3))
+        with self.assertRaisesRegex(ValueError, f"--readme={readme}: no block to replace"):
+            study.write_report(settings)
+        with open(readme) as f:
+            self.assertEqual(f.read(), "# Title\n")
 
     def test_report_only_merges_partial_studies_and_refuses_duplicates(self):
         root = tempfile.mkdtemp()

@@ -7,6 +7,7 @@ scores the runs), so a report can be rebuilt on any machine from STUDY_DIR/score
 import glob
 import json
 import os
+import textwrap
 
 import numpy as np
 
@@ -23,12 +24,17 @@ METRICS = (("downstream_miou", "downstream mIoU", True),
            ("step_time_s", "step time (s)", False),
            ("images_per_s", "images/s", True))
 PAIRED = ("downstream_miou", "label_miou", "fid_seg")
+# (key, label, digits) of the README's headline table.
+HEADLINE = (("downstream_miou", "downstream mIoU", 3), ("label_miou", "label mIoU", 3),
+            ("fid_seg", "FID (segmenter)", 1))
+# The README block `--readme` rewrites: everything between these two lines.
+HEADLINE_START = "<!-- study headline: written by launch.study --readme -->"
+HEADLINE_END = "<!-- /study headline -->"
 
 
 def _read_json(path):
     with open(path) as f:
         return json.load(f)
-
 
 
 def run_name(variant, seed):
@@ -88,6 +94,7 @@ def summarise(runs, baselines, variants):
         if values:
             summary["baselines"][key] = statistics.mean_interval(values).to_dict()
     timed = [r["wall_minutes"] for r in runs.values() if r.get("wall_minutes") is not None]
+    summary["steps"] = sorted({r["steps"] for r in runs.values() if r.get("steps")})
     summary["cost"] = {"runs": len(runs), "timed_runs": len(timed),
                        "wall_hours": sum(timed) / 60,
                        "machines": sorted({r["machine"] for r in runs.values() if "machine" in r})}
@@ -98,13 +105,65 @@ def _interval(entry):
     return statistics.Interval(entry["mean"], entry["ci95"], entry["n"])
 
 
+def _ranked(variants):
+    """Variants by mean downstream mIoU, best first."""
+    return sorted(variants, key=lambda v: -variants[v]["metrics"].get(
+        "downstream_miou", {"mean": -1.0})["mean"])
+
+
+def format_headline(summary, settings, report_link):
+    """The README's block: how far the study is, its reference lines and the ranked table of
+    the three metrics a user chooses by; `report_link`: the full page, relative to the
+    README."""
+    variants = summary["variants"]
+    planned = len(settings.variants) * len(settings.seeds)
+    runs = summary["cost"]["runs"]
+    steps = "/".join(str(s) for s in summary["steps"]) or "?"
+    baselines = summary["baselines"]
+
+    def reference(key):
+        return _interval(baselines[key]).format(3) if key in baselines else "–"
+
+    paragraph = (
+        f"The headline of the bundled study ([{report_link}]({report_link})): {runs} of "
+        f"{planned} runs scored{'' if runs >= planned else ', in progress'}, {steps} training "
+        "steps each. Means ± 95 % intervals over seeds (`(n=1)`: one seed so far), ranked by "
+        "downstream mIoU on testB. Reference lines: a segmenter trained on raw A (the floor) "
+        f"{reference('raw_a_downstream_miou')}, one trained on B (the ceiling) "
+        f"{reference('b_downstream_miou')}; the label mIoU of the untranslated testA "
+        f"{reference('raw_test_a_label_miou')}.")
+    lines = [textwrap.fill(paragraph, width=95, break_on_hyphens=False), "",
+             "| method | seeds | " + " | ".join(label for _, label, _ in HEADLINE) + " |",
+             "|---|---:|" + "---:|" * len(HEADLINE)]
+    for variant in _ranked(variants):
+        metrics = variants[variant]["metrics"]
+        cells = [_interval(metrics[key]).format(digits) if key in metrics else "–"
+                 for key, _, digits in HEADLINE]
+        lines.append(f"| {variant} | {len(variants[variant]['seeds'])} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_headline(path, block):
+    """Puts `block` between the HEADLINE_START and HEADLINE_END lines of the file PATH,
+    leaving the rest of the file as it was."""
+    with open(path) as f:
+        text = f.read()
+    start, end = text.find(HEADLINE_START + "\n"), text.find(HEADLINE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"--readme={path}: no block to replace; put the lines "
+                         f"'{HEADLINE_START}' and '{HEADLINE_END}' where the table goes")
+    start += len(HEADLINE_START) + 1
+    with open(path, "w") as f:
+        f.write(text[:start] + block + text[end:])
+
+
 def format_report(summary, settings, image_dir=""):
     """The Markdown page: how far the study is, the headline, the ranked table, the paired
     comparisons, the baselines, how it was made; `image_dir` is where chart.png and
     samples.png are relative to the page."""
     variants = summary["variants"]
-    ranked = sorted(variants, key=lambda v: -variants[v]["metrics"].get(
-        "downstream_miou", {"mean": -1.0})["mean"])
+    ranked = _ranked(variants)
     shown = [(key, label) for key, label, _ in METRICS
              if any(key in variants[v]["metrics"] for v in variants)]
     planned = len(settings.variants) * len(settings.seeds)

@@ -47,7 +47,8 @@ from tfattncut import inference, machine, translation
 from tfattncut.data import synthetic
 from tfattncut.data.image_files import list_images
 from tfattncut.evaluation import charts, evaluate, segmenter
-from tfattncut.evaluation.study_report import (METRICS, format_report, load_scores, run_name,
+from tfattncut.evaluation.study_report import (METRICS, format_headline, format_report,
+                                               load_scores, replace_headline, run_name,
                                                summarise, zero_entropy_summary)
 from tfattncut.evaluation import images as image_files
 from tfattncut.metrics import inception
@@ -78,6 +79,7 @@ class StudySettings:
     grid_images: int = 4
     command: str = ""   # launch.study's flags, as the report's command line shows them
     doc_path: str = ""  # also write the report here (docs/study.md), images linked relatively
+    readme_path: str = ""  # also write the headline table into this file's marked block
 
     def __post_init__(self):
         unknown = [v for v in self.variants if v not in PRESETS and v not in VARIANTS]
@@ -327,8 +329,8 @@ def write_run_summaries(logdir, scores, config):
 
 def write_report(settings, merge_dirs=()):
     """Writes STUDY_DIR/report.md (and the same page at settings.doc_path), report.json,
-    chart.png and samples.png from the scores of STUDY_DIR and `merge_dirs`; returns the
-    summary."""
+    chart.png and samples.png from the scores of STUDY_DIR and `merge_dirs`, and the headline
+    table into settings.readme_path's marked block; returns the summary."""
     runs, baselines = load_scores([settings.study_dir, *merge_dirs])
     variants = [v for v in DEFAULT_VARIANTS if any(k[0] == v for k in runs)]
     summary = summarise(runs, baselines, variants)
@@ -345,6 +347,11 @@ def write_report(settings, merge_dirs=()):
         image_dir = os.path.relpath(settings.study_dir, doc_dir)
         with open(settings.doc_path, "w") as f:
             f.write(format_report(summary, settings, image_dir + "/"))
+    if settings.readme_path:
+        page = settings.doc_path or os.path.join(settings.study_dir, "report.md")
+        replace_headline(settings.readme_path, format_headline(
+            summary, settings, os.path.relpath(page, os.path.dirname(settings.readme_path)
+                                               or ".")))
     means = {v: e["metrics"]["downstream_miou"]["mean"] for v, e in summary["variants"].items()
              if "downstream_miou" in e["metrics"]}
     if means:
