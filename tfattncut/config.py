@@ -241,6 +241,11 @@ class Config:
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
+    def changed_fields(self, other):
+        """{name: (self's value, other's value)} of the fields where the two differ."""
+        mine, theirs = dataclasses.asdict(self), dataclasses.asdict(other)
+        return {name: (mine[name], theirs[name]) for name in mine if mine[name] != theirs[name]}
+
     @classmethod
     def from_json_file(cls, path):
         """Reads a run's config.json; unknown keys are an error naming the file."""

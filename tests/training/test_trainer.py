@@ -84,6 +84,17 @@ class TrainerTest(tf.test.TestCase):
         with self.assertRaisesRegex(FileExistsError, "--resume"):
             Trainer(config).fit()
 
+    def test_resume_into_other_networks_names_the_flags_that_differ(self):
+        Trainer(tiny_config(self.root, name="narrow", max_steps=1)).fit()
+        wider = tiny_config(self.root, name="narrow", max_steps=2, ngf=8, nce_layers=(0, 4),
+                            resume=True)
+        with self.assertRaisesRegex(
+                ValueError, r"^--resume: .*ckpt-1 does not fit the networks this command builds "
+                r"\(.*shape.*\); flags that differ from the run's .*config.json: --max_steps=2 "
+                r"\(run: 1\), --nce_layers=0,4 \(run: 0,4,8,12,16\), --ngf=8 \(run: 4\)\. Resume "
+                r"with the run's flags, or choose another --name$"):
+            Trainer(wider).fit()
+
     def test_mirrored_two_replicas_equal_one_device(self):
         devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         self.assertLen(devices, 2, "tests/conftest.py splits the CPU into two devices")

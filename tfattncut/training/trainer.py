@@ -19,6 +19,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfattncut.checkpoints import make_checkpoint, newest_intact
+from tfattncut.config import Config
 from tfattncut.data import image_files, transforms
 from tfattncut.data.unaligned import UnalignedFolders
 from tfattncut.evaluation import charts, evaluate
@@ -41,6 +42,11 @@ class Preempted(Exception):
 class NonFiniteSteps(RuntimeError):
     """--max_nonfinite_steps consecutive steps were skipped for non-finite losses or
     gradients; nothing was saved after the last good step."""
+
+
+def _flag_value(value):
+    """A config value as its flag is written: lists comma-separated."""
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
 
 
 class Trainer:
@@ -124,7 +130,10 @@ class Trainer:
         if self.config.resume:
             latest = newest_intact(self.checkpoint_dir, keep_damaged=self.is_chief)
             if latest:
-                self.checkpoint.restore(latest).assert_existing_objects_matched()
+                try:
+                    self.checkpoint.restore(latest).assert_existing_objects_matched()
+                except (ValueError, AssertionError) as error:
+                    raise ValueError(self._unrestorable(latest, error)) from error
                 self._saved_step = int(self.step)
                 logging.info("Resumed from %s at step %d", latest, int(self.step))
             else:
@@ -135,6 +144,21 @@ class Trainer:
                 f"{self.config.run_dir} already holds checkpoints (newest: "
                 f"{self.latest_checkpoint}); pass "
                 "--resume to continue it, or choose another --name")
+
+    def _unrestorable(self, checkpoint, error):
+        """Why --resume cannot continue from `checkpoint`: TensorFlow's complaint, and the flags
+        that differ from the run's config.json (the likely cause: different networks)."""
+        message = (f"--resume: {checkpoint} does not fit the networks this command builds "
+                   f"({str(error).strip().splitlines()[0]})")
+        saved = os.path.join(self.config.run_dir, "config.json")
+        if os.path.exists(saved):
+            changed = self.config.changed_fields(Config.from_json_file(saved))
+            changed.pop("resume", None)
+            if changed:
+                message += (f"; flags that differ from the run's {saved}: " + ", ".join(
+                    f"--{name}={_flag_value(mine)} (run: {_flag_value(theirs)})"
+                    for name, (mine, theirs) in sorted(changed.items())))
+        return message + ". Resume with the run's flags, or choose another --name"
 
     def fit(self):
         """Runs until `total_steps`; returns the per-step losses of this process (floats)."""
