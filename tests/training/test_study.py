@@ -158,6 +158,14 @@ class SummaryTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "cut_seed0 was scored twice"):
             study.write_report(first, merge_dirs=[second])
 
+    def test_a_study_dir_without_scores_is_refused_by_name(self):
+        root = tempfile.mkdtemp()
+        settings = _settings(root, variants=("cut",), seeds=(0,))
+        with self.assertRaisesRegex(FileNotFoundError, f"--study_dir={settings.study_dir}, "
+                                    f"{root}/other: no scores/\\*.json to report"):
+            study.write_report(settings, merge_dirs=[os.path.join(root, "other")])
+        self.assertFalse(os.path.exists(settings.study_dir))
+
     def test_unknown_preset_is_named(self):
         with self.assertRaisesRegex(ValueError, "--presets: unknown \\['cutt'\\]"):
             _settings("/tmp", variants=("cutt",))

@@ -332,6 +332,11 @@ def write_report(settings, merge_dirs=()):
     chart.png and samples.png from the scores of STUDY_DIR and `merge_dirs`, and the headline
     table into settings.readme_path's marked block; returns the summary."""
     runs, baselines = load_scores([settings.study_dir, *merge_dirs])
+    if not runs and not baselines:
+        raise FileNotFoundError(
+            f"--study_dir={settings.study_dir}"
+            + "".join(f", {d}" for d in merge_dirs)
+            + ": no scores/*.json to report (a mistyped folder?); nothing written")
     variants = [v for v in DEFAULT_VARIANTS if any(k[0] == v for k in runs)]
     summary = summarise(runs, baselines, variants)
     summary["zero_entropy"] = zero_entropy_summary(runs)
