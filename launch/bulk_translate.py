@@ -23,7 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from tfattncut import cli
 from tfattncut.bulk import images, pipeline
-from tfattncut.bulk.files import Layout
+from tfattncut.bulk.files import Layout, local_absolute
 from tfattncut.bulk.model_handler import (DEFAULT_MAX_BATCH_PIXELS, exported_checkpoint,
                                           resolve_model)
 from tfattncut.config import DIRECTIONS
@@ -90,7 +90,8 @@ def beam_options(args, workers=1):
 
 def main(argv):
     options = beam_options(argv[1:], FLAGS.workers)
-    layout = Layout(FLAGS.input, FLAGS.output, FLAGS.labels, FLAGS.format)
+    layout = Layout(local_absolute(FLAGS.input), local_absolute(FLAGS.output),
+                    FLAGS.labels and local_absolute(FLAGS.labels), FLAGS.format)
     pipeline.require_input(layout)  # before --checkpoint's export, which takes a while
     settings = dict(image_format=FLAGS.format, quality=FLAGS.quality,
                     max_image_pixels=FLAGS.max_image_pixels,

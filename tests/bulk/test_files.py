@@ -21,6 +21,14 @@ class PathsTest(tf.test.TestCase):
         self.assertEqual(files.relative_key("gs://b/x/y.jpg", "gs://b/"), "x/y")
         self.assertEqual(files.relative_key("elsewhere/z.png", "data/"), "z")
 
+    def test_local_paths_become_absolute_and_urls_stay(self):
+        here = os.getcwd()
+        self.assertEqual(files.local_absolute("data/./sim/../sim/**/*.png"),
+                         os.path.join(here, "data", "sim", "**", "*.png"))
+        self.assertEqual(files.local_absolute("out/"), os.path.join(here, "out"))
+        self.assertEqual(files.local_absolute("gs://bucket/x/../y/*.png"),
+                         "gs://bucket/x/../y/*.png")
+
     def test_layout_places_translations_and_label_maps(self):
         layout = files.Layout("in/**/*.png", "out/", "lab", "jpg")
         item = layout.item("in/a/b/x.png", "lab/a/b/x.bmp")

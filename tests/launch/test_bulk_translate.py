@@ -1,6 +1,6 @@
-"""launch.bulk_translate as a process: flags that are neither ours nor Beam's, and an input
-that matches nothing, are one clear error line before any work (the pipeline itself is
-tests/bulk/test_pipeline.py's)."""
+"""launch.bulk_translate as a process: flags that are neither ours nor Beam's, an input that
+matches nothing and an output folder that holds the inputs are one clear error line before
+any work (the pipeline itself is tests/bulk/test_pipeline.py's)."""
 import os
 import subprocess
 import sys
@@ -37,6 +37,24 @@ class BulkTranslateCLITest(tf.test.TestCase):
         self.assertEqual(result.stderr.strip().splitlines()[-1],
                          f"launch.bulk_translate: error: --input={root}/*.png matches no file")
         self.assertFalse(os.path.exists(os.path.join(root, "out")))
+
+    def test_an_output_folder_holding_the_inputs_is_refused_however_it_is_written(self):
+        root = tempfile.mkdtemp()
+        os.makedirs(os.path.join(root, "frames"))
+        with open(os.path.join(root, "frames", "a.png"), "wb") as f:
+            f.write(b"not decoded before the check")
+        result = subprocess.run(
+            [sys.executable, "-m", "launch.bulk_translate", f"--checkpoint={root}/no_run",
+             "--input=./frames/*.png", f"--output={root}/frames/"],
+            cwd=root, capture_output=True, text=True, timeout=300,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                filter(None, [REPO, os.environ.get("PYTHONPATH")]))})
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(result.stderr.strip().splitlines()[-1],
+                         f"launch.bulk_translate: error: --input={root}/frames/*.png lies in the "
+                         f"output folder {root}/frames (or its _labels twin), and a job never "
+                         f"translates its own outputs: choose an --output outside {root}/frames/")
+        self.assertEqual(os.listdir(os.path.join(root, "frames")), ["a.png"])
 
 
 if __name__ == "__main__":

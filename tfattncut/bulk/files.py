@@ -12,6 +12,7 @@ place, so an output that exists is complete; the temporaries of a killed job are
 the next run that finishes.
 """
 import dataclasses
+import os
 import posixpath
 import re
 import uuid
@@ -25,6 +26,13 @@ _TEMP_MARK = ".bulk-tmp-"
 _TEMP_NAME = re.compile(r"^\..+" + re.escape(_TEMP_MARK) + r"[0-9a-f]{32}$")
 # As Beam's FileSystem.match: a pattern's literal part ends at its first glob character.
 _LITERAL_PREFIX = re.compile(r"^[^[*?]*")
+
+
+def local_absolute(path):
+    """A local path or pattern made absolute and normal; a URL (gs://, s3://) as it is.
+    Beam returns matches in the form the pattern has, and `Layout.is_output` compares
+    prefixes, so --input and --output must be written alike."""
+    return path if "://" in path else os.path.abspath(path)
 
 
 def base_folder(pattern):

@@ -212,9 +212,15 @@ def summarize(result, failed_path):
 
 
 def require_input(layout):
-    """Refuses an --input that matches no file: a job over nothing is a mistyped glob."""
+    """Refuses an --input that matches no file (a job over nothing is a mistyped glob) and
+    one whose folder lies in an output folder, whose files the job would all pass over as
+    its own outputs."""
     if not FileSystems.match([layout.input_pattern], [1])[0].metadata_list:
         raise FileNotFoundError(f"--input={layout.input_pattern} matches no file")
+    if layout.is_output(layout.input_base):
+        raise ValueError(f"--input={layout.input_pattern} lies in the output folder "
+                         f"{layout.output} (or its _labels twin), and a job never translates "
+                         f"its own outputs: choose an --output outside {layout.input_base}")
 
 
 def run(model_path, layout, options=None, **settings):
