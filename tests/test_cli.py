@@ -5,6 +5,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from unittest import mock
 
 import tensorflow as tf
@@ -63,8 +64,8 @@ class NestedFlagfileTest(tf.test.TestCase):
 
     def setUp(self):
         super().setUp()
-        self.root = self.create_tempdir().full_path
-        self.elsewhere = self.create_tempdir().full_path
+        self.root = tempfile.mkdtemp()
+        self.elsewhere = tempfile.mkdtemp()
         os.makedirs(os.path.join(self.root, "configs"))
         self.write("configs/base.cfg", "--lr=0.1\n")
         self.write("configs/preset.cfg", "# a preset\n  --flagfile=configs/base.cfg\n--lr=0.2\n")

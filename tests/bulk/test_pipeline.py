@@ -153,6 +153,22 @@ class BulkPipelineTest(tf.test.TestCase):
         self.assertEqual(after, before)
 
 
+class RequireInputTest(tf.test.TestCase):
+    """What `run` refuses before it builds a pipeline."""
+
+    def test_inputs_labels_and_output_folders_are_checked(self):
+        root = tempfile.mkdtemp()
+        write_png(os.path.join(root, "in"), "a.png", np.zeros([8, 8, 3], np.uint8))
+        pipeline.require_input(Layout(f"{root}/in/*.png", f"{root}/out"))
+        with self.assertRaisesRegex(FileNotFoundError, r"--input=.*/in/\*\.jpg matches no file"):
+            pipeline.require_input(Layout(f"{root}/in/*.jpg", f"{root}/out"))
+        with self.assertRaisesRegex(FileNotFoundError, f"--labels={root}/labels: no file in it"):
+            pipeline.require_input(Layout(f"{root}/in/*.png", f"{root}/out", f"{root}/labels"))
+        for output in (f"{root}/in", f"{root}", f"{root}/in/"):
+            with self.assertRaisesRegex(ValueError, "a job never translates its own outputs"):
+                pipeline.require_input(Layout(f"{root}/in/*.png", output))
+
+
 class InferenceFailuresTest(tf.test.TestCase):
 
     def test_a_failed_batch_lists_each_of_its_inputs(self):

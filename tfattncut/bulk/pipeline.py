@@ -212,11 +212,13 @@ def summarize(result, failed_path):
 
 
 def require_input(layout):
-    """Refuses an --input that matches no file (a job over nothing is a mistyped glob) and
-    one whose folder lies in an output folder, whose files the job would all pass over as
-    its own outputs."""
+    """Refuses an --input or --labels that matches no file (a job over nothing is a mistyped
+    path) and an --input whose folder lies in an output folder, whose files the job would
+    all pass over as its own outputs."""
     if not FileSystems.match([layout.input_pattern], [1])[0].metadata_list:
         raise FileNotFoundError(f"--input={layout.input_pattern} matches no file")
+    if layout.labels and not FileSystems.match([layout.labels_pattern], [1])[0].metadata_list:
+        raise FileNotFoundError(f"--labels={layout.labels}: no file in it")
     if layout.is_output(layout.input_base):
         raise ValueError(f"--input={layout.input_pattern} lies in the output folder "
                          f"{layout.output} (or its _labels twin), and a job never translates "
