@@ -75,3 +75,25 @@ class TranslateImagesTest(tf.test.TestCase):
 
 if __name__ == "__main__":
     tf.test.main()
+
+
+class LabelPathsTest(tf.test.TestCase):
+
+    def test_each_image_gets_the_label_map_with_its_stem(self):
+        root = self.get_temp_dir()
+        labels = os.path.join(root, "labels_found")
+        os.makedirs(labels)
+        for name in ("a.png", "a.txt", "b.bmp", "c.png"):
+            open(os.path.join(labels, name), "w").close()
+        images = [os.path.join(root, "in", "a.jpg"), os.path.join(root, "in", "b.png")]
+        self.assertEqual(translation.label_paths(labels, images),
+                         {images[0]: os.path.join(labels, "a.png"),  # first by name
+                          images[1]: os.path.join(labels, "b.bmp")})
+        with self.assertRaisesRegex(FileNotFoundError, r"--labels=.*labels_found: no label map "
+                                    r"for .*d\.png \(expected a file named d\.\*\)"):
+            translation.label_paths(labels, images + [os.path.join(root, "in", "d.png")])
+
+    def test_a_labels_folder_that_does_not_exist_is_named(self):
+        missing = os.path.join(self.get_temp_dir(), "no_labels")
+        with self.assertRaisesRegex(FileNotFoundError, f"--labels={missing} is not a folder"):
+            translation.label_paths(missing, ["x.png"])

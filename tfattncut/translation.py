@@ -109,14 +109,20 @@ def translate_images(translator, paths, output_dir, image_size=None):
     return written
 
 
-def label_path(labels_dir, image_path):
-    """The label map of an image: same stem, any image extension; error if none."""
-    wanted = stem(image_path)
+def label_paths(labels_dir, image_paths):
+    """{image path: its label map}: the file of LABELS_DIR with the image's stem, any
+    extension (the first by name if several); an error names the flag and the first image
+    without one."""
+    if not os.path.isdir(labels_dir):
+        raise FileNotFoundError(f"--labels={labels_dir} is not a folder")
+    by_stem = {}
     for name in sorted(os.listdir(labels_dir)):
-        if os.path.splitext(name)[0] == wanted:
-            return os.path.join(labels_dir, name)
-    raise FileNotFoundError(f"--labels={labels_dir}: no label map for {image_path} "
-                            f"(expected a file named {wanted}.*)")
+        by_stem.setdefault(os.path.splitext(name)[0], os.path.join(labels_dir, name))
+    for path in image_paths:
+        if stem(path) not in by_stem:
+            raise FileNotFoundError(f"--labels={labels_dir}: no label map for {path} "
+                                    f"(expected a file named {stem(path)}.*)")
+    return {path: by_stem[stem(path)] for path in image_paths}
 
 
 def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB"):
@@ -126,7 +132,7 @@ def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB"):
     if not os.path.exists(inputs):
         raise FileNotFoundError(f"--input={inputs} does not exist")
     paths = image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
-    sources = {path: label_path(labels, path) for path in paths} if labels else {}
+    sources = label_paths(labels, paths) if labels else {}
     check_destinations(paths, output)  # before the checkpoint is read
     translator, _ = load_translator(checkpoint, direction)
     try:
