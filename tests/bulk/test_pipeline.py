@@ -1,6 +1,7 @@
 """tfattncut.bulk.pipeline on the DirectRunner (one in-process worker) with a tiny exported
 model: the pixels of launch.translate, label maps, the dead-letter file, resuming a killed
 run, and a rerun that writes nothing."""
+import io
 import json
 import os
 import shutil
@@ -95,7 +96,9 @@ class BulkPipelineTest(tf.test.TestCase):
 
         cls.layout = Layout(os.path.join(inputs, "**"), cls.output, labels)
         cls.model_path = exported.path
-        cls.summary = pipeline.run(cls.model_path, cls.layout, pipeline.local_options(1))
+        cls.progress = io.StringIO()
+        cls.summary = pipeline.run(cls.model_path, cls.layout, pipeline.local_options(1),
+                                   progress=cls.progress)
 
     @classmethod
     def tearDownClass(cls):
@@ -134,6 +137,11 @@ class BulkPipelineTest(tf.test.TestCase):
         self.assertEqual((self.summary.translated, self.summary.skipped, self.summary.failed),
                          (len(GOOD) - len(DONE), len(DONE), len(self.bad)))
         self.assertEqual(self.summary.latency_ms["count"], len(GOOD) - len(DONE))
+
+    def test_progress_counts_the_inputs_that_have_their_translation(self):
+        # 15 outputs planned: the 10 good inputs and the 6 bad, of which dup.png and dup.jpg
+        # share one; the bad never get theirs, so the count ends at 10.
+        self.assertRegex(self.progress.getvalue().splitlines()[-1], rf"^image {len(GOOD)}/15\b")
 
     def test_a_killed_run_is_completed_without_partial_or_duplicate_files(self):
         for path in self.leftovers:

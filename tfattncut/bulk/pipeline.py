@@ -12,8 +12,10 @@ and then writes the translation, each atomically, so a translation never exists 
 label map. Failures never stop the job: each goes, with its reason, to the dead-letter file
 OUTPUT/_failed.jsonl (rewritten by every run: a rerun retries them).
 """
+import contextlib
 import dataclasses
 import json
+import threading
 import time
 
 import apache_beam as beam
@@ -26,6 +28,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from tfattncut.bulk import files, images
 from tfattncut.bulk.model_handler import DEFAULT_MAX_BATCH_PIXELS, SavedModelHandler
+from tfattncut.progress import Progress
 from tfattncut.serving.image_header import DEFAULT_MAX_IMAGE_PIXELS
 
 NAMESPACE = "bulk_translate"
@@ -225,9 +228,50 @@ def require_input(layout):
                          f"its own outputs: choose an --output outside {layout.input_base}")
 
 
-def run(model_path, layout, options=None, **settings):
+class OutputProgress:
+    """A job's progress read off its output folder: how many inputs have their translation
+    (those an earlier run wrote count from the start; failures never do). A local runner
+    hands Beam's counters to its caller only when the job ends, and a whole simulator set
+    takes days on a CPU, so `watching` looks every `interval` seconds."""
+
+    def __init__(self, layout, stream=None, interval=10.0):
+        inputs = [m.path for m in FileSystems.match([layout.input_pattern])[0].metadata_list
+                  if not layout.is_output(m.path)]
+        self._targets = {layout.item(path).target for path in inputs}
+        self._pattern = FileSystems.join(layout.output, "**")
+        self._interval = interval
+        total = len(self._targets)
+        self.progress = Progress(total, unit="image", every=max(1, min(total // 20, 100)),
+                                 stream=stream, start=self.done())
+
+    def done(self):
+        found = FileSystems.match([self._pattern])[0].metadata_list
+        return len(self._targets.intersection(m.path for m in found))
+
+    @contextlib.contextmanager
+    def watching(self):
+        """Updates the progress from a thread while the body runs, and once at its end."""
+        stop = threading.Event()
+
+        def watch():
+            while not stop.wait(self._interval):
+                self.progress.update(self.done())
+
+        thread = threading.Thread(target=watch, name="bulk-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self.progress.update(self.done())
+
+
+def run(model_path, layout, options=None, progress=None, **settings):
     """Runs the job to its end and returns its Summary. `options`: Beam pipeline options
-    (a dict or PipelineOptions; default `local_options()`); `settings`: `build`'s.
+    (a dict or PipelineOptions; default `local_options()`); `progress`: a stream for
+    `OutputProgress` (for local runners: a cluster's runner shows the counters in its UI);
+    `settings`: `build`'s.
 
     Before it starts, `require_input`; after it ends, temporaries that killed earlier runs
     left in the output folders are deleted."""
@@ -236,7 +280,10 @@ def run(model_path, layout, options=None, **settings):
         options = PipelineOptions.from_dictionary(options or local_options())
     pipeline = beam.Pipeline(options=options)
     build(pipeline, model_path, layout, **settings)
-    result = pipeline.run()
-    result.wait_until_finish()
+    watching = (OutputProgress(layout, progress).watching() if progress
+                else contextlib.nullcontext())
+    with watching:
+        result = pipeline.run()
+        result.wait_until_finish()
     files.remove_temporaries([layout.output, layout.labels_output])
     return summarize(result, layout.failed_path)
