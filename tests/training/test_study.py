@@ -77,6 +77,23 @@ class SummaryTest(tf.test.TestCase):
             self.assertLen(json.load(f)["runs"], 6)
         self.assertTrue(os.path.exists(os.path.join(settings.study_dir, "chart.png")))
 
+    def test_logged_series_are_averaged_over_seeds_at_common_steps(self):
+        root = tempfile.mkdtemp()
+        settings = _settings(root, variants=("uag",), seeds=(0, 1))
+        masks = ([[10, 0.5], [200, 0.01], [300, 0.02], [400, 0.03]],
+                 [[10, 0.3], [200, 0.03], [400, 0.05]])  # seed 1 never logged step 300
+        for seed, points in enumerate(masks):
+            _write(settings.study_dir, f"uag_seed{seed}",
+                   {**_scores("uag", seed, 0.1), "attention_mask": {"A_mean": points}})
+        summary = study.write_report(settings)
+        self.assertAllClose(summary["series"]["attention_mask"]["uag"]["A_mean"],
+                            [[10, 0.4], [200, 0.02], [400, 0.04]])
+        with open(os.path.join(settings.study_dir, "report.md")) as f:
+            report = f.read()
+        self.assertIn("## Attention masks of uag", report)
+        self.assertIn("- uag, A_mean: step 10: 0.400, step 200: 0.020, step 400: 0.040", report)
+        self.assertNotIn("Zero-entropy", report)  # no run logged that series
+
     def test_status_cost_and_doc_page(self):
         root = tempfile.mkdtemp()
         doc = os.path.join(root, "docs", "study.md")
@@ -228,7 +245,7 @@ class StudyEndToEndTest(tf.test.TestCase):
         resumed = tf.train.get_checkpoint_state(
             os.path.join(settings.runs_dir, "cut_seed1", "checkpoints"))
         self.assertEndsWith(resumed.model_checkpoint_path, "ckpt-8")
-        qs_scores = summary["zero_entropy"]["qsattn_global"]
+        qs_scores = summary["series"]["zero_entropy_fraction"]["qsattn_global"]
         self.assertCountEqual(qs_scores, ["layer_12", "layer_16"])
         grid = Image.open(os.path.join(settings.study_dir, "samples.png"))
         self.assertEqual(grid.size[1], 64 * 4)  # inputs, two methods, real B

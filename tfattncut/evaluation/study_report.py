@@ -24,6 +24,14 @@ METRICS = (("downstream_miou", "downstream mIoU", True),
            ("step_time_s", "step time (s)", False),
            ("images_per_s", "images/s", True))
 PAIRED = ("downstream_miou", "label_miou", "fid_seg")
+# (score key, TensorBoard tag prefix, report heading) of the scalar series a run's scores keep
+# from its logs, to show how a method's internals moved over training.
+SERIES = (("zero_entropy_fraction", "selection/zero_entropy_fraction/",
+           "Zero-entropy rows of QS-Attn (fraction of positions tied at entropy 0, mean over "
+           "seeds)"),
+          ("attention_mask", "attention/mask_",
+           "Attention masks of uag (on the logged training images: each mask's mean and its "
+           "share above --uag_threshold, mean over seeds)"))
 # (key, label, digits) of the README's headline table.
 HEADLINE = (("downstream_miou", "downstream mIoU", 3), ("label_miou", "label mIoU", 3),
             ("fid_seg", "FID (segmenter)", 1))
@@ -209,10 +217,13 @@ def format_report(summary, settings, image_dir=""):
             for key, entry in comparisons.items():
                 lines.append("- " + statistics.describe_difference(
                     _interval(entry), labels[key], variant, REFERENCE, better[key]))
-    zero = _zero_entropy_table(summary)
-    if zero:
-        lines += ["", "## Zero-entropy rows of QS-Attn (fraction of positions tied at "
-                  "entropy 0, mean over seeds)", ""] + zero
+    for key, _, heading in SERIES:
+        rows = [f"- {variant}, {tag}: " + ", ".join(f"step {step}: {value:.3f}"
+                                                   for step, value in points)
+                for variant, tags in summary.get("series", {}).get(key, {}).items()
+                for tag, points in tags.items()]
+        if rows:
+            lines += ["", f"## {heading}", ""] + rows
     lines += ["", "## How this was made", "",
               f"- presets/variants: {', '.join(settings.variants)}; seeds: "
               f"{', '.join(str(s) for s in settings.seeds)}",
@@ -227,29 +238,21 @@ def format_report(summary, settings, image_dir=""):
     return "\n".join(lines) + "\n"
 
 
-def _zero_entropy_table(summary):
-    rows = []
-    for variant, entry in summary.get("zero_entropy", {}).items():
-        for layer, points in entry.items():
-            shown = ", ".join(f"step {step}: {value:.3f}" for step, value in points)
-            rows.append(f"- {variant}, {layer}: {shown}")
-    return rows
-
-
-def zero_entropy_summary(runs):
-    """Per variant and layer, the mean fraction over seeds at the first, middle and last
-    logged step common to the seeds."""
-    result = {}
-    for (variant, _), scores in sorted(runs.items()):
-        for layer, points in (scores.get("zero_entropy_fraction") or {}).items():
-            result.setdefault(variant, {}).setdefault(layer, []).append(dict(points))
+def series_summary(runs):
+    """{SERIES key: {variant: {tag: [[step, mean over seeds], ...]}}} at the first, middle and
+    last logged step common to the variant's seeds."""
     summary = {}
-    for variant, layers in result.items():
-        for layer, per_seed in layers.items():
-            steps = sorted(set.intersection(*(set(p) for p in per_seed)))
-            if not steps:
-                continue
-            chosen = sorted({steps[0], steps[len(steps) // 2], steps[-1]})
-            summary.setdefault(variant, {})[layer] = [
-                [int(step), float(np.mean([p[step] for p in per_seed]))] for step in chosen]
+    for key, _, _ in SERIES:
+        per_tag = {}
+        for (variant, _), scores in sorted(runs.items()):
+            for tag, points in (scores.get(key) or {}).items():
+                per_tag.setdefault(variant, {}).setdefault(tag, []).append(dict(points))
+        for variant, tags in per_tag.items():
+            for tag, per_seed in tags.items():
+                steps = sorted(set.intersection(*(set(p) for p in per_seed)))
+                if steps:
+                    chosen = sorted({steps[0], steps[len(steps) // 2], steps[-1]})
+                    summary.setdefault(key, {}).setdefault(variant, {})[tag] = [
+                        [int(step), float(np.mean([p[step] for p in per_seed]))]
+                        for step in chosen]
     return summary

@@ -27,6 +27,8 @@ Scores of a run (all offline; synthetic.md and spec/metrics.md):
                    (domain-specific; not comparable with Inception FIDs);
   fid_inception, kid_inception  the same with --inception=fid2015:PATH or keras:PATH if given;
   step_time_s, images_per_s     the median training step time of the run;
+  zero_entropy_fraction, attention_mask  the run's logged QS-Attn zero-entropy fractions and
+                                uag attention-mask scalars over its steps (study_report.SERIES);
   wall_minutes, machine         what training and scoring took in the invocation that finished
                                 the run, and where (tfattncut.machine).
 """
@@ -47,9 +49,9 @@ from tfattncut import inference, machine, translation
 from tfattncut.data import synthetic
 from tfattncut.data.image_files import list_images
 from tfattncut.evaluation import charts, evaluate, segmenter
-from tfattncut.evaluation.study_report import (METRICS, format_headline, format_report,
-                                               load_scores, replace_headline, run_name,
-                                               summarise, zero_entropy_summary)
+from tfattncut.evaluation.study_report import (METRICS, SERIES, format_headline,
+                                               format_report, load_scores, replace_headline,
+                                               run_name, series_summary, summarise)
 from tfattncut.evaluation import images as image_files
 from tfattncut.metrics import inception
 from tfattncut.training import study_grid
@@ -228,7 +230,8 @@ class Study:
         scores["step_time_s"] = median_step_time(logdir)
         scores["images_per_s"] = (config.batch_size / scores["step_time_s"]
                                   if scores["step_time_s"] else None)
-        scores["zero_entropy_fraction"] = scalar_series(logdir, "selection/zero_entropy_fraction/")
+        for key, prefix, _ in SERIES:
+            scores[key] = scalar_series(logdir, prefix)
         write_run_summaries(logdir, scores, config)
         scores["wall_minutes"] = (time.time() - started) / 60
         scores["machine"] = machine.describe()
@@ -339,7 +342,7 @@ def write_report(settings, merge_dirs=()):
             + ": no scores/*.json to report (a mistyped folder?); nothing written")
     variants = [v for v in DEFAULT_VARIANTS if any(k[0] == v for k in runs)]
     summary = summarise(runs, baselines, variants)
-    summary["zero_entropy"] = zero_entropy_summary(runs)
+    summary["series"] = series_summary(runs)
     os.makedirs(settings.study_dir, exist_ok=True)
     _write_json({"summary": summary, "runs": [runs[k] for k in sorted(runs)],
                  "baselines": [baselines[s] for s in sorted(baselines)]},
