@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import tempfile
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import tensorflow as tf
 from PIL import Image
 from scipy import stats
 
+from tests.testdata import write_png
 from tfattncut.data import synthetic
 from tfattncut.evaluation import study_report
 from tfattncut.training import study
@@ -174,6 +176,54 @@ class SummaryTest(tf.test.TestCase):
         _write(second, "cut_seed0", _scores("cut", 0, 0.3))
         with self.assertRaisesRegex(ValueError, "cut_seed0 was scored twice"):
             study.write_report(first, merge_dirs=[second])
+
+    def test_failed_runs_are_listed_and_left_out_of_the_means(self):
+        root = tempfile.mkdtemp()
+        readme = os.path.join(root, "README.md")
+        with open(readme, "w") as f:
+            f.write(f"{study_report.HEADLINE_START}\n{study_report.HEADLINE_END}\n")
+        settings = _settings(root, variants=("cut",), seeds=(0, 1, 2), readme_path=readme)
+        _write(settings.study_dir, "cut_seed0", _scores("cut", 0, 0.3))
+        _write(settings.study_dir, "cut_seed1", _scores("cut", 1, 0.5))
+        _write(settings.study_dir, "cut_seed2",
+               {"variant": "cut", "seed": 2, "model": "cut", "selector": "random", "steps": 8,
+                "failed": "NonFiniteSteps: 3 consecutive steps"})
+        summary = study.write_report(settings)
+        self.assertEqual(summary["variants"]["cut"]["seeds"], [0, 1])
+        self.assertAllClose(summary["variants"]["cut"]["metrics"]["downstream_miou"]["mean"], 0.4)
+        self.assertEqual(summary["failed"], {"cut_seed2": "NonFiniteSteps: 3 consecutive steps"})
+        self.assertEqual(summary["cost"]["runs"], 3)
+        with open(os.path.join(settings.study_dir, "report.md")) as f:
+            self.assertIn("left out of the means (the score file says why; delete it to retry "
+                          "the run):\n\n- cut_seed2: NonFiniteSteps: 3 consecutive steps", f.read())
+        with open(readme) as f:
+            self.assertIn("3 of 3 runs scored (1 failed: see the report), 8 training steps",
+                          " ".join(f.read().split()))
+
+    def test_a_diverged_run_is_recorded_and_the_study_goes_on(self):
+        root = tempfile.mkdtemp()
+        settings = _settings(root, variants=("cut", "fastcut"), seeds=(0,),
+                             train_flags=("--dataroot=" + root,))
+        write_png(os.path.join(root, "trainA"), "a.png", np.zeros([8, 8, 3], np.uint8))
+        runner = study.Study(settings)
+        scored = []
+
+        def train(config):
+            if config.name == "cut_seed0":
+                raise study.NonFiniteSteps("3 consecutive steps were skipped")
+            return 8
+
+        with mock.patch.object(runner, "baseline", return_value="segmenter"), \
+                mock.patch.object(runner, "train", side_effect=train), \
+                mock.patch.object(runner, "score",
+                                  side_effect=lambda v, s, *_: scored.append(v) or
+                                  {"downstream_miou": 0.1, "label_miou": 0.1, "fid_seg": 1.0}):
+            runner.run()
+        self.assertEqual(scored, ["fastcut"])
+        with open(study.scores_path(settings.study_dir, "cut_seed0")) as f:
+            failure = json.load(f)
+        self.assertEqual(failure["failed"], "NonFiniteSteps: 3 consecutive steps were skipped")
+        self.assertEqual((failure["variant"], failure["seed"]), ("cut", 0))
 
     def test_a_study_dir_without_scores_is_refused_by_name(self):
         root = tempfile.mkdtemp()

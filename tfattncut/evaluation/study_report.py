@@ -70,16 +70,20 @@ def load_scores(score_dirs):
 
 def summarise(runs, baselines, variants):
     """The report's numbers: per variant and metric the seeds' values and their interval,
-    the paired differences against CUT, and the baselines' intervals."""
-    summary = {"variants": {}, "paired_vs_cut": {}, "baselines": {}}
+    the paired differences against CUT, the baselines' intervals, and the runs that failed
+    (`Study.record_failure`), which the means leave out."""
+    summary = {"variants": {}, "paired_vs_cut": {}, "baselines": {},
+               "failed": {run_name(*key): r["failed"] for key, r in sorted(runs.items())
+                          if r.get("failed")}}
+    scored = {key: r for key, r in runs.items() if not r.get("failed")}
     for variant in variants:
-        seeds = sorted(seed for v, seed in runs if v == variant)
+        seeds = sorted(seed for v, seed in scored if v == variant)
         if not seeds:
             continue
         entry = {"seeds": seeds, "metrics": {}}
         for key, _, _ in METRICS:
-            values = {seed: runs[(variant, seed)][key] for seed in seeds
-                      if runs[(variant, seed)].get(key) is not None}
+            values = {seed: scored[(variant, seed)][key] for seed in seeds
+                      if scored[(variant, seed)].get(key) is not None}
             if values:
                 entry["metrics"][key] = {"values": values,
                                          **statistics.mean_interval(values.values()).to_dict()}
@@ -134,8 +138,9 @@ def format_headline(summary, settings, report_link):
 
     paragraph = (
         f"The headline of the bundled study ([{report_link}]({report_link})): {runs} of "
-        f"{planned} runs scored{'' if runs >= planned else ', in progress'}, {steps} training "
-        "steps each. Means ± 95 % intervals over seeds (`(n=1)`: one seed so far), ranked by "
+        f"{planned} runs scored"
+        + (f" ({len(summary['failed'])} failed: see the report)" if summary["failed"] else "")
+        + f"{'' if runs >= planned else ', in progress'}, {steps} training steps each. Means ± 95 % intervals over seeds (`(n=1)`: one seed so far), ranked by "
         "downstream mIoU on testB. Reference lines: a segmenter trained on raw A (the floor) "
         f"{reference('raw_a_downstream_miou')}, one trained on B (the ceiling) "
         f"{reference('b_downstream_miou')}; the label mIoU of the untranslated testA "
@@ -200,6 +205,10 @@ def format_report(summary, settings, image_dir=""):
             cells.append(_interval(entry).format(4) if entry else "–")
         lines.append(f"| {rank} | {variant} | {len(variants[variant]['seeds'])} | "
                      + " | ".join(cells) + " |")
+    if summary["failed"]:
+        lines += ["", "Runs that failed, left out of the means (the score file says why; delete "
+                  "it to retry the run):", ""]
+        lines += [f"- {name}: {reason}" for name, reason in summary["failed"].items()]
     baselines = summary["baselines"]
     names = {"raw_a_downstream_miou": "segmenter trained on raw A (floor), mIoU on testB",
              "b_downstream_miou": "segmenter trained on B (ceiling), mIoU on testB",

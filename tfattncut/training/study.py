@@ -55,7 +55,7 @@ from tfattncut.evaluation.study_report import (METRICS, SERIES, format_headline,
 from tfattncut.evaluation import images as image_files
 from tfattncut.metrics import inception
 from tfattncut.training import study_grid
-from tfattncut.training.trainer import Trainer
+from tfattncut.training.trainer import NonFiniteSteps, Trainer
 
 PRESETS = ("cut", "fastcut", "qsattn_global", "qsattn_local", "qsattn_local_global",
            "attn_self", "attn_external", "attn_bam", "attn_triplet", "cyclegan", "dclgan",
@@ -196,6 +196,17 @@ class Study:
         keras.backend.clear_session()
         return step
 
+    def record_failure(self, variant, seed, config, error, started):
+        """A run that diverged is a result of the method at this budget, not a crash of the
+        study: its score file says why (the same seed would diverge again), the report lists
+        it apart from the means, and the study goes on. Delete the file to retry it."""
+        _write_json({"variant": variant, "seed": seed, "model": config.model,
+                     "selector": config.selector, "steps": total_steps(config),
+                     "failed": f"{type(error).__name__}: {error}",
+                     "wall_minutes": (time.time() - started) / 60,
+                     "machine": machine.describe()},
+                    scores_path(self.settings.study_dir, run_name(variant, seed)))
+
     def score(self, variant, seed, config, segmenter_b, started):
         """The run's scores (module docstring), written to STUDY_DIR/scores and TensorBoard;
         `started` (time.time()) is when this invocation began the run's training."""
@@ -259,7 +270,12 @@ class Study:
             print(f"\n[{index}/{len(todo)}] {run_name(variant, seed)}: training to step "
                   f"{total_steps(config)} ({(time.time() - start) / 60:.1f} min so far)")
             started = time.time()
-            self.train(config)
+            try:
+                self.train(config)
+            except NonFiniteSteps as error:
+                self.record_failure(variant, seed, config, error, started)
+                print(f"[{index}/{len(todo)}] {run_name(variant, seed)}: failed: {error}")
+                continue
             scores = self.score(variant, seed, config, segmenter_b, started)
             print(f"[{index}/{len(todo)}] {run_name(variant, seed)}: downstream mIoU "
                   f"{scores['downstream_miou']:.4f}, label mIoU {scores['label_miou']:.4f}, "
