@@ -93,12 +93,12 @@ def main(argv):
     layout = Layout(local_absolute(FLAGS.input), local_absolute(FLAGS.output),
                     FLAGS.labels and local_absolute(FLAGS.labels), FLAGS.format)
     pipeline.require_input(layout)  # before --checkpoint's export, which takes a while
-    settings = dict(image_format=FLAGS.format, quality=FLAGS.quality,
-                    max_image_pixels=FLAGS.max_image_pixels,
-                    max_batch_pixels=FLAGS.max_batch_pixels, share_model=FLAGS.share_model)
     runner = options.view_as(StandardOptions).runner
     # A cluster runner's UI shows the job's counters as it runs; a local one only at the end.
-    settings["progress"] = sys.stdout if runner in LOCAL_RUNNERS else None
+    settings = dict(image_format=FLAGS.format, quality=FLAGS.quality,
+                    max_image_pixels=FLAGS.max_image_pixels,
+                    max_batch_pixels=FLAGS.max_batch_pixels, share_model=FLAGS.share_model,
+                    progress=sys.stdout if runner in LOCAL_RUNNERS else None)
     if FLAGS.checkpoint:
         if runner not in LOCAL_RUNNERS:
             raise ValueError(f"--checkpoint exports into a local temporary folder that "
