@@ -140,7 +140,8 @@ def format_headline(summary, settings, report_link):
         f"The headline of the bundled study ([{report_link}]({report_link})): {runs} of "
         f"{planned} runs scored"
         + (f" ({len(summary['failed'])} failed: see the report)" if summary["failed"] else "")
-        + f"{'' if runs >= planned else ', in progress'}, {steps} training steps each. Means ± 95 % intervals over seeds (`(n=1)`: one seed so far), ranked by "
+        + f"{'' if runs >= planned else ', in progress'}, {steps} training steps each. "
+        "Means ± 95 % intervals over seeds (`(n=1)`: one seed so far), ranked by "
         "downstream mIoU on testB. Reference lines: a segmenter trained on raw A (the floor) "
         f"{reference('raw_a_downstream_miou')}, one trained on B (the ceiling) "
         f"{reference('b_downstream_miou')}; the label mIoU of the untranslated testA "
