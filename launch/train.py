@@ -36,6 +36,9 @@ def main(argv):
     print(f"Final losses: {final}")
     print(f"TensorBoard logs: {os.path.join(config.run_dir, 'logs')} "
           f"(tensorboard --logdir {config.checkpoints_dir})")
+    if samples is None:  # write_samples says why in the log
+        samples = ("none: the chief worker writes them" if not trainer.is_chief else
+                   f"none: no test images of the source domain under {config.dataroot}")
     print(f"Sample images:    {samples}")
     print(f"Checkpoint:       {trainer.latest_checkpoint}")
 

@@ -7,6 +7,7 @@ import glob
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -135,8 +136,11 @@ class TrainProcessTest(tf.test.TestCase):
         Trainer(config).fit()
         folder = os.path.join(config.run_dir, "checkpoints")
         cut = truncate(os.path.join(folder, "ckpt-3.data-00000-of-00001"))
+        shutil.rmtree(os.path.join(root, "testA"))  # so the summary explains the missing sheet
         status, output = finish(config.replace(max_steps=4))
         self.assertEqual(status, 0, output[-2000:])
+        self.assertIn(f"Sample images:    none: no test images of the source domain under {root}",
+                      output)
         self.assertRegex(output, f"Checkpoint {folder}/ckpt-3 is damaged.*Read less bytes")
         self.assertIn(f"Resumed from {folder}/ckpt-2 at step 2", output)
         self.assertEqual(checkpoint_step(config), 4)
