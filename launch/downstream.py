@@ -12,6 +12,7 @@ from absl import app, flags
 
 from tfattncut import cli
 from tfattncut import config as config_lib
+from tfattncut import inference
 from tfattncut.data import synthetic
 from tfattncut.evaluation import downstream
 
@@ -38,6 +39,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    inference.find_run(FLAGS.checkpoint)  # a wrong --checkpoint fails before the rendering
     if FLAGS.make_synthetic:
         synthetic.ensure_dataset(FLAGS.dataroot)
     start = time.time()

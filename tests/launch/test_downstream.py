@@ -66,3 +66,16 @@ class DownstreamCLITest(tf.test.TestCase):
             self.assertAllClose(np.asarray(Image.open(os.path.join(output, "trainA_translated",
                                                                    target))),
                                 np.round((np.clip(fake, -1, 1) + 1) * 127.5), rtol=0, atol=1)
+
+    def test_missing_checkpoint_fails_before_rendering_the_data(self):
+        root = tempfile.mkdtemp()
+        data = os.path.join(root, "synth")
+        result = subprocess.run(
+            [sys.executable, "-m", "launch.downstream", "--flagfile=configs/downstream.cfg",
+             f"--dataroot={data}", f"--checkpoint={root}/missing", f"--output={root}/out"],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        self.assertEqual(result.returncode, 1, result.stderr[-3000:])
+        self.assertIn(f"launch.downstream: error: --checkpoint={root}/missing: neither a run "
+                      "directory nor a checkpoint prefix", result.stderr)
+        self.assertFalse(os.path.exists(data))  # the flagfile's --make_synthetic did not run
