@@ -89,9 +89,7 @@ FLAGS = flags.FLAGS
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     modes = [name for name in ("train", "serving", "bulk", "profile_top") if FLAGS[name].value]
     if len(modes) > 1:
         raise app.UsageError(f"choose one of --train, --serving, --bulk, --profile_top; got "

@@ -1,7 +1,7 @@
 """Compares runs: `python -m launch.compare --runs=runs/A,runs/B [--output=DIR]` gathers each
 run's evaluation reports (RUN/eval/*.json) into one Markdown table and one metric-vs-epoch
 plot (tfattncut.evaluation.compare)."""
-from absl import app, flags
+from absl import flags
 
 from tfattncut import cli
 from tfattncut.evaluation import compare
@@ -12,9 +12,7 @@ flags.mark_flag_as_required("runs")
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     table, plot = compare.compare(FLAGS.runs, FLAGS.output)
     print(table)
     print(f"\nTable: {FLAGS.output}/{compare.TABLE}")

@@ -6,7 +6,7 @@ shapes [H, W, C] at the configured crop size. No data is read.
 """
 import json
 
-from absl import app, flags
+from absl import flags
 
 from tfattncut import cli
 from tfattncut import config as config_lib
@@ -15,9 +15,7 @@ from tfattncut.describe import describe
 config_lib.define_flags()
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     print(json.dumps(describe(config_lib.from_flags(flags.FLAGS)), indent=2))
 
 

@@ -8,7 +8,7 @@ table, JSON and a bar chart (tfattncut.evaluation.downstream).
 import os
 import time
 
-from absl import app, flags
+from absl import flags
 
 from tfattncut import cli
 from tfattncut import config as config_lib
@@ -36,9 +36,7 @@ flags.mark_flags_as_required(["checkpoint", "output"])
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     inference.find_run(FLAGS.checkpoint)  # a wrong --checkpoint fails before the rendering
     if FLAGS.make_synthetic:
         synthetic.ensure_dataset(FLAGS.dataroot)

@@ -4,7 +4,7 @@
 or `--checkpoint=RUN --dataroot=DIR` to translate the test split first (into a folder next
 to the JSON). Prints a table that names the Inception backbone (tfattncut.evaluation.evaluate).
 """
-from absl import app, flags
+from absl import flags
 
 from tfattncut import cli
 from tfattncut.evaluation import evaluate
@@ -32,9 +32,7 @@ flags.DEFINE_string("logdir", None, "Also write the metrics as TensorBoard scala
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     report, output = evaluate.run(
         fake=FLAGS.fake, real=FLAGS.real, paired=FLAGS.paired, metrics=FLAGS.metrics,
         inception_spec=FLAGS.inception, checkpoint=FLAGS.checkpoint, dataroot=FLAGS.dataroot,

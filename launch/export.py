@@ -8,7 +8,7 @@ mid-save left behind (`.staging-VERSION-PID`) are removed first.
 """
 import os
 
-from absl import app, flags
+from absl import flags
 
 from tfattncut import cli
 from tfattncut.config import DIRECTIONS
@@ -29,9 +29,7 @@ flags.mark_flags_as_required(["checkpoint", "name"])
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     path = export(FLAGS.checkpoint, FLAGS.name, FLAGS.export_dir, FLAGS.version,
                   FLAGS.direction, FLAGS.max_image_pixels)
     print(f"Exported {path} with signatures {', '.join(SIGNATURES)}")

@@ -5,7 +5,7 @@ OUT becomes a run directory (config.json + checkpoints/) that launch.translate a
 launch.export accept. torch is not needed. The preset gives the method's settings; the state
 dict decides netG, ngf and no_antialias.
 """
-from absl import app, flags
+from absl import flags
 
 from tfattncut import cli
 from tfattncut.torch_import import import_generator
@@ -17,9 +17,7 @@ flags.mark_flags_as_required(["netG", "out"])
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     out = import_generator(FLAGS.netG, FLAGS.preset, FLAGS.out)
     print(f"Imported {FLAGS.netG} into {out}; export it with "
           f"python -m launch.export --checkpoint={out} --name=NAME")

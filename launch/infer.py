@@ -3,7 +3,7 @@
 [--concurrency=N]`. Writes OUTPUT/STEM.png per image; never overwrites an input.
 """
 import grpc
-from absl import app, flags
+from absl import flags
 
 from tfattncut import cli
 from tfattncut.serving.client import infer_files
@@ -20,9 +20,7 @@ flags.mark_flags_as_required(["model_name", "input", "output"])
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     try:
         written = infer_files(FLAGS.server, FLAGS.model_name, FLAGS.input, FLAGS.output,
                               FLAGS.concurrency, version=FLAGS.model_version,

@@ -3,7 +3,7 @@
 python -m launch.make_synthetic --out=data/synth_street --size=128 --num_train=1000 \\
     --num_test=100 --seed=0
 """
-from absl import app, flags
+from absl import flags
 
 from tfattncut import cli
 from tfattncut.data import synthetic
@@ -18,9 +18,7 @@ _NUM_TEST = flags.DEFINE_integer("num_test", 100, "Test images per domain.", low
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of every random draw.")
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+def main(_argv):  # cli.run refuses positional arguments
     counts = synthetic.generate_dataset(_OUT.value, size=_SIZE.value, num_train=_NUM_TRAIN.value,
                                         num_test=_NUM_TEST.value, seed=_SEED.value)
     print(f"Wrote {sum(counts.values())} files to {_OUT.value}: "

@@ -10,7 +10,7 @@ import os
 import signal
 import threading
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from tfattncut import cli
 from tfattncut.serving import config_files, image_header, rest
@@ -53,27 +53,22 @@ FLAGS = flags.FLAGS
 
 def models_from_flags():
     if bool(FLAGS.model_base_path) == bool(FLAGS.model_config_file):
-        raise app.UsageError("give exactly one of --model_base_path or --model_config_file")
+        raise ValueError("give exactly one of --model_base_path or --model_config_file")
     if FLAGS.model_config_file:
         return config_files.read_model_config_file(FLAGS.model_config_file)
     if not os.path.isdir(FLAGS.model_base_path):
-        raise app.UsageError(f"--model_base_path={FLAGS.model_base_path} is not a folder")
+        raise ValueError(f"--model_base_path={FLAGS.model_base_path} is not a folder")
     return {FLAGS.model_name: FLAGS.model_base_path}
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     batching = None
-    try:
-        if FLAGS.enable_batching:
-            batching = (config_files.read_batching_parameters(FLAGS.batching_parameters_file)
-                        if FLAGS.batching_parameters_file else BatchingOptions())
-        credentials = (config_files.read_ssl_config_file(FLAGS.ssl_config_file)
-                       if FLAGS.ssl_config_file else None)
-        models = models_from_flags()
-    except (OSError, ValueError) as error:
-        raise app.UsageError(str(error)) from None
+    if FLAGS.enable_batching:
+        batching = (config_files.read_batching_parameters(FLAGS.batching_parameters_file)
+                    if FLAGS.batching_parameters_file else BatchingOptions())
+    credentials = (config_files.read_ssl_config_file(FLAGS.ssl_config_file)
+                   if FLAGS.ssl_config_file else None)
+    models = models_from_flags()
     server = server_lib.ModelServer(
         models, port=FLAGS.port, host=FLAGS.host,
         rest_api_port=FLAGS.rest_api_port or None, batching=batching,

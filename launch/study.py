@@ -67,9 +67,7 @@ def settings_from_flags():
                          if not a.startswith(("--report_only", "--merge"))))
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     settings = settings_from_flags()
     start = time.time()
     if FLAGS.report_only:

@@ -3,7 +3,7 @@ import os
 import sys
 import time
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from tfattncut import cli
 from tfattncut import config as config_lib
@@ -14,9 +14,7 @@ from tfattncut.training.trainer import EXIT_PREEMPTED, Preempted, Trainer
 config_lib.define_flags()
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     config = config_lib.from_flags(flags.FLAGS)
     # Before any other TensorFlow op: --strategy=multi_worker sets up the runtime's collectives.
     strategy = make_strategy(config.strategy)

@@ -10,7 +10,7 @@ Inputs whose translations would share a name (x.png and x.jpg) are refused befor
 is written. A file that cannot be decoded or is smaller than 5x5 does not stop the others:
 every such file is listed with its reason at the end, and the exit status is 1.
 """
-from absl import app, flags
+from absl import flags
 
 from tfattncut import cli
 from tfattncut.config import DIRECTIONS
@@ -27,9 +27,7 @@ flags.mark_flags_as_required(["checkpoint", "input", "output"])
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main(_argv):  # cli.run refuses positional arguments
     written = translate_files(FLAGS.checkpoint, FLAGS.input, FLAGS.output, FLAGS.labels,
                               FLAGS.direction)
     print(f"Wrote {len(written)} translation(s) to {FLAGS.output}"

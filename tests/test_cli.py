@@ -9,6 +9,7 @@ import tempfile
 from unittest import mock
 
 import tensorflow as tf
+from absl import app
 
 from tfattncut import cli
 from tfattncut.data import image_files
@@ -24,10 +25,15 @@ def library_bug(argv):
     json.loads("{")
 
 
+def refuse_usage(argv):
+    del argv
+    raise app.UsageError("give exactly one of --a or --b")
+
+
 class RunTest(tf.test.TestCase):
 
-    def run_main(self, main):
-        with mock.patch.object(sys, "argv", ["prog"]):
+    def run_main(self, main, *args):
+        with mock.patch.object(sys, "argv", ["prog", *args]):
             cli.run(main)
 
     def test_our_error_is_one_line_naming_the_folder(self):
@@ -41,6 +47,20 @@ class RunTest(tf.test.TestCase):
         with self.assertRaises(json.JSONDecodeError) as caught:
             self.run_main(library_bug)
         self.assertFalse(cli.raised_by_us(caught.exception))
+
+    def test_words_that_are_not_flags_are_refused_before_main(self):
+        main = mock.Mock()
+        with self.assertRaises(SystemExit) as caught:
+            self.run_main(main, "stray", "words")
+        self.assertRegex(caught.exception.code, r"^\S+: error: unexpected arguments: stray "
+                                                r"words \(--helpshort lists the flags\)$")
+        main.assert_not_called()
+
+    def test_usage_error_is_one_line_without_the_help_text(self):
+        with self.assertRaises(SystemExit) as caught:
+            self.run_main(refuse_usage)
+        self.assertRegex(caught.exception.code, r"^\S+: error: give exactly one of --a or --b "
+                                                r"\(--helpshort lists the flags\)$")
 
     def test_success_exits_cleanly(self):
         with self.assertRaises(SystemExit) as caught:

@@ -61,8 +61,10 @@ def _named_flagfiles(path):
 
 
 def run(main, flags_parser=app.parse_flags_with_usage):
-    """app.run(main), with the errors our code raises for the user printed as one line.
-    `flags_parser`: as app.run's (e.g. to leave unknown flags to Apache Beam)."""
+    """app.run(main), with the errors our code raises for the user printed as one line, and
+    words that are not flags refused before `main` runs (a forgotten `--`, a stray quote).
+    `flags_parser`: as app.run's, e.g. one that leaves unknown flags to Apache Beam; `main`
+    then gets them in its argv and checks them itself."""
     def parse_flags(argv):
         unreachable = unreachable_nested_flagfile(argv)
         if unreachable:
@@ -76,7 +78,11 @@ def run(main, flags_parser=app.parse_flags_with_usage):
 
     def main_with_user_errors(argv):
         try:
+            if len(argv) > 1 and flags_parser is app.parse_flags_with_usage:
+                raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
             return main(argv)
+        except app.UsageError as error:  # absl would print the whole --helpshort first
+            sys.exit(f"{_program_name()}: error: {error} (--helpshort lists the flags)")
         except (ValueError, OSError) as error:
             if not raised_by_us(error):
                 raise

@@ -36,6 +36,15 @@ class ConfigFilesTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "thread_pool_name is not supported"):
             config_files.read_batching_parameters(batching)
 
+    def test_a_file_that_cannot_be_read_is_named_with_its_flag(self):
+        missing = os.path.join(tempfile.mkdtemp(), "missing.config")
+        for read, flag in ((config_files.read_model_config_file, "model_config_file"),
+                           (config_files.read_batching_parameters, "batching_parameters_file"),
+                           (config_files.read_ssl_config_file, "ssl_config_file")):
+            with self.assertRaisesRegex(FileNotFoundError,
+                                        f"^--{flag}={missing}: No such file or directory$"):
+                read(missing)
+
     def test_ssl_config_file(self):
         root = tempfile.mkdtemp()
         pems = make_certificates(root)

@@ -13,6 +13,15 @@ from tensorflow_serving.config import model_server_config_pb2
 from tfattncut.serving.export import BatchingOptions
 
 
+def _read(flag, path):
+    """The text of the file that --FLAG names; an error naming the flag if it can't be read."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as error:
+        raise type(error)(f"--{flag}={path}: {error.strerror}") from None
+
+
 def read_model_config_file(path):
     """{name: base_path} of a model_config_list text proto (`--model_config_file`).
 
@@ -20,12 +29,11 @@ def read_model_config_file(path):
     up beside the config file when they do not exist here.
     """
     config = model_server_config_pb2.ModelServerConfig()
-    with open(path) as f:
-        try:
-            text_format.Parse(f.read(), config)
-        except text_format.ParseError as error:
-            raise ValueError(f"--model_config_file={path}: not a ModelServerConfig text "
-                             f"proto: {error}") from None
+    try:
+        text_format.Parse(_read("model_config_file", path), config)
+    except text_format.ParseError as error:
+        raise ValueError(f"--model_config_file={path}: not a ModelServerConfig text "
+                         f"proto: {error}") from None
     models = {}
     for entry in config.model_config_list.config:
         base_path = entry.base_path
@@ -44,8 +52,7 @@ def read_batching_parameters(path):
     """BatchingOptions from a `--batching_parameters_file` (`NAME { value: N }` lines)."""
     names = {field.name for field in dataclasses.fields(BatchingOptions)}
     values = {}
-    with open(path) as f:
-        text = re.sub(r"#.*", "", f.read())
+    text = re.sub(r"#.*", "", _read("batching_parameters_file", path))
     for name, value in re.findall(r"(\w+)\s*\{\s*value\s*:\s*(\d+)\s*\}", text):
         if name not in names:
             raise ValueError(f"--batching_parameters_file={path}: {name} is not supported; "
@@ -83,14 +90,13 @@ def read_ssl_config_file(path):
     tensorflow_model_server reads it; client_verify demands client certificates signed by
     custom_ca (mutual TLS)."""
     config = SSLConfig()
-    with open(path) as f:
-        try:
-            text_format.Parse(f.read(), config)
-        except text_format.ParseError as error:  # its text would quote the private key
-            raise ValueError(f"--ssl_config_file={path}: not an SSLConfig text proto "
-                             f"(server_key, server_cert, custom_ca, client_verify): parse "
-                             f"error at line {error.GetLine()}, column {error.GetColumn()}"
-                             ) from None
+    try:
+        text_format.Parse(_read("ssl_config_file", path), config)
+    except text_format.ParseError as error:  # its text would quote the private key
+        raise ValueError(f"--ssl_config_file={path}: not an SSLConfig text proto "
+                         f"(server_key, server_cert, custom_ca, client_verify): parse "
+                         f"error at line {error.GetLine()}, column {error.GetColumn()}"
+                         ) from None
     for name in ("server_key", "server_cert", "custom_ca"):
         value = getattr(config, name)
         if (value or name != "custom_ca") and "-----BEGIN " not in value:
