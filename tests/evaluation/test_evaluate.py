@@ -164,9 +164,13 @@ class EvaluateTest(tf.test.TestCase):
     def test_errors_name_the_missing_input(self):
         with self.assertRaisesRegex(ValueError, "fid,swd compare with real images.*--real"):
             evaluate.check_metrics(("fid", "swd", "is"), False, False, True)
-        with self.assertRaisesRegex(ValueError, "psnr need the paired target.*--paired"):
+        with self.assertRaisesRegex(ValueError, "kid compares with real images"):
+            evaluate.check_metrics(("kid",), False, False, True)
+        with self.assertRaisesRegex(ValueError, "psnr needs the paired target.*--paired"):
             evaluate.check_metrics(("psnr",), True, False, True)
-        with self.assertRaisesRegex(ValueError, "kid need an Inception backbone.*--inception"):
+        with self.assertRaisesRegex(ValueError, "psnr,ssim need the paired target"):
+            evaluate.check_metrics(("psnr", "ssim"), True, False, True)
+        with self.assertRaisesRegex(ValueError, "kid needs an Inception backbone.*--inception"):
             evaluate.check_metrics(("kid",), True, False, False)
         with self.assertRaisesRegex(ValueError, "unknown \\['lpips'\\]"):
             evaluate.check_metrics(("lpips",), True, True, True)

@@ -47,19 +47,26 @@ def check_metrics(metrics, has_real, has_paired, has_backbone):
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise ValueError(f"--metrics: unknown {unknown}; choose from {','.join(METRICS)}.")
+
+    def refuse(names, verbs, what):
+        """verbs: (singular, plural), as in 'fid needs', 'fid,kid need'."""
+        verb = verbs[len(names) > 1]
+        raise ValueError(f"--metrics={','.join(metrics)}: {','.join(names)} {verb} {what}")
+
     needs_real = [m for m in metrics if m in ("fid", "kid", "swd")]
     if needs_real and not has_real:
-        raise ValueError(f"--metrics={','.join(metrics)}: {','.join(needs_real)} compare with "
-                         f"real images; pass --real=DIR (or --dataroot with --checkpoint).")
+        refuse(needs_real, ("compares with", "compare with"),
+               "real images; pass --real=DIR (or --dataroot with --checkpoint).")
     needs_paired = [m for m in metrics if m in PAIRED_METRICS]
     if needs_paired and not has_paired:
-        raise ValueError(f"--metrics={','.join(metrics)}: {','.join(needs_paired)} need the "
-                         f"paired target of each fake image; pass --paired=DIR (e.g. testA_as_B).")
+        refuse(needs_paired, ("needs", "need"),
+               "the paired target of each fake image; pass --paired=DIR (e.g. testA_as_B).")
     needs_backbone = [m for m in metrics if m in INCEPTION_METRICS]
     if needs_backbone and not has_backbone:
-        raise ValueError(f"--metrics={','.join(metrics)}: {','.join(needs_backbone)} need an "
-                         f"Inception backbone; pass --inception=fid2015:PATH (comparable with "
-                         f"published numbers), keras:PATH or random (smoke test only).")
+        refuse(needs_backbone, ("needs", "need"),
+               "an Inception backbone; pass --inception=fid2015:PATH (comparable with published "
+               "numbers), keras:PATH, segmenter:PATH (domain-specific) or random (smoke test "
+               "only).")
 
 
 def backbone_info(backbone, spec=None):
