@@ -41,6 +41,12 @@ class IntervalTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaisesRegex(ValueError, "no values"):
             statistics.mean_interval([])
 
+    def test_overlap_needs_two_intervals_sharing_a_value(self):
+        a = statistics.Interval(0.5, 0.1, 3)  # [0.4, 0.6]
+        self.assertTrue(a.overlaps(statistics.Interval(0.65, 0.1, 3)))  # [0.55, 0.75]
+        self.assertFalse(a.overlaps(statistics.Interval(0.8, 0.1, 3)))  # [0.7, 0.9]
+        self.assertFalse(a.overlaps(statistics.Interval(0.5, None, 1)))  # no interval
+
     def test_paired_difference_uses_the_common_seeds(self):
         interval, seeds = statistics.paired_difference({0: 0.5, 1: 0.6, 2: 0.9},
                                                        {0: 0.4, 1: 0.4, 3: 0.1})

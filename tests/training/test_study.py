@@ -72,12 +72,32 @@ class SummaryTest(tf.test.TestCase):
         self.assertIn("qsattn_global", rows[0])  # ranked by downstream mIoU
         self.assertIn("cut", rows[1])
         self.assertIn("qsattn_global is better at this budget", report)
+        # cut's interval [0.270, 0.370] and qsattn_global's [0.354, 0.486] overlap: the
+        # ranking alone claims nothing (the paired difference is the sharper test).
+        self.assertIn("Highest mean downstream mIoU: **qsattn_global** (0.4200 ± 0.0657); its "
+                      "interval overlaps those of 1 of the 1 other method with two or more "
+                      "seeds", report)
         # label mIoU is identical for both: a zero difference is no claim.
         self.assertIn("(label mIoU (FCN score)): +0.000", report)
         self.assertIn("segmenter trained on B (ceiling), mIoU on testB: 0.6000 (n=1)", report)
         with open(os.path.join(settings.study_dir, "report.json")) as f:
             self.assertLen(json.load(f)["runs"], 6)
         self.assertTrue(os.path.exists(os.path.join(settings.study_dir, "chart.png")))
+
+    def test_top_sentence_says_when_the_leader_is_clear_and_when_it_has_one_seed(self):
+        root = tempfile.mkdtemp()
+        settings = _settings(root, variants=("cut", "fastcut"), seeds=(0, 1, 2))
+        for seed, (cut, fast) in enumerate([(0.30, 0.10), (0.31, 0.11), (0.30, 0.10)]):
+            _write(settings.study_dir, f"cut_seed{seed}", _scores("cut", seed, cut))
+            _write(settings.study_dir, f"fastcut_seed{seed}", _scores("fastcut", seed, fast))
+        study.write_report(settings)
+        with open(os.path.join(settings.study_dir, "report.md")) as f:
+            self.assertIn("its interval is clear of those of the 1 other method with", f.read())
+        one = _settings(tempfile.mkdtemp(), variants=("cut",), seeds=(0,))
+        _write(one.study_dir, "cut_seed0", _scores("cut", 0, 0.3))
+        study.write_report(one)
+        with open(os.path.join(one.study_dir, "report.md")) as f:
+            self.assertIn("**cut** (0.3000 (n=1)); one seed so far, so no interval", f.read())
 
     def test_logged_series_are_averaged_over_seeds_at_common_steps(self):
         root = tempfile.mkdtemp()
@@ -143,7 +163,8 @@ class SummaryTest(tf.test.TestCase):
         self.assertTrue(text.endswith(f"{study_report.HEADLINE_END}\n\nAfter.\n"))
         self.assertNotIn("old table", text)
         self.assertIn("the floor) 0.100 (n=1), one trained on B (the ceiling) 0.600 (n=1); "
-                      "the label mIoU of the untranslated testA 0.200 (n=1).", paragraph)
+                      "the label mIoU of the untranslated testA 0.200 (n=1). Highest mean "
+                      "downstream mIoU: **fastcut** (0.400 (n=1)); one seed so far", paragraph)
         half_width = stats.t.ppf(0.975, 1) * stats.sem([0.30, 0.34])  # by hand
         rows = [line for line in text.splitlines() if line.startswith("| ")][1:]  # not the header
         self.assertEqual(rows, [

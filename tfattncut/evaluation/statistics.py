@@ -45,6 +45,12 @@ class Interval:
     def contains_zero(self):
         return self.half_width is None or self.low <= 0.0 <= self.high
 
+    def overlaps(self, other):
+        """Whether the two intervals share a value; False when either is a single value."""
+        if self.half_width is None or other.half_width is None:
+            return False
+        return self.low <= other.high and other.low <= self.high
+
     def format(self, digits=3):
         if self.half_width is None:
             return f"{self.mean:.{digits}f} (n=1)"
