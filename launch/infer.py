@@ -1,6 +1,8 @@
 """Translates images through a model server (the embedded one or tensorflow_model_server):
 `python -m launch.infer --server=HOST:PORT --model_name=NAME --input=DIR_OR_FILE --output=DIR
-[--concurrency=N]`. Writes OUTPUT/STEM.png per image; never overwrites an input.
+[--concurrency=N]`. Writes OUTPUT/STEM.png per image; never overwrites an input. An image
+the server refuses (undecodable, too large) is listed at the end with the server's reason,
+after the others are written; an error about the server or model stops at once.
 """
 import grpc
 from absl import flags

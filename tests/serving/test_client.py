@@ -10,6 +10,7 @@ from PIL import Image
 from tests.serving.servingdata import export_tiny_model
 from tfattncut.serving import client as client_lib
 from tfattncut.serving.server import ModelServer
+from tfattncut.translation import UnreadableImages
 
 
 class _RpcError(grpc.RpcError):
@@ -102,3 +103,28 @@ class InferFilesTest(tf.test.TestCase):
                 want = local(image_bytes=tf.constant([f.read()]))["translated_bytes"][0]
             self.assertEqual(translated, want.numpy())
             self.assertEqual(Image.open(target).size, (w, h))
+
+    def test_an_image_the_server_refuses_is_listed_and_the_others_are_written(self):
+        root = tempfile.mkdtemp()
+        path = export_tiny_model(root).path
+        inputs = os.path.join(root, "in")
+        os.makedirs(inputs)
+        with open(os.path.join(inputs, "a_broken.png"), "wb") as f:
+            f.write(b"not an image")  # sorted first: the images after it still go
+        Image.new("RGB", (12, 12)).save(os.path.join(inputs, "b_good.png"))
+        output = os.path.join(root, "out")
+        with ModelServer({"tiny": os.path.dirname(path)}, port=0, host="127.0.0.1",
+                         poll_wait_seconds=0) as server:
+            address = f"127.0.0.1:{server.port}"
+            with self.assertRaises(UnreadableImages) as caught:
+                client_lib.infer_files(address, "tiny", inputs, output)
+            # An error about the server or model is not per image: it stops the run.
+            with self.assertRaises(grpc.RpcError) as not_found:
+                client_lib.infer_files(address, "nope", inputs, os.path.join(root, "out2"))
+        self.assertEqual(caught.exception.written, [os.path.join(output, "b_good.png")])
+        broken = os.path.join(inputs, "a_broken.png")
+        self.assertEqual(list(caught.exception.failed), [broken])
+        self.assertRegex(caught.exception.failed[broken],
+                         f"^{broken}: {address} answered INVALID_ARGUMENT: ")
+        self.assertEqual(os.listdir(output), ["b_good.png"])
+        self.assertEqual(not_found.exception.code(), grpc.StatusCode.NOT_FOUND)

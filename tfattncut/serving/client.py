@@ -17,6 +17,11 @@ from tfattncut.data import image_files
 from tfattncut.progress import Progress
 from tfattncut.serving.export import BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT
 from tfattncut.serving.validation import DEFAULT_MAX_MESSAGE_BYTES
+from tfattncut.translation import UnreadableImages
+
+
+# Answers about the image of one request; every other answer is about the server or model.
+PER_IMAGE_CODES = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
 def call_with_retries(call, request, retries=5, backoff_seconds=0.2, sleep=time.sleep):
@@ -100,16 +105,31 @@ def output_paths(inputs, output):
 
 def infer_files(server, model_name, inputs, output, concurrency=1, **client_options):
     """Sends each image file to the server (translate_encoded) and writes OUTPUT/STEM.png;
-    `concurrency` requests in flight. Returns the written paths in input order."""
+    `concurrency` requests in flight. Returns the written paths in input order.
+
+    An answer about one image (PER_IMAGE_CODES: undecodable, too many pixels) or a file that
+    cannot be read does not stop the others: UnreadableImages at the end lists each such
+    file. Any other error (no such model, server gone) stops the run.
+    """
     if concurrency < 1:
         raise ValueError(f"--concurrency must be >= 1; got {concurrency}")
     targets = output_paths(inputs, output)
     os.makedirs(output, exist_ok=True)
     progress = Progress(len(targets), unit="image")
+    failed = {}  # input path: why; written by the pool's threads, one key each
 
     def one(path):
-        with open(path, "rb") as f:
-            translated = client.translate_encoded([f.read()])[0]
+        try:
+            with open(path, "rb") as f:
+                translated = client.translate_encoded([f.read()])[0]
+        except OSError as error:
+            failed[path] = f"{path}: {error.strerror}"
+            return
+        except grpc.RpcError as error:
+            if error.code() not in PER_IMAGE_CODES:
+                raise
+            failed[path] = f"{path}: {server} answered {error.code().name}: {error.details()}"
+            return
         with open(targets[path], "wb") as f:
             f.write(translated)
 
@@ -124,4 +144,7 @@ def infer_files(server, model_name, inputs, output, concurrency=1, **client_opti
             for future in futures:
                 future.cancel()
             raise
+    if failed:
+        raise UnreadableImages([t for p, t in targets.items() if p not in failed],
+                               {p: failed[p] for p in targets if p in failed}, output)
     return list(targets.values())
