@@ -54,8 +54,19 @@ class LoadStateDictTest(tf.test.TestCase):
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("evil/data.pkl", b"\x80\x02cos\nsystem\nq\x00X\x04\x00\x00\x00"
                                               b"trueq\x01\x85q\x02Rq\x03.")
-        with self.assertRaisesRegex(Exception, "refusing to load os.system"):
+        with self.assertRaisesRegex(ValueError, f"^--netG={path}: refusing to load os.system"):
             torch_import.load_state_dict(path)
+
+    def test_a_file_torch_did_not_write_is_named(self):
+        folder = tempfile.mkdtemp()
+        for name, contents, why in (("notes.pth", b"# text\n", "UnpicklingError"),
+                                    ("empty.pth", b"", "EOFError")):
+            path = os.path.join(folder, name)
+            with open(path, "wb") as f:
+                f.write(contents)
+            with self.assertRaisesRegex(ValueError, f"^--netG={path} is not a file that "
+                                                    f"torch.save.*writes \\({why}"):
+                torch_import.load_state_dict(path)
 
 
 class ImportTest(tf.test.TestCase):

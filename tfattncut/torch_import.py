@@ -92,13 +92,13 @@ class _Unpickler(pickle.Unpickler):
             return self._GLOBALS[module, name]
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name)
-        raise pickle.UnpicklingError(
-            f"{self.path}: refusing to load {module}.{name}; only state dicts of tensors are "
-            "read (save the generator with torch.save(net.state_dict(), PATH))")
+        raise ValueError(
+            f"--netG={self.path}: refusing to load {module}.{name}; only state dicts of tensors "
+            "are read (save the generator with torch.save(net.state_dict(), PATH))")
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
-            raise pickle.UnpicklingError(f"{self.path}: unknown persistent id {pid!r}")
+            raise ValueError(f"--netG={self.path}: unknown persistent id {pid!r}")
         storage_type, key = pid[1], str(pid[2])
         if key not in self.storages:
             self.storages[key] = _Storage(storage_type, key)
@@ -155,7 +155,11 @@ def load_state_dict(path):
     dropped."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--netG={path} does not exist")
-    loaded = _load_zip(path) if zipfile.is_zipfile(path) else _load_legacy(path)
+    try:
+        loaded = _load_zip(path) if zipfile.is_zipfile(path) else _load_legacy(path)
+    except (pickle.UnpicklingError, EOFError, KeyError, struct.error, zipfile.BadZipFile) as error:
+        raise ValueError(f"--netG={path} is not a file that torch.save(net.state_dict(), PATH) "
+                         f"writes ({type(error).__name__}: {error})") from None
     if not isinstance(loaded, dict):
         raise ValueError(f"{path} holds a {type(loaded).__name__}, not a state dict")
     state = {}
