@@ -49,6 +49,23 @@ class LoadTranslatorTest(tf.test.TestCase):
         with self.assertRaisesRegex(FileNotFoundError, "ckpt-7.index"):
             inference.load_translator(os.path.join(root, "ckpt-7"))
 
+    def test_a_config_json_that_does_not_fit_the_checkpoint_is_named(self):
+        root = tempfile.mkdtemp()
+        config = tiny_config(root, name="edited")
+        write_tiny_run(config)
+        config_path = os.path.join(config.run_dir, "config.json")
+        with open(config_path, "w") as f:
+            f.write(config.replace(ngf=config.ngf * 2).to_json())
+        with self.assertRaisesRegex(
+                ValueError, f"^--checkpoint={config.run_dir}: .*ckpt-.* does not fit the networks "
+                            f"that {config_path} describes \\(.*shape"):
+            inference.load_translator(config.run_dir)
+        for text, why in (("{bad", "is not valid JSON"), ("[1]", "holds a JSON list")):
+            with open(config_path, "w") as f:
+                f.write(text)
+            with self.assertRaisesRegex(ValueError, f"^{config_path} {why}"):
+                inference.load_translator(config.run_dir)
+
     def test_damaged_newest_checkpoint_falls_back_to_the_intact_one(self):
         root = tempfile.mkdtemp()
         config = tiny_config(root, name="damaged")

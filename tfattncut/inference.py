@@ -69,6 +69,10 @@ def load_translator(checkpoint, direction="AtoB"):
                                 "written by launch.train and describes the networks")
     config = Config.from_json_file(config_path)
     translator, trackables = METHODS[config.model].build_translator(config, direction)
-    make_checkpoint(**trackables).restore(prefix).expect_partial() \
-        .assert_existing_objects_matched()
+    try:
+        make_checkpoint(**trackables).restore(prefix).expect_partial() \
+            .assert_existing_objects_matched()
+    except (ValueError, AssertionError, tf.errors.OpError) as error:
+        raise ValueError(f"--checkpoint={checkpoint}: {prefix} does not fit the networks that "
+                         f"{config_path} describes ({str(error).splitlines()[0]})") from None
     return translator, config

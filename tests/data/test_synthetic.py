@@ -190,6 +190,17 @@ class SyntheticDatasetTest(tf.test.TestCase):
             synthetic.generate_dataset(out, progress=False, **_ARGS)
         self.assertEqual(os.listdir(out), ["notes.txt"])
 
+    def test_a_file_as_the_output_folder_is_refused_before_rendering(self):
+        out = os.path.join(self.get_temp_dir(), "notes.txt")
+        with open(out, "w") as f:
+            f.write("keep me")
+        with mock.patch.object(synthetic, "_run") as render:
+            with self.assertRaisesRegex(NotADirectoryError, "notes.txt is a file"):
+                synthetic.generate_dataset(out, progress=False, **_ARGS)
+        render.assert_not_called()
+        with open(out) as f:
+            self.assertEqual(f.read(), "keep me")
+
     def test_size_below_64_is_refused(self):
         out = os.path.join(self.get_temp_dir(), "small")
         with self.assertRaisesRegex(ValueError, r"size must be an integer >= 64.*got 63"):

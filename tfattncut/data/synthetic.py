@@ -172,6 +172,8 @@ def generate_dataset(out_dir, size=128, num_train=1000, num_test=100, seed=0, pr
     """
     _check_arguments(size, num_train, num_test, seed)
     out_dir = os.path.normpath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise NotADirectoryError(f"{out_dir} is a file; the data set needs a folder")
     existing = _read_manifest(out_dir)
     if existing is None and os.path.isdir(out_dir) and os.listdir(out_dir):
         raise FileExistsError(f"{out_dir} holds files but no synthetic data set ({MANIFEST}); "
