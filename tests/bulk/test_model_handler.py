@@ -5,8 +5,10 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from tfattncut.bulk import model_handler
+from tfattncut.serving.export import INPUT, OUTPUT
 
 
 class _Doubling:
@@ -20,19 +22,45 @@ class _Doubling:
         return images * 2
 
 
+def write_saved_model_pb(folder, signature=model_handler.SIGNATURE):
+    """FOLDER/saved_model.pb with one signature from INPUT to OUTPUT and no graph: all that
+    resolve_model reads."""
+    saved_model = saved_model_pb2.SavedModel()
+    signature_def = saved_model.meta_graphs.add().signature_def[signature]
+    signature_def.inputs[INPUT].name = "images:0"
+    signature_def.outputs[OUTPUT].name = "translated:0"
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "saved_model.pb"), "wb") as f:
+        f.write(saved_model.SerializeToString())
+
+
 class ResolveModelTest(tf.test.TestCase):
 
     def test_a_model_folder_gives_its_newest_integer_version(self):
         root = tempfile.mkdtemp()
         for version in ("1", "10", "9", ".staging-11-1"):
-            os.makedirs(os.path.join(root, "m", version))
-            open(os.path.join(root, "m", version, "saved_model.pb"), "wb").close()
+            write_saved_model_pb(os.path.join(root, "m", version))
         self.assertEqual(model_handler.resolve_model(os.path.join(root, "m")),
                          os.path.join(root, "m", "10"))
         self.assertEqual(model_handler.resolve_model(os.path.join(root, "m", "9")),
                          os.path.join(root, "m", "9"))
         with self.assertRaisesRegex(FileNotFoundError, "--model=.*empty is neither"):
             model_handler.resolve_model(os.path.join(root, "empty"))
+
+    def test_a_model_the_workers_could_not_call_is_refused_before_the_job(self):
+        root = tempfile.mkdtemp()
+        write_saved_model_pb(os.path.join(root, "classifier", "1"), signature="classify")
+        with self.assertRaisesRegex(ValueError, "--model=.*classifier: .*classifier/1 has no "
+                                                "'serving_default' signature from 'images' to "
+                                                "'translated' \\(its signatures: \\['classify'\\]"):
+            model_handler.resolve_model(os.path.join(root, "classifier"))
+        broken = os.path.join(root, "broken")
+        os.makedirs(broken)
+        with open(os.path.join(broken, "saved_model.pb"), "wb") as f:
+            f.write(b"not a protocol buffer")
+        with self.assertRaisesRegex(ValueError, "--model=.*broken: .*saved_model.pb is not a "
+                                                "SavedModel"):
+            model_handler.resolve_model(broken)
 
 
 class SavedModelHandlerTest(tf.test.TestCase):

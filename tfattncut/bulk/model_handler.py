@@ -11,6 +11,8 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from google.protobuf import message
+from tensorflow.core.protobuf import saved_model_pb2
 
 from tfattncut.serving.export import INPUT, OUTPUT, export
 
@@ -22,16 +24,38 @@ DEFAULT_MAX_BATCH_PIXELS = 1 << 21
 
 
 def resolve_model(path):
-    """A SavedModel folder, or TF Serving's NAME folder -> its newest integer version."""
-    if tf.io.gfile.exists(tf.io.gfile.join(path, "saved_model.pb")):
-        return path
-    versions = [int(name.strip("/")) for name in tf.io.gfile.listdir(path)
-                if name.strip("/").isdigit()] if tf.io.gfile.isdir(path) else []
-    if not versions:
-        raise FileNotFoundError(f"--model={path} is neither a SavedModel (no saved_model.pb) "
-                                "nor a model folder of integer versions (saved_models/NAME/N); "
-                                "export one with launch.export")
-    return tf.io.gfile.join(path, str(max(versions)))
+    """A SavedModel folder, or TF Serving's NAME folder -> its newest integer version; checked
+    here, before the job starts, to have the signature the workers call."""
+    model = path
+    if not tf.io.gfile.exists(tf.io.gfile.join(path, "saved_model.pb")):
+        versions = [int(name.strip("/")) for name in tf.io.gfile.listdir(path)
+                    if name.strip("/").isdigit()] if tf.io.gfile.isdir(path) else []
+        if not versions:
+            raise FileNotFoundError(f"--model={path} is neither a SavedModel (no "
+                                    "saved_model.pb) nor a model folder of integer versions "
+                                    "(saved_models/NAME/N); export one with launch.export")
+        model = tf.io.gfile.join(path, str(max(versions)))
+    _check_signature(path, model)
+    return model
+
+
+def _check_signature(flag_value, model):
+    """Refuses a SavedModel that cannot be parsed or lacks SIGNATURE (INPUT -> OUTPUT): the
+    workers would fail on it only once the job runs, with a traceback."""
+    pb = tf.io.gfile.join(model, "saved_model.pb")
+    saved_model = saved_model_pb2.SavedModel()
+    try:
+        with tf.io.gfile.GFile(pb, "rb") as f:
+            saved_model.ParseFromString(f.read())
+    except message.DecodeError as error:
+        raise ValueError(f"--model={flag_value}: {pb} is not a SavedModel ({error})") from None
+    signatures = {name: signature for graph in saved_model.meta_graphs
+                  for name, signature in graph.signature_def.items()}
+    signature = signatures.get(SIGNATURE)
+    if signature is None or INPUT not in signature.inputs or OUTPUT not in signature.outputs:
+        raise ValueError(f"--model={flag_value}: {model} has no {SIGNATURE!r} signature from "
+                         f"{INPUT!r} to {OUTPUT!r} (its signatures: {sorted(signatures)}); "
+                         "export the translator with launch.export")
 
 
 @contextlib.contextmanager
