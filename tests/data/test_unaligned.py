@@ -54,8 +54,13 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
                                               "1.png": Image.fromarray(flat(9, 12, 8))})
         write(os.path.join(root, "trainB"), {"0.png": Image.fromarray(flat(9, 8, 8))})
         data = UnalignedFolders(Config(dataroot=root, preprocess="none"))
-        with self.assertRaisesRegex(ValueError, "--batch_size=2 needs training images of one"):
+        with self.assertRaisesRegex(ValueError, "--batch_size=2 stacks images into batches, so "
+                                                "the training images need one size, but "
+                                                "--preprocess=none .* gives 2 sizes"):
             data.epoch_dataset(1, 2)
+        with self.assertRaisesRegex(ValueError, "^one batch, so .*; turn it off or use a "
+                                                "cropping --preprocess"):
+            data.require_one_size("one batch", "turn it off")
         shapes = sorted(b["a"].shape for b in numpy_batches(data.epoch_dataset(1, 1)))
         self.assertEqual(shapes, [(1, 8, 8, 3), (1, 12, 8, 3)])
 

@@ -1,9 +1,10 @@
-"""The two-way skeleton's pieces: the identity term, and `assert_trains`, which the two-way
-methods' tests use."""
+"""The two-way skeleton's pieces: the identity term, which flag stacks A with B, and
+`assert_trains`, which the two-way methods' tests use."""
 import numpy as np
 import tensorflow as tf
 
 from tests.testdata import tiny_config, write_unaligned_folders
+from tfattncut.methods import METHODS
 from tfattncut.methods.two_way import identity_terms
 from tfattncut.training.trainer import Trainer
 
@@ -51,3 +52,20 @@ class IdentityTermTest(tf.test.TestCase):
                             rtol=1e-4)
         self.assertAllClose(terms["idt_B"], 0.5 * np.abs(out["idt_b"] - out["real_b"]).mean(),
                             rtol=1e-4)
+
+
+class StacksDomainsTest(tf.test.TestCase):
+
+    def test_each_method_names_the_flag_that_stacks_a_with_b(self):
+        # The trainer refuses images of several sizes (--preprocess=none) with this reason.
+        for model, flag, preset_value in (("cyclegan", "lambda_identity", 0.5),
+                                          ("dclgan", "lambda_IDT", 1.0),
+                                          ("simdcl", "lambda_IDT", 1.0),
+                                          ("uag", "lambda_identity", 0.5)):
+            method = METHODS[model]
+            on = tiny_config("/unused", model=model, **{flag: preset_value})
+            self.assertStartsWith(method.stacks_domains(on), f"--{flag} > 0 runs")
+            self.assertIsNone(method.stacks_domains(on.replace(**{flag: 0.0})))
+        on = tiny_config("/unused")
+        self.assertStartsWith(METHODS["cut"].stacks_domains(on), "--nce_idt runs")
+        self.assertIsNone(METHODS["cut"].stacks_domains(on.replace(nce_idt=False)))

@@ -19,6 +19,13 @@ class SummariesTest(tf.test.TestCase):
         self.assertAllClose(grids["t"][:, :, 4:], tf.ones([2, 4, 4, 3]))
         self.assertAllClose(grids["m"], tf.fill([2, 4, 4, 3], 0.5))
 
+    def test_a_row_of_different_sizes_is_shown_at_the_first_size(self):
+        # --preprocess=none: real_B keeps its own size; a constant image stays constant.
+        images = {"real_a": -tf.ones([1, 8, 12, 3]), "real_b": tf.ones([1, 16, 4, 3])}
+        grid = summaries.image_grids(images, {"t": ("real_a", "real_b")})["t"]
+        self.assertEqual(grid.shape, (1, 8, 24, 3))
+        self.assertAllClose(grid[:, :, 12:], tf.ones([1, 8, 12, 3]))
+
     def test_overlay_marks_selected_cells_and_significance(self):
         images = -tf.ones([1, 8, 8, 3])  # black: base 0
         indices = tf.constant([[0, 3]])  # cells (0, 0) and (1, 1) of a 2×2 grid

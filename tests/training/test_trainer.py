@@ -78,6 +78,27 @@ class TrainerTest(tf.test.TestCase):
                                 pixels.to_uint8(first))
         self.assertTrue(os.path.exists(os.path.join(config.run_dir, "config.json")))
 
+    def test_source_sizes_train_unless_the_method_stacks_a_with_b(self):
+        # --preprocess=none keeps each image's size: A 64x64, B 48x80, one test image 44x32.
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="mixed_"), count=2)
+        for i in range(2):
+            tf.io.write_file(os.path.join(root, "trainB", f"00{i}.png"),
+                             tf.io.encode_png(tf.fill([48, 80, 3], tf.constant(9, tf.uint8))))
+        tf.io.write_file(os.path.join(root, "testA", "009.png"),
+                         tf.io.encode_png(tf.zeros([44, 32, 3], tf.uint8)))
+        config = tiny_config(root, name="sizes", preprocess="none", max_steps=2)
+        with self.assertRaisesRegex(ValueError, "^--nce_idt runs real A and real B through "
+                                                "the generator as one batch, so the training "
+                                                "images need one size"):
+            Trainer(config)
+        trainer = Trainer(config.replace(nce_idt=False))
+        trainer.fit()
+        self.assertEqual(int(trainer.step), 2)
+        self.assertIn("translation/real_A|fake_B|real_B",
+                      summary_tags(os.path.join(config.run_dir, "logs")))
+        sheet = tf.io.decode_png(tf.io.read_file(trainer.write_samples()))
+        self.assertEqual(sheet.shape, (20 + 3 * 64, 3 * 64, 3))  # all at the first's size
+
     def test_refuses_to_overwrite_a_run_without_resume(self):
         config = tiny_config(self.root, name="twice", max_steps=1)
         Trainer(config).fit()

@@ -101,7 +101,10 @@ class UnalignedFolders:
         if epoch > config.n_epochs:
             # The reference's fine-tuning phase: load_size := crop_size (no resize-crop jitter).
             config = config.replace(load_size=config.crop_size)
-        out_shape = self._output_shape(config, batch_size)
+        if batch_size > 1:
+            self.require_one_size(f"--batch_size={batch_size} stacks images into batches",
+                                  "use --batch_size=1")
+        out_shape = self._output_shape(config)
         size_a, size_b = self.size_a, self.size_b
         with tf.device("/cpu:0"):  # the stateless draws must not depend on the device
             epoch_key = tf.constant([config.seed, epoch], tf.int64)
@@ -138,22 +141,30 @@ class UnalignedFolders:
                 .batch(replica_batch, drop_remainder=True)
                 .prefetch(tf.data.AUTOTUNE))
 
-    def _output_shape(self, config, batch_size):
-        """Static [H, W, 3] of one training view (None where sizes vary); raises when
-        batch_size > 1 would have to stack views of different sizes."""
+    def _view_sizes(self, config):
+        """The sorted distinct (H, W) of the training views of both domains."""
         if config.preprocess in transforms.CROPPING_MODES:
             side = int(transforms.multiple_of_4(config.crop_size))
-            return [side, side, 3]
+            return [(side, side)]
         sources = set(self._a.shapes + self._b.shapes)
-        sizes = sorted({tuple(int(n) for n in transforms.multiple_of_4(
+        return sorted({tuple(int(n) for n in transforms.multiple_of_4(
             transforms.resized_size(tf.constant(s), config))) for s in sources})
-        if len(sizes) == 1:
-            return [*sizes[0], 3]
-        if batch_size > 1:
-            raise ValueError(
-                f"--batch_size={batch_size} needs training images of one size, but "
-                f"--preprocess={config.preprocess} keeps the source sizes of "
-                f"{config.dataroot} and gives {len(sizes)} sizes (e.g. {sizes[0]} and "
-                f"{sizes[-1]}); use --batch_size=1 or a cropping --preprocess "
-                f"({', '.join(transforms.CROPPING_MODES)})")
-        return [None, None, 3]
+
+    def require_one_size(self, reason, fix):
+        """Raises unless every training view, in both phases of training, has one size:
+        `reason` says what stacks views, `fix` the way out other than a cropping mode."""
+        config = self.config
+        for phase in (config, config.replace(load_size=config.crop_size)):
+            sizes = self._view_sizes(phase)
+            if len(sizes) > 1:
+                raise ValueError(
+                    f"{reason}, so the training images need one size, but "
+                    f"--preprocess={config.preprocess} keeps the source sizes of "
+                    f"{config.dataroot} and gives {len(sizes)} sizes (e.g. {sizes[0]} and "
+                    f"{sizes[-1]}); {fix} or use a cropping --preprocess "
+                    f"({', '.join(transforms.CROPPING_MODES)})")
+
+    def _output_shape(self, config):
+        """Static [H, W, 3] of one training view (None where sizes vary)."""
+        sizes = self._view_sizes(config)
+        return [*sizes[0], 3] if len(sizes) == 1 else [None, None, 3]

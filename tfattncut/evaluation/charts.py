@@ -8,6 +8,7 @@ under named headers (a training run's sample sheet).
 import math
 
 import numpy as np
+import tensorflow as tf
 from PIL import Image, ImageDraw, ImageFont
 
 from tfattncut import pixels
@@ -67,6 +68,12 @@ class _Axes:
     def y(self, value):
         (low, high), (_, top, _, bottom) = self.y_range, self.box
         return bottom - (value - low) / (high - low) * (bottom - top)
+
+
+def fit(images, size):
+    """[..., H, W, C] resized (bilinear) to `size` (H, W) unless already that size, to show
+    images of different sizes (--preprocess=none) side by side."""
+    return images if tuple(images.shape[-3:-1]) == tuple(size) else tf.image.resize(images, size)
 
 
 def image_columns(columns, header_height=20):

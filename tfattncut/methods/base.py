@@ -119,6 +119,12 @@ class Method(keras.Model):
         self.update_g = GuardedUpdate(config.mixed_precision, name="update_g")
         self.built = True
 
+    @classmethod
+    def stacks_domains(cls, config):
+        """Why `config` runs A and B images through one generator as one batch (so every
+        training image must have one size), or None. Subclasses that stack say so."""
+        return None
+
     def build_networks(self, probe):
         raise NotImplementedError(f"{type(self).__name__} must define build_networks(probe)")
 

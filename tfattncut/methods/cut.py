@@ -63,6 +63,11 @@ class CUT(Method):
         return [(self.optimizer_g, self.generator.trainable_variables),
                 (self.optimizer_f, self.projector.trainable_variables)]
 
+    @classmethod
+    def stacks_domains(cls, config):
+        return "--nce_idt runs real A and real B through the generator as one batch" \
+            if config.nce_idt else None
+
     def forward(self, batch, seed):
         """G's pass over real_a (and real_b for the identity NCE) with the source features.
         The seed makes FastCUT's flip the same on all replicas, as on one device with the

@@ -18,6 +18,8 @@ class CycleGAN(TwoWayGAN):
     """Two generators tied by cycle consistency; `translator_ab/ba` are what translates (the
     attention-guided subclass swaps in its compositions and keeps everything else)."""
 
+    identity_flag = "lambda_identity"
+
     image_rows = {
         **TwoWayGAN.image_rows,
         "cycle/real_A|fake_B|rec_A": ("real_a", "fake_b", "rec_a"),
@@ -27,7 +29,7 @@ class CycleGAN(TwoWayGAN):
     def translate_pair(self, real_a, real_b, seed):
         """fake_b, fake_a, their reconstructions rec_a, rec_b and, with λ_identity > 0, the
         identity images idt_a = G_ba(a), idt_b = G_ab(b). Nothing here is random."""
-        identity = self.config.lambda_identity > 0
+        identity = self.identity_on(self.config)
         fake_b, idt_b = self.with_identity(self.translator_ab, real_a, real_b, identity)
         fake_a, idt_a = self.with_identity(self.translator_ba, real_b, real_a, identity)
         out = {"real_a": real_a, "real_b": real_b, "fake_a": fake_a, "fake_b": fake_b,

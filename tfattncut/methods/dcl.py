@@ -43,6 +43,8 @@ def similarity_distance(u, v):
 class DCLGAN(TwoWayGAN):
     """Two generators, two Ds, two projection heads; hinge loss and no pool in the preset."""
 
+    identity_flag = "lambda_IDT"
+
     def build_networks(self, probe):
         super().build_networks(probe)
         self.projector_ab, self.projector_ba = (
@@ -72,7 +74,7 @@ class DCLGAN(TwoWayGAN):
         both directions. seed: the patch positions."""
         cfg = self.config
         layers = cfg.nce_layers
-        identity = cfg.lambda_IDT > 0
+        identity = self.identity_on(cfg)
         (fake_b, features_a), idt_b = self.with_identity(
             lambda x: self.generator_ab.call_with_features(x, layers), real_a, real_b, identity)
         (fake_a, features_b), idt_a = self.with_identity(

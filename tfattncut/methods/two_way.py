@@ -40,6 +40,7 @@ class TwoWayGAN(Method):
       translate_pair(real_a, real_b, seed) -> out: dict with at least real_a, real_b,
         fake_a, fake_b (all [B, H, W, 3]), computed on the tape;
       generator_terms(out) -> dict of weighted G-side loss terms besides the two GAN terms;
+      identity_flag: the config field whose weight > 0 turns the identity terms on;
     and may override `records` / `discriminator_view` (what the pools store and the Ds see)
     and `generator_groups` (further networks trained with the generators).
     """
@@ -132,6 +133,19 @@ class TwoWayGAN(Method):
     def discriminator_view(self, record):
         """The image a D sees for a record [B, H, W, record_channels]."""
         return record
+
+    identity_flag = None  # see the class docstring
+
+    @classmethod
+    def identity_on(cls, config):
+        return getattr(config, cls.identity_flag) > 0
+
+    @classmethod
+    def stacks_domains(cls, config):
+        if cls.identity_on(config):
+            return (f"--{cls.identity_flag} > 0 runs each generator over real A and real B "
+                    "as one batch")
+        return None
 
     def with_identity(self, translate, real, other, identity):
         """(translate(real), translate(other) or None): both in one pass over the concatenated

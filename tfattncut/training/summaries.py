@@ -2,6 +2,7 @@
 import tensorflow as tf
 
 from tfattncut import pixels
+from tfattncut.evaluation import charts
 
 
 def _displayable(images):
@@ -14,13 +15,15 @@ def image_grids(images, rows, max_images=4):
 
     images: dict of [B, H, W, C] tensors in [-1, 1] (C = 3, or 1 for masks);
     rows: tag -> keys shown left to right; a row with a key missing from `images` is skipped.
-    Returns tag -> [n, H, k·W, 3] in [0, 1].
+    Returns tag -> [n, H, k·W, 3] in [0, 1]; H, W are the first key's (with
+    --preprocess=none, real_B has its own size and is resized to fit the row).
     """
     grids = {}
     for tag, keys in rows.items():
         if all(key in images for key in keys):
             tiles = [images[key][:max_images] for key in keys]
             tiles = [tf.image.grayscale_to_rgb(t) if t.shape[-1] == 1 else t for t in tiles]
+            tiles = [charts.fit(t, tiles[0].shape[1:3]) for t in tiles]
             grids[tag] = _displayable(tf.concat(tiles, axis=2))
     return grids
 

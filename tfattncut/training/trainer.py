@@ -71,6 +71,9 @@ class Trainer:
                              f"{config.dataroot} ({self.data.size_a} A, {self.data.size_b} B)")
         with self.strategy.scope():
             self.method = build_method(config)
+        stacking = self.method.stacks_domains(config)
+        if stacking:
+            self.data.require_one_size(stacking, "turn that off")
         # Lowest FID seen by --eval_every_epochs; checkpointed so a resumed run keeps it.
         self.best_fid = tf.Variable(float("inf"), dtype=tf.float64, trainable=False)
         self._backbone = (inception.load_backbone(config.inception)
@@ -351,8 +354,9 @@ class Trainer:
             except (FileNotFoundError, ValueError):
                 logging.info("No images in %s for the sample sheet", folder)
                 return None
-            return tf.stack([transforms.test_transform(image_files.load_image(p), self.config)
-                             for p in paths])
+            views = [transforms.test_transform(image_files.load_image(p), self.config)
+                     for p in paths]  # with --preprocess=none, each its own size
+            return tf.stack([charts.fit(view, views[0].shape[:2]) for view in views])
 
         images = first_images(found["source"])
         if images is None:
@@ -363,6 +367,7 @@ class Trainer:
                    (f"real {target[-1]} ({target})", first_images(found["real"]))]
         path = os.path.join(self.config.run_dir, "samples", f"step_{int(self.step)}.png")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        sheet = charts.image_columns([c for c in columns if c[1] is not None])
+        sheet = charts.image_columns([(name, charts.fit(column, images.shape[1:3]))
+                                      for name, column in columns if column is not None])
         tf.io.write_file(path, tf.io.encode_png(sheet))
         return path
