@@ -246,6 +246,18 @@ class SummaryTest(tf.test.TestCase):
         self.assertEqual(failure["failed"], "NonFiniteSteps: 3 consecutive steps were skipped")
         self.assertEqual((failure["variant"], failure["seed"]), ("cut", 0))
 
+    def test_a_damaged_score_file_is_named(self):
+        root = tempfile.mkdtemp()
+        settings = _settings(root, variants=("cut",), seeds=(0,))
+        path = os.path.join(settings.study_dir, "scores", "cut_seed0.json")
+        for text, why in (("{", "not valid JSON"), ("[1]", "not a study score file")):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                f.write(text)
+            with self.assertRaisesRegex(ValueError, f"^{path}: {why}.*; delete it and the "
+                                                    "study scores that run again$"):
+                study.write_report(settings)
+
     def test_a_study_dir_without_scores_is_refused_by_name(self):
         root = tempfile.mkdtemp()
         settings = _settings(root, variants=("cut",), seeds=(0,))

@@ -41,8 +41,17 @@ HEADLINE_END = "<!-- /study headline -->"
 
 
 def _read_json(path):
+    """A score file; one that is not (cut short while copied between machines, edited by
+    hand) is an error naming it."""
+    again = "delete it and the study scores that run again"
     with open(path) as f:
-        return json.load(f)
+        try:
+            scores = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error}); {again}") from None
+    if not isinstance(scores, dict) or "seed" not in scores:
+        raise ValueError(f"{path}: not a study score file (no seed); {again}")
+    return scores
 
 
 def run_name(variant, seed):
