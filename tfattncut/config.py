@@ -13,6 +13,8 @@ import typing
 
 from absl import flags
 
+from tfattncut import json_files
+
 
 @dataclasses.dataclass(frozen=True)
 class Bounds:
@@ -249,15 +251,8 @@ class Config:
     @classmethod
     def from_json_file(cls, path):
         """Reads a run's config.json; unknown keys are an error naming the file."""
-        with open(path) as f:
-            try:
-                values = json.load(f)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path} is not valid JSON ({error}); launch.train writes it "
-                                 "and it describes the run's networks") from None
-        if not isinstance(values, dict):
-            raise ValueError(f"{path} holds a JSON {type(values).__name__}, not an object of "
-                             "config fields")
+        values = json_files.read_object(
+            path, "launch.train writes it, and it describes the run's networks")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

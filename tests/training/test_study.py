@@ -250,11 +250,12 @@ class SummaryTest(tf.test.TestCase):
         root = tempfile.mkdtemp()
         settings = _settings(root, variants=("cut",), seeds=(0,))
         path = os.path.join(settings.study_dir, "scores", "cut_seed0.json")
-        for text, why in (("{", "not valid JSON"), ("[1]", "not a study score file")):
+        for text, why in (("{", "is not valid JSON"), ("[1]", "holds a JSON list"),
+                          ('{"variant": "cut"}', "is not a study score file")):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w") as f:
                 f.write(text)
-            with self.assertRaisesRegex(ValueError, f"^{path}: {why}.*; delete it and the "
+            with self.assertRaisesRegex(ValueError, f"^{path} {why}.*; delete it and the "
                                                     "study scores that run again$"):
                 study.write_report(settings)
 

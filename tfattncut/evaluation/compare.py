@@ -8,9 +8,9 @@ per run.
 """
 import dataclasses
 import glob
-import json
 import os
 
+from tfattncut import json_files
 from tfattncut.evaluation import charts, evaluate
 
 # Table and plot columns, in this order; std and per-level SWD entries stay in the JSON.
@@ -43,8 +43,7 @@ def load_run(run_dir):
     paths = sorted(glob.glob(os.path.join(run_dir, evaluate.EVAL_FOLDER, "*.json")))
     reports = []
     for path in paths:
-        with open(path) as f:
-            report = json.load(f)
+        report = json_files.read_object(path, f"keep only reports in {os.path.dirname(path)}")
         if "metrics" not in report:
             raise ValueError(f"{path} is not an evaluation report (no 'metrics' entry); "
                              f"keep only reports in {os.path.dirname(path)}.")
@@ -58,8 +57,7 @@ def load_run(run_dir):
     method = "?"
     config_path = os.path.join(run_dir, "config.json")
     if os.path.exists(config_path):
-        with open(config_path) as f:
-            config = json.load(f)
+        config = json_files.read_object(config_path, "launch.train writes it")
         method = f"{config.get('model', '?')}/{config.get('selector', '?')}"
     return Run(os.path.basename(os.path.normpath(run_dir)), method, reports)
 

@@ -5,12 +5,12 @@ Pure bookkeeping on the score files `launch.study` writes (tfattncut.training.st
 scores the runs), so a report can be rebuilt on any machine from STUDY_DIR/scores alone.
 """
 import glob
-import json
 import os
 import textwrap
 
 import numpy as np
 
+from tfattncut import json_files
 from tfattncut.evaluation import statistics
 
 REFERENCE = "cut"
@@ -40,17 +40,12 @@ HEADLINE_START = "<!-- study headline: written by launch.study --readme -->"
 HEADLINE_END = "<!-- /study headline -->"
 
 
-def _read_json(path):
-    """A score file; one that is not (cut short while copied between machines, edited by
-    hand) is an error naming it."""
+def _read_scores(path):
+    """A score file; one that is not is an error naming it."""
     again = "delete it and the study scores that run again"
-    with open(path) as f:
-        try:
-            scores = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON ({error}); {again}") from None
-    if not isinstance(scores, dict) or "seed" not in scores:
-        raise ValueError(f"{path}: not a study score file (no seed); {again}")
+    scores = json_files.read_object(path, again)
+    if "seed" not in scores:
+        raise ValueError(f"{path} is not a study score file (no seed); {again}")
     return scores
 
 
@@ -65,7 +60,7 @@ def load_scores(score_dirs):
     runs, baselines, sources = {}, {}, {}
     for directory in score_dirs:
         for path in sorted(glob.glob(os.path.join(directory, "scores", "*.json"))):
-            scores = _read_json(path)
+            scores = _read_scores(path)
             if os.path.basename(path).startswith("baseline_seed"):
                 baselines.setdefault(scores["seed"], scores)
                 continue
