@@ -136,6 +136,12 @@ class ExportTest(tf.test.TestCase):
         self.assertEqual([e.name for e in config.model_config_list.config], ["other", "tiny"])
         with self.assertRaisesRegex(FileExistsError, "immutable"):
             export_lib.export(self.run_dir, "tiny", self.export_dir, version=1)
+        # A damaged models.config is refused before anything is exported.
+        with open(os.path.join(export_dir, export_lib.MODELS_CONFIG), "w") as f:
+            f.write("garbage {")
+        with self.assertRaisesRegex(ValueError, "models.config is not a ModelServerConfig"):
+            export_lib.export(self.run_dir, "new", export_dir)
+        self.assertFalse(os.path.exists(os.path.join(export_dir, "new")))
 
     def test_warmup_file_holds_one_valid_request_per_signature(self):
         requests = export_lib.read_warmup_file(

@@ -203,9 +203,8 @@ def save_servable(translator, path, facts, name, warmup_size,
         raise
 
 
-def update_models_config(export_dir, name):
-    """Adds (or keeps) NAME in EXPORT_DIR/models.config, a model_config_list for
-    `tensorflow_model_server --model_config_file`; base paths are as seen in the container."""
+def read_models_config(export_dir):
+    """EXPORT_DIR/models.config as a ModelServerConfig (empty if there is none yet)."""
     path = os.path.join(export_dir, MODELS_CONFIG)
     config = model_server_config_pb2.ModelServerConfig()
     if os.path.exists(path):
@@ -215,6 +214,15 @@ def update_models_config(export_dir, name):
             except text_format.ParseError as error:
                 raise ValueError(f"{path} is not a ModelServerConfig text proto ({error}); "
                                  "fix or delete it and export again") from None
+    return config
+
+
+def update_models_config(export_dir, name, config=None):
+    """Adds (or keeps) NAME in EXPORT_DIR/models.config, a model_config_list for
+    `tensorflow_model_server --model_config_file`; base paths are as seen in the container.
+    `config`: the file as `read_models_config` read it (default: read it now)."""
+    path = os.path.join(export_dir, MODELS_CONFIG)
+    config = read_models_config(export_dir) if config is None else config
     entries = config.model_config_list.config
     entry = next((e for e in entries if e.name == name), None) or entries.add(name=name)
     entry.base_path = f"{CONTAINER_ROOT}/{name}"
@@ -251,6 +259,7 @@ def export(checkpoint, name, export_dir="saved_models", version=None, direction=
     if tf.io.gfile.exists(path):
         raise FileExistsError(f"{path} exists; versions are immutable once served: leave "
                               f"--version out to export version {next_version(model_dir)}")
+    models_config = read_models_config(export_dir)  # a damaged one fails before the export
     translator, config = load_translator(checkpoint, direction)
     _, prefix = find_run(checkpoint)
     facts = {
@@ -261,6 +270,6 @@ def export(checkpoint, name, export_dir="saved_models", version=None, direction=
         "config": json.loads(config.to_json()),
     }
     save_servable(translator, path, facts, name, config.crop_size, max_image_pixels)
-    update_models_config(export_dir, name)
+    update_models_config(export_dir, name, models_config)
     write_batching_config(export_dir)
     return path
