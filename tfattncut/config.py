@@ -103,7 +103,11 @@ class Config:
     max_dataset_size: int = _field(
         0, "Cap on the images per domain (0: no cap).", bounds=NON_NEGATIVE)
     serial_batches: bool = _field(False, "Iterate A in sorted order instead of shuffling.")
-    preprocess: str = _field("resize_and_crop", "Training-time resizing.",
+    preprocess: str = _field("resize_and_crop", "Training-time resizing; none keeps each "
+                             "image's size, scale_width its aspect ratio, so images of several "
+                             "sizes "
+                             "need batch size 1 and a method that keeps A and B apart (no "
+                             "--nce_idt or identity term).",
                              ["resize_and_crop", "crop", "scale_width", "scale_width_and_crop",
                               "none"])
     load_size: int = _field(286, "Resize target before cropping.", bounds=AT_LEAST_ONE)
