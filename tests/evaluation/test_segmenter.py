@@ -77,6 +77,18 @@ class SegmenterTest(tf.test.TestCase):
         with self.assertRaisesRegex(FileNotFoundError, "--segmenter=.*not a SavedModel"):
             segmenter.load_segmenter(self.root)
 
+    def test_a_saved_model_of_other_inputs_is_refused_naming_them(self):
+        # E.g. an exported translator, whose serving_default takes uint8 images.
+        module = tf.Module()
+        module.f = tf.function(lambda images: {"translated": images},
+                               input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+        path = os.path.join(self.root, "translator")
+        tf.saved_model.save(module, path, signatures={"serving_default": module.f})
+        with self.assertRaisesRegex(ValueError, "--segmenter=.*translator: expected a "
+                                                "serving_default signature from float32 images"
+                                                ".*; its serving_default takes images uint8"):
+            segmenter.load_segmenter(path)
+
     def test_odd_sizes_and_wrong_class_counts_are_refused(self):
         with self.assertRaisesRegex(ValueError, "even image sizes"):
             segmenter.predict(segmentation_data.colour_segmenter(), tf.zeros([1, 5, 6, 3]))

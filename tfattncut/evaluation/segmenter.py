@@ -186,15 +186,20 @@ def load_segmenter(path):
     Any SavedModel whose serving_default signature takes one image tensor [B, H, W, 3] in
     [-1, 1] and returns `logits` (or a single output) [B, H, W, 19] works.
     """
+    wanted = ("a serving_default signature from float32 images [B, H, W, 3] in [-1, 1] to "
+              "logits [B, H, W, 19] (launch.downstream writes one as segmenter_B/)")
     if not tf.saved_model.contains_saved_model(path):
         raise FileNotFoundError(f"--segmenter={path} is not a SavedModel folder (no "
-                                f"saved_model.pb); export one with segmenter.export_segmenter.")
+                                f"saved_model.pb); expected {wanted}.")
     loaded = tf.saved_model.load(path)
     signature = loaded.signatures.get("serving_default")
     inputs = signature.structured_input_signature[1] if signature is not None else {}
-    if len(inputs) != 1:
-        raise ValueError(f"--segmenter={path}: expected a serving_default signature with one "
-                         f"input (images [B, H, W, 3]); found inputs {sorted(inputs)}.")
+    specs = list(inputs.values())
+    if len(specs) != 1 or specs[0].dtype != tf.float32 or specs[0].shape.rank != 4:
+        found = ", ".join(f"{name} {spec.dtype.name} {spec.shape}"
+                          for name, spec in inputs.items()) or "none"
+        raise ValueError(f"--segmenter={path}: expected {wanted}; its serving_default takes "
+                         f"{found}.")
     (input_name,) = inputs
 
     def segment(images):

@@ -159,8 +159,8 @@ def _segmenter(path):
     outputs = signature.structured_outputs if signature is not None else {}
     if not {"features", "logits"} <= set(outputs):
         raise ValueError(f"'segmenter:{path}': its serving_default signature returns "
-                         f"{sorted(outputs)}; expected 'features' and 'logits' (re-export it "
-                         f"with tfattncut.evaluation.segmenter.export_segmenter).")
+                         f"{sorted(outputs)}; expected 'features' and 'logits', as in the "
+                         f"segmenter_B/ that launch.downstream and launch.study write.")
     (input_name,) = signature.structured_input_signature[1]
 
     def net(images):
