@@ -127,7 +127,9 @@ class SummaryTest(tf.test.TestCase):
                {**_scores("cut", 1, 0.3), "wall_minutes": 60.0, "machine": "CPU X, 2 cores"})
         _write(settings.study_dir, "fastcut_seed0", _scores("fastcut", 0, 0.2))  # older file
         summary = study.write_report(settings)
+        # step_hours: 3 runs x 8 steps x 0.5 s.
         self.assertEqual(summary["cost"], {"runs": 3, "timed_runs": 2, "wall_hours": 1.5,
+                                           "stepped_runs": 3, "step_hours": 12 / 3600,
                                            "machines": ["CPU X, 2 cores"]})
         with open(doc) as f:
             page = f.read()
@@ -135,6 +137,8 @@ class SummaryTest(tf.test.TestCase):
         self.assertIn("**3 of 4 runs scored** (the same command continues", page)
         self.assertIn("Machine: CPU X, 2 cores. Wall time (training and scoring, baselines "
                       "excluded): 1.5 h over the 2 runs", page)
+        self.assertIn("training alone, as each run's median step time times its steps: 0.0 h "
+                      "over 3 runs.", page)
         self.assertIn("](../results/chart.png)", page)  # relative to the page
         with open(os.path.join(settings.study_dir, "report.md")) as f:
             self.assertIn("](chart.png)", f.read())
@@ -296,6 +300,21 @@ class EventsTest(tf.test.TestCase):
         series = study.scalar_series(logdir, "selection/zero_entropy_fraction/")
         self.assertEqual(list(series), ["layer_16"])
         self.assertAllClose(series["layer_16"], [[s, s / 100] for s in walls], rtol=1e-6)
+
+
+    def test_training_minutes_sum_each_sittings_span(self):
+        logdir = tempfile.mkdtemp()
+        # Two sittings: 100-160 s and 1000-1030 s; the gap between them is not training. The
+        # second file was cut short by a kill after its last whole record.
+        for name, walls in (("1", (100.0, 130.0, 160.0)), ("2", (1000.0, 1030.0))):
+            path = os.path.join(logdir, f"events.out.tfevents.{name}")
+            with tf.io.TFRecordWriter(path) as writer:
+                for step, wall in enumerate(walls):
+                    writer.write(_scalar_event("loss/G", step, wall, 1.0).SerializeToString())
+        with open(path, "ab") as f:
+            f.write(b"\x10\x00\x00")
+        self.assertAllClose(study.training_minutes(logdir), 1.5)
+        self.assertEqual(study.training_minutes(tempfile.mkdtemp()), 0)
 
 
 class StudyEndToEndTest(tf.test.TestCase):

@@ -111,8 +111,12 @@ def summarise(runs, baselines, variants):
             summary["baselines"][key] = statistics.mean_interval(values).to_dict()
     timed = [r["wall_minutes"] for r in runs.values() if r.get("wall_minutes") is not None]
     summary["steps"] = sorted({r["steps"] for r in runs.values() if r.get("steps")})
+    # Median step time x steps: training alone, without pauses, resume gaps or start-up.
+    stepped = [r["step_time_s"] * r["steps"] for r in runs.values()
+               if r.get("step_time_s") and r.get("steps")]
     summary["cost"] = {"runs": len(runs), "timed_runs": len(timed),
-                       "wall_hours": sum(timed) / 60,
+                       "wall_hours": sum(timed) / 60, "stepped_runs": len(stepped),
+                       "step_hours": sum(stepped) / 3600,
                        "machines": sorted({r["machine"] for r in runs.values() if "machine" in r})}
     return summary
 
@@ -215,7 +219,10 @@ def format_report(summary, settings, image_dir=""):
              + f". Machine: {'; '.join(cost['machines']) or 'not recorded'}. "
              f"Wall time (training and scoring, baselines excluded): "
              f"{cost['wall_hours']:.1f} h over the {cost['timed_runs']} "
-             f"run{'' if cost['timed_runs'] == 1 else 's'} that recorded it.",
+             f"run{'' if cost['timed_runs'] == 1 else 's'} that recorded it (pauses and other "
+             f"work on the machine included); training alone, as each run's median step time "
+             f"times its steps: {cost['step_hours']:.1f} h over {cost['stepped_runs']} run"
+             f"{'' if cost['stepped_runs'] == 1 else 's'}.",
              ""]
     if ranked:
         lines += [_top_sentence(variants, ranked, 4) + " Means ± 95 % confidence intervals "

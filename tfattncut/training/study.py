@@ -29,8 +29,8 @@ Scores of a run (all offline; synthetic.md and spec/metrics.md):
   step_time_s, images_per_s     the median training step time of the run;
   zero_entropy_fraction, attention_mask  the run's logged QS-Attn zero-entropy fractions and
                                 uag attention-mask scalars over its steps (study_report.SERIES);
-  wall_minutes, machine         what training and scoring took in the invocation that finished
-                                the run, and where (tfattncut.machine).
+  wall_minutes, machine         training (the span of its event files, summed over every
+                                sitting) plus scoring, and where (tfattncut.machine).
 """
 import dataclasses
 import glob
@@ -196,20 +196,20 @@ class Study:
         keras.backend.clear_session()
         return step
 
-    def record_failure(self, variant, seed, config, error, started):
+    def record_failure(self, variant, seed, config, error):
         """A run that diverged is a result of the method at this budget, not a crash of the
         study: its score file says why (the same seed would diverge again), the report lists
         it apart from the means, and the study goes on. Delete the file to retry it."""
         _write_json({"variant": variant, "seed": seed, "model": config.model,
                      "selector": config.selector, "steps": total_steps(config),
                      "failed": f"{type(error).__name__}: {error}",
-                     "wall_minutes": (time.time() - started) / 60,
+                     "wall_minutes": training_minutes(os.path.join(config.run_dir, "logs")),
                      "machine": machine.describe()},
                     scores_path(self.settings.study_dir, run_name(variant, seed)))
 
-    def score(self, variant, seed, config, segmenter_b, started):
-        """The run's scores (module docstring), written to STUDY_DIR/scores and TensorBoard;
-        `started` (time.time()) is when this invocation began the run's training."""
+    def score(self, variant, seed, config, segmenter_b):
+        """The run's scores (module docstring), written to STUDY_DIR/scores and TensorBoard."""
+        started = time.time()
         s = self.settings
         dataroot = config.dataroot
         work = os.path.join(config.run_dir, "study")
@@ -243,8 +243,9 @@ class Study:
                                   if scores["step_time_s"] else None)
         for key, prefix, _ in SERIES:
             scores[key] = scalar_series(logdir, prefix)
+        trained = training_minutes(logdir)  # before write_run_summaries adds a file
         write_run_summaries(logdir, scores, config)
-        scores["wall_minutes"] = (time.time() - started) / 60
+        scores["wall_minutes"] = trained + (time.time() - started) / 60
         scores["machine"] = machine.describe()
         if seed == min(s.seeds):
             study_grid.write_row(s.study_dir, run_name(variant, seed), translator, dataroot,
@@ -269,14 +270,13 @@ class Study:
             segmenter_b = self.baseline(seed, config.dataroot)
             print(f"\n[{index}/{len(todo)}] {run_name(variant, seed)}: training to step "
                   f"{total_steps(config)} ({(time.time() - start) / 60:.1f} min so far)")
-            started = time.time()
             try:
                 self.train(config)
             except NonFiniteSteps as error:
-                self.record_failure(variant, seed, config, error, started)
+                self.record_failure(variant, seed, config, error)
                 print(f"[{index}/{len(todo)}] {run_name(variant, seed)}: failed: {error}")
                 continue
-            scores = self.score(variant, seed, config, segmenter_b, started)
+            scores = self.score(variant, seed, config, segmenter_b)
             print(f"[{index}/{len(todo)}] {run_name(variant, seed)}: downstream mIoU "
                   f"{scores['downstream_miou']:.4f}, label mIoU {scores['label_miou']:.4f}, "
                   f"FID (segmenter) {scores['fid_seg']:.3f}")
@@ -291,14 +291,37 @@ def total_steps(config):
     return min(steps, config.max_steps) if config.max_steps else steps
 
 
+def _event_files(logdir):
+    """[[event, ...] of each event file of the run]; one process writes one file, and a
+    file cut short (the process was killed mid-write) ends at its last whole record."""
+    files = []
+    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+        events = []
+        try:
+            for event in tf.compat.v1.train.summary_iterator(path):
+                events.append(event)
+        except tf.errors.DataLossError:
+            pass
+        files.append(events)
+    return files
+
+
 def _events(logdir):
     """(tag, step, wall_time, value) of every scalar in the run's event files."""
-    for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
+    for events in _event_files(logdir):
+        for event in events:
             for value in event.summary.value:
                 if value.metadata.plugin_data.plugin_name == "scalars":
                     yield value.tag, event.step, event.wall_time, float(
                         tf.make_ndarray(value.tensor))
+
+
+def training_minutes(logdir):
+    """The minutes the run's event files span, summed over the files: every sitting a run
+    was trained in (each writes its own file), without the gaps between them."""
+    spans = [max(e.wall_time for e in events) - min(e.wall_time for e in events)
+             for events in _event_files(logdir) if events]
+    return sum(spans) / 60
 
 
 def median_step_time(logdir):
