@@ -190,6 +190,22 @@ class SyntheticDatasetTest(tf.test.TestCase):
             synthetic.generate_dataset(out, progress=False, **_ARGS)
         self.assertEqual(os.listdir(out), ["notes.txt"])
 
+    def test_files_added_to_a_synthetic_set_are_not_replaced_with_it(self):
+        out = os.path.join(self.get_temp_dir(), "synth_added")
+        synthetic.generate_dataset(out, progress=False, **_ARGS)
+        synthetic.generate_dataset(out, progress=False, **{**_ARGS, "seed": 1})  # ours: replaced
+        for added in (os.path.join(out, "trainA", "my_frame.png"),
+                      os.path.join(out, "notes.txt")):
+            with open(added, "w") as f:
+                f.write("keep me")
+            with self.assertRaisesRegex(FileExistsError, f"{out} holds a synthetic data set "
+                                                         f"and {added}, which the set did not "
+                                                         "write"):
+                synthetic.generate_dataset(out, progress=False, **_ARGS)
+            with open(added) as f:
+                self.assertEqual(f.read(), "keep me")
+            os.remove(added)
+
     def test_a_file_as_the_output_folder_is_refused_before_rendering(self):
         out = os.path.join(self.get_temp_dir(), "notes.txt")
         with open(out, "w") as f:

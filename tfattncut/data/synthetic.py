@@ -67,6 +67,7 @@ def _check_size(size):
 
 
 MANIFEST = "manifest.json"
+_LABELS_JSON, _README_TXT = "labels.json", "README.txt"
 _FORMAT = "tfattncut-synthetic-street"
 # Bump whenever the renderer's output changes, so ensure_dataset notices old sets.
 _VERSION = 1
@@ -145,6 +146,20 @@ def _is_complete(out_dir, manifest):
     return True
 
 
+def _foreign_entry(out_dir, manifest):
+    """A file or folder in out_dir that the set of `manifest` did not write, or None."""
+    ours = set(manifest["counts"]) | {MANIFEST, _LABELS_JSON, _README_TXT}
+    for name in sorted(os.listdir(out_dir)):
+        path = os.path.join(out_dir, name)
+        if name not in ours:
+            return path
+        for entry in sorted(os.listdir(path)) if name in manifest["counts"] else ():
+            stem = os.path.splitext(entry)[0]
+            if not (stem.isdigit() and int(stem) < manifest["counts"][name]):
+                return os.path.join(path, entry)
+    return None
+
+
 def _check_arguments(size, num_train, num_test, seed):
     _check_size(size)
     for name, value in (("num_train", num_train), ("num_test", num_test)):
@@ -178,6 +193,11 @@ def generate_dataset(out_dir, size=128, num_train=1000, num_test=100, seed=0, pr
     if existing is None and os.path.isdir(out_dir) and os.listdir(out_dir):
         raise FileExistsError(f"{out_dir} holds files but no synthetic data set ({MANIFEST}); "
                               f"choose an empty or new output folder")
+    foreign = existing and _foreign_entry(out_dir, existing)
+    if foreign:
+        raise FileExistsError(f"{out_dir} holds a synthetic data set and {foreign}, which the "
+                              f"set did not write and replacing it would delete; move that "
+                              f"out first or choose another output folder")
     folders = _folders(num_train, num_test)
     tmp_dir = f"{out_dir}.partial-{os.getpid()}"
     shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -192,10 +212,10 @@ def generate_dataset(out_dir, size=128, num_train=1000, num_test=100, seed=0, pr
         num_workers = 1 if len(jobs) < _MIN_PARALLEL_JOBS else min(2, os.cpu_count() or 1)
     try:
         _run(jobs, num_workers, progress)
-        with open(os.path.join(tmp_dir, "labels.json"), "w") as f:
+        with open(os.path.join(tmp_dir, _LABELS_JSON), "w") as f:
             json.dump(_labels_json(), f, indent=1)
         arguments = dict(size=size, num_train=num_train, num_test=num_test, seed=seed)
-        with open(os.path.join(tmp_dir, "README.txt"), "w") as f:
+        with open(os.path.join(tmp_dir, _README_TXT), "w") as f:
             f.write(_README.format(**arguments))
         counts = {}
         for folder, (_, _, count, labels_folder) in folders.items():
