@@ -164,6 +164,14 @@ class SyntheticDatasetTest(tf.test.TestCase):
         os.remove(os.path.join(out, "testB", "000000.jpg"))
         synthetic.ensure_dataset(out, **args)
         self.assertEqual(os.listdir(os.path.join(out, "testB")), ["000000.jpg"])
+        # A file the user added (to train on the mix) leaves the set complete and untouched.
+        added = os.path.join(out, "trainA", "my_frame.png")
+        with open(added, "w") as f:
+            f.write("keep me")
+        with mock.patch.object(synthetic, "generate_dataset") as generate:
+            synthetic.ensure_dataset(out, **args)
+        generate.assert_not_called()
+        self.assertTrue(os.path.exists(added))
 
     def test_a_crash_leaves_no_set_that_looks_complete(self):
         root = self.get_temp_dir()

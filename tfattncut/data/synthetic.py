@@ -139,9 +139,12 @@ def _read_manifest(out_dir):
 
 
 def _is_complete(out_dir, manifest):
+    """Whether every file the set wrote is there (files a user added do not matter)."""
     for folder, count in manifest["counts"].items():
         path = os.path.join(out_dir, folder)
-        if not os.path.isdir(path) or len(os.listdir(path)) != count:
+        stems = {os.path.splitext(name)[0] for name in os.listdir(path)} \
+            if os.path.isdir(path) else set()
+        if any(f"{index:06d}" not in stems for index in range(count)):
             return False
     return True
 
