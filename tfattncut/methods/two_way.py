@@ -47,6 +47,7 @@ class TwoWayGAN(Method):
 
     # Channels a pool stores per pixel (the attention-guided model adds its mask).
     record_channels = 3
+    identity_flag = None  # set by each subclass (see above)
     image_rows = {
         "translation/real_A|fake_B": ("real_a", "fake_b"),
         "translation/real_B|fake_A": ("real_b", "fake_a"),
@@ -133,8 +134,6 @@ class TwoWayGAN(Method):
     def discriminator_view(self, record):
         """The image a D sees for a record [B, H, W, record_channels]."""
         return record
-
-    identity_flag = None  # see the class docstring
 
     @classmethod
     def identity_on(cls, config):
