@@ -177,8 +177,9 @@ def generate_dataset(out_dir, size=128, num_train=1000, num_test=100, seed=0, pr
     """Renders the whole data set into out_dir (layout: see _README).
 
     The set is built in a sibling folder and renamed into place, so a crash never leaves a
-    set that looks complete. An earlier synthetic set in out_dir is replaced; any other
-    non-empty out_dir is refused rather than overwritten.
+    set that looks complete. An earlier synthetic set in out_dir is replaced, unless it holds
+    files the set did not write; any other non-empty out_dir is refused rather than
+    overwritten.
 
     Args:
       size: image height and width in pixels, >= 64.
