@@ -32,6 +32,7 @@ flags.DEFINE_integer("width", 32, "Segmenter width (channels of its first layer)
                      lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Segmenter initialisation and data order.")
 config_lib.register_bounds("learning_rate", config_lib.POSITIVE)
+config_lib.register_bounds("seed", config_lib.SEED)
 flags.mark_flags_as_required(["checkpoint", "output"])
 FLAGS = flags.FLAGS
 

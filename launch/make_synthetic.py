@@ -15,7 +15,7 @@ _SIZE = flags.DEFINE_integer("size", 128, "Image height and width in pixels.",
 _NUM_TRAIN = flags.DEFINE_integer("num_train", 1000, "Training images per domain.",
                                   lower_bound=1)
 _NUM_TEST = flags.DEFINE_integer("num_test", 100, "Test images per domain.", lower_bound=0)
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of every random draw.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of every random draw.", lower_bound=0)
 
 
 def main(_argv):  # cli.run refuses positional arguments

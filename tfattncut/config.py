@@ -33,7 +33,8 @@ class Bounds:
     def __str__(self):
         if self.high is None:
             return f"{'>' if self.low_open else '>='} {self.low:g}"
-        return (f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+        high = self.high if isinstance(self.high, int) else f"{self.high:g}"  # 2**32 - 1 in full
+        return (f"in {'(' if self.low_open else '['}{self.low:g}, {high}"
                 f"{')' if self.high_open else ']'}")
 
 
@@ -41,6 +42,7 @@ POSITIVE = Bounds(0, low_open=True)             # learning rates, temperatures
 NON_NEGATIVE = Bounds(0)                        # loss weights, sizes where 0 means "off"
 AT_LEAST_ONE = Bounds(1)                        # counts, widths, intervals
 BELOW_ONE = Bounds(0, 1, high_open=True)        # Adam betas, thresholds of a sigmoid
+SEED = Bounds(0, 2**32 - 1)                     # what keras.utils.set_random_seed accepts
 
 
 def register_bounds(name, bounds, flag_values=flags.FLAGS):
@@ -180,7 +182,8 @@ class Config:
     _area("training")  # the run, optimisation (training.md, "Optimisation"), runtime
     name: str = _field("experiment", "Run name: outputs go to checkpoints_dir/name.")
     checkpoints_dir: str = _field("runs", "Root folder of run directories.")
-    seed: int = _field(0, "Seed of every random draw (data order, crops, patches, init).")
+    seed: int = _field(0, "Seed of every random draw (data order, crops, patches, init).",
+                       bounds=SEED)
     lr: float = _field(2e-4, "Initial Adam learning rate of G, D and F.", bounds=POSITIVE)
     beta1: float = _field(0.5, "Adam β1.", bounds=BELOW_ONE)
     beta2: float = _field(0.999, "Adam β2.", bounds=BELOW_ONE)
@@ -339,7 +342,8 @@ def validate(config):
         raise ValueError(f"--crop_size must be a multiple of 4 (the generator downsamples "
                          f"twice); got {config.crop_size}")
     if not config.nce_layers or min(config.nce_layers) < 0:
-        raise ValueError(f"--nce_layers must be non-negative layer numbers; got {config.nce_layers}")
+        raise ValueError(
+            f"--nce_layers must be non-negative layer numbers; got {config.nce_layers}")
     if config.profile_steps and (len(config.profile_steps) != 2 or
                                  not 1 <= config.profile_steps[0] <= config.profile_steps[1]):
         raise ValueError(f"--profile_steps must be two steps A,B with 1 <= A <= B; got "

@@ -1,5 +1,6 @@
 """The method study: its summary against hand computations, the merge of partial studies,
 the event-file readers, and (end to end, small) training, scoring, resuming and skipping."""
+import dataclasses
 import json
 import os
 import shutil
@@ -128,13 +129,18 @@ class SummaryTest(tf.test.TestCase):
         _write(settings.study_dir, "fastcut_seed0", _scores("fastcut", 0, 0.2))  # older file
         summary = study.write_report(settings)
         # step_hours: 3 runs x 8 steps x 0.5 s.
-        self.assertEqual(summary["cost"], {"runs": 3, "timed_runs": 2, "wall_hours": 1.5,
-                                           "stepped_runs": 3, "step_hours": 12 / 3600,
+        self.assertEqual(summary["cost"], {"runs": 3, "planned": 4, "timed_runs": 2,
+                                           "wall_hours": 1.5, "stepped_runs": 3,
+                                           "step_hours": 12 / 3600,
                                            "machines": ["CPU X, 2 cores"]})
         with open(doc) as f:
             page = f.read()
         self.assertIn("python -m launch.study --flagfile=configs/study.cfg", page)
         self.assertIn("**3 of 4 runs scored** (the same command continues", page)
+        # A command that trains a subset still reports every score in the folder, and counts
+        # them into the study's size (it said "3 of 1 runs scored").
+        subset = dataclasses.replace(settings, variants=("cut",), seeds=(0,))
+        self.assertEqual(study.write_report(subset)["cost"]["planned"], 3)
         self.assertIn("Machine: CPU X, 2 cores. Wall time (training and scoring, baselines "
                       "excluded): 1.5 h over the 2 runs", page)
         self.assertIn("training alone, as each run's median step time times its steps: 0.0 h "
@@ -274,6 +280,18 @@ class SummaryTest(tf.test.TestCase):
     def test_unknown_preset_is_named(self):
         with self.assertRaisesRegex(ValueError, "--presets: unknown \\['cutt'\\]"):
             _settings("/tmp", variants=("cutt",))
+
+    def test_seeds_a_run_refuses_and_repeats_are_named_before_anything_trains(self):
+        # A negative seed used to train a minute of baseline segmenters, then fail in
+        # keras.utils.set_random_seed.
+        for seeds in ((0, -1), (2**32,)):
+            with self.subTest(seeds=seeds), self.assertRaisesRegex(
+                    ValueError, "--seeds: \\[.*\\] not in \\[0, 4294967295\\]"):
+                _settings("/tmp", seeds=seeds)
+        with self.assertRaisesRegex(ValueError, "--seeds: 0, 1, 0 names one twice"):
+            _settings("/tmp", seeds=(0, 1, 0))
+        with self.assertRaisesRegex(ValueError, "--presets: cut, cut names one twice"):
+            _settings("/tmp", variants=("cut", "cut"))
 
 
 def _scalar_event(tag, step, wall_time, value):

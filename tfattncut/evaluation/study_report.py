@@ -72,10 +72,12 @@ def load_scores(score_dirs):
     return runs, baselines
 
 
-def summarise(runs, baselines, variants):
+def summarise(runs, baselines, variants, planned):
     """The report's numbers: per variant and metric the seeds' values and their interval,
     the paired differences against CUT, the baselines' intervals, and the runs that failed
-    (`Study.record_failure`), which the means leave out."""
+    (`Study.record_failure`), which the means leave out. `planned`: the (variant, seed) keys
+    the command trains; with the scored ones they are the study's size (a command that trains
+    a subset still reports every score in its folder)."""
     summary = {"variants": {}, "paired_vs_cut": {}, "baselines": {},
                "failed": {run_name(*key): r["failed"] for key, r in sorted(runs.items())
                           if r.get("failed")}}
@@ -114,7 +116,8 @@ def summarise(runs, baselines, variants):
     # Median step time x steps: training alone, without pauses, resume gaps or start-up.
     stepped = [r["step_time_s"] * r["steps"] for r in runs.values()
                if r.get("step_time_s") and r.get("steps")]
-    summary["cost"] = {"runs": len(runs), "timed_runs": len(timed),
+    summary["cost"] = {"runs": len(runs), "planned": len(set(planned) | set(runs)),
+                       "timed_runs": len(timed),
                        "wall_hours": sum(timed) / 60, "stepped_runs": len(stepped),
                        "step_hours": sum(stepped) / 3600,
                        "machines": sorted({r["machine"] for r in runs.values() if "machine" in r})}
@@ -131,13 +134,12 @@ def _ranked(variants):
         "downstream_miou", {"mean": -1.0})["mean"])
 
 
-def format_headline(summary, settings, report_link):
+def format_headline(summary, report_link):
     """The README's block: how far the study is, its reference lines and the ranked table of
     the three metrics a user chooses by; `report_link`: the full page, relative to the
     README."""
     variants = summary["variants"]
-    planned = len(settings.variants) * len(settings.seeds)
-    runs = summary["cost"]["runs"]
+    runs, planned = summary["cost"]["runs"], summary["cost"]["planned"]
     steps = "/".join(str(s) for s in summary["steps"]) or "?"
     baselines = summary["baselines"]
 
@@ -209,8 +211,8 @@ def format_report(summary, settings, image_dir=""):
     ranked = _ranked(variants)
     shown = [(key, label) for key, label, _ in METRICS
              if any(key in variants[v]["metrics"] for v in variants)]
-    planned = len(settings.variants) * len(settings.seeds)
     cost = summary["cost"]
+    planned = cost["planned"]
     lines = ["# Method study: which method keeps the labels and looks real", "",
              "```bash", f"python -m launch.study {settings.command}".rstrip(), "```", "",
              f"**{cost['runs']} of {planned} runs scored**"

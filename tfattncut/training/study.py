@@ -34,6 +34,7 @@ Scores of a run (all offline; synthetic.md and spec/metrics.md):
 """
 import dataclasses
 import glob
+import itertools
 import json
 import os
 import time
@@ -90,6 +91,12 @@ class StudySettings:
                              f"{', '.join(DEFAULT_VARIANTS)}")
         if not self.seeds:
             raise ValueError("--seeds: give at least one seed")
+        bad = [s for s in self.seeds if s not in config_lib.SEED]
+        if bad:
+            raise ValueError(f"--seeds: {bad} not {config_lib.SEED}, the seeds a run accepts")
+        for flag, values in (("--presets", self.variants), ("--seeds", self.seeds)):
+            if len(set(values)) < len(values):
+                raise ValueError(f"{flag}: {', '.join(map(str, values))} names one twice")
 
 
 def scores_path(study_dir, name):
@@ -380,7 +387,8 @@ def write_report(settings, merge_dirs=()):
             + "".join(f", {d}" for d in merge_dirs)
             + ": no scores/*.json to report (a mistyped folder?); nothing written")
     variants = [v for v in DEFAULT_VARIANTS if any(k[0] == v for k in runs)]
-    summary = summarise(runs, baselines, variants)
+    summary = summarise(runs, baselines, variants,
+                        planned=itertools.product(settings.variants, settings.seeds))
     summary["series"] = series_summary(runs)
     os.makedirs(settings.study_dir, exist_ok=True)
     _write_json({"summary": summary, "runs": [runs[k] for k in sorted(runs)],
@@ -397,8 +405,7 @@ def write_report(settings, merge_dirs=()):
     if settings.readme_path:
         page = settings.doc_path or os.path.join(settings.study_dir, "report.md")
         replace_headline(settings.readme_path, format_headline(
-            summary, settings, os.path.relpath(page, os.path.dirname(settings.readme_path)
-                                               or ".")))
+            summary, os.path.relpath(page, os.path.dirname(settings.readme_path) or ".")))
     means = {v: e["metrics"]["downstream_miou"]["mean"] for v, e in summary["variants"].items()
              if "downstream_miou" in e["metrics"]}
     if means:
