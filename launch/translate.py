@@ -6,15 +6,17 @@ right, translated, and cropped back (tfattncut.inference). With --labels, each i
 map (same file stem) is copied to OUTPUT_labels/, so a labelled simulator set becomes a
 labelled photo-style set in the CycleGAN layout. The work is tfattncut.translation's.
 
-Inputs whose translations would share a name (x.png and x.jpg) are refused before anything
-is written. A file that cannot be decoded or is smaller than 5x5 does not stop the others:
-every such file is listed with its reason at the end, and the exit status is 1.
+Inputs whose translations would share a name (x.png and x.jpg), an output folder that holds
+the inputs, and files already in OUTPUT (or OUTPUT_labels) that this would replace, unless
+--overwrite, are refused before anything is written. A file that cannot be decoded or is
+smaller than 5x5 does not stop the others: every such file is listed with its reason at the
+end, and the exit status is 1.
 """
 from absl import flags
 
 from tfattncut import cli
 from tfattncut.config import DIRECTIONS
-from tfattncut.translation import translate_files
+from tfattncut.translation import labels_folder, translate_files
 
 flags.DEFINE_string("checkpoint", None, "Run directory, its checkpoints/ folder, or a prefix.")
 flags.DEFINE_string("input", None, "An image file or a folder of images.")
@@ -23,15 +25,17 @@ flags.DEFINE_string("labels", None, "Optional folder of label maps with the inpu
 flags.DEFINE_enum("direction", "AtoB", DIRECTIONS,
                   "Which generator of a two-way method (CycleGAN, DCLGAN, ...) translates; "
                   "one-sided methods (CUT) only have AtoB, their trained direction.")
+flags.DEFINE_bool("overwrite", False, "Replace translations (and label maps) already in "
+                  "--output from an earlier run; without it such files are refused.")
 flags.mark_flags_as_required(["checkpoint", "input", "output"])
 FLAGS = flags.FLAGS
 
 
 def main(_argv):  # cli.run refuses positional arguments
     written = translate_files(FLAGS.checkpoint, FLAGS.input, FLAGS.output, FLAGS.labels,
-                              FLAGS.direction)
+                              FLAGS.direction, FLAGS.overwrite)
     print(f"Wrote {len(written)} translation(s) to {FLAGS.output}"
-          + (f" and their label maps to {FLAGS.output.rstrip('/')}_labels" if FLAGS.labels else ""))
+          + (f" and their label maps to {labels_folder(FLAGS.output)}" if FLAGS.labels else ""))
 
 
 if __name__ == "__main__":

@@ -51,14 +51,13 @@ class UnreadableImages(ValueError):
             + "\n".join(f"  {why}" for why in failed.values()))
 
 
+def translation_path(output_dir, path):
+    return os.path.join(output_dir, stem(path) + ".png")
+
+
 def check_destinations(paths, output_dir):
     """Refuses inputs whose translations would overwrite each other (x.png and x.jpg both
-    become OUTPUT_DIR/x.png) or an output folder that holds any of the inputs."""
-    output_dir = os.path.abspath(output_dir)
-    for path in paths:
-        if os.path.dirname(os.path.abspath(path)) == output_dir:
-            raise ValueError(f"The translations' folder {output_dir} holds the input {path}: "
-                             f"writing there would overwrite the inputs; choose another one.")
+    become OUTPUT_DIR/x.png) or any input (`_refuse_overwriting_inputs`)."""
     by_stem = collections.defaultdict(list)
     for path in paths:
         by_stem[stem(path)].append(path)
@@ -67,6 +66,24 @@ def check_destinations(paths, output_dir):
     if clashes:
         raise ValueError(f"Inputs with the same file stem would overwrite each other's "
                          f"translation in {output_dir}: {'; '.join(clashes)}; rename them.")
+    _refuse_overwriting_inputs({path: translation_path(output_dir, path) for path in paths},
+                               output_dir, "translations")
+
+
+def _refuse_overwriting_inputs(targets, folder, what):
+    """targets: {input: the file written for it in `folder`}. Refuses a `folder` that is a
+    file, or that holds any input: symbolic links resolved, since an output folder linked to
+    the input folder, or an output file linked to an input, is written through the link."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise NotADirectoryError(f"The {what}' folder {folder} is a file; choose a folder.")
+    real_folder = os.path.realpath(folder)
+    for source, target in targets.items():
+        real_source = os.path.realpath(source)
+        if (os.path.dirname(real_source) == real_folder
+                or os.path.realpath(os.path.dirname(source)) == real_folder
+                or os.path.realpath(target) == real_source):
+            raise ValueError(f"The {what}' folder {folder} holds the input {source}: writing "
+                             f"there would overwrite the inputs; choose another one.")
 
 
 def translate_images(translator, paths, output_dir, image_size=None):
@@ -100,7 +117,7 @@ def translate_images(translator, paths, output_dir, image_size=None):
                 failed[path] = (f"Image file {path} is {height}x{width} pixels (height x "
                                 f"width); translating needs at least {MIN_SIDE}x{MIN_SIDE}")
             else:
-                target = os.path.join(output_dir, stem(path) + ".png")
+                target = translation_path(output_dir, path)
                 tf.io.write_file(target, tf.io.encode_png(to_uint8(run(image[tf.newaxis])[0])))
                 written.append(target)
         progress.add(1)
@@ -125,31 +142,53 @@ def label_paths(labels_dir, image_paths):
     return {path: by_stem[stem(path)] for path in image_paths}
 
 
-def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB"):
+def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB",
+                    overwrite=False):
     """Writes OUTPUT/STEM.png for each input and OUTPUT_labels/ copies of their label maps;
-    returns the written paths. UnreadableImages (see translate_images) comes after every
-    other input is translated and its label map copied."""
+    returns the written paths. Files already there that this would replace are refused unless
+    `overwrite` (a mistyped --output must not replace a data set's images with translations).
+    UnreadableImages (see translate_images) comes after every other input is translated and
+    its label map copied."""
     if not os.path.exists(inputs):
         raise FileNotFoundError(f"--input={inputs} does not exist")
     paths = image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
     sources = label_paths(labels, paths) if labels else {}
-    check_destinations(paths, output)  # before the checkpoint is read
+    # All before the checkpoint is read.
+    check_destinations(paths, output)
+    label_targets = {source: os.path.join(labels_folder(output), os.path.basename(source))
+                     for source in sources.values()}
+    if sources:
+        _refuse_overwriting_inputs(label_targets, labels_folder(output), "label maps")
+    if not overwrite:
+        existing = [target for target in [*(translation_path(output, p) for p in paths),
+                                           *label_targets.values()]
+                    if os.path.lexists(target)]
+        if existing:
+            raise FileExistsError(
+                f"--output={output}: {existing[0]} exists"
+                + (f", and {len(existing) - 1} more files this would replace"
+                   if len(existing) > 1 else "")
+                + "; pass --overwrite to replace them, or choose another --output")
     translator, _ = load_translator(checkpoint, direction)
     try:
         written = translate_images(translator, paths, output)
     except UnreadableImages as error:
-        _copy_labels([p for p in paths if p not in error.failed], sources, output)
+        _copy_labels([p for p in paths if p not in error.failed], label_targets, sources)
         raise
-    _copy_labels(paths, sources, output)
+    _copy_labels(paths, label_targets, sources)
     return written
 
 
-def _copy_labels(paths, sources, output):
+def labels_folder(output):
+    """Where `translate_files` copies the label maps: OUTPUT_labels, the CycleGAN layout."""
+    return output.rstrip("/") + "_labels"
+
+
+def _copy_labels(paths, label_targets, sources):
     """Copies the label map of each of `paths` ({path: label map} in `sources`, empty without
-    --labels) into OUTPUT_labels/."""
-    if not sources:
-        return
-    labels_out = output.rstrip("/") + "_labels"
-    os.makedirs(labels_out, exist_ok=True)
+    --labels) to its place in `label_targets`."""
     for path in paths:
-        shutil.copyfile(sources[path], os.path.join(labels_out, os.path.basename(sources[path])))
+        if path in sources:
+            target = label_targets[sources[path]]
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(sources[path], target)

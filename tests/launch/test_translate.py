@@ -1,5 +1,6 @@
 """launch.translate on a tiny run: the library function, and the command as a process."""
 import os
+import pathlib
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,54 @@ class TranslateCLITest(tf.test.TestCase):
                 self.assertEqual(a.read(), b.read())
         with self.assertRaisesRegex(ValueError, "would overwrite the inputs"):
             translate_files(config.run_dir, inputs, inputs)
+
+    def test_nothing_a_user_has_is_replaced_without_overwrite(self):
+        root = tempfile.mkdtemp()
+        config = tiny_config(root, name="run")
+        write_tiny_run(config)
+        inputs, labels = os.path.join(root, "in"), os.path.join(root, "o_labels")
+        pixels = np.random.default_rng(0).integers(0, 255, (3, 16, 16, 3), dtype=np.uint8)
+        for index, image in enumerate(pixels):
+            write_png(inputs, f"{index}.png", image)
+            write_png(labels, f"{index}.png", image[..., 0])
+
+        def contents():
+            return {os.path.join(folder, name): pathlib.Path(folder, name).read_bytes()
+                    for folder in (inputs, labels) for name in os.listdir(folder)}
+
+        before = contents()
+        # A link to the input folder is the input folder: the translations used to replace
+        # the inputs through it.
+        link = os.path.join(root, "link")
+        os.symlink(inputs, link)
+        with self.assertRaisesRegex(ValueError, f"folder {link} holds the input"):
+            translate_files(config.run_dir, inputs, link)
+        # --output=o gives OUTPUT_labels = o_labels, the label maps themselves: this used to
+        # end in shutil.SameFileError after every translation was written.
+        with self.assertRaisesRegex(ValueError, f"label maps' folder {labels} holds the input"):
+            translate_files(config.run_dir, inputs, os.path.join(root, "o"), labels)
+        self.assertFalse(os.path.exists(os.path.join(root, "o")))
+        afile = os.path.join(root, "afile")
+        open(afile, "w").close()
+        with self.assertRaisesRegex(NotADirectoryError, f"folder {afile} is a file"):
+            translate_files(config.run_dir, inputs, afile)
+        self.assertEqual(contents(), before)
+
+        output = os.path.join(root, "out")
+        translate_files(config.run_dir, inputs, output, labels)
+        # A second run into the same folder (or a mistyped --output naming a data set's
+        # folder) would replace files: refused, naming the first, until --overwrite.
+        with open(os.path.join(output, "0.png"), "rb") as f:
+            first = f.read()
+        with self.assertRaisesRegex(FileExistsError, f"--output={output}: {output}/0.png "
+                                    "exists, and 5 more files this would replace; pass "
+                                    "--overwrite"):
+            translate_files(config.run_dir, inputs, output, labels)
+        written = translate_files(config.run_dir, inputs, output, labels, overwrite=True)
+        self.assertLen(written, 3)
+        with open(os.path.join(output, "0.png"), "rb") as f:
+            self.assertEqual(f.read(), first)  # the same run and input: the same file
+        self.assertEqual(contents(), before)
 
 
 def run_translate(*flags):
