@@ -38,7 +38,9 @@ FLAGS = flags.FLAGS
 
 
 def main(_argv):  # cli.run refuses positional arguments
-    inference.find_run(FLAGS.checkpoint)  # a wrong --checkpoint fails before the rendering
+    # A wrong --checkpoint or --output fails before the rendering.
+    inference.find_run(FLAGS.checkpoint)
+    cli.check_output_folder("--output", FLAGS.output)
     if FLAGS.make_synthetic:
         synthetic.ensure_dataset(FLAGS.dataroot)
     start = time.time()

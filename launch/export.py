@@ -30,6 +30,7 @@ FLAGS = flags.FLAGS
 
 
 def main(_argv):  # cli.run refuses positional arguments
+    cli.check_output_folder("--export_dir", FLAGS.export_dir)
     path = export(FLAGS.checkpoint, FLAGS.name, FLAGS.export_dir, FLAGS.version,
                   FLAGS.direction, FLAGS.max_image_pixels)
     print(f"Exported {path} with signatures {', '.join(SIGNATURES)}")

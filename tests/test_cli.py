@@ -68,6 +68,20 @@ class RunTest(tf.test.TestCase):
         self.assertIsNone(caught.exception.code)
 
 
+class CheckOutputFolderTest(tf.test.TestCase):
+
+    def test_a_file_on_the_path_is_named_and_folders_to_be_created_pass(self):
+        root = tempfile.mkdtemp()
+        afile = os.path.join(root, "afile")
+        open(afile, "w").close()
+        for path in (afile, os.path.join(afile, "below", "deeper")):
+            with self.subTest(path=path), self.assertRaisesRegex(
+                    NotADirectoryError, f"^--output={path}: {afile} is a file; name a folder"):
+                cli.check_output_folder("--output", path)
+        cli.check_output_folder("--output", os.path.join(root, "new", "deeper"))
+        cli.check_output_folder("--output", root)
+        self.assertEqual(os.listdir(root), ["afile"])  # nothing created
+
 
 @contextlib.contextmanager
 def current_folder(path):

@@ -92,6 +92,17 @@ def run(main, flags_parser=app.parse_flags_with_usage):
     app.run(main_with_user_errors, flags_parser=parse_flags)
 
 
+def check_output_folder(flag, path):
+    """Refuses an output folder flag whose path, or a folder above it, is a file: os.makedirs
+    would fail there only after the work was done, with a traceback."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise NotADirectoryError(f"{flag}={path}: {probe} is a file; name a folder (it is "
+                                 f"created if missing)")
+
+
 def _program_name():
     """launch.NAME under `python -m`, else the script's file name."""
     spec = getattr(sys.modules["__main__"], "__spec__", None)
