@@ -1,5 +1,6 @@
 """Translation of any size and loading a generator from a run directory."""
 import os
+import shutil
 import tempfile
 
 import tensorflow as tf
@@ -37,7 +38,12 @@ class LoadTranslatorTest(tf.test.TestCase):
         generator = write_tiny_run(config)
         checkpoints = os.path.join(config.run_dir, "checkpoints")
         images = tf.random.uniform([1, 64, 64, 3], -1, 1, seed=3)
-        for where in (config.run_dir, checkpoints, tf.train.latest_checkpoint(checkpoints)):
+        # best_fid/ (evaluation while training keeps the best-FID checkpoint there) is a
+        # folder of checkpoints in the run directory like checkpoints/.
+        best = os.path.join(config.run_dir, "best_fid")
+        shutil.copytree(checkpoints, best)
+        for where in (config.run_dir, checkpoints, tf.train.latest_checkpoint(checkpoints),
+                      best):
             loaded, loaded_config = inference.load_translator(where)
             self.assertEqual(loaded_config, config)
             self.assertAllClose(loaded(images), generator(images))

@@ -28,15 +28,17 @@ def translate(generator, images):
 
 
 def find_run(checkpoint):
-    """(run directory, checkpoint prefix) for a run directory, its checkpoints/ folder, or one
-    checkpoint prefix (runs/NAME/checkpoints/ckpt-N).
+    """(run directory, checkpoint prefix) for a run directory, a folder of checkpoints in it
+    (checkpoints/, or best_fid/ of evaluation while training), or one checkpoint prefix
+    (runs/NAME/checkpoints/ckpt-N).
 
     A folder gives its newest intact checkpoint (a warning names any newer damaged one); a
     prefix names one checkpoint, which is an error if it is damaged.
     """
     path = os.path.normpath(checkpoint)
     if os.path.isdir(path):
-        folder = path if os.path.basename(path) == "checkpoints" else os.path.join(path, "checkpoints")
+        run_folder = os.path.join(path, "checkpoints")
+        folder = run_folder if os.path.isdir(run_folder) else path
         try:
             prefix = newest_intact(folder)
         except ValueError as error:
