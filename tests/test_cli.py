@@ -76,7 +76,8 @@ class CheckOutputFolderTest(tf.test.TestCase):
         open(afile, "w").close()
         for path in (afile, os.path.join(afile, "below", "deeper")):
             with self.subTest(path=path), self.assertRaisesRegex(
-                    NotADirectoryError, f"^--output={path}: {afile} is a file; name a folder"):
+                    NotADirectoryError,
+                    f"^--output={path}: {afile} exists and is not a folder; name a folder"):
                 cli.check_output_folder("--output", path)
         cli.check_output_folder("--output", os.path.join(root, "new", "deeper"))
         cli.check_output_folder("--output", root)

@@ -96,11 +96,11 @@ def check_output_folder(flag, path):
     """Refuses an output folder flag whose path, or a folder above it, is a file: os.makedirs
     would fail there only after the work was done, with a traceback."""
     probe = os.path.abspath(path)
-    while not os.path.exists(probe):
+    while not os.path.lexists(probe):  # a dangling link blocks makedirs too
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
-        raise NotADirectoryError(f"{flag}={path}: {probe} is a file; name a folder (it is "
-                                 f"created if missing)")
+        raise NotADirectoryError(f"{flag}={path}: {probe} exists and is not a folder; name a "
+                                 f"folder (it is created if missing)")
 
 
 def _program_name():

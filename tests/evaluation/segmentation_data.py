@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from tfattncut.data.labels import CAR, ROAD, SKY, TRAIN_CLASSES, VEGETATION
+from tfattncut.evaluation import segmenter
 
 _COLOURS = {"R": (255, 0, 0), "G": (0, 255, 0), "B": (0, 0, 255)}
 _ROAD, _VEG, _SKY, _CAR = ROAD, VEGETATION, SKY, CAR
@@ -56,3 +57,8 @@ def colour_segmenter():
         kernel[0, 0, channel, TRAIN_CLASSES.index(name)] = 1.0
     conv.kernel.assign(kernel)
     return model
+
+
+def export_colour_segmenter(root):
+    """Writes `colour_segmenter` as the SavedModel root/segmenter; returns its path."""
+    return segmenter.export_segmenter(colour_segmenter(), os.path.join(root, "segmenter"))

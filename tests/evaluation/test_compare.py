@@ -6,7 +6,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.evaluation.fake_runs import write_run
-from tfattncut.evaluation import compare
+from tfattncut.evaluation import compare, evaluate
 
 
 class CompareTest(tf.test.TestCase):
@@ -58,3 +58,41 @@ class CompareTest(tf.test.TestCase):
         with self.assertRaisesRegex(FileNotFoundError, "--runs: .*empty has no evaluation "
                                                        "reports.*launch.evaluate --checkpoint"):
             compare.load_run(empty)
+
+    def test_runs_of_one_folder_name_get_the_parents_that_tell_them_apart(self):
+        root = tempfile.mkdtemp()
+        same = [write_run(os.path.join(root, parent), "x", "random", [(1, "random", {"fid": f})])
+                for parent, f in (("a", 1.0), ("b", 2.0))]
+        other = write_run(os.path.join(root, "c"), "y", "random", [(1, "random", {"fid": 3.0})])
+        self.assertEqual(compare.run_names(same + [other]), ["a/x", "b/x", "y"])
+        self.assertEqual(compare.run_names([os.path.join(root, "a", "x"), "x"]),
+                         ["a/x", f"{os.path.basename(os.getcwd())}/x"])
+        table, plot = compare.compare(same, os.path.join(root, "out"))
+        self.assertIn("| a/x | cut/random | 1 | random | 1.0000 |", table)
+        self.assertIn("| b/x | cut/random | 1 | random | 2.0000 |", table)
+        # One fid panel and a legend of two lines, not one.
+        self.assertEqual(Image.open(plot).size, (640, 260 + 2 * 22 + 10))
+        with self.assertRaisesRegex(ValueError, f"--runs names one run twice: {same[0]} and "
+                                                f"{same[0]}/"):
+            compare.run_names([same[0], same[0] + "/"])
+
+    def test_reports_without_a_needed_field_name_the_file_and_field(self):
+        root = tempfile.mkdtemp()
+        run_dir = write_run(root, "run", "random", [])
+        path = os.path.join(run_dir, evaluate.EVAL_FOLDER, "evaluate.json")
+        for report, field in (({"metrics": {"fid": 3.0}}, "inception.backbone"),
+                              ({"metrics": {"fid": "3"}, "inception": {"backbone": None}},
+                               "metrics.fid"),
+                              ({"metrics": {}, "inception": {"backbone": None}, "epoch": "2"},
+                               "epoch")):
+            evaluate.write_json(report, path)
+            with self.assertRaisesRegex(ValueError, f"{path}: .*field '{field}'"):
+                compare.load_run(run_dir)
+
+    def test_an_output_that_is_a_file_is_refused_first(self):
+        output = os.path.join(tempfile.mkdtemp(), "compare")
+        with open(output, "w") as f:
+            f.write("mine")
+        with self.assertRaisesRegex(NotADirectoryError,
+                                    f"--output=.*: {output} exists and is not a folder"):
+            compare.compare([os.path.join(self.root, "no_such_run")], output)

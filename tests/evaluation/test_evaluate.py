@@ -1,14 +1,19 @@
-"""Metric reports between folders, of a checkpoint, and of a translator (random backbone)."""
+"""Metric reports between folders, of a checkpoint, and of a translator (random backbone);
+mistakes refused before any work."""
 import json
+import math
 import os
+import shutil
 import tempfile
+from unittest import mock
 
 import numpy as np
 import scipy.linalg
 import tensorflow as tf
 from PIL import Image
 
-from tests.testdata import tiny_config, write_tiny_run, write_unaligned_folders
+from tests.evaluation import segmentation_data
+from tests.testdata import tiny_config, write_png, write_tiny_run, write_unaligned_folders
 from tfattncut.data import image_files
 from tfattncut import pixels
 from tfattncut.evaluation import evaluate
@@ -35,6 +40,15 @@ def _scalar_events(logdir):
                 values[value.tag] = float(tf.make_ndarray(value.tensor)) \
                     if value.tag != "eval/inception" else value.tensor.string_val[0].decode()
     return values
+
+
+def _no_work(what):
+    """A patch for `what` that fails the test if the expensive work starts."""
+    return mock.patch.object(*what, side_effect=AssertionError(f"{what[1]} ran first"))
+
+
+_TRANSLATING = (evaluate.translation, "translate_images")
+_COMPUTING = (evaluate, "compute_metrics")
 
 
 class EvaluateTest(tf.test.TestCase):
@@ -176,3 +190,110 @@ class EvaluateTest(tf.test.TestCase):
             evaluate.check_metrics(("lpips",), True, True, True)
         with self.assertRaisesRegex(ValueError, "--segmenter and --labels go together"):
             evaluate.run(fake=self.test_a, labels=self.test_a)
+
+    def test_a_later_data_set_scores_only_its_own_translations(self):
+        first = write_unaligned_folders(tempfile.mkdtemp(), count=3, size=32)
+        second = write_unaligned_folders(tempfile.mkdtemp(), count=1, size=32, seed=1)
+        config = tiny_config(tempfile.mkdtemp(), name="run")
+        write_tiny_run(config)
+        output = os.path.join(tempfile.mkdtemp(), "eval.json")
+        translated = os.path.join(os.path.dirname(output), "eval_translated")
+        evaluate.run(checkpoint=config.run_dir, dataroot=first, metrics=["swd"], output=output)
+        report, _ = evaluate.run(checkpoint=config.run_dir, dataroot=second, metrics=["swd"],
+                                 output=output)
+        self.assertEqual(report["inputs"]["num_fake"], 1)
+        # The first call's other translations are not deleted, only left out of the score.
+        self.assertLen(image_files.list_images(translated), 3)
+        alone = os.path.join(tempfile.mkdtemp(), "alone")
+        os.makedirs(alone)
+        shutil.copy(os.path.join(translated, "000.png"), alone)
+        expected = evaluate.evaluate_folders(alone, os.path.join(second, "testB"),
+                                             metrics=["swd"])
+        self.assertAllClose(report["metrics"]["swd"], expected["metrics"]["swd"])
+        with open(output) as f:
+            self.assertEqual(json.load(f)["inputs"]["num_fake"], 1)
+
+    def test_backbone_and_segmenter_are_loaded_before_any_work(self):
+        missing = os.path.join(tempfile.mkdtemp(), "missing")
+        with _no_work(_COMPUTING):
+            with self.assertRaisesRegex(FileNotFoundError, "fid2015:PATH"):
+                evaluate.run(fake=self.test_a, real=self.test_b, metrics=["fid"],
+                             inception_spec=f"fid2015:{missing}.pb")
+            with self.assertRaisesRegex(FileNotFoundError, f"--segmenter={missing}"):
+                evaluate.run(fake=self.test_a, real=self.test_b, metrics=["swd"],
+                             segmenter=missing, labels=self.test_a)
+        config = tiny_config(tempfile.mkdtemp(), name="run")
+        write_tiny_run(config)
+        with _no_work(_TRANSLATING):
+            with self.assertRaisesRegex(FileNotFoundError, "keras:PATH"):
+                evaluate.run(checkpoint=config.run_dir, dataroot=self.root, metrics=["kid"],
+                             inception_spec=f"keras:{missing}.h5",
+                             output=os.path.join(missing, "r.json"))
+        self.assertFalse(os.path.exists(missing))
+
+    def test_label_maps_are_matched_before_any_work(self):
+        root = tempfile.mkdtemp()
+        image_dir, _ = segmentation_data.write_scenes(root)
+        saved = segmentation_data.export_colour_segmenter(root)
+        labels = os.path.join(root, "other_labels")
+        write_png(labels, "scene0.png", np.zeros([4, 6, 3], np.uint8))
+        with _no_work(_COMPUTING), self.assertRaisesRegex(
+                FileNotFoundError, f"--labels={labels} has no file for 1 of the 2 images"):
+            evaluate.run(fake=image_dir, paired=image_dir, metrics=["psnr"], segmenter=saved,
+                         labels=labels)
+
+    def test_non_finite_metrics_are_refused_naming_them(self):
+        path = os.path.join(tempfile.mkdtemp(), "report.json")
+        report = {"inputs": {}, "inception": {"backbone": None},
+                  "metrics": {"fid": 3.0, "swd": math.nan, "swd_16": -math.inf}}
+        with self.assertRaisesRegex(ValueError, f"Not writing {path}: metrics.swd is nan, "
+                                                "metrics.swd_16 is -inf, which JSON cannot hold"):
+            evaluate.write_json(report, path)
+        self.assertFalse(os.path.exists(path))
+
+    def test_ssim_refuses_images_smaller_than_its_window(self):
+        folder = tempfile.mkdtemp()
+        rng = np.random.default_rng(3)
+        for name in ("fake", "target"):
+            write_png(os.path.join(folder, name), "0.png",
+                      rng.integers(0, 256, [8, 8, 3], dtype=np.uint8))
+        fake, target = (os.path.join(folder, name) for name in ("fake", "target"))
+        with self.assertRaisesRegex(ValueError, "SSIM compares 11x11 windows, but batch 0 has "
+                                                "8x8 images.*--metrics=psnr.*--image_size=11"):
+            evaluate.run(fake=fake, paired=target)
+        report, _ = evaluate.run(fake=fake, paired=target, metrics=["psnr"])
+        self.assertEqual(sorted(report["metrics"]), ["psnr"])
+
+    def test_paths_below_a_file_are_refused_before_any_work(self):
+        blocker = os.path.join(tempfile.mkdtemp(), "notes.txt")
+        with open(blocker, "w") as f:
+            f.write("mine")
+        below = os.path.join(blocker, "r.json")
+        with _no_work(_COMPUTING):
+            with self.assertRaisesRegex(NotADirectoryError,
+                                        f"--output=.*: {blocker} exists and is not a folder"):
+                evaluate.run(fake=self.test_a, real=self.test_b, metrics=["swd"], output=below)
+            with self.assertRaisesRegex(NotADirectoryError,
+                                        f"--logdir=.*: {blocker} exists and is not a folder"):
+                evaluate.run(fake=self.test_a, real=self.test_b, metrics=["swd"],
+                             logdir=blocker)
+        config = tiny_config(tempfile.mkdtemp(), name="run")
+        write_tiny_run(config)
+        with _no_work(_TRANSLATING), self.assertRaisesRegex(NotADirectoryError, "--output"):
+            evaluate.run(checkpoint=config.run_dir, dataroot=self.root, metrics=["swd"],
+                         output=below)
+        with open(blocker) as f:
+            self.assertEqual(f.read(), "mine")
+
+    def test_trainings_epoch_reports_are_never_replaced(self):
+        run_dir = tempfile.mkdtemp()
+        path = evaluate.epoch_report_path(run_dir, 3)
+        evaluate.write_json({"inputs": {}, "inception": {"backbone": "random"},
+                             "metrics": {"fid": 1.0}, "epoch": 3}, path)
+        with open(path) as f:
+            before = f.read()
+        with self.assertRaisesRegex(FileExistsError, "is training's report of epoch 3.*"
+                                                     "e.g. .*eval/evaluate.json"):
+            evaluate.run(fake=self.test_a, real=self.test_b, metrics=["swd"], output=path)
+        with open(path) as f:
+            self.assertEqual(f.read(), before)

@@ -160,6 +160,20 @@ class RandomAndErrorsTest(tf.test.TestCase):
         with self.assertRaisesRegex(FileNotFoundError, "InceptionV3 weights.*weights.h5"):
             inception.load_backbone("keras:/no/such/weights.h5")
 
+    def test_junk_weight_files_name_the_spec_and_what_was_expected(self):
+        folder = tempfile.mkdtemp()
+        graph, weights = os.path.join(folder, "junk.pb"), os.path.join(folder, "junk.h5")
+        for path in (graph, weights):
+            with open(path, "wb") as f:
+                f.write(b"this is not a graph\x00\xff\xfe" * 10)
+        with self.assertRaisesRegex(ValueError, f"'fid2015:{graph}' is not a frozen TensorFlow "
+                                                "graph.*classify_image_graph_def.pb"):
+            inception.load_backbone(f"fid2015:{graph}")
+        with self.assertRaisesRegex(ValueError, f"'keras:{weights}' could not be loaded into "
+                                                "keras.applications.InceptionV3.*ImageNet "
+                                                "weights.*inception_v3_weights"):
+            inception.load_backbone(f"keras:{weights}")
+
     def test_unknown_specs_are_refused(self):
         for spec in ("inception", "keras", "random:x", "fid2015:"):
             with self.assertRaisesRegex(ValueError, "expected 'fid2015:PATH'"):

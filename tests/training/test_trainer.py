@@ -14,6 +14,7 @@ import tensorflow as tf
 from tests.testdata import tiny_config, write_unaligned_folders
 from tfattncut import pixels
 from tfattncut.data import image_files, transforms
+from tfattncut.evaluation import evaluate
 from tfattncut.methods.cut import CUT
 from tfattncut.training.trainer import NonFiniteSteps, Trainer
 
@@ -232,3 +233,18 @@ class EvalDuringTrainingTest(tf.test.TestCase):
         best = tf.train.latest_checkpoint(os.path.join(config.run_dir, "best_fid"))
         self.assertIsNotNone(best)
         self.assertTrue(best.endswith(f"-{2 * (fids.index(min(fids)) + 1)}"))
+
+    def test_a_metric_that_is_not_finite_is_warned_about_and_training_goes_on(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="eval_test_"), count=2)
+        config = tiny_config(root, name="nan", eval_every_epochs=1, inception="random",
+                             eval_metrics=("fid",), n_epochs_decay=0)
+        report = {"inputs": {}, "inception": {"backbone": "random", "note": "random"},
+                  "metrics": {"fid": float("nan")}, "epoch": 1}
+        with mock.patch.object(evaluate, "evaluate_translator", return_value=report), \
+                self.assertLogs(level="WARNING") as logs:
+            Trainer(config).fit()
+        self.assertTrue(any("Epoch 1: Not writing" in line and "metrics.fid is nan" in line
+                            for line in logs.output), logs.output)
+        self.assertEmpty(glob.glob(os.path.join(config.run_dir, "eval", "*.json")))
+        self.assertIsNotNone(tf.train.latest_checkpoint(os.path.join(config.run_dir,
+                                                                     "checkpoints")))

@@ -6,11 +6,12 @@ written during training (`evaluate.epoch_report_path`, with an `epoch`) and any 
 (highest epoch) and its best FID; the plot shows every metric against the epoch, one line
 per run.
 """
+import collections
 import dataclasses
 import glob
 import os
 
-from tfattncut import json_files
+from tfattncut import cli, json_files
 from tfattncut.evaluation import charts, evaluate
 
 # Table and plot columns, in this order; std and per-level SWD entries stay in the JSON.
@@ -22,8 +23,9 @@ PLOT = "compare.png"
 
 @dataclasses.dataclass
 class Run:
-    """name: the run folder's name; method: model and selector from its config.json;
-    reports: its evaluation reports, by epoch (reports without one first)."""
+    """name: the run folder's name (with parent folders where `run_names` needs them);
+    method: model and selector from its config.json; reports: its evaluation reports, by
+    epoch (reports without one first)."""
     name: str
     method: str
     reports: list
@@ -38,15 +40,65 @@ class Run:
                 if r.get("epoch") is not None and metric in r["metrics"]]
 
 
-def load_run(run_dir):
-    """The Run of a run directory; an error says where reports were looked for."""
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_report(report, path):
+    """Raises a ValueError naming the file and the field when a report lacks what the table
+    and plot read: metrics {name: number}, inception.backbone (a string or null) and, if
+    present, a whole-number epoch."""
+    remedy = f"keep only evaluation reports in {os.path.dirname(path)}"
+    metrics = report.get("metrics")
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{path} is not an evaluation report (no 'metrics' object); {remedy}.")
+    for name, value in metrics.items():
+        if not _is_number(value):
+            raise ValueError(f"{path}: field 'metrics.{name}' is {value!r}, not a number; "
+                             f"{remedy}.")
+    inception = report.get("inception")
+    if not isinstance(inception, dict) or "backbone" not in inception:
+        raise ValueError(f"{path}: no field 'inception.backbone' (which Inception backbone its "
+                         f"FID/KID/IS came from; launch.evaluate and training write it); "
+                         f"{remedy}.")
+    if not isinstance(inception["backbone"], (str, type(None))):
+        raise ValueError(f"{path}: field 'inception.backbone' is {inception['backbone']!r}; "
+                         f"expected a backbone spec such as 'fid2015:PATH', or null.")
+    epoch = report.get("epoch")
+    if epoch is not None and not (isinstance(epoch, int) and not isinstance(epoch, bool)):
+        raise ValueError(f"{path}: field 'epoch' is {epoch!r}; expected a whole number "
+                         f"(or no epoch).")
+
+
+def run_names(run_dirs):
+    """The runs' names in the table and plot: each folder's name, with as many parent folders
+    as it takes to tell apart runs whose folders share a name (a/x and b/x for --runs=a/x,b/x).
+    The same run given twice is refused: its rows and lines would merge."""
+    seen = {}
+    for run_dir in run_dirs:
+        key = os.path.realpath(run_dir)
+        if key in seen:
+            raise ValueError(f"--runs names one run twice: {seen[key]} and {run_dir}.")
+        seen[key] = run_dir
+    parts = [os.path.abspath(run_dir).strip(os.sep).split(os.sep) for run_dir in run_dirs]
+    depths = [1] * len(parts)
+    while True:
+        names = ["/".join(folders[-depth:]) for folders, depth in zip(parts, depths)]
+        counts = collections.Counter(names)
+        if all(counts[name] == 1 for name in names):
+            return names
+        # Distinct absolute paths differ at some depth, at the latest once one is whole.
+        depths = [depth + (counts[name] > 1) for depth, name in zip(depths, names)]
+
+
+def load_run(run_dir, name=None):
+    """The Run of a run directory; an error says where reports were looked for, or which file
+    and field is wrong. name: its name in the table and plot (default: the folder's name)."""
     paths = sorted(glob.glob(os.path.join(run_dir, evaluate.EVAL_FOLDER, "*.json")))
     reports = []
     for path in paths:
         report = json_files.read_object(path, f"keep only reports in {os.path.dirname(path)}")
-        if "metrics" not in report:
-            raise ValueError(f"{path} is not an evaluation report (no 'metrics' entry); "
-                             f"keep only reports in {os.path.dirname(path)}.")
+        check_report(report, path)
         reports.append(report)
     if not reports:
         raise FileNotFoundError(
@@ -59,7 +111,7 @@ def load_run(run_dir):
     if os.path.exists(config_path):
         config = json_files.read_object(config_path, "launch.train writes it")
         method = f"{config.get('model', '?')}/{config.get('selector', '?')}"
-    return Run(os.path.basename(os.path.normpath(run_dir)), method, reports)
+    return Run(name or os.path.basename(os.path.normpath(run_dir)), method, reports)
 
 
 def _cell(metrics, name):
@@ -119,7 +171,8 @@ def plot(runs, path):
 def compare(run_dirs, output_dir):
     """Writes OUTPUT_DIR/compare.md and (with per-epoch reports) compare.png; returns
     (the Markdown table, the plot's path or None)."""
-    runs = [load_run(run_dir) for run_dir in run_dirs]
+    cli.check_output_folder("--output", output_dir)
+    runs = [load_run(run_dir, name) for run_dir, name in zip(run_dirs, run_names(run_dirs))]
     table = markdown_table(runs)
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, TABLE), "w") as f:

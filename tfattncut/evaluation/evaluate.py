@@ -14,7 +14,9 @@ Sets are streamed one batch at a time (`images.ImageSet`, or any re-iterable of 
 as a `tf.data.Dataset`): the Inception pass keeps running moments, so set size is not bounded
 by memory except for KID's feature rows.
 """
+import collections
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -22,7 +24,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tfattncut import inference, translation
+from tfattncut import cli, inference, translation
 from tfattncut.data.image_files import list_images
 from tfattncut.evaluation import images as image_files
 from tfattncut.evaluation import segmenter as segmenter_lib
@@ -91,7 +93,10 @@ def backbone_info(backbone, spec=None):
 
 def resolve_backbone(backbone):
     """(Backbone or None, spec) from a spec string ('keras:PATH', 'fid2015:PATH', 'random'),
-    a loaded Backbone, or None."""
+    a loaded Backbone, None, or such a pair itself (what `run` loads up front, so that the
+    report still names the spec)."""
+    if isinstance(backbone, tuple):
+        return backbone
     if backbone is None or isinstance(backbone, inception.Backbone):
         return backbone, None
     return inception.load_backbone(backbone), backbone
@@ -107,6 +112,10 @@ def compute_metrics(metrics, fake, real=None, paired=None, backbone=None, seed=0
     seed: KID's subsets and SWD's draws.
     """
     check_metrics(metrics, real is not None, paired is not None, backbone is not None)
+    # First, though listed last: they are cheap, and an image too small for SSIM is then
+    # refused before the Inception and SWD passes rather than after.
+    paired_values = (_paired_scores(metrics, fake, paired)
+                     if any(m in metrics for m in PAIRED_METRICS) else {})
     values = {}
     if any(m in INCEPTION_METRICS for m in metrics):
         keep = "kid" in metrics
@@ -126,8 +135,7 @@ def compute_metrics(metrics, fake, real=None, paired=None, backbone=None, seed=0
         result = swd.swd(real, fake, seed=seed)
         values["swd"] = result.mean
         values.update({f"swd_{r}": d for r, d in zip(result.resolutions, result.per_level)})
-    if any(m in metrics for m in PAIRED_METRICS):
-        values.update(_paired_scores(metrics, fake, paired))
+    values.update(paired_values)
     return {name: float(value) for name, value in values.items()}
 
 
@@ -145,26 +153,37 @@ def _paired_scores(metrics, fake, paired):
             raise ValueError(f"PSNR/SSIM compare each fake image with its target: batch {index} "
                              f"has fake {images.shape[1:3]} and target {targets.shape[1:3]}; "
                              f"pass --image_size to resize both.")
+        height, width = images.shape[1:3]
+        if "ssim" in scores and min(height, width) < fidelity.SSIM_WINDOW:
+            raise ValueError(f"SSIM compares {fidelity.SSIM_WINDOW}x{fidelity.SSIM_WINDOW} "
+                             f"windows, but batch {index} has {height}x{width} images (height "
+                             f"x width); leave ssim out (--metrics=psnr) or resize them "
+                             f"(--image_size={fidelity.SSIM_WINDOW} or more).")
         for name, values in scores.items():
             values.append(functions[name](images, targets).numpy())
     return {name: np.mean(np.concatenate(values)) for name, values in scores.items()}
 
 
 def evaluate_folders(fake, real=None, paired=None, metrics=None, backbone=None,
-                     image_size=None, batch_size=16, seed=0):
+                     image_size=None, batch_size=16, seed=0, fake_paths=None,
+                     segmentation=None):
     """The report of the chosen metrics between image folders.
 
     fake: folder of translations; real: folder of real target-domain images; paired: folder
       holding each fake image's target under the same file stem (any image extension).
     metrics: names from METRICS; None: every metric the given folders allow.
-    backbone: 'fid2015:PATH', 'keras:PATH', 'random' or a loaded Backbone.
+    backbone: 'fid2015:PATH', 'keras:PATH', 'random', a loaded Backbone or a
+      `resolve_backbone` pair.
     image_size: None compares images at their own sizes; N resizes all to N x N.
+    fake_paths: the files of `fake` to score; None: every image in it.
+    segmentation: a `Segmentation` to add its score on the fake images, or None.
     """
     metrics = (tuple(metrics) if metrics is not None
                else default_metrics(real is not None, paired is not None))
     backbone, spec = (resolve_backbone(backbone) if set(metrics) & set(INCEPTION_METRICS)
                       else (None, None))
-    fake_set = image_files.ImageSet.from_folder(fake, batch_size, image_size)
+    fake_set = image_files.ImageSet(
+        list_images(fake) if fake_paths is None else fake_paths, batch_size, image_size)
     real_set = image_files.ImageSet.from_folder(real, batch_size, image_size) if real else None
     paired_set = None
     if paired:
@@ -172,21 +191,33 @@ def evaluate_folders(fake, real=None, paired=None, metrics=None, backbone=None,
             image_files.match_by_stem(fake_set.paths, paired, "--paired"), batch_size,
             image_size)
     values = compute_metrics(metrics, fake_set, real_set, paired_set, backbone, seed)
-    return {
+    report = {
         "inputs": {"fake": fake, "real": real, "paired": paired, "num_fake": len(fake_set),
                    "num_real": len(real_set) if real_set else None, "image_size": image_size},
         "inception": backbone_info(backbone, spec),
         "metrics": values,
     }
+    if segmentation:
+        add_segmentation(report, segmentation, fake_set.paths)
+    return report
 
 
-def add_segmentation(report, segmenter, fake, labels, batch_size=8):
-    """Adds the segmentation score of a SavedModel segmenter on the fake images against the
-    source label maps (same stems in `labels`): mean IoU, pixel and class accuracy."""
-    model = segmenter_lib.load_segmenter(segmenter)
+class Segmentation(collections.namedtuple("Segmentation", ["segmenter", "model", "labels"])):
+    """The segmentation score's inputs, loaded before any other work: segmenter, the
+    SavedModel's path (recorded in the report); model, its `segmenter.load_segmenter`
+    callable; labels, the folder of the source images' label maps."""
+
+    @classmethod
+    def load(cls, segmenter, labels):
+        return cls(segmenter, segmenter_lib.load_segmenter(segmenter), labels)
+
+
+def add_segmentation(report, segmentation, fake_paths, batch_size=8):
+    """Adds the segmentation score of a `Segmentation` on the fake images against the source
+    label maps (same stems): mean IoU, pixel and class accuracy."""
     scores = segmenter_lib.scores_dict(segmenter_lib.score_segmenter(
-        model, list_images(fake), labels, batch_size))
-    report["inputs"].update(segmenter=segmenter, labels=labels)
+        segmentation.model, fake_paths, segmentation.labels, batch_size))
+    report["inputs"].update(segmenter=segmentation.segmenter, labels=segmentation.labels)
     report["per_class_iou"] = scores.pop("per_class_iou")
     report["metrics"].update(scores)
     return report
@@ -205,7 +236,7 @@ def test_split_folders(dataroot, direction):
 
 def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
                         backbone=None, crop_size=None, output_dir=None, epoch=None,
-                        batch_size=16, seed=0, real=None, paired=None):
+                        batch_size=16, seed=0, real=None, paired=None, segmentation=None):
     """Report of a translator on a data set's test split (e.g. every N epochs of training).
 
     Translates the source domain's test images (testA for AtoB, testB for BtoA), resized to
@@ -215,9 +246,12 @@ def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
 
     translator: a generator, e.g. `method.generator` or from `inference.load_translator`.
     metrics: names from METRICS; None: every metric the data set allows.
-    backbone: spec or a loaded `inception.Backbone` (load it once when calling per epoch);
-      needed for fid, kid and is.
+    backbone: spec, a loaded `inception.Backbone` (load it once when calling per epoch) or a
+      `resolve_backbone` pair; needed for fid, kid and is.
     output_dir: where the translations are written (PNG); None: a temporary folder, removed.
+      Only this call's translations are scored: other files there (an earlier call's on
+      another data set) are left alone and not counted.
+    segmentation: a `Segmentation` to add its score on the translations, or None.
     epoch: recorded in the report; write it with
       `write_json(report, epoch_report_path(run_dir, epoch))` (what launch.compare reads) and
       log it with `log_to_tensorboard(report, step)` inside the run's summary writer.
@@ -226,10 +260,11 @@ def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
     output_dir = output_dir or tempfile.mkdtemp(prefix="tfattncut-eval-")
     found = test_split_folders(dataroot, direction)
     try:
-        translation.translate_images(translator, list_images(found["source"]),
-                                     output_dir, crop_size)
+        written = translation.translate_images(translator, list_images(found["source"]),
+                                               output_dir, crop_size)
         report = evaluate_folders(output_dir, real or found["real"], paired or found["paired"],
-                                  metrics, backbone, crop_size, batch_size, seed)
+                                  metrics, backbone, crop_size, batch_size, seed,
+                                  fake_paths=written, segmentation=segmentation)
     finally:
         if not keep:
             shutil.rmtree(output_dir, ignore_errors=True)
@@ -255,16 +290,29 @@ def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, ch
     takes real, paired and labels from the data set unless given; then evaluates, adds the
     segmentation score with `segmenter`, writes the JSON (`output`, refused up front when that
     path holds anything but an earlier report) and TensorBoard scalars (`logdir`). Returns
-    (the report, the JSON's path or None)."""
+    (the report, the JSON's path or None).
+
+    Every path is checked, and the backbone and segmenter loaded, before the translation and
+    the metrics: a mistake in any of them fails at once, not after that work.
+    """
     if checkpoint:
         if not dataroot or fake:
             raise ValueError("--checkpoint translates --dataroot's test split: pass "
                              "--dataroot=DIR and no --fake.")
-        translator, config = inference.load_translator(checkpoint)
         output = output or os.path.join(inference.find_run(checkpoint)[0], EVAL_FOLDER,
                                         "evaluate.json")
-        found = test_split_folders(dataroot, config.direction)
         fake = os.path.splitext(output)[0] + "_translated"
+    if output:
+        check_report_path(output)
+    if logdir:
+        cli.check_output_folder("--logdir", logdir)
+    if not fake:
+        raise ValueError("Nothing to evaluate: pass --fake=DIR, or --checkpoint=RUN with "
+                         "--dataroot=DIR.")
+    if checkpoint:
+        cli.check_output_folder("--output", fake)
+        translator, config = inference.load_translator(checkpoint)
+        found = test_split_folders(dataroot, config.direction)
         real = real or found["real"]
         paired = paired or found["paired"]
         labels = labels or (found["labels"] if segmenter else None)
@@ -272,11 +320,6 @@ def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, ch
         if any(os.path.abspath(fake) == os.path.abspath(p) for p in inputs):
             raise ValueError(f"--output={output} would write the translations into {fake}, "
                              f"an input folder; choose another --output.")
-    if output:
-        check_report_path(output)
-    if not fake:
-        raise ValueError("Nothing to evaluate: pass --fake=DIR, or --checkpoint=RUN with "
-                         "--dataroot=DIR.")
     if bool(segmenter) != bool(labels):
         raise ValueError("--segmenter and --labels go together: the segmenter's predictions on "
                          "the fake images are scored against the source label maps.")
@@ -286,16 +329,23 @@ def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, ch
         raise ValueError("Nothing to compute: pass --real (FID, KID, IS, SWD), --paired "
                          "(PSNR, SSIM) or --segmenter with --labels.")
     check_metrics(metrics, real is not None, paired is not None, inception_spec is not None)
+    backbone = (resolve_backbone(inception_spec)
+                if any(m in INCEPTION_METRICS for m in metrics) else None)
+    segmentation = None
+    if segmenter:
+        segmentation = Segmentation.load(segmenter, labels)
+        # The translations keep their sources' stems, so the sources show a missing map too.
+        image_files.match_by_stem(list_images(found["source"] if checkpoint else fake),
+                                  labels, "--labels")
     if checkpoint:
         report = evaluate_translator(translator, dataroot, config.direction, metrics,
-                                     inception_spec, image_size, output_dir=fake,
-                                     batch_size=batch_size, real=real, paired=paired)
+                                     backbone, image_size, output_dir=fake,
+                                     batch_size=batch_size, real=real, paired=paired,
+                                     segmentation=segmentation)
         report["inputs"]["checkpoint"] = checkpoint
     else:
-        report = evaluate_folders(fake, real, paired, metrics, inception_spec, image_size,
-                                  batch_size)
-    if segmenter:
-        add_segmentation(report, segmenter, fake, labels)
+        report = evaluate_folders(fake, real, paired, metrics, backbone, image_size,
+                                  batch_size, segmentation=segmentation)
     if output:
         write_json(report, output)
     if logdir:
@@ -318,14 +368,17 @@ def format_table(report):
 
 
 def check_report_path(path):
-    """Refuses --output=PATH when writing the report there would destroy something: a folder,
-    or an existing file that is not an earlier report (an input image, a config, ...).
+    """Refuses --output=PATH when writing the report there would destroy something or fail:
+    a folder; an existing file that is not an earlier report (an input image, a config, ...)
+    or is training's report of an epoch (launch.compare plots those, and a report of
+    launch.evaluate has no epoch); a path below an existing file.
 
     Run before any work, so that a mistyped path fails at once rather than after the metrics.
     """
     if os.path.isdir(path):
         raise IsADirectoryError(f"--output={path} is a folder; give the report's file path, "
                                 f"e.g. {os.path.join(path, 'evaluate.json')}")
+    cli.check_output_folder("--output", os.path.dirname(os.path.abspath(path)))
     if not os.path.exists(path):
         return
     try:
@@ -336,15 +389,45 @@ def check_report_path(path):
     if not (isinstance(earlier, dict) and REPORT_KEYS <= earlier.keys()):
         raise FileExistsError(f"--output={path} exists and is not an evaluation report; "
                               f"writing the report would replace it: choose another path")
+    if earlier.get("epoch") is not None:
+        raise FileExistsError(
+            f"--output={path} is training's report of epoch {earlier['epoch']}; writing this "
+            f"report (which has no epoch) would take that point out of launch.compare's plot: "
+            f"choose another path, e.g. {os.path.join(os.path.dirname(path), 'evaluate.json')}")
+
+
+def _non_finite(value, where=""):
+    """[(key path, value)] of the NaN and infinite floats in a JSON-ready value, e.g.
+    [('metrics.swd', nan)]."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [(where, value)]
+    if isinstance(value, dict):
+        items = ((f"{where}.{key}" if where else str(key), item) for key, item in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{where}[{index}]", item) for index, item in enumerate(value))
+    else:
+        return []
+    return [found for path, item in items for found in _non_finite(item, path)]
+
+
+class NonFiniteReport(ValueError):
+    """A report holds a NaN or infinite number, which JSON cannot hold."""
 
 
 def write_json(report, path):
-    """Writes the report (indented JSON); creates the folder."""
+    """Writes the report (indented JSON); creates the folder. A NaN or infinite number is an
+    error naming its entry, raised before the file is touched: JSON has no such numbers
+    (Python would write a bare NaN that strict readers refuse)."""
+    bad = _non_finite(report)
+    if bad:
+        raise NonFiniteReport(f"Not writing {path}: "
+                         f"{', '.join(f'{where} is {value}' for where, value in bad)}, which "
+                         f"JSON cannot hold; the metric failed on these images.")
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
     with open(path, "w") as f:
-        json.dump(report, f, indent=2)
+        json.dump(report, f, indent=2, allow_nan=False)
     return path
 
 

@@ -11,6 +11,10 @@ import tensorflow as tf
 
 from tfattncut.pixels import to_unit_range
 
+# The window's side. Smaller images have no valid window and tf.image.ssim fails deep inside
+# TensorFlow, so evaluation checks sizes against it first and names the flags to change.
+SSIM_WINDOW = 11
+
 
 def psnr(images, targets):
     """Per-image PSNR in dB: [B] from two [B, H, W, C] batches in [-1, 1]."""
@@ -18,6 +22,6 @@ def psnr(images, targets):
 
 
 def ssim(images, targets):
-    """Per-image SSIM: [B] from two [B, H, W, C] batches in [-1, 1]; H, W >= 11."""
+    """Per-image SSIM: [B] from two [B, H, W, C] batches in [-1, 1]; H, W >= SSIM_WINDOW."""
     return tf.image.ssim(to_unit_range(images), to_unit_range(targets), max_val=1.0,
-                         filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03)
+                         filter_size=SSIM_WINDOW, filter_sigma=1.5, k1=0.01, k2=0.03)

@@ -23,9 +23,11 @@
   its numbers mean nothing.
 """
 import os
+import zipfile
 
 import keras
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 
 INPUT_SIZE = 299
 FID2015_FILE = "classify_image_graph_def.pb"
@@ -78,7 +80,13 @@ def _fid2015(path):
                   f"(extract it from {FID2015_ARCHIVE})")
     graph_def = tf.compat.v1.GraphDef()
     with open(path, "rb") as f:
-        graph_def.ParseFromString(f.read())
+        try:
+            graph_def.ParseFromString(f.read())
+        except DecodeError:
+            raise ValueError(
+                f"'fid2015:{path}' is not a frozen TensorFlow graph (a GraphDef protobuf): "
+                f"expected the 2015 Inception graph '{FID2015_FILE}' extracted from "
+                f"{FID2015_ARCHIVE}.") from None
     nodes = {node.name: node for node in graph_def.node}
     for name in ("ExpandDims", "pool_3", "softmax/logits"):
         if name not in nodes:
@@ -112,7 +120,13 @@ def _keras(path):
     _require_file(path, "keras", f"an ImageNet InceptionV3 weights file for "
                   f"keras.applications.InceptionV3(include_top=True), e.g. '{KERAS_FILE}'")
     model = keras.applications.InceptionV3(weights=None, include_top=True)
-    model.load_weights(path)
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:  # h5py's, Keras', .keras'
+        raise ValueError(
+            f"'keras:{path}' could not be loaded into keras.applications.InceptionV3"
+            f"(include_top=True) ({error}); expected its ImageNet weights as .h5, .weights.h5 "
+            f"or .keras, e.g. '{KERAS_FILE}'.") from None
     pool = keras.Model(model.input, model.get_layer("avg_pool").output)
     dense = model.get_layer("predictions")
 

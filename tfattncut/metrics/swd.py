@@ -9,6 +9,12 @@ their sorted projections on 4 x 128 random unit directions. Reported x 10³.
 Because each set is normalised by its own statistics, a per-channel affine colour change
 applied to every image alike (a global tint or contrast change) is invisible to SWD by
 design; SWD sees changes in local structure and in how colour varies between images.
+
+ProGAN divides by the std as it is, so a set without variation in a channel (a collapsed
+generator's all-black images) makes it 0/0 = NaN. Here the std is floored at STD_FLOOR:
+such a channel standardises to 0 (every descriptor at the set's mean, its float32 round-off
+scaled away), and the set lands at a large, finite distance from any varied set and at 0
+from another flat one. Above the floor the numbers are ProGAN's.
 All randomness is stateless and derived from one integer seed (see `fold_seed`).
 """
 import collections
@@ -22,6 +28,9 @@ DIR_REPEATS = 4
 DIRS_PER_REPEAT = 128
 MIN_RESOLUTION = 16
 SCALE = 1e3
+# Under 1/50 of one 8-bit grey level on the library's [-1, 1] scale, and over 100x the
+# float32 round-off the pyramid leaves on a flat image there.
+STD_FLOOR = 1e-4
 
 # The binomial 5x5 kernel of cv2.pyrDown / cv2.pyrUp.
 _BINOMIAL = np.float32([1, 4, 6, 4, 1])
@@ -124,10 +133,14 @@ def extract_descriptors(level, positions):
 
 def normalize_descriptors(descriptors):
     """[N, 7, 7, 3] -> [N, 147] (row-major y, x, c), each colour channel standardised by its
-    mean and (population) std over all N neighbourhoods and window positions."""
-    mean, variance = tf.nn.moments(descriptors, axes=[0, 1, 2], keepdims=True)
-    normalized = (descriptors - mean) / tf.sqrt(variance)
-    return tf.reshape(normalized, [tf.shape(descriptors)[0], -1])
+    mean and (population) std over all N neighbourhoods and window positions, the std
+    floored at STD_FLOOR."""
+    # In float64: TF's float32 mean of 3.7M equal values 0.3 is off by 2e-3, which a flat
+    # channel would keep as a spurious std 20x the floor.
+    wide = tf.cast(descriptors, tf.float64)
+    mean, variance = tf.nn.moments(wide, axes=[0, 1, 2], keepdims=True)
+    normalized = (wide - mean) / tf.maximum(tf.sqrt(variance), STD_FLOOR)
+    return tf.reshape(tf.cast(normalized, tf.float32), [tf.shape(descriptors)[0], -1])
 
 
 def random_directions(dim, seed):
@@ -192,7 +205,8 @@ def swd(batches_a, batches_b, seed=0):
     """SWD x 10³ between two image sets, per pyramid level and averaged.
 
     batches_a, batches_b: iterables (lists, generators, `tf.data.Dataset`s) of images
-      [B, H, W, 3] float32; the value range does not matter (descriptors are standardised).
+      [B, H, W, 3] float32; the value range does not matter (descriptors are standardised)
+      as long as a channel that varies does so by more than STD_FLOOR.
       All images share one shape; both sets must have the same H and W.
     seed: integer; every random draw is derived from it (see `fold_seed`).
     When the sets differ in size, each level's larger descriptor set is subsampled to the

@@ -272,7 +272,10 @@ class Trainer:
             self.method.generator, config.dataroot, config.direction, list(config.eval_metrics),
             self._backbone, config.crop_size, epoch=epoch, seed=config.seed)
         if self.is_chief:
-            evaluate.write_json(report, evaluate.epoch_report_path(config.run_dir, epoch))
+            try:
+                evaluate.write_json(report, evaluate.epoch_report_path(config.run_dir, epoch))
+            except evaluate.NonFiniteReport as error:  # not worth the training run
+                logging.warning("Epoch %d: %s Training goes on.", epoch, error)
         evaluate.log_to_tensorboard(report, step)
         fid = report["metrics"].get("fid")
         if fid is not None and fid < float(self.best_fid):
