@@ -61,7 +61,8 @@ class TrainerTest(tf.test.TestCase):
         self.assertNotRegex(log.getvalue(), r"[\b\r]|\x1b\[")
         self.assertRegex(log.getvalue(), r"Epoch 1/2 \(lr 0.0002\)\nstep 2/2: ")
         tags = summary_tags(os.path.join(config.run_dir, "logs"))
-        for tag in ("loss/G_GAN", "loss/NCE", "loss/D", "lr", "train_step",  # train_step: the traced graph
+        # train_step: the traced graph.
+        for tag in ("loss/G_GAN", "loss/NCE", "loss/D", "lr", "train_step",
                     "translation/real_A|fake_B|real_B", "identity/real_B|idt_B"):
             self.assertIn(tag, tags)
         self.assertTrue(any(t.startswith("generator/") for t in tags))
