@@ -70,6 +70,9 @@ flags.DEFINE_bool("bulk", False, "Benchmark bulk translation (one process versus
 flags.DEFINE_integer("images", 8, "--bulk: images per row.", lower_bound=1)
 flags.DEFINE_list("workers", ["1", str(os.cpu_count())], "--bulk: a pipeline row per local "
                   "worker count.")
+flags.register_validator("workers", lambda values: all(re.fullmatch(r"[1-9]\d*", v)
+                                                       for v in values),
+                         "must be positive integers (local worker counts)")
 flags.DEFINE_bool("profile_layers", False, "--bulk: time the generator one layer at a time "
                   "instead of the rows.")
 flags.DEFINE_string("reference_python", "", "--bulk: an interpreter with torch; adds a row "
@@ -132,15 +135,37 @@ def main(_argv):  # cli.run refuses positional arguments
         variants = [(preset, [f"--flagfile={path}"], [])
                     for preset, path in zip(FLAGS.preset, paths)]
     else:
+        # Refused before any worker starts; --selector's choices are the selector registry's.
+        choices = list(FLAGS["selector"].parser.enum_values)
+        unknown = [selector for selector in FLAGS.selectors if selector not in choices]
+        if unknown:
+            raise app.UsageError(f"--selectors: {', '.join(unknown)} not among the selectors "
+                                 f"({', '.join(choices)})")
         variants = [(selector, [], [f"--selector={selector}"]) for selector in FLAGS.selectors]
-    rows = []
-    for name, before, after in variants:
-        print(f"measuring {name} ...", file=sys.stderr, flush=True)
-        command = [sys.executable, "-m", "launch.benchmark", *before, *sys.argv[1:], *after,
-                   "--worker"]
-        result = subprocess.run(command, stdout=subprocess.PIPE, check=True, text=True)
-        rows.append(dict(json.loads(result.stdout.strip().splitlines()[-1]), variant=name))
+    rows = _run_workers(
+        [(name, [sys.executable, "-m", "launch.benchmark", *before, *sys.argv[1:], *after,
+                 "--worker"]) for name, before, after in variants],
+        benchmark.format_table)
     print(benchmark.format_table(rows))
+
+
+def _run_workers(workers, format_table):
+    """Runs each (name, command) of `workers`, a subprocess that prints its row as JSON last;
+    returns the rows, each labelled with its name as "variant". When one fails, the rows
+    measured before it are printed as `format_table(rows)` before the error, so that a long
+    benchmark keeps what it measured."""
+    rows = []
+    for name, command in workers:
+        print(f"measuring {name} ...", file=sys.stderr, flush=True)
+        result = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+        if result.returncode:
+            if rows:
+                print(format_table(rows))
+            kept = "; the table above holds the rows measured before it" if rows else ""
+            raise ChildProcessError(f"measuring {name} failed: its worker exited with status "
+                                    f"{result.returncode} (its error is above){kept}")
+        rows.append(dict(json.loads(result.stdout.strip().splitlines()[-1]), variant=name))
+    return rows
 
 
 def _bulk(height, width):
@@ -157,13 +182,11 @@ def _bulk(height, width):
     with tempfile.TemporaryDirectory(prefix="bulk_benchmark_") as root:
         gflop = bulk_benchmark.prepare(root, config, height, width, FLAGS.images)
         peak = machine.matmul_peak_gflop_per_s()
-        rows = []
-        for row in [bulk_benchmark.TRANSLATE, *FLAGS.workers]:
-            print(f"measuring {row} ...", file=sys.stderr, flush=True)
-            command = [sys.executable, "-m", "launch.benchmark", *sys.argv[1:], "--worker",
-                       f"--bulk_dir={root}", f"--bulk_row={row}"]
-            result = subprocess.run(command, stdout=subprocess.PIPE, check=True, text=True)
-            rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+        rows = _run_workers(
+            [(row, [sys.executable, "-m", "launch.benchmark", *sys.argv[1:], "--worker",
+                    f"--bulk_dir={root}", f"--bulk_row={row}"])
+             for row in [bulk_benchmark.TRANSLATE, *FLAGS.workers]],
+            lambda rows: bulk_benchmark.format_table(rows, gflop, height, width, peak))
         if FLAGS.reference_python:
             print("measuring the reference ...", file=sys.stderr, flush=True)
             rows.append(bulk_benchmark.measure_reference(root, FLAGS.reference_python, config))

@@ -2,8 +2,9 @@
 `python -m launch.import_torch --netG=latest_net_G.pth --preset=cut --out=runs/NAME`.
 
 OUT becomes a run directory (config.json + checkpoints/) that launch.translate and
-launch.export accept. torch is not needed. The preset gives the method's settings; the state
-dict decides netG, ngf and no_antialias.
+launch.export accept. torch is not needed. The preset gives the method's settings (one whose
+translator is the ResNet generator alone, which is what the state dict fills); the state dict
+decides netG, ngf and no_antialias.
 """
 from absl import flags
 
@@ -12,12 +13,13 @@ from tfattncut.torch_import import import_generator
 
 flags.DEFINE_string("netG", None, "The generator's state dict (.pth), e.g. latest_net_G.pth.")
 flags.DEFINE_string("preset", "cut", "Preset name in configs/ or a .cfg path.")
-flags.DEFINE_string("out", None, "New run directory to write.")
+flags.DEFINE_string("out", None, "New (or empty) run directory to write.")
 flags.mark_flags_as_required(["netG", "out"])
 FLAGS = flags.FLAGS
 
 
 def main(_argv):  # cli.run refuses positional arguments
+    cli.check_output_folder("--out", FLAGS.out)
     out = import_generator(FLAGS.netG, FLAGS.preset, FLAGS.out)
     print(f"Imported {FLAGS.netG} into {out}; export it with "
           f"python -m launch.export --checkpoint={out} --name=NAME")

@@ -81,6 +81,7 @@ class ImportTest(tf.test.TestCase):
 
     def test_run_directory_round_trip_through_load_translator(self):
         out = os.path.join(tempfile.mkdtemp(), "runs", "imported")
+        os.makedirs(out)  # an empty folder is as good as a new one
         self.assertEqual(torch_import.import_generator(LEGACY_PTH, "fastcut", out), out)
         translator, config = load_translator(out)
         self.assertEqual((config.ngf, config.netG, config.name), (2, "resnet_6blocks",
@@ -88,8 +89,55 @@ class ImportTest(tf.test.TestCase):
         self.assertEqual(config.lambda_NCE, 10.0)  # the preset's settings are kept
         images, want = _torch_io()
         self.assertAllClose(translator(tf.constant(images)), want, atol=ATOL)
-        with self.assertRaisesRegex(FileExistsError, "already holds a checkpoint"):
+        with self.assertRaisesRegex(FileExistsError, f"^--out={out} already holds checkpoints"):
             torch_import.import_generator(PTH, "cut", out)
+
+    def test_refuses_an_out_that_holds_files(self):
+        out = tempfile.mkdtemp()
+        other_run = os.path.join(out, "config.json")
+        with open(other_run, "w") as f:
+            f.write("{}")
+        with self.assertRaisesRegex(FileExistsError, f"^--out={out} already holds config.json; "
+                                                     "choose a new or empty folder"):
+            torch_import.import_generator(PTH, "cut", out)
+        with open(other_run) as f:
+            self.assertEqual(f.read(), "{}")
+        self.assertEqual(os.listdir(out), ["config.json"])
+
+    def test_refuses_a_preset_whose_translator_is_more_than_the_generator(self):
+        out = os.path.join(tempfile.mkdtemp(), "imported")
+        with self.assertRaisesRegex(ValueError, "^--preset=uag: its method, uag, translates "
+                                                "with AttentionTranslator") as raised:
+            torch_import.import_generator(PTH, "uag", out)
+        supported = str(raised.exception).rsplit(": ", 1)[1].split(", ")
+        # Every preset of the one-sided and two-way methods, built from configs/ and not from
+        # a list: uag's attention network and study.cfg's study settings are left out.
+        self.assertContainsSubset(["cut", "fastcut", "qsattn_global", "cyclegan", "dclgan",
+                                   "simdcl", "demo"], supported)
+        self.assertNotIn("uag", supported)
+        self.assertNotIn("study", supported)
+        self.assertFalse(os.path.exists(out))
+
+    def test_presets_that_are_not_training_flags_name_the_file(self):
+        with self.assertRaisesRegex(ValueError, "^--preset=study: configs/study.cfg does not "
+                                                "parse as launch.train's flags .*'presets'"):
+            torch_import.preset_config("study")
+        path = os.path.join(tempfile.mkdtemp(), "typo.cfg")
+        with open(path, "w") as f:
+            f.write("--flagfile=configs/cut.cfg\n--ngf=abc\n")
+        with self.assertRaisesRegex(ValueError, f"^--preset={path}: {path} does not parse .*"
+                                                "--ngf=abc"):
+            torch_import.preset_config(path)
+        with open(path, "w") as f:
+            f.write("--flagfile=configs/cut.cfg\n--qs_layers=4,x\n")
+        with self.assertRaisesRegex(ValueError, f"^--preset={path}: {path} does not parse .*"
+                                                "--qs_layers must be comma-separated integers"):
+            torch_import.preset_config(path)
+        with open(path, "w") as f:
+            f.write("--flagfile=configs/cut.cfg\n--crop_size=30\n")
+        with self.assertRaisesRegex(ValueError, f"^--preset={path}: {path}: --crop_size must be "
+                                                "a multiple of 4"):
+            torch_import.preset_config(path)
 
     def test_mismatching_state_dicts_name_the_entry(self):
         state = torch_import.load_state_dict(PTH)

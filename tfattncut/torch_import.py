@@ -10,6 +10,7 @@ one to one: `model.I.weight` is entry I of `ResnetGenerator.layer_list` and
 blur filters (`model.I.filt`) are buffers with nothing to import.
 """
 import collections
+import glob
 import io
 import os
 import pickle
@@ -17,13 +18,12 @@ import struct
 import zipfile
 
 import numpy as np
-import tensorflow as tf
 from absl import flags, logging
 
 from tfattncut import config as config_lib
 from tfattncut.checkpoints import make_checkpoint
 from tfattncut.methods import METHODS
-from tfattncut.models.generator import BLOCKS, ResnetBlock
+from tfattncut.models.generator import BLOCKS, ResnetBlock, ResnetGenerator
 
 _LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 _STORAGE_DTYPES = {
@@ -238,8 +238,33 @@ def preset_config(preset):
                                 "repository root or pass the path of a .cfg flagfile")
     flag_values = flags.FlagValues()
     config_lib.define_flags(flag_values)
-    flag_values(["import_torch", f"--flagfile={path}"])
-    return config_lib.from_flags(flag_values)
+    try:
+        flag_values(["import_torch", f"--flagfile={path}"])
+        return config_lib.from_flags(flag_values)
+    except flags.Error as error:
+        raise ValueError(f"--preset={preset}: {path} does not parse as launch.train's flags "
+                         f"({error})") from None
+    except ValueError as error:
+        raise ValueError(f"--preset={preset}: {path}: {error}") from None
+
+
+def importable_presets(known=None):
+    """The preset names in configs/ whose translator is the ResNet generator alone, the one
+    network a reference state dict fills. known: {model: whether it is}, already found out;
+    building a translator takes seconds."""
+    fills = dict(known or {})  # one build per model
+    names = []
+    for path in sorted(glob.glob(os.path.join("configs", "*.cfg"))):
+        try:
+            config = preset_config(path)
+        except ValueError:
+            continue  # not a training preset (configs/study.cfg configures launch.study)
+        if config.model not in fills:
+            translator, _ = METHODS[config.model].build_translator(config, "AtoB")
+            fills[config.model] = isinstance(translator, ResnetGenerator)
+        if fills[config.model]:
+            names.append(os.path.basename(path)[:-len(".cfg")])
+    return names
 
 
 def import_generator(pth_path, preset, out):
@@ -252,12 +277,21 @@ def import_generator(pth_path, preset, out):
     if changed:
         logging.info("The state dict overrides the preset: %s", changed)
     out = os.path.normpath(out)
+    # Another run's config.json or checkpoints would be overwritten, or mixed with ours.
+    if os.path.isdir(out) and os.listdir(out):
+        raise FileExistsError(f"--out={out} already holds {sorted(os.listdir(out))[0]}; "
+                              "choose a new or empty folder")
     config = base.replace(name=os.path.basename(out), checkpoints_dir=os.path.dirname(out),
                           **options)
-    checkpoint_dir = os.path.join(out, "checkpoints")
-    if tf.train.latest_checkpoint(checkpoint_dir):
-        raise FileExistsError(f"--out={out} already holds a checkpoint; choose a new folder")
     translator, trackables = METHODS[config.model].build_translator(config, "AtoB")
+    if not isinstance(translator, ResnetGenerator):
+        presets = importable_presets({config.model: False})
+        raise ValueError(f"--preset={preset}: its method, {config.model}, translates with "
+                         f"{type(translator).__name__}, whose networks beyond the ResNet "
+                         "generator a reference state dict cannot fill; the presets whose "
+                         "translator is that generator alone: "
+                         f"{', '.join(presets) or 'none in ./configs'}")
+    checkpoint_dir = os.path.join(out, "checkpoints")
     try:
         assign_generator(translator, state)
     except ValueError as error:

@@ -1,8 +1,10 @@
 """--profile_steps writes a TensorBoard profile of a run; top_ops reads its op table back."""
 import glob
 import os
+import re
 import tempfile
 
+import numpy as np
 import tensorflow as tf
 
 from tests.testdata import tiny_config, write_unaligned_folders
@@ -36,6 +38,17 @@ class ProfilingTest(tf.test.TestCase):
     def test_a_folder_without_profile_names_the_flag(self):
         with self.assertRaisesRegex(FileNotFoundError, "--profile_steps=A,B"):
             profiling.profile_files(tempfile.mkdtemp())
+
+    def test_a_damaged_profile_is_named(self):
+        logdir = tempfile.mkdtemp()
+        path = os.path.join(logdir, "plugins", "profile", "2024", "h.xplane.pb")
+        os.makedirs(os.path.dirname(path))
+        with open(path, "wb") as f:
+            f.write(np.random.default_rng(0).bytes(100))
+        with self.assertRaisesRegex(ValueError, f"^{re.escape(path)}: TensorFlow cannot read "
+                                                r"this profile \(.+\); profile again .*"
+                                                "--profile_steps=A,B"):
+            profiling.top_ops(logdir)
 
     def test_profile_steps_must_be_a_window(self):
         for steps in [(3,), (3, 2), (0, 2), (1, 2, 3)]:

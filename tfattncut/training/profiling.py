@@ -66,7 +66,11 @@ def top_ops(logdir, count=20):
     files = profile_files(logdir)
     data, ok = _pywrap_profiler_plugin.xspace_to_tools_data(files, "framework_op_stats", {})
     if not ok:
-        raise RuntimeError(f"TensorFlow could not read the profile {files}: {data.decode()}")
+        # The file's fault, not ours: a profile that a killed run left half-written, or one
+        # damaged in a copy.
+        raise ValueError(f"{', '.join(files)}: TensorFlow cannot read this profile "
+                         f"({data.decode()}); profile again with launch.train "
+                         "--profile_steps=A,B")
     # Two DataTables: with idle time as a row, then without it (the one we want).
     table = json.loads(data)[-1]
     columns = [column["id"] for column in table["cols"]]
