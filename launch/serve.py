@@ -18,11 +18,17 @@ from tfattncut.serving import server as server_lib
 from tfattncut.serving.export import BatchingOptions
 from tfattncut.serving.validation import DEFAULT_MAX_MESSAGE_BYTES
 
-flags.DEFINE_integer("port", 8500, "gRPC port (0: any free port, printed at start).")
+# gRPC takes message limits as a C int: 2047 MiB is the most that fits.
+MAX_MESSAGE_MB = (2**31 - 1) >> 20
+
+# Ports are 16-bit: gRPC would bind a larger number modulo 65536 without a word.
+flags.DEFINE_integer("port", 8500, "gRPC port (0: any free port, printed at start).",
+                     lower_bound=0, upper_bound=65535)
 flags.DEFINE_string("host", server_lib.DEFAULT_HOST, "Address to bind. The default serves "
                     "this machine only; --host=0.0.0.0 serves every interface (in a "
                     "container, or behind TLS and a firewall).")
-flags.DEFINE_integer("rest_api_port", 0, "REST API port (0: no REST API).")
+flags.DEFINE_integer("rest_api_port", 0, "REST API port (0: no REST API).", lower_bound=0,
+                     upper_bound=65535)
 flags.DEFINE_string("model_name", "default", "Model name for --model_base_path.")
 flags.DEFINE_string("model_base_path", None, "Folder of integer version folders.")
 flags.DEFINE_string("model_config_file", None, "A model_config_list text proto (instead of "
@@ -36,7 +42,8 @@ flags.DEFINE_string("ssl_config_file", None, "SSLConfig text proto (server_key, 
                     "custom_ca: PEM text; client_verify: mutual TLS) for TLS on the gRPC port.")
 flags.DEFINE_integer("max_message_mb", DEFAULT_MAX_MESSAGE_BYTES >> 20,
                      "Largest request or response message, in MiB; a request's decoded "
-                     "tensors count against it too.", lower_bound=1)
+                     "tensors count against it too.", lower_bound=1,
+                     upper_bound=MAX_MESSAGE_MB)
 flags.DEFINE_integer("max_image_pixels", image_header.DEFAULT_MAX_IMAGE_PIXELS,
                      "Largest encoded image (height x width, read from its header before "
                      "decoding) a request may hold.", lower_bound=1,

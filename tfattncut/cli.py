@@ -103,6 +103,18 @@ def check_output_folder(flag, path):
                                  f"folder (it is created if missing)")
 
 
+def check_not_replacing(flag, folder, targets, overwrite):
+    """Refuses writing `targets` (the files a command would write in FLAG's folder) when any
+    exists, unless `overwrite`: a mistyped folder must not lose a data set's files, while
+    --overwrite replaces an earlier run's."""
+    existing = [] if overwrite else [t for t in targets if os.path.lexists(t)]
+    if existing:
+        more = (f", and {len(existing) - 1} more files this would replace"
+                if len(existing) > 1 else "")
+        raise FileExistsError(f"{flag}={folder}: {existing[0]} exists{more}; pass --overwrite "
+                              f"to replace them, or choose another {flag}")
+
+
 def _program_name():
     """launch.NAME under `python -m`, else the script's file name."""
     spec = getattr(sys.modules["__main__"], "__spec__", None)

@@ -12,6 +12,7 @@ import shutil
 
 import tensorflow as tf
 
+from tfattncut import cli
 from tfattncut.config import Config
 from tfattncut.data import image_files, transforms
 from tfattncut.inference import MIN_SIDE, load_translator, translate
@@ -159,16 +160,9 @@ def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB",
                      for source in sources.values()}
     if sources:
         _refuse_overwriting_inputs(label_targets, labels_folder(output), "label maps")
-    if not overwrite:
-        existing = [target for target in [*(translation_path(output, p) for p in paths),
-                                           *label_targets.values()]
-                    if os.path.lexists(target)]
-        if existing:
-            raise FileExistsError(
-                f"--output={output}: {existing[0]} exists"
-                + (f", and {len(existing) - 1} more files this would replace"
-                   if len(existing) > 1 else "")
-                + "; pass --overwrite to replace them, or choose another --output")
+    cli.check_not_replacing(
+        "--output", output,
+        [*(translation_path(output, p) for p in paths), *label_targets.values()], overwrite)
     translator, _ = load_translator(checkpoint, direction)
     try:
         written = translate_images(translator, paths, output)

@@ -1,5 +1,6 @@
 """launch.serve as a process: binds loopback by default, serves a models.config, answers
-Predict with the SavedModel's output, and on SIGTERM finishes the requests in flight."""
+Predict with the SavedModel's output, and on SIGTERM finishes the requests in flight; what it
+cannot serve (a port in use, a bad key, a missing model) is one line naming the flag."""
 import concurrent.futures
 import json
 import os
@@ -20,7 +21,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tests.serving.servingdata import export_tiny_model
+from tests.serving.servingdata import export_tiny_model, make_certificates, write_ssl_config
 from tfattncut.serving.export import BatchingOptions
 
 pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
@@ -124,3 +125,47 @@ class ServeCLITest(tf.test.TestCase):
         # The server runs the same SavedModel on the same machine: identical uint8 pixels.
         self.assertAllEqual(tf.make_ndarray(response.outputs["translated"]), want)
         self.assertAllEqual(np.array(rest_reply["predictions"], np.uint8), want)
+
+
+class ServeCLIErrorTest(tf.test.TestCase):
+
+    def test_what_cannot_be_served_is_one_line_naming_the_flag(self):
+        root = tempfile.mkdtemp()
+        export = export_tiny_model(root)
+        model = f"--model_base_path={os.path.dirname(export.path)}"
+        pems = make_certificates(root)
+        mismatched = write_ssl_config(os.path.join(root, "ssl.config"),
+                                      dict(pems, server_key=pems["client_key"]), False)
+        nowhere = os.path.join(root, "nowhere.config")
+        with open(nowhere, "w") as f:
+            f.write('model_config_list { config { name: "m" base_path: "/nonexistent/m" } }')
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            error = "launch.serve: error: "
+            cases = {  # wanted message: flags
+                f"{error}--port={port}: cannot bind the gRPC port": [model, f"--port={port}"],
+                f"{error}--rest_api_port={port}: cannot bind the REST port 127.0.0.1:{port}: "
+                "Address already in use": [model, "--port=0", f"--rest_api_port={port}"],
+                f"{error}--ssl_config_file={mismatched}: gRPC cannot use server_key with "
+                "server_cert": [model, "--port=0", f"--ssl_config_file={mismatched}"],
+                f"{error}--model_config_file={nowhere}: model 'm': base_path '/nonexistent/m' "
+                "is not a folder": [f"--model_config_file={nowhere}", "--port=0"],
+                # gRPC would bind 70000 - 65536 without a word.
+                "flag --port=70000: 70000 is not an integer in the range [0, 65535]":
+                    [model, "--port=70000"],
+                # gRPC takes it as a C int: OverflowError.
+                "flag --max_message_mb=2048: 2048 is not an integer in the range [1, 2047]":
+                    [model, "--port=0", "--max_message_mb=2048"],
+            }
+            for want, flags in cases.items():
+                with self.subTest(want):
+                    result = subprocess.run(
+                        [sys.executable, "-m", "launch.serve", *flags,
+                         "--file_system_poll_wait_seconds=-1"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+                    self.assertEqual(result.returncode, 1, result.stderr)
+                    self.assertNotIn("Traceback", result.stderr)
+                    self.assertIn(want, result.stderr)
+                    self.assertNotIn("Serving", result.stdout)

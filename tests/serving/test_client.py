@@ -74,6 +74,29 @@ class InferFilesTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "both be written to"):
             client_lib.output_paths(root, os.path.join(root, "out"))
 
+    def test_an_output_that_is_a_file_is_refused_before_any_request(self):
+        root = tempfile.mkdtemp()
+        image = os.path.join(root, "a.png")
+        Image.new("RGB", (8, 8)).save(image)
+        taken = os.path.join(root, "out.png")
+        Image.new("RGB", (8, 8)).save(taken)
+        # No server listens there: the error must come before any request.
+        for output in (taken, os.path.join(taken, "out")):
+            with self.assertRaisesRegex(NotADirectoryError,
+                                        f"^--output={output}: {taken} exists and is not a "
+                                        "folder"):
+                client_lib.infer_files("127.0.0.1:1", "tiny", image, output)
+        # Files already in the folder (an earlier run's, or a data set's under a mistyped
+        # --output) are refused before any request, unless overwrite.
+        output = os.path.join(root, "done")
+        os.makedirs(output)
+        Image.new("RGB", (8, 8)).save(os.path.join(output, "a.png"))
+        with self.assertRaisesRegex(FileExistsError, f"^--output={output}: {output}/a.png "
+                                    "exists; pass --overwrite"):
+            client_lib.infer_files("127.0.0.1:1", "tiny", image, output)
+        self.assertEqual(client_lib.output_paths(image, output, overwrite=True),
+                         {image: os.path.join(output, "a.png")})
+
     def test_translates_a_folder_through_the_server(self):
         root = tempfile.mkdtemp()
         path = export_tiny_model(root).path

@@ -33,8 +33,57 @@ class ConfigFilesTest(tf.test.TestCase):
                          BatchingOptions(max_batch_size=4))
         with open(batching, "w") as f:
             f.write("max_batch_size { value: 4 }\nthread_pool_name { value: 1 }\n")
-        with self.assertRaisesRegex(ValueError, "thread_pool_name is not supported"):
+        with self.assertRaisesRegex(ValueError, 'no field named "thread_pool_name"'):
             config_files.read_batching_parameters(batching)
+
+    def test_a_model_whose_base_path_is_nowhere_is_refused(self):
+        root = tempfile.mkdtemp()
+        os.makedirs(os.path.join(root, "tiny"))
+        path = os.path.join(root, "models.config")
+        with open(path, "w") as f:
+            f.write('model_config_list { config { name: "tiny" base_path: "/models/tiny" } '
+                    'config { name: "m" base_path: "/nonexistent/m" } }')
+        with self.assertRaisesRegex(ValueError, f"^--model_config_file={path}: model 'm': "
+                                    "base_path '/nonexistent/m' is not a folder, nor is "
+                                    f"{os.path.join(root, 'm')} beside the config file$"):
+            config_files.read_model_config_file(path)
+        with open(path, "w") as f:
+            f.write('model_config_list { config { name: "tiny" base_path: "/models/tiny" } '
+                    f'config {{ name: "tiny" base_path: "{root}/tiny" }} }}')
+        with self.assertRaisesRegex(ValueError, "lists model 'tiny' twice"):
+            config_files.read_model_config_file(path)
+
+    def test_batching_file_reads_every_field_and_refuses_what_tf_serving_would(self):
+        path = os.path.join(tempfile.mkdtemp(), "batching.config")
+        # No field at its default: each must be read, not defaulted.
+        every_field = BatchingOptions(max_batch_size=1, batch_timeout_micros=0,
+                                      max_enqueued_batches=1, num_batch_threads=1)
+        cases = [
+            (every_field.to_text(), every_field),
+            ("max_batch_size: { value: 8 }  # TF Serving's text format allows the colon\n",
+             BatchingOptions(max_batch_size=8)),
+            ("max_batch_size { value: 0 }", "max_batch_size must be >= 1; got 0$"),
+            ("max_batch_size { value: -8 }", "max_batch_size must be >= 1; got -8$"),
+            ("max_batch_size { }", "max_batch_size must be >= 1; got 0$"),
+            ("batch_timeout_micros { value: -1 }",
+             r"batch_timeout_micros must be in \[0, \d+\]; got -1$"),
+            ("max_enqueued_batches { value: 0 }", "max_enqueued_batches must be >= 1; got 0$"),
+            ("num_batch_threads { value: 0 }", "num_batch_threads must be >= 1; got 0$"),
+            ("max_batch_size { value: 4 }\nbatch_timeout_micros: 5000\n",
+             "each as NAME { value: N }: 2:23 : 'batch_timeout_micros: 5000'"),
+            ("max_batch_size { value: 4 } max_batch_size { value: 8 }",
+             'multiple "max_batch_size" fields'),
+        ]
+        for text, want in cases:
+            with self.subTest(text):
+                with open(path, "w") as f:
+                    f.write(text)
+                if isinstance(want, BatchingOptions):
+                    self.assertEqual(config_files.read_batching_parameters(path), want)
+                else:
+                    with self.assertRaisesRegex(ValueError,
+                                                f"^--batching_parameters_file={path}: .*{want}"):
+                        config_files.read_batching_parameters(path)
 
     def test_a_file_that_cannot_be_read_is_named_with_its_flag(self):
         missing = os.path.join(tempfile.mkdtemp(), "missing.config")
@@ -74,3 +123,15 @@ class ConfigFilesTest(tf.test.TestCase):
         with self.assertRaises(ValueError) as raised:
             config_files.read_ssl_config_file(path)
         self.assertNotIn("PRIVATE KEY", str(raised.exception))  # never echo the key
+
+    def test_a_key_that_does_not_match_its_certificate_is_refused(self):
+        root = tempfile.mkdtemp()
+        pems = make_certificates(root)
+        path = os.path.join(root, "ssl.config")
+        for name, pem in (("the client's key", dict(pems, server_key=pems["client_key"])),
+                          ("a broken certificate", dict(pems, server=pems["server"][:200]))):
+            with self.subTest(name):
+                write_ssl_config(path, pem, client_verify=False)
+                with self.assertRaisesRegex(ValueError, f"^--ssl_config_file={path}: gRPC "
+                                            "cannot use server_key with server_cert"):
+                    config_files.read_ssl_config_file(path)

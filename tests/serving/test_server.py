@@ -344,6 +344,40 @@ class ServerTest(tf.test.TestCase):
             self.assertEqual(server.rest_address[0], "127.0.0.1")
 
 
+class BindTest(tf.test.TestCase):
+
+    def test_a_port_in_use_is_an_os_error_naming_its_flag(self):
+        model_dir = _model_dir(VERSION_1)
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            with self.assertRaisesRegex(OSError, f"^--port={port}: cannot bind the gRPC port "
+                                        f"127.0.0.1:{port}: the port is in use"):
+                server_lib.ModelServer({"tiny": model_dir}, port=port, poll_wait_seconds=-1)
+            with self.assertRaisesRegex(OSError, f"^--rest_api_port={port}: cannot bind the "
+                                        f"REST port 127.0.0.1:{port}: Address already in use"):
+                server_lib.ModelServer({"tiny": model_dir}, port=0, rest_api_port=port,
+                                       poll_wait_seconds=-1)
+
+    def test_a_failed_grpc_port_frees_the_rest_port(self):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            with socket.socket() as probe:  # a port free now, for the REST API
+                probe.bind(("127.0.0.1", 0))
+                rest_port = probe.getsockname()[1]
+            with self.assertRaisesRegex(OSError, "^--port="):
+                server_lib.ModelServer({"tiny": _model_dir(VERSION_1)},
+                                       port=taken.getsockname()[1], rest_api_port=rest_port,
+                                       poll_wait_seconds=-1)
+        with socket.socket() as again:  # EADDRINUSE here if the REST server still held it
+            again.bind(("127.0.0.1", rest_port))
+        with self.assertRaisesRegex(ValueError, "--port and --rest_api_port are both"):
+            server_lib.ModelServer({"tiny": _model_dir(VERSION_1)}, port=rest_port,
+                                   rest_api_port=rest_port, poll_wait_seconds=-1)
+
+
 class TlsTest(tf.test.TestCase):
 
     def test_tls_and_mutual_tls_on_the_grpc_port(self):

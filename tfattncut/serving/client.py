@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from tfattncut import cli
 from tfattncut.data import image_files
 from tfattncut.progress import Progress
 from tfattncut.serving.export import BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT
@@ -82,9 +83,11 @@ class TranslationClient:
         self.close()
 
 
-def output_paths(inputs, output):
-    """{input path: OUTPUT/STEM.png}; refuses targets that would overwrite an input or
-    collide with each other."""
+def output_paths(inputs, output, overwrite=False):
+    """{input path: OUTPUT/STEM.png}; refuses an OUTPUT that is not a folder, targets that
+    would overwrite an input or collide with each other, and (unless `overwrite`) files
+    already there."""
+    cli.check_output_folder("--output", output)
     paths = image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
     targets = {path: os.path.join(output, os.path.splitext(os.path.basename(path))[0] + ".png")
                for path in paths}
@@ -100,12 +103,15 @@ def output_paths(inputs, output):
             raise ValueError(f"{seen[target]} and {path} would both be written to {target}; "
                              "rename one of them")
         seen[target] = path
+    cli.check_not_replacing("--output", output, targets.values(), overwrite)
     return targets
 
 
-def infer_files(server, model_name, inputs, output, concurrency=1, **client_options):
+def infer_files(server, model_name, inputs, output, concurrency=1, overwrite=False,
+                **client_options):
     """Sends each image file to the server (translate_encoded) and writes OUTPUT/STEM.png;
-    `concurrency` requests in flight. Returns the written paths in input order.
+    `concurrency` requests in flight; files already there are refused unless `overwrite`.
+    Returns the written paths in input order.
 
     An answer about one image (PER_IMAGE_CODES: undecodable, too many pixels) or a file that
     cannot be read does not stop the others: UnreadableImages at the end lists each such
@@ -113,7 +119,7 @@ def infer_files(server, model_name, inputs, output, concurrency=1, **client_opti
     """
     if concurrency < 1:
         raise ValueError(f"--concurrency must be >= 1; got {concurrency}")
-    targets = output_paths(inputs, output)
+    targets = output_paths(inputs, output, overwrite)
     os.makedirs(output, exist_ok=True)
     progress = Progress(len(targets), unit="image")
     failed = {}  # input path: why; written by the pool's threads, one key each

@@ -2,12 +2,13 @@
 --model_config_file (ModelServerConfig), --batching_parameters_file (BatchingParameters) and
 --ssl_config_file (SSLConfig). Each error names the file and the field to fix.
 """
-import dataclasses
+import concurrent.futures
 import os
-import re
+import threading
 
 import grpc
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
+from google.protobuf import (descriptor_pb2, descriptor_pool, message_factory, text_format,
+                             wrappers_pb2)
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfattncut.serving.export import BatchingOptions
@@ -26,7 +27,8 @@ def read_model_config_file(path):
     """{name: base_path} of a model_config_list text proto (`--model_config_file`).
 
     Base paths as the container sees them (`/models/NAME`, written by the export) are looked
-    up beside the config file when they do not exist here.
+    up beside the config file when they do not exist here. A base path that is in neither
+    place is refused, as --model_base_path is: the server would serve nothing.
     """
     config = model_server_config_pb2.ModelServerConfig()
     try:
@@ -36,11 +38,17 @@ def read_model_config_file(path):
                          f"proto: {error}") from None
     models = {}
     for entry in config.model_config_list.config:
+        if entry.name in models:
+            raise ValueError(f"--model_config_file={path} lists model {entry.name!r} twice")
         base_path = entry.base_path
         if not os.path.isdir(base_path):
             beside = os.path.join(os.path.dirname(os.path.abspath(path)),
                                   os.path.basename(base_path.rstrip("/")))
-            base_path = beside if os.path.isdir(beside) else base_path
+            if not os.path.isdir(beside):
+                raise ValueError(f"--model_config_file={path}: model {entry.name!r}: base_path "
+                                 f"{base_path!r} is not a folder, nor is {beside} beside the "
+                                 "config file")
+            base_path = beside
         models[entry.name] = base_path
     if not models:
         raise ValueError(f"--model_config_file={path} lists no model (model_config_list "
@@ -48,40 +56,67 @@ def read_model_config_file(path):
     return models
 
 
-def read_batching_parameters(path):
-    """BatchingOptions from a `--batching_parameters_file` (`NAME { value: N }` lines)."""
-    names = {field.name for field in dataclasses.fields(BatchingOptions)}
-    values = {}
-    text = re.sub(r"#.*", "", _read("batching_parameters_file", path))
-    for name, value in re.findall(r"(\w+)\s*\{\s*value\s*:\s*(\d+)\s*\}", text):
-        if name not in names:
-            raise ValueError(f"--batching_parameters_file={path}: {name} is not supported; "
-                             f"use {sorted(names)}")
-        values[name] = int(value)
-    return BatchingOptions(**values)
+_FIELD = descriptor_pb2.FieldDescriptorProto
 
 
-
-def _ssl_config_class():
-    """tensorflow.serving.SSLConfig (tensorflow_serving/config/ssl_config.proto), which the
-    tensorflow-serving-api package does not ship, built from its four fields."""
+def _message_class(name, fields):
+    """The protobuf message class tensorflow.serving.NAME with `fields` [(name, type,
+    message type or None)] numbered from 1: TF Serving's config messages that the
+    tensorflow-serving-api package does not ship, read with the same text format."""
     file = descriptor_pb2.FileDescriptorProto(
-        name="tfattncut/serving/ssl_config.proto", package="tensorflow.serving",
-        syntax="proto3")
-    message = file.message_type.add(name="SSLConfig")
-    field = descriptor_pb2.FieldDescriptorProto
-    for number, (name, kind) in enumerate([("server_key", field.TYPE_STRING),
-                                           ("server_cert", field.TYPE_STRING),
-                                           ("custom_ca", field.TYPE_STRING),
-                                           ("client_verify", field.TYPE_BOOL)], start=1):
-        message.field.add(name=name, number=number, type=kind, label=field.LABEL_OPTIONAL)
+        name=f"tfattncut/serving/{name}.proto", package="tensorflow.serving", syntax="proto3",
+        dependency=[wrappers_pb2.DESCRIPTOR.name])
+    message = file.message_type.add(name=name)
+    for number, (field_name, kind, type_name) in enumerate(fields, start=1):
+        message.field.add(name=field_name, number=number, type=kind, type_name=type_name,
+                          label=_FIELD.LABEL_OPTIONAL)
     pool = descriptor_pool.DescriptorPool()
+    pool.Add(descriptor_pb2.FileDescriptorProto.FromString(
+        wrappers_pb2.DESCRIPTOR.serialized_pb))
     pool.Add(file)
     return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("tensorflow.serving.SSLConfig"))
+        pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
 
 
-SSLConfig = _ssl_config_class()
+# The BatchingParameters fields (tensorflow_serving/servables/tensorflow/
+# session_bundle_config.proto) that BatchingOptions honours, all Int64Value, and the range of
+# each as TF Serving's batch scheduler checks it: a batch holds at least one request, the
+# queue at least one batch, a thread runs them; a timeout waits 0 or more microseconds (up to
+# what a Python wait can take).
+_BATCHING_RANGES = {"max_batch_size": (1, None),
+                    "batch_timeout_micros": (0, int(threading.TIMEOUT_MAX * 1e6)),
+                    "max_enqueued_batches": (1, None),
+                    "num_batch_threads": (1, None)}
+BatchingParameters = _message_class(
+    "BatchingParameters", [(name, _FIELD.TYPE_MESSAGE, ".google.protobuf.Int64Value")
+                           for name in _BATCHING_RANGES])
+SSLConfig = _message_class("SSLConfig", [("server_key", _FIELD.TYPE_STRING, None),
+                                         ("server_cert", _FIELD.TYPE_STRING, None),
+                                         ("custom_ca", _FIELD.TYPE_STRING, None),
+                                         ("client_verify", _FIELD.TYPE_BOOL, None)])
+
+
+def read_batching_parameters(path):
+    """BatchingOptions from a `--batching_parameters_file`, a BatchingParameters text proto
+    (`NAME { value: N }` lines) of the fields BatchingOptions names; the others default."""
+    parameters = BatchingParameters()
+    try:
+        text_format.Parse(_read("batching_parameters_file", path), parameters)
+    except text_format.ParseError as error:
+        raise ValueError(f"--batching_parameters_file={path}: not a BatchingParameters text "
+                         f"proto of the fields this server honours ({', '.join(_BATCHING_RANGES)}"
+                         f"), each as NAME {{ value: N }}: {error}") from None
+    values = {}
+    for name, (low, high) in _BATCHING_RANGES.items():
+        if not parameters.HasField(name):
+            continue
+        value = getattr(parameters, name).value
+        if value < low or (high is not None and value > high):
+            within = f">= {low}" if high is None else f"in [{low}, {high}]"
+            raise ValueError(f"--batching_parameters_file={path}: {name} must be {within}; "
+                             f"got {value}")
+        values[name] = value
+    return BatchingOptions(**values)
 
 
 def read_ssl_config_file(path):
@@ -105,7 +140,21 @@ def read_ssl_config_file(path):
     if config.client_verify and not config.custom_ca:
         raise ValueError(f"--ssl_config_file={path}: client_verify needs custom_ca, the CA "
                          "that signs the client certificates")
-    return grpc.ssl_server_credentials(
+    credentials = grpc.ssl_server_credentials(
         [(config.server_key.encode(), config.server_cert.encode())],
         root_certificates=config.custom_ca.encode() or None,
         require_client_auth=config.client_verify)
+    # gRPC reads the PEM text only when it binds a port, and then says no more than "Failed to
+    # bind"; a throwaway server on a port the system picks can only fail for the credentials.
+    # It is started only to be stopped: gRPC frees a bound port when a started server stops.
+    probe = grpc.server(concurrent.futures.ThreadPoolExecutor(1))
+    try:
+        probe.add_secure_port("127.0.0.1:0", credentials)
+    except RuntimeError:
+        raise ValueError(f"--ssl_config_file={path}: gRPC cannot use server_key with "
+                         "server_cert: the key does not match the certificate, or one of "
+                         "server_key, server_cert, custom_ca is not a valid PEM key or "
+                         "certificate") from None
+    probe.start()
+    probe.stop(None).wait()
+    return credentials

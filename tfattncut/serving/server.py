@@ -75,7 +75,8 @@ class ModelServer:
     models: {name: base_path}. `poll_wait_seconds` as tensorflow_model_server's
     --file_system_poll_wait_seconds: > 0 polls that often, 0 once, < 0 never.
     `port=0` picks a free port (see `.port` after `start()`). `credentials`
-    (config_files.read_ssl_config_file) puts TLS on the gRPC port.
+    (config_files.read_ssl_config_file) puts TLS on the gRPC port. A port that cannot be
+    bound is an OSError naming its flag (--port, --rest_api_port), with no port left held.
     """
 
     def __init__(self, models, port=8500, host=DEFAULT_HOST, rest_api_port=None,
@@ -94,15 +95,30 @@ class ModelServer:
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             _PredictionService(self), self._grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(self), self._grpc)
-        address = f"{host}:{port}"
-        self.port = (self._grpc.add_secure_port(address, credentials) if credentials
-                     else self._grpc.add_insecure_port(address))
-        if self.port == 0:
-            raise OSError(f"cannot bind the gRPC port {address}")
+        if rest_api_port and rest_api_port == port:
+            raise ValueError(f"--port and --rest_api_port are both {port}; give each its own")
+        # REST binds first: a socket server frees its port when closed, while gRPC holds a
+        # bound port until a started server stops, so a failed bind must come after it.
         self._rest = None
         if rest_api_port is not None:
-            self._rest = rest.RestServer((host, rest_api_port), self, rest_api_num_threads,
-                                         rest_api_timeout_seconds)
+            try:
+                self._rest = rest.RestServer((host, rest_api_port), self, rest_api_num_threads,
+                                             rest_api_timeout_seconds)
+            except OSError as error:
+                raise OSError(f"--rest_api_port={rest_api_port}: cannot bind the REST port "
+                              f"{host}:{rest_api_port}: {error.strerror}") from None
+        address = f"{host}:{port}"
+        try:
+            self.port = (self._grpc.add_secure_port(address, credentials) if credentials
+                         else self._grpc.add_insecure_port(address))
+        except RuntimeError:  # grpc gives no reason; these are the ones a user can fix
+            if self._rest:
+                self._rest.server_close()
+            tls = (", or the TLS key does not match its certificate (--ssl_config_file)"
+                   if credentials else "")
+            raise OSError(f"--port={port}: cannot bind the gRPC port {address}: the port is "
+                          f"in use (--port=0 picks a free one) or --host={host} is not an "
+                          f"address of this machine{tls}") from None
         self._stop = threading.Event()
         self._threads = []
 
