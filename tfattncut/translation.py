@@ -72,11 +72,9 @@ def check_destinations(paths, output_dir):
 
 
 def _refuse_overwriting_inputs(targets, folder, what):
-    """targets: {input: the file written for it in `folder`}. Refuses a `folder` that is a
-    file, or that holds any input: symbolic links resolved, since an output folder linked to
-    the input folder, or an output file linked to an input, is written through the link."""
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise NotADirectoryError(f"The {what}' folder {folder} is a file; choose a folder.")
+    """targets: {input: the file written for it in `folder`}. Refuses a `folder` that holds
+    any input: symbolic links resolved, since an output folder linked to the input folder, or
+    an output file linked to an input, is written through the link."""
     real_folder = os.path.realpath(folder)
     for source, target in targets.items():
         real_source = os.path.realpath(source)
@@ -155,6 +153,7 @@ def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB",
     paths = image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
     sources = label_paths(labels, paths) if labels else {}
     # All before the checkpoint is read.
+    cli.check_output_folder("--output", output)
     check_destinations(paths, output)
     label_targets = {source: os.path.join(labels_folder(output), os.path.basename(source))
                      for source in sources.values()}

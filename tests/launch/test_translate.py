@@ -73,8 +73,11 @@ class TranslateCLITest(tf.test.TestCase):
         self.assertFalse(os.path.exists(os.path.join(root, "o")))
         afile = os.path.join(root, "afile")
         open(afile, "w").close()
-        with self.assertRaisesRegex(NotADirectoryError, f"folder {afile} is a file"):
-            translate_files(config.run_dir, inputs, afile)
+        for output in (afile, os.path.join(afile, "below")):
+            with self.assertRaisesRegex(NotADirectoryError,
+                                        f"--output={output}: {afile} exists and is not a "
+                                        "folder"):
+                translate_files(config.run_dir, inputs, output)
         self.assertEqual(contents(), before)
 
         output = os.path.join(root, "out")

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tfattncut import cli
+from tfattncut import cli, translation
 from tfattncut.data import image_files
 from tfattncut.progress import Progress
 from tfattncut.serving.export import BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT
@@ -84,25 +84,13 @@ class TranslationClient:
 
 
 def output_paths(inputs, output, overwrite=False):
-    """{input path: OUTPUT/STEM.png}; refuses an OUTPUT that is not a folder, targets that
-    would overwrite an input or collide with each other, and (unless `overwrite`) files
-    already there."""
+    """{input path: OUTPUT/STEM.png}, as launch.translate names them; refuses what it refuses
+    (an OUTPUT that is not a folder or holds an input, inputs with one stem, and unless
+    `overwrite` files already there)."""
     cli.check_output_folder("--output", output)
     paths = image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
-    targets = {path: os.path.join(output, os.path.splitext(os.path.basename(path))[0] + ".png")
-               for path in paths}
-    sources = {os.path.realpath(path): path for path in paths}
-    for path, target in targets.items():
-        if os.path.realpath(target) in sources:
-            raise ValueError(f"--output={output}: the translation of {path} would overwrite "
-                             f"the input {sources[os.path.realpath(target)]}; choose another "
-                             "--output folder")
-    seen = {}
-    for path, target in targets.items():
-        if target in seen:
-            raise ValueError(f"{seen[target]} and {path} would both be written to {target}; "
-                             "rename one of them")
-        seen[target] = path
+    translation.check_destinations(paths, output)
+    targets = {path: translation.translation_path(output, path) for path in paths}
     cli.check_not_replacing("--output", output, targets.values(), overwrite)
     return targets
 
