@@ -49,6 +49,10 @@ class ProfilingTest(tf.test.TestCase):
                                                 r"this profile \(.+\); profile again .*"
                                                 "--profile_steps=A,B"):
             profiling.top_ops(logdir)
+        open(path, "wb").close()  # an empty file is a valid profile of nothing
+        with self.assertRaisesRegex(ValueError, f"^{re.escape(path)}: the profile holds no "
+                                                "TensorFlow ops; profile again"):
+            profiling.top_ops(logdir)
 
     def test_profile_steps_must_be_a_window(self):
         for steps in [(3,), (3, 2), (0, 2), (1, 2, 3)]:

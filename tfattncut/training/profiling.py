@@ -76,6 +76,9 @@ def top_ops(logdir, count=20):
     columns = [column["id"] for column in table["cols"]]
     rows = [dict(zip(columns, (cell["v"] if cell else None for cell in row["c"])))
             for row in table["rows"]]
+    if not rows:  # an empty (0-byte) file reads as a profile of nothing
+        raise ValueError(f"{', '.join(files)}: the profile holds no TensorFlow ops; profile "
+                         "again with launch.train --profile_steps=A,B")
     rows.sort(key=lambda r: -r["total_self_time"])
     return [{
         "where": r["host_or_device"], "type": r["type"], "name": r["operation"],
