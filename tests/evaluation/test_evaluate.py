@@ -264,6 +264,17 @@ class EvaluateTest(tf.test.TestCase):
         report, _ = evaluate.run(fake=fake, paired=target, metrics=["psnr"])
         self.assertEqual(sorted(report["metrics"]), ["psnr"])
 
+    def test_a_set_of_one_image_is_named_before_any_work(self):
+        one = os.path.dirname(write_png(os.path.join(tempfile.mkdtemp(), "one"), "0.png",
+                                        np.zeros([16, 16, 3], np.uint8)))
+        with _no_work(_COMPUTING):
+            for fake, real, flag in ((one, self.test_b, "--fake"), (self.test_a, one, "--real")):
+                with self.subTest(flag), self.assertRaisesRegex(
+                        ValueError, f"^{flag}={one}: FID and KID need at least 2 images per "
+                                    "set; it has 1$"):
+                    evaluate.run(fake=fake, real=real, metrics=["fid", "kid"],
+                                 inception_spec="random")
+
     def test_paths_below_a_file_are_refused_before_any_work(self):
         blocker = os.path.join(tempfile.mkdtemp(), "notes.txt")
         with open(blocker, "w") as f:

@@ -185,6 +185,12 @@ def evaluate_folders(fake, real=None, paired=None, metrics=None, backbone=None,
     fake_set = image_files.ImageSet(
         list_images(fake) if fake_paths is None else fake_paths, batch_size, image_size)
     real_set = image_files.ImageSet.from_folder(real, batch_size, image_size) if real else None
+    # Before the Inception pass, which would fail only at its end without naming the set.
+    covariances = [m.upper() for m in ("fid", "kid") if m in metrics]
+    for flag, folder, images in (("--fake", fake, fake_set), ("--real", real, real_set)):
+        if covariances and images is not None and len(images) < 2:
+            raise ValueError(f"{flag}={folder}: {' and '.join(covariances)} need at least 2 "
+                             f"images per set; it has {len(images)}")
     paired_set = None
     if paired:
         paired_set = image_files.ImageSet(
