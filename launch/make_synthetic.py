@@ -14,7 +14,7 @@ _SIZE = flags.DEFINE_integer("size", 128, "Image height and width in pixels.",
                              lower_bound=synthetic.MIN_SIZE)
 _NUM_TRAIN = flags.DEFINE_integer("num_train", 1000, "Training images per domain.",
                                   lower_bound=1)
-_NUM_TEST = flags.DEFINE_integer("num_test", 100, "Test images per domain.", lower_bound=0)
+_NUM_TEST = flags.DEFINE_integer("num_test", 100, "Test images per domain.", lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of every random draw.", lower_bound=0)
 
 

@@ -197,13 +197,21 @@ class SyntheticDatasetTest(tf.test.TestCase):
         with self.assertRaisesRegex(FileExistsError, "mine.*no synthetic data set"):
             synthetic.generate_dataset(out, progress=False, **_ARGS)
         self.assertEqual(os.listdir(out), ["notes.txt"])
+        with open(os.path.join(out, synthetic.MANIFEST), "w") as f:
+            f.write("[1, 2]")  # JSON, but not a manifest: was an AttributeError traceback
+        with self.assertRaisesRegex(FileExistsError, "mine.*no synthetic data set"):
+            synthetic.generate_dataset(out, progress=False, **_ARGS)
 
     def test_files_added_to_a_synthetic_set_are_not_replaced_with_it(self):
         out = os.path.join(self.get_temp_dir(), "synth_added")
         synthetic.generate_dataset(out, progress=False, **_ARGS)
         synthetic.generate_dataset(out, progress=False, **{**_ARGS, "seed": 1})  # ours: replaced
+        # Names of the set's own shape are not its own either (they were taken as its files
+        # and deleted): only its exact names are.
         for added in (os.path.join(out, "trainA", "my_frame.png"),
-                      os.path.join(out, "notes.txt")):
+                      os.path.join(out, "notes.txt"), os.path.join(out, "trainB", "1.png"),
+                      os.path.join(out, "trainA", "000000.tif"),
+                      os.path.join(out, "trainA_labels", "000000.txt")):
             with open(added, "w") as f:
                 f.write("keep me")
             with self.assertRaisesRegex(FileExistsError, f"{out} holds a synthetic data set "

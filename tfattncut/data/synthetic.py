@@ -85,17 +85,33 @@ def _folders(num_train, num_test):
     return folders
 
 
+def _file_name(index, domain=None):
+    """Image `index` of `domain` (None: its label map): PNG, and JPEG for the B-style images
+    (render_example gives them a JPEG quality, as a camera would)."""
+    return f"{index:06d}{'.jpg' if domain in ('B', 'A_as_B') else '.png'}"
+
+
+def _own_files(manifest):
+    """Folder -> the names of the files the set of `manifest` wrote there."""
+    arguments = manifest["arguments"]
+    names = {}
+    for folder, (_, domain, count, labels_folder) in _folders(
+            arguments["num_train"], arguments["num_test"]).items():
+        names[folder] = {_file_name(index, domain) for index in range(count)}
+        if labels_folder:
+            names[labels_folder] = {_file_name(index) for index in range(count)}
+    return names
+
+
 def _write_example(job):
     root, folder, labels_folder, split, domain, index, size, seed = job
     example = render_example(split, domain, index, size, seed)
-    stem = f"{index:06d}"
-    image = Image.fromarray(example.image)
-    if example.jpeg_quality is None:
-        image.save(os.path.join(root, folder, stem + ".png"))
-    else:
-        image.save(os.path.join(root, folder, stem + ".jpg"), quality=example.jpeg_quality)
+    options = {} if example.jpeg_quality is None else {"quality": example.jpeg_quality}
+    Image.fromarray(example.image).save(os.path.join(root, folder, _file_name(index, domain)),
+                                        **options)
     if labels_folder:
-        Image.fromarray(example.labels).save(os.path.join(root, labels_folder, stem + ".png"))
+        Image.fromarray(example.labels).save(os.path.join(root, labels_folder,
+                                                          _file_name(index)))
 
 
 def _labels_json():
@@ -135,30 +151,29 @@ def _read_manifest(out_dir):
             manifest = json.load(f)
     except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
         return None
-    return manifest if manifest.get("format") == _FORMAT else None
+    return manifest if isinstance(manifest, dict) and manifest.get("format") == _FORMAT \
+        else None
 
 
 def _is_complete(out_dir, manifest):
     """Whether every file the set wrote is there (files a user added do not matter)."""
-    for folder, count in manifest["counts"].items():
+    for folder, names in _own_files(manifest).items():
         path = os.path.join(out_dir, folder)
-        stems = {os.path.splitext(name)[0] for name in os.listdir(path)} \
-            if os.path.isdir(path) else set()
-        if any(f"{index:06d}" not in stems for index in range(count)):
+        if not names <= (set(os.listdir(path)) if os.path.isdir(path) else set()):
             return False
     return True
 
 
 def _foreign_entry(out_dir, manifest):
-    """A file or folder in out_dir that the set of `manifest` did not write, or None."""
-    ours = set(manifest["counts"]) | {MANIFEST, _LABELS_JSON, _README_TXT}
+    """A file or folder in out_dir that the set of `manifest` did not write, or None: only
+    its exact names are its own (a user's 1.png or 000002.tif beside 000002.png is not)."""
+    own = _own_files(manifest)
     for name in sorted(os.listdir(out_dir)):
         path = os.path.join(out_dir, name)
-        if name not in ours:
+        if name not in own and name not in (MANIFEST, _LABELS_JSON, _README_TXT):
             return path
-        for entry in sorted(os.listdir(path)) if name in manifest["counts"] else ():
-            stem = os.path.splitext(entry)[0]
-            if not (stem.isdigit() and int(stem) < manifest["counts"][name]):
+        for entry in sorted(os.listdir(path)) if name in own else ():
+            if entry not in own[name]:
                 return os.path.join(path, entry)
     return None
 
