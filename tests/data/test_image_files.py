@@ -1,6 +1,8 @@
 """Tests of listing image folders as the reference does and of decoding every readable format
 against Pillow."""
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -53,6 +55,17 @@ class ListImagesTest(tf.test.TestCase):
         self.assertEqual((data.size_a, data.size_b), (4, 1))
         (batch,) = numpy_batches(data.epoch_dataset(1, 4))
         self.assertEqual(grey_levels(batch["a"]).tolist(), [levels[p] for p in sorted(walk[:4])])
+
+    def test_a_link_loop_or_a_second_link_lists_each_real_folder_once(self):
+        # Not get_temp_dir(): TensorFlow's clean-up of it would follow the loop.
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder)
+        write(os.path.join(folder, "b"), {"x.png": Image.new("RGB", (4, 4))})
+        write(folder, {"a.png": Image.new("RGB", (4, 4))})
+        os.symlink("..", os.path.join(folder, "b", "up"))  # os.walk follows it without end
+        os.symlink("b", os.path.join(folder, "c"))  # the same folder under a second name
+        names = [os.path.relpath(p, folder) for p in image_files.list_images(folder)]
+        self.assertEqual(names, ["a.png", "b/x.png"])
 
     def test_missing_folder_is_named(self):
         folder = os.path.join(self.get_temp_dir(), "nowhere")

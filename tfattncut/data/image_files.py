@@ -29,13 +29,26 @@ def list_images(folder, max_dataset_size=0):
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Image folder {folder} does not exist; expected a folder of "
                                 f"{'/'.join(IMAGE_EXTENSIONS)} files")
-    paths = [os.path.join(root, name)
-             for root, _, names in sorted(os.walk(folder, followlinks=True))
+    paths = [os.path.join(root, name) for root, names in sorted(_walk_once(folder))
              for name in names if name.lower().endswith(IMAGE_EXTENSIONS)]
     if not paths:
         raise ValueError(f"Image folder {folder} has no images (subfolders included); "
                          f"expected files ending in {', '.join(IMAGE_EXTENSIONS)} (any case)")
     return sorted(paths[:max_dataset_size] if max_dataset_size else paths)
+
+
+def _walk_once(folder):
+    """(folder, file names) of `folder` and its subfolders, symbolic links followed, each
+    real folder once: a link back up (trainA/up -> ..) would repeat the files without end."""
+    seen = set()
+    for root, subfolders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        subfolders.sort()  # which of two links to one folder is kept does not vary
+        yield root, names
 
 
 # Leading bytes of the formats only Pillow reads: TIFF (classic and BigTIFF, either byte order)
