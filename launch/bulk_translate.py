@@ -11,10 +11,12 @@ Without --runner it runs here, in this process (--workers=N: N processes). Any o
 pipeline option (--runner=DataflowRunner --project=... --region=... --temp_location=gs://...,
 --runner=FlinkRunner --flink_master=..., --runner=SparkRunner ...) is passed to Beam.
 
-Reruns skip inputs whose output exists (outputs are renamed into place whole); inputs that
+An --output must be empty or hold the outputs of the same model (OUTPUT/_job.json says
+which). Reruns skip inputs whose output exists (outputs are renamed into place whole); inputs that
 cannot be translated are listed with their reason in OUTPUT/_failed.jsonl, and the exit
 status is then 1. The work is tfattncut.bulk's.
 """
+import contextlib
 import logging
 import sys
 
@@ -24,8 +26,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from tfattncut import cli
 from tfattncut.bulk import images, pipeline
 from tfattncut.bulk.files import Layout, local_absolute
-from tfattncut.bulk.model_handler import (DEFAULT_MAX_BATCH_PIXELS, exported_checkpoint,
-                                          resolve_model)
+from tfattncut.bulk.model_handler import (DEFAULT_MAX_BATCH_PIXELS, checkpoint_identity,
+                                          exported_checkpoint, model_identity, resolve_model)
 from tfattncut.config import DIRECTIONS
 from tfattncut.serving import image_header
 
@@ -92,23 +94,28 @@ def main(argv):
     options = beam_options(argv[1:], FLAGS.workers)
     layout = Layout(local_absolute(FLAGS.input), local_absolute(FLAGS.output),
                     FLAGS.labels and local_absolute(FLAGS.labels), FLAGS.format)
-    pipeline.require_input(layout)  # before --checkpoint's export, which takes a while
     runner = options.view_as(StandardOptions).runner
+    if FLAGS.checkpoint and runner not in LOCAL_RUNNERS:
+        raise ValueError(f"--checkpoint exports into a local temporary folder that "
+                         f"--runner={runner}'s workers cannot read: export with "
+                         f"launch.export, copy the version folder where the workers "
+                         f"read, and pass --model")
+    # Checked before --checkpoint's export, which takes a while.
+    pipeline.require_input(layout)
+    if FLAGS.checkpoint:
+        model = checkpoint_identity(FLAGS.checkpoint, FLAGS.direction)
+        model_path = exported_checkpoint(FLAGS.checkpoint, FLAGS.direction)
+    else:
+        resolved = resolve_model(local_absolute(FLAGS.model))
+        model, model_path = model_identity(resolved), contextlib.nullcontext(resolved)
+    pipeline.claim_output(layout, model)
     # A cluster runner's UI shows the job's counters as it runs; a local one only at the end.
     settings = dict(image_format=FLAGS.format, quality=FLAGS.quality,
                     max_image_pixels=FLAGS.max_image_pixels,
                     max_batch_pixels=FLAGS.max_batch_pixels, share_model=FLAGS.share_model,
-                    progress=sys.stdout if runner in LOCAL_RUNNERS else None)
-    if FLAGS.checkpoint:
-        if runner not in LOCAL_RUNNERS:
-            raise ValueError(f"--checkpoint exports into a local temporary folder that "
-                             f"--runner={runner}'s workers cannot read: export with "
-                             f"launch.export, copy the version folder where the workers "
-                             f"read, and pass --model")
-        with exported_checkpoint(FLAGS.checkpoint, FLAGS.direction) as model_path:
-            summary = pipeline.run(model_path, layout, options, **settings)
-    else:
-        summary = pipeline.run(resolve_model(FLAGS.model), layout, options, **settings)
+                    progress=sys.stdout if runner in LOCAL_RUNNERS else None, model=model)
+    with model_path as path:
+        summary = pipeline.run(path, layout, options, **settings)
     print(f"Bulk translation into {FLAGS.output}: {summary}")
     if summary.failed:
         sys.exit(1)

@@ -47,6 +47,25 @@ class ResolveModelTest(tf.test.TestCase):
         with self.assertRaisesRegex(FileNotFoundError, "--model=.*empty is neither"):
             model_handler.resolve_model(os.path.join(root, "empty"))
 
+    def test_a_newest_version_without_saved_model_pb_is_named(self):
+        root = tempfile.mkdtemp()
+        write_saved_model_pb(os.path.join(root, "m", "1"))
+        os.makedirs(os.path.join(root, "m", "2"))
+        with self.assertRaisesRegex(FileNotFoundError, "--model=.*m: its newest version .*m/2 "
+                                                       "has no saved_model.pb"):
+            model_handler.resolve_model(os.path.join(root, "m"))
+
+    def test_the_identity_tells_versions_and_graphs_apart(self):
+        root = tempfile.mkdtemp()
+        for version, signature in (("1", "a"), ("2", "a"), ("3", "b")):
+            write_saved_model_pb(os.path.join(root, version), signature)
+        one, two, three = (model_handler.model_identity(os.path.join(root, v))
+                           for v in "123")
+        self.assertEqual(one, model_handler.model_identity(os.path.join(root, "1")))
+        self.assertEqual(one["saved_model_pb_sha256"], two["saved_model_pb_sha256"])
+        self.assertNotEqual(one, two)
+        self.assertNotEqual(two["saved_model_pb_sha256"], three["saved_model_pb_sha256"])
+
     def test_a_model_the_workers_could_not_call_is_refused_before_the_job(self):
         root = tempfile.mkdtemp()
         write_saved_model_pb(os.path.join(root, "classifier", "1"), signature="classify")

@@ -14,7 +14,8 @@ from PIL import Image
 from tests.serving.servingdata import export_tiny_model, png_claiming
 from tests.testdata import write_png
 from tfattncut.bulk import pipeline
-from tfattncut.bulk.files import FAILED_FILE, Layout
+from tfattncut.bulk.files import FAILED_FILE, JOB_FILE, Layout
+from tfattncut.bulk.model_handler import model_identity
 from tfattncut.inference import load_translator
 from tfattncut.translation import translate_images
 
@@ -80,6 +81,9 @@ class BulkPipelineTest(tf.test.TestCase):
 
         cls.output = os.path.join(root, "out")
         cls.labels_output = cls.output + "_labels"
+        cls.layout = Layout(os.path.join(inputs, "**"), cls.output, labels)
+        cls.model_path = exported.path
+        pipeline.claim_output(cls.layout, model_identity(cls.model_path))
         for key in DONE:
             cls._copy(os.path.join(cls.reference, os.path.basename(key) + ".png"),
                       os.path.join(cls.output, key + ".png"))
@@ -94,8 +98,6 @@ class BulkPipelineTest(tf.test.TestCase):
                 f.write(b"\x89PNG half")
         cls.before = _mtimes(cls.output)
 
-        cls.layout = Layout(os.path.join(inputs, "**"), cls.output, labels)
-        cls.model_path = exported.path
         cls.progress = io.StringIO()
         cls.summary = pipeline.run(cls.model_path, cls.layout, pipeline.local_options(1),
                                    progress=cls.progress)
@@ -133,7 +135,7 @@ class BulkPipelineTest(tf.test.TestCase):
         for entry in failed:
             self.assertIn(self.bad[os.path.relpath(entry["path"], inputs)], entry["reason"])
         self.assertEqual(sorted(_files(self.output)),
-                         sorted([FAILED_FILE] + [key + ".png" for key in GOOD]))
+                         sorted([FAILED_FILE, JOB_FILE] + [key + ".png" for key in GOOD]))
         self.assertEqual((self.summary.translated, self.summary.skipped, self.summary.failed),
                          (len(GOOD) - len(DONE), len(DONE), len(self.bad)))
         self.assertEqual(self.summary.latency_ms["count"], len(GOOD) - len(DONE))
@@ -175,6 +177,89 @@ class RequireInputTest(tf.test.TestCase):
         for output in (f"{root}/in", f"{root}", f"{root}/in/"):
             with self.assertRaisesRegex(ValueError, "a job never translates its own outputs"):
                 pipeline.require_input(Layout(f"{root}/in/*.png", output))
+
+    def test_a_folder_as_input_is_refused_with_the_patterns_to_use(self):
+        root = tempfile.mkdtemp()
+        write_png(os.path.join(root, "in"), "a.png", np.zeros([8, 8, 3], np.uint8))
+        with self.assertRaisesRegex(IsADirectoryError,
+                                    rf"--input={root}/in is a folder.*'{root}/in/\*\.png'"
+                                    rf".*'{root}/in/\*\*/\*\.png'"):
+            pipeline.require_input(Layout(f"{root}/in", f"{root}/out"))
+
+
+class ClaimOutputTest(tf.test.TestCase):
+    """An --output holds only the outputs of one model."""
+
+    MODEL = {"model": "/m/1", "saved_model_pb_sha256": "ab"}
+
+    def setUp(self):
+        super().setUp()
+        self.root = tempfile.mkdtemp()
+        self.layout = Layout(f"{self.root}/in/*.png", f"{self.root}/out")
+
+    def test_a_new_folder_is_claimed_and_resumed_by_the_same_model_only(self):
+        pipeline.claim_output(self.layout, self.MODEL)
+        with open(self.layout.job_path) as f:
+            self.assertEqual(json.load(f), {"model": self.MODEL, "input": f"{self.root}/in/*.png"})
+        write_png(self.layout.output, "x.png", np.zeros([8, 8, 3], np.uint8))
+        pipeline.claim_output(self.layout, self.MODEL)
+        other = {**self.MODEL, "saved_model_pb_sha256": "cd"}
+        with self.assertRaisesRegex(ValueError, rf"--output={self.root}/out holds the outputs of "
+                                                r"another model \(.*'ab'.*_job.json\), not of "
+                                                r".*'cd'"):
+            pipeline.claim_output(self.layout, other)
+
+    def test_a_folder_of_other_files_is_refused_and_temporaries_do_not_count(self):
+        os.makedirs(self.layout.output)
+        with open(os.path.join(self.layout.output, ".x.png.bulk-tmp-" + "0" * 32), "wb") as f:
+            f.write(b"half")
+        pipeline.claim_output(self.layout, self.MODEL)
+        for folder in (f"{self.root}/data", f"{self.root}/data2_labels"):
+            write_png(folder, "x.png", np.zeros([8, 8, 3], np.uint8))
+        for output in (f"{self.root}/data", f"{self.root}/data2"):
+            with self.assertRaisesRegex(ValueError, rf"--output={output}: 1 file\(s\) there "
+                                                    rf"that no bulk job wrote \({output}.*x.png"):
+                pipeline.claim_output(Layout(self.layout.input_pattern, output), self.MODEL)
+            self.assertFalse(os.path.exists(os.path.join(output, JOB_FILE)))
+
+    def test_run_refuses_a_data_folder_before_the_pipeline(self):
+        write_png(f"{self.root}/in", "x.png", np.zeros([8, 8, 3], np.uint8))
+        write_png(f"{self.root}/data", "x.png", np.zeros([8, 8, 3], np.uint8))
+        with self.assertRaisesRegex(ValueError, "no bulk job wrote"):
+            pipeline.run("unused", Layout(self.layout.input_pattern, f"{self.root}/data"),
+                         model=self.MODEL)
+        self.assertEqual(os.listdir(f"{self.root}/data"), ["x.png"])
+
+
+class PlanTest(tf.test.TestCase):
+    """_Plan on one key, outside a pipeline."""
+
+    def setUp(self):
+        super().setUp()
+        self.root = tempfile.mkdtemp()
+        self.layout = Layout(f"{self.root}/in/*.png", f"{self.root}/out", f"{self.root}/lab")
+        for folder in ("in", "lab", "out"):
+            write_png(f"{self.root}/{folder}", "x.png", np.full([8, 8, 3], 7, np.uint8))
+
+    def _plan(self, labels):
+        return list(pipeline._Plan(self.layout).process(  # pylint: disable=protected-access
+            ("x", {"inputs": [f"{self.root}/in/x.png"], "labels": labels})))
+
+    def test_a_translation_without_its_label_map_gets_it_copied(self):
+        self.assertEqual(self._plan([f"{self.root}/lab/x.png"]), [])
+        with open(f"{self.root}/lab/x.png", "rb") as a, \
+                open(f"{self.root}/out_labels/x.png", "rb") as b:
+            self.assertEqual(a.read(), b.read())
+
+    def test_several_label_maps_for_one_input_are_a_failure_naming_them(self):
+        with open(f"{self.root}/lab/x.json", "w") as f:
+            f.write("{}")
+        labels = [f"{self.root}/lab/x.json", f"{self.root}/lab/x.png"]
+        [failure] = self._plan(labels[::-1])
+        self.assertEqual(failure.value["path"], f"{self.root}/in/x.png")
+        self.assertIn(f"several label maps for one input: {', '.join(labels)}",
+                      failure.value["reason"])
+        self.assertFalse(os.path.exists(f"{self.root}/out_labels"))
 
 
 class InferenceFailuresTest(tf.test.TestCase):

@@ -22,6 +22,9 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 FAILED_FILE = "_failed.jsonl"
+# Which model (and --input) the outputs in OUTPUT are from: written before a job's first
+# output, so a folder holding files but not this one is not a bulk job's output.
+JOB_FILE = "_job.json"
 _TEMP_MARK = ".bulk-tmp-"
 _TEMP_NAME = re.compile(r"^\..+" + re.escape(_TEMP_MARK) + r"[0-9a-f]{32}$")
 # As Beam's FileSystem.match: a pattern's literal part ends at its first glob character.
@@ -87,6 +90,10 @@ class Layout:
     def failed_path(self):
         return FileSystems.join(self.output, FAILED_FILE)
 
+    @property
+    def job_path(self):
+        return FileSystems.join(self.output, JOB_FILE)
+
     def is_output(self, path):
         """Whether `path` lies in the output folders (a job never translates its outputs)."""
         return any(path.startswith(folder.rstrip("/") + "/")
@@ -116,13 +123,25 @@ def write_atomically(path, contents):
     FileSystems.rename([temp], [path])
 
 
+def _is_temporary(path):
+    return bool(_TEMP_NAME.match(FileSystems.split(path)[1]))
+
+
+def find_files(folders):
+    """The sorted paths of the files in `folders` (any depth), temporaries of killed writes
+    left out: they are no output."""
+    patterns = [FileSystems.join(folder, "**") for folder in folders]
+    return sorted(metadata.path for result in FileSystems.match(patterns)
+                  for metadata in result.metadata_list if not _is_temporary(metadata.path))
+
+
 def remove_temporaries(folders):
     """Deletes the temporaries that killed writes left in `folders` (any depth); returns
     their paths. Run it when no job is writing there."""
     patterns = [FileSystems.join(folder, "**" + _TEMP_MARK + "*") for folder in folders]
     stale = sorted(metadata.path for result in FileSystems.match(patterns)
                    for metadata in result.metadata_list
-                   if _TEMP_NAME.match(FileSystems.split(metadata.path)[1]))
+                   if _is_temporary(metadata.path))
     if stale:
         FileSystems.delete(stale)
     return stale

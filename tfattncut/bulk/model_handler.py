@@ -6,6 +6,8 @@ server would); --model=saved_models/NAME/3 names one version. --checkpoint=runs/
 exported on the fly (`serving.export.export`) into a temporary folder first.
 """
 import contextlib
+import hashlib
+import os
 import tempfile
 
 import numpy as np
@@ -14,6 +16,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from google.protobuf import message
 from tensorflow.core.protobuf import saved_model_pb2
 
+from tfattncut.inference import find_run
 from tfattncut.serving.export import INPUT, OUTPUT, export
 
 SIGNATURE = "serving_default"
@@ -35,6 +38,13 @@ def resolve_model(path):
                                     "saved_model.pb) nor a model folder of integer versions "
                                     "(saved_models/NAME/N); export one with launch.export")
         model = tf.io.gfile.join(path, str(max(versions)))
+        if not tf.io.gfile.exists(tf.io.gfile.join(model, "saved_model.pb")):
+            # TF Serving, too, serves the newest version folder and fails on this one rather
+            # than fall back to an older version.
+            raise FileNotFoundError(f"--model={path}: its newest version {model} has no "
+                                    "saved_model.pb (an unfinished or failed export?); "
+                                    "finish or delete it, or name an older version "
+                                    f"(--model={path.rstrip('/')}/N)")
     _check_signature(path, model)
     return model
 
@@ -56,6 +66,20 @@ def _check_signature(flag_value, model):
         raise ValueError(f"--model={flag_value}: {model} has no {SIGNATURE!r} signature from "
                          f"{INPUT!r} to {OUTPUT!r} (its signatures: {sorted(signatures)}); "
                          "export the translator with launch.export")
+
+
+def model_identity(model):
+    """What tells a SavedModel from another, recorded with a bulk job's outputs: its folder
+    and the hash of its saved_model.pb (version folders are immutable once served)."""
+    with tf.io.gfile.GFile(tf.io.gfile.join(model, "saved_model.pb"), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    return {"model": model, "saved_model_pb_sha256": digest}
+
+
+def checkpoint_identity(checkpoint, direction="AtoB"):
+    """`model_identity` of --checkpoint, whose export goes to a new temporary folder each
+    run: the checkpoint it resolves to and the direction."""
+    return {"checkpoint": os.path.abspath(find_run(checkpoint)[1]), "direction": direction}
 
 
 @contextlib.contextmanager

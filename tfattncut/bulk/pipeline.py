@@ -4,17 +4,22 @@
   MatchFiles(--labels/**) - key REL/STEM -+- CoGroupByKey - Plan - Decode - RunInference - Write
   every refusal (Plan, Decode, RunInference) - Flatten - OUTPUT/_failed.jsonl
 
-Plan refuses inputs that share a key or lack a label map and skips those whose output
-exists (outputs are renamed into place whole, so one that exists is complete); Decode
+Plan refuses inputs that share a key, lack a label map or have several, and skips those
+whose outputs exist (outputs are renamed into place whole, so one that exists is complete;
+a translation whose label map a run without --labels did not copy gets it here); Decode
 applies the server's checks (`images.decode`); RunInference batches images under a pixel
 budget and loads the model once per worker (`SavedModelHandler`); Write copies the label map
 and then writes the translation, each atomically, so a translation never exists without its
 label map. Failures never stop the job: each goes, with its reason, to the dead-letter file
 OUTPUT/_failed.jsonl (rewritten by every run: a rerun retries them).
+
+Outputs are written only into a folder that is empty or holds OUTPUT/_job.json naming the
+same model (`claim_output`), so an existing output is this model's translation.
 """
 import contextlib
 import dataclasses
 import json
+import os
 import threading
 import time
 
@@ -27,7 +32,8 @@ from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tfattncut.bulk import files, images
-from tfattncut.bulk.model_handler import DEFAULT_MAX_BATCH_PIXELS, SavedModelHandler
+from tfattncut.bulk.model_handler import (DEFAULT_MAX_BATCH_PIXELS, SavedModelHandler,
+                                          model_identity)
 from tfattncut.progress import Progress
 from tfattncut.serving.image_header import DEFAULT_MAX_IMAGE_PIXELS
 
@@ -53,6 +59,10 @@ def _failure(path, reason):
     return beam.pvalue.TaggedOutput(_FAILED, {"path": path, "reason": reason})
 
 
+def _copy_label(item):
+    files.write_atomically(item.label_target, files.read(item.label_source))
+
+
 class _Plan(beam.DoFn):
     """(REL/STEM, {"inputs": paths, "labels": paths}) -> Item, a failure, or nothing (done)."""
 
@@ -74,8 +84,14 @@ class _Plan(beam.DoFn):
             yield _failure(sources[0], f"no label map {self._layout.labels_base}{key}.* "
                                        "(--labels)")
             return
+        if len(labels) > 1:
+            yield _failure(sources[0], f"several label maps for one input: {', '.join(labels)} "
+                                       "(--labels); keep one")
+            return
         item = self._layout.item(sources[0], labels[0] if labels else None)
         if FileSystems.exists(item.target):
+            if item.label_source and not FileSystems.exists(item.label_target):
+                _copy_label(item)  # translated by a run without --labels
             self._skipped.inc()
             return
         yield item
@@ -108,7 +124,7 @@ class _Write(beam.DoFn):
     def process(self, keyed):
         (item, start), result = keyed
         if item.label_source:
-            files.write_atomically(item.label_target, files.read(item.label_source))
+            _copy_label(item)
         files.write_atomically(item.target,
                                images.encode(result.inference, self._image_format, self._quality))
         self._translated.inc()
@@ -218,14 +234,43 @@ def require_input(layout):
     """Refuses an --input or --labels that matches no file (a job over nothing is a mistyped
     path) and an --input whose folder lies in an output folder, whose files the job would
     all pass over as its own outputs."""
-    if not FileSystems.match([layout.input_pattern], [1])[0].metadata_list:
+    matched = FileSystems.match([layout.input_pattern], [1])[0].metadata_list
+    if not matched:
         raise FileNotFoundError(f"--input={layout.input_pattern} matches no file")
+    # Only a pattern without glob characters matches a folder, which Beam would then read.
+    if os.path.isdir(matched[0].path):
+        folder = layout.input_pattern.rstrip("/")
+        raise IsADirectoryError(f"--input={layout.input_pattern} is a folder, not a pattern "
+                                f"of files: pass '{folder}/*.png' (its files) or "
+                                f"'{folder}/**/*.png' (its subfolders' files)")
     if layout.labels and not FileSystems.match([layout.labels_pattern], [1])[0].metadata_list:
         raise FileNotFoundError(f"--labels={layout.labels}: no file in it")
     if layout.is_output(layout.input_base):
         raise ValueError(f"--input={layout.input_pattern} lies in the output folder "
                          f"{layout.output} (or its _labels twin), and a job never translates "
                          f"its own outputs: choose an --output outside {layout.input_base}")
+
+
+def claim_output(layout, model):
+    """Refuses an --output (or its _labels twin) that holds files but no OUTPUT/_job.json
+    (another job's outputs or data: a job would skip every input whose target path exists
+    and pass the files there off as translations), or whose _job.json names another
+    `model` (a `model_identity`); else writes one naming `model` and --input, so reruns of
+    the job resume."""
+    if FileSystems.exists(layout.job_path):
+        claimed = json.loads(files.read(layout.job_path))
+        if claimed["model"] != model:
+            raise ValueError(f"--output={layout.output} holds the outputs of another model "
+                             f"({claimed['model']}, per {layout.job_path}), not of {model}: "
+                             "choose another --output, or delete this one to start over")
+        return
+    held = files.find_files([layout.output, layout.labels_output])
+    if held:
+        raise ValueError(f"--output={layout.output}: {len(held)} file(s) there that no bulk "
+                         f"job wrote ({held[0]}, ...; no {files.JOB_FILE}), which would count "
+                         "as translations done: choose a new or empty --output")
+    files.write_atomically(layout.job_path, json.dumps(
+        {"model": model, "input": layout.input_pattern}, indent=1, sort_keys=True).encode())
 
 
 class OutputProgress:
@@ -267,15 +312,17 @@ class OutputProgress:
             self.progress.update(self.done())
 
 
-def run(model_path, layout, options=None, progress=None, **settings):
+def run(model_path, layout, options=None, progress=None, model=None, **settings):
     """Runs the job to its end and returns its Summary. `options`: Beam pipeline options
-    (a dict or PipelineOptions; default `local_options()`); `progress`: a stream for
+    (a dict or PipelineOptions; default `local_options()`); `model`: what `claim_output`
+    records (default `model_identity(model_path)`); `progress`: a stream for
     `OutputProgress` (for local runners: a cluster's runner shows the counters in its UI);
     `settings`: `build`'s.
 
-    Before it starts, `require_input`; after it ends, temporaries that killed earlier runs
-    left in the output folders are deleted."""
+    Before it starts, `require_input` and `claim_output`; after it ends, temporaries that
+    killed earlier runs left in the output folders are deleted."""
     require_input(layout)
+    claim_output(layout, model or model_identity(model_path))
     if not isinstance(options, PipelineOptions):
         options = PipelineOptions.from_dictionary(options or local_options())
     pipeline = beam.Pipeline(options=options)
