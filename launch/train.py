@@ -16,6 +16,7 @@ config_lib.define_flags()
 
 def main(_argv):  # cli.run refuses positional arguments
     config = config_lib.from_flags(flags.FLAGS)
+    cli.check_output_folder("--checkpoints_dir", config.checkpoints_dir)
     # Before any other TensorFlow op: --strategy=multi_worker sets up the runtime's collectives.
     strategy = make_strategy(config.strategy)
     if config.make_synthetic:

@@ -8,6 +8,8 @@ from absl import flags
 
 from tfattncut import config as config_lib
 from tfattncut.config import Config
+from tfattncut.methods.base import PROBE_SHAPE
+from tfattncut.models.discriminator import PatchDiscriminator
 from tfattncut.selection import make_selectors
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,6 +72,32 @@ class ConfigTest(tf.test.TestCase):
             parse("--nce_layers=a,b")
         with self.assertRaises(flags.IllegalFlagValueError):
             parse("--selector=nope")
+
+    def test_nce_layers_must_be_strictly_increasing(self):
+        # Features come back in layer order and are matched to selectors by position.
+        for value in ("16,0", "4,4,16"):
+            with self.assertRaisesRegex(ValueError, "^--nce_layers must be strictly increasing "
+                                                    f"layer numbers; got {value}$"):
+                parse(f"--nce_layers={value}")
+        self.assertEqual(parse("--nce_layers=0,16").nce_layers, (0, 16))
+
+    def test_crop_size_must_fit_the_discriminator(self):
+        for n_layers_D, smallest in ((0, 6), (1, 6), (3, 24)):
+            # The boundary is the discriminator's own, built on the methods' probe: it runs
+            # there and not one pixel below.
+            discriminator = PatchDiscriminator(2, n_layers_D)
+            discriminator(tf.zeros(PROBE_SHAPE))
+            self.assertEqual(discriminator(tf.zeros([1, smallest, smallest, 3])).shape[1], 1)
+            with self.assertRaises((ValueError, tf.errors.InvalidArgumentError)):
+                discriminator(tf.zeros([1, smallest - 1, smallest - 1, 3]))
+            below, fits = (smallest - 1) // 4 * 4, -(-smallest // 4) * 4  # multiples of 4
+            with self.assertRaisesRegex(
+                    ValueError, f"^--crop_size must be >= {smallest} .* for the discriminator of "
+                                f"--n_layers_D={n_layers_D}; got {below}$"):
+                parse(f"--crop_size={below}", f"--load_size={below}",
+                      f"--n_layers_D={n_layers_D}")
+            self.assertEqual(parse(f"--crop_size={fits}", f"--load_size={fits}",
+                                   f"--n_layers_D={n_layers_D}").crop_size, fits)
 
     def test_numeric_flags_are_bounded_when_parsed(self):
         for flag, message in (("--lr=-0.1", "must be > 0"), ("--lr=0.0", "must be > 0"),

@@ -344,6 +344,21 @@ def validate(config):
     if not config.nce_layers or min(config.nce_layers) < 0:
         raise ValueError(
             f"--nce_layers must be non-negative layer numbers; got {config.nce_layers}")
+    # The encoder returns its features in layer order, and selectors, heads and summaries
+    # are matched to them by position: another order or a repeat pairs them with the wrong
+    # layers without any error.
+    if list(config.nce_layers) != sorted(set(config.nce_layers)):
+        raise ValueError("--nce_layers must be strictly increasing layer numbers; got "
+                         f"{','.join(map(str, config.nce_layers))}")
+    # The discriminator halves the size (rounding down) in each of its max(1, n_layers_D)
+    # stages, then has two 4x4 convolutions with padding 1, each one pixel smaller: it needs
+    # crop_size // 2**stages >= 3 (tests/test_config.py runs it at the boundary, built on the
+    # 64² probe as the methods build it).
+    smallest_crop = 3 * 2**max(1, config.n_layers_D)
+    if config.crop_size < smallest_crop:
+        raise ValueError(f"--crop_size must be >= {smallest_crop} (3·2^max(1, n_layers_D)) "
+                         f"for the discriminator of --n_layers_D={config.n_layers_D}; got "
+                         f"{config.crop_size}")
     if config.profile_steps and (len(config.profile_steps) != 2 or
                                  not 1 <= config.profile_steps[0] <= config.profile_steps[1]):
         raise ValueError(f"--profile_steps must be two steps A,B with 1 <= A <= B; got "

@@ -152,10 +152,15 @@ class TrainProcessTest(tf.test.TestCase):
 
     def test_user_errors_are_one_line(self):
         root = tempfile.mkdtemp(prefix="train_errors_")
+        a_file = os.path.join(root, "a_file")
+        open(a_file, "w").close()
         for flag, error in (
                 ("--lr=-0.1", "FATAL Flags parsing error: flag --lr=-0.1: must be > 0"),
                 (f"--dataroot={root}/missing",
-                 f"launch.train: error: Image folder {root}/missing/trainA does not exist")):
+                 f"launch.train: error: Image folder {root}/missing/trainA does not exist"),
+                (f"--checkpoints_dir={a_file}/runs",
+                 f"launch.train: error: --checkpoints_dir={a_file}/runs: {a_file} exists and "
+                 "is not a folder")):
             config = tiny_config(root, name="errors")
             result = subprocess.run(
                 [sys.executable, "-m", "launch.train", *as_flags(config), flag], cwd=REPO,

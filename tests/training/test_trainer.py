@@ -107,15 +107,40 @@ class TrainerTest(tf.test.TestCase):
         with self.assertRaisesRegex(FileExistsError, "--resume"):
             Trainer(config).fit()
 
-    def test_resume_into_other_networks_names_the_flags_that_differ(self):
+    def test_refuses_to_overwrite_a_run_that_holds_only_a_best_fid_checkpoint(self):
+        config = tiny_config(self.root, name="best_only", max_steps=1)
+        Trainer(config).best_manager.save(checkpoint_number=2)  # an --eval_every_epochs result
+        with self.assertRaisesRegex(FileExistsError, r"best_fid/ckpt-2\); pass --resume"):
+            Trainer(config).fit()
+
+    def test_resume_refuses_flags_that_change_the_computation_and_keeps_the_record(self):
+        Trainer(tiny_config(self.root, name="record", max_steps=1)).fit()
+        saved = os.path.join(self.root, "runs", "record", "config.json")
+        with open(saved) as f:
+            record = f.read()
+        changed = tiny_config(self.root, name="record", max_steps=2, resume=True, seed=7,
+                              crop_size=48, lr=0.01, nce_layers=(0, 4))
+        with self.assertRaisesRegex(
+                ValueError, r"^--resume: flags that differ from the run's .*config.json: "
+                r"--crop_size 64 -> 48, --lr 0.0002 -> 0.01, --nce_layers 0,4,8,12,16 -> 0,4, "
+                r"--seed 0 -> 7\. They change what the run computes; resume with the run's "
+                r"values, or start a new run with another --name$"):
+            Trainer(changed).fit()
+        with open(saved) as f:
+            self.assertEqual(f.read(), record)
+        # Bookkeeping (length, intervals, evaluation) may change.
+        trainer = Trainer(tiny_config(self.root, name="record", max_steps=2, resume=True,
+                                      n_epochs=3, checkpoint_every=1, summary_every=2))
+        self.assertLen(trainer.fit(), 1)
+        self.assertEqual(int(trainer.step), 2)
+
+    def test_resume_into_other_networks_without_a_record_says_so(self):
         Trainer(tiny_config(self.root, name="narrow", max_steps=1)).fit()
-        wider = tiny_config(self.root, name="narrow", max_steps=2, ngf=8, nce_layers=(0, 4),
-                            resume=True)
+        os.remove(os.path.join(self.root, "runs", "narrow", "config.json"))
+        wider = tiny_config(self.root, name="narrow", max_steps=2, ngf=8, resume=True)
         with self.assertRaisesRegex(
                 ValueError, r"^--resume: .*ckpt-1 does not fit the networks this command builds "
-                r"\(.*shape.*\); flags that differ from the run's .*config.json: --max_steps=2 "
-                r"\(run: 1\), --nce_layers=0,4 \(run: 0,4,8,12,16\), --ngf=8 \(run: 4\)\. Resume "
-                r"with the run's flags, or choose another --name$"):
+                r"\(.*shape.*\)\. Resume with the run's flags, or choose another --name$"):
             Trainer(wider).fit()
 
     def test_mirrored_two_replicas_equal_one_device(self):
@@ -234,6 +259,20 @@ class EvalDuringTrainingTest(tf.test.TestCase):
         best = tf.train.latest_checkpoint(os.path.join(config.run_dir, "best_fid"))
         self.assertIsNotNone(best)
         self.assertTrue(best.endswith(f"-{2 * (fids.index(min(fids)) + 1)}"))
+
+    def test_an_evaluation_that_cannot_run_is_refused_before_training(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="eval_setup_test_"), count=2)
+        config = tiny_config(root, name="eval_setup", eval_every_epochs=1, inception="random")
+        for metrics, message in (
+                (("fid", "kdi"), r"^--eval_metrics: unknown \['kdi'\]; choose from fid,"),
+                (("fid", "psnr"), r"^--eval_metrics=fid,psnr: psnr needs the paired target .*"
+                                  r"testA_as_B of --dataroot\)$")):
+            with self.assertRaisesRegex(ValueError, message):
+                Trainer(config.replace(eval_metrics=metrics))
+        os.rename(os.path.join(root, "testA"), os.path.join(root, "testA_moved"))
+        with self.assertRaisesRegex(ValueError, "^--eval_every_epochs=1 translates the test "
+                                                f"images of {root}/testA, which does not exist"):
+            Trainer(config)
 
     def test_a_metric_that_is_not_finite_is_warned_about_and_training_goes_on(self):
         root = write_unaligned_folders(tempfile.mkdtemp(prefix="eval_test_"), count=2)

@@ -49,6 +49,41 @@ def _flag_value(value):
     return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
 
 
+# The fields a resumed run may change: they decide how long it runs, where its files are and
+# what it writes besides the weights, not what a step computes, so the steps already run stay
+# those a straight run would have taken. n_epochs, n_epochs_decay and max_steps extend (or
+# shorten) the run; the learning-rate schedule of the epochs still to run follows the new
+# length. dataroot, checkpoints_dir and name follow a moved data set or run directory;
+# make_synthetic only renders a missing data set; eval_every_epochs and eval_metrics choose
+# what is scored, not trained (inception is not here: best_fid/ compares FIDs, which only
+# one backbone makes comparable). Everything else (networks, losses, data pipeline, seed,
+# optimisers, precision, XLA, distribution) would make the resumed steps another run's.
+RESUMABLE_CHANGES = frozenset({
+    "resume", "n_epochs", "n_epochs_decay", "max_steps", "dataroot", "checkpoints_dir", "name",
+    "make_synthetic", "checkpoint_every", "keep_checkpoints", "summary_every", "log_every",
+    "image_every", "profile_steps", "max_nonfinite_steps", "eval_every_epochs",
+    "eval_metrics"})
+
+
+def check_eval_setup(config):
+    """Raises, naming the flag, when --eval_every_epochs could not score --eval_metrics on
+    --dataroot's test split: before training, not after its first epoch."""
+    found = evaluate.test_split_folders(config.dataroot, config.direction)
+    if not os.path.isdir(found["source"]):
+        raise ValueError(f"--eval_every_epochs={config.eval_every_epochs} translates the test "
+                         f"images of {found['source']}, which does not exist; add them to "
+                         "--dataroot, or pass --eval_every_epochs=0")
+    try:
+        evaluate.check_metrics(config.eval_metrics, os.path.isdir(found["real"]),
+                               found["paired"] is not None, bool(config.inception))
+    except ValueError as error:
+        # check_metrics names launch.evaluate's --metrics; training's flag is --eval_metrics,
+        # and its inputs are --dataroot's test folders.
+        raise ValueError(f"--eval_metrics{str(error).removeprefix('--metrics')} (training "
+                         f"scores {found['source']} against {found['real']} and, for "
+                         "psnr/ssim, testA_as_B of --dataroot)") from error
+
+
 class Trainer:
     """Trains `config.model` on `config.dataroot` into `config.run_dir`."""
 
@@ -64,6 +99,8 @@ class Trainer:
         # told otherwise; that moves QS-Attn's X·Xᵀ logits enough to flip near-tied rankings,
         # and the reference ran without it, so it is opt-in (--tf32).
         tf.config.experimental.enable_tensor_float_32_execution(config.tf32)
+        if config.eval_every_epochs:
+            check_eval_setup(config)
         self.data = UnalignedFolders(config)
         self.steps_per_epoch = self.data.steps_per_epoch(config.batch_size)
         if self.steps_per_epoch == 0:
@@ -129,8 +166,9 @@ class Trainer:
     def restore_or_start(self):
         """Restores the newest intact checkpoint with --resume (a damaged newer one is named,
         and copied aside by the chief before new saves can overwrite it); refuses to overwrite
-        a run without --resume."""
+        a run without --resume, or a resume whose flags would change what the run computes."""
         if self.config.resume:
+            self._check_resumable_changes()
             latest = newest_intact(self.checkpoint_dir, keep_damaged=self.is_chief)
             if latest:
                 try:
@@ -142,26 +180,39 @@ class Trainer:
             else:
                 logging.info("--resume: no checkpoint in %s yet; starting at step 0",
                              self.checkpoint_dir)
-        elif self.latest_checkpoint:
-            raise FileExistsError(
-                f"{self.config.run_dir} already holds checkpoints (newest: "
-                f"{self.latest_checkpoint}); pass "
-                "--resume to continue it, or choose another --name")
+        else:
+            # best_fid/ alone (a run stopped before its first regular checkpoint) is a result too.
+            existing = self.latest_checkpoint or tf.train.latest_checkpoint(
+                self.best_manager.directory)
+            if existing:
+                raise FileExistsError(
+                    f"{self.config.run_dir} already holds checkpoints ({existing}); pass "
+                    "--resume to continue it, or choose another --name")
+
+    def _check_resumable_changes(self):
+        """Refuses --resume with flags, other than RESUMABLE_CHANGES, that differ from the
+        run's config.json: they would continue the run as another one and overwrite its
+        record."""
+        saved = os.path.join(self.config.run_dir, "config.json")
+        if not os.path.exists(saved):
+            return
+        changed = self.config.changed_fields(Config.from_json_file(saved))
+        refused = sorted(set(changed) - RESUMABLE_CHANGES)
+        if refused:
+            raise ValueError(
+                f"--resume: flags that differ from the run's {saved}: " + ", ".join(
+                    f"--{name} {_flag_value(changed[name][1])} -> "
+                    f"{_flag_value(changed[name][0])}" for name in refused) +
+                ". They change what the run computes; resume with the run's values, or start "
+                "a new run with another --name")
 
     def _unrestorable(self, checkpoint, error):
-        """Why --resume cannot continue from `checkpoint`: TensorFlow's complaint, and the flags
-        that differ from the run's config.json (the likely cause: different networks)."""
-        message = (f"--resume: {checkpoint} does not fit the networks this command builds "
-                   f"({str(error).strip().splitlines()[0]})")
-        saved = os.path.join(self.config.run_dir, "config.json")
-        if os.path.exists(saved):
-            changed = self.config.changed_fields(Config.from_json_file(saved))
-            changed.pop("resume", None)
-            if changed:
-                message += (f"; flags that differ from the run's {saved}: " + ", ".join(
-                    f"--{name}={_flag_value(mine)} (run: {_flag_value(theirs)})"
-                    for name, (mine, theirs) in sorted(changed.items())))
-        return message + ". Resume with the run's flags, or choose another --name"
+        """Why --resume cannot continue from `checkpoint`: TensorFlow's complaint. The flags
+        were checked against the run's config.json before; a run without one may have been
+        trained with other networks."""
+        return (f"--resume: {checkpoint} does not fit the networks this command builds "
+                f"({str(error).strip().splitlines()[0]}). Resume with the run's flags, or "
+                "choose another --name")
 
     def fit(self):
         """Runs until `total_steps`; returns the per-step losses of this process (floats)."""
