@@ -11,15 +11,21 @@ from tfattncut.serving import config_files
 from tfattncut.serving.export import BatchingOptions
 
 
+def _models_config(text):
+    """(root, ROOT/models.config holding `text`), with a model folder ROOT/tiny beside it."""
+    root = tempfile.mkdtemp()
+    os.makedirs(os.path.join(root, "tiny"))
+    path = os.path.join(root, "models.config")
+    with open(path, "w") as f:
+        f.write(text)
+    return root, path
+
+
 class ConfigFilesTest(tf.test.TestCase):
 
     def test_model_config_and_batching_files(self):
-        root = tempfile.mkdtemp()
-        os.makedirs(os.path.join(root, "tiny"))
-        path = os.path.join(root, "models.config")
-        with open(path, "w") as f:
-            f.write('model_config_list { config { name: "tiny" base_path: "/models/tiny" '
-                    'model_platform: "tensorflow" } }')
+        root, path = _models_config('model_config_list { config { name: "tiny" base_path: '
+                                    '"/models/tiny" model_platform: "tensorflow" } }')
         self.assertEqual(config_files.read_model_config_file(path),
                          {"tiny": os.path.join(root, "tiny")})
         with open(path, "w") as f:
@@ -37,12 +43,9 @@ class ConfigFilesTest(tf.test.TestCase):
             config_files.read_batching_parameters(batching)
 
     def test_a_model_whose_base_path_is_nowhere_is_refused(self):
-        root = tempfile.mkdtemp()
-        os.makedirs(os.path.join(root, "tiny"))
-        path = os.path.join(root, "models.config")
-        with open(path, "w") as f:
-            f.write('model_config_list { config { name: "tiny" base_path: "/models/tiny" } '
-                    'config { name: "m" base_path: "/nonexistent/m" } }')
+        root, path = _models_config('model_config_list { config { name: "tiny" base_path: '
+                                    '"/models/tiny" } config { name: "m" base_path: '
+                                    '"/nonexistent/m" } }')
         with self.assertRaisesRegex(ValueError, f"^--model_config_file={path}: model 'm': "
                                     "base_path '/nonexistent/m' is not a folder, nor is "
                                     f"{os.path.join(root, 'm')} beside the config file$"):
