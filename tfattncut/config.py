@@ -318,6 +318,7 @@ def from_flags(flag_values=flags.FLAGS):
         values[field.name] = value
     config = Config(**values)
     validate(config)
+    check_discriminator_fits(config)
     return config
 
 
@@ -350,15 +351,6 @@ def validate(config):
     if list(config.nce_layers) != sorted(set(config.nce_layers)):
         raise ValueError("--nce_layers must be strictly increasing layer numbers; got "
                          f"{','.join(map(str, config.nce_layers))}")
-    # The discriminator halves the size (rounding down) in each of its max(1, n_layers_D)
-    # stages, then has two 4x4 convolutions with padding 1, each one pixel smaller: it needs
-    # crop_size // 2**stages >= 3 (tests/test_config.py runs it at the boundary, built on the
-    # 64² probe as the methods build it).
-    smallest_crop = 3 * 2**max(1, config.n_layers_D)
-    if config.crop_size < smallest_crop:
-        raise ValueError(f"--crop_size must be >= {smallest_crop} (3·2^max(1, n_layers_D)) "
-                         f"for the discriminator of --n_layers_D={config.n_layers_D}; got "
-                         f"{config.crop_size}")
     if config.profile_steps and (len(config.profile_steps) != 2 or
                                  not 1 <= config.profile_steps[0] <= config.profile_steps[1]):
         raise ValueError(f"--profile_steps must be two steps A,B with 1 <= A <= B; got "
@@ -367,3 +359,19 @@ def validate(config):
             {"fid", "kid", "is"} & set(config.eval_metrics):
         raise ValueError("--eval_every_epochs with FID/KID/IS needs --inception=keras:PATH, "
                          "fid2015:PATH (local weights) or random (smoke tests only)")
+
+
+def check_discriminator_fits(config):
+    """Refuses a --crop_size the discriminator cannot score, before the data scan (Keras
+    would fail inside the first step with a graph dump). Apart from `validate`: the data
+    pipeline alone takes any crop.
+
+    The discriminator halves the size (rounding down) in each of its max(1, n_layers_D)
+    stages, then has two 4x4 convolutions with padding 1, each one pixel smaller: it needs
+    crop_size // 2**stages >= 3 (tests/test_config.py runs it at the boundary, built on the
+    64² probe as the methods build it)."""
+    smallest_crop = 3 * 2**max(1, config.n_layers_D)
+    if config.crop_size < smallest_crop:
+        raise ValueError(f"--crop_size must be >= {smallest_crop} (3·2^max(1, n_layers_D)) "
+                         f"for the discriminator of --n_layers_D={config.n_layers_D}; got "
+                         f"{config.crop_size}")

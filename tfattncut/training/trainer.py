@@ -19,6 +19,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfattncut.checkpoints import make_checkpoint, newest_intact
+from tfattncut import config as config_lib
 from tfattncut.config import Config
 from tfattncut.data import image_files, transforms
 from tfattncut.data.unaligned import UnalignedFolders
@@ -101,6 +102,7 @@ class Trainer:
         tf.config.experimental.enable_tensor_float_32_execution(config.tf32)
         if config.eval_every_epochs:
             check_eval_setup(config)
+        config_lib.check_discriminator_fits(config)  # configs not built from flags
         self.data = UnalignedFolders(config)
         self.steps_per_epoch = self.data.steps_per_epoch(config.batch_size)
         if self.steps_per_epoch == 0:
