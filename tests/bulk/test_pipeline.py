@@ -153,6 +153,18 @@ class BulkPipelineTest(tf.test.TestCase):
         for key in DONE:
             self.assertEqual(after[f"out/{key}.png"], self.before[f"out/{key}.png"], msg=key)
 
+    def test_a_narrower_rerun_keeps_the_failures_of_the_inputs_it_does_not_cover(self):
+        with open(os.path.join(self.output, FAILED_FILE)) as f:
+            before = f.read()
+        inputs = os.path.join(self.root, "in")
+        # Folder a/ only, with the same base folder (in/), so the same keys and outputs.
+        narrower = Layout(os.path.join(inputs, "a*", "**"), self.output, self.layout.labels)
+        summary = pipeline.run(self.model_path, narrower, pipeline.local_options(1))
+        # Only a/corrupt.png and a/empty.png are retried (and fail again); c/'s records stay.
+        self.assertEqual(summary.failed, 2)
+        with open(os.path.join(self.output, FAILED_FILE)) as f:
+            self.assertEqual(f.read(), before)
+
     def test_a_rerun_writes_nothing_new(self):
         before = {**_mtimes(self.output), **_mtimes(self.labels_output)}
         summary = pipeline.run(self.model_path, self.layout, pipeline.local_options(1))
@@ -222,6 +234,17 @@ class ClaimOutputTest(tf.test.TestCase):
                 pipeline.claim_output(Layout(self.layout.input_pattern, output), self.MODEL)
             self.assertFalse(os.path.exists(os.path.join(output, JOB_FILE)))
 
+    def test_a_damaged_job_file_is_refused_naming_it(self):
+        os.makedirs(self.layout.output)
+        for damaged in (b"{\"model\": ", b"[1, 2]", b"{\"input\": \"x\"}", b"\xff\xfe"):
+            with open(self.layout.job_path, "wb") as f:
+                f.write(damaged)
+            with self.assertRaisesRegex(ValueError, rf"{self.root}/out/_job.json is damaged "
+                                                    r".*--output=.*/out: restore it"):
+                pipeline.claim_output(self.layout, self.MODEL)
+            with open(self.layout.job_path, "rb") as f:
+                self.assertEqual(f.read(), damaged)  # left as it was
+
     def test_run_refuses_a_data_folder_before_the_pipeline(self):
         write_png(f"{self.root}/in", "x.png", np.zeros([8, 8, 3], np.uint8))
         write_png(f"{self.root}/data", "x.png", np.zeros([8, 8, 3], np.uint8))
@@ -275,6 +298,25 @@ class InferenceFailuresTest(tf.test.TestCase):
             {"path": f"in/{name}.png",
              "reason": "the model failed on its batch: MemoryError('out of memory')"}
             for name in ("x", "y")])
+
+
+class KeptFailuresTest(tf.test.TestCase):
+    """What a rerun keeps of the earlier dead-letter file."""
+
+    def test_records_outside_the_input_and_lines_that_are_not_records_are_kept(self):
+        root = tempfile.mkdtemp()
+        layout = Layout(f"{root}/in/*.png", f"{root}/out")
+        self.assertEqual(pipeline.kept_failures(layout), [])  # no earlier file
+        records = [{"path": f"{root}/in/x.png", "reason": "r"},  # covered: retried
+                   {"path": f"{root}/in/sub/y.png", "reason": "r"},  # '*' stops at '/'
+                   {"path": f"{root}/other/z.png", "reason": "r"}]
+        lines = [json.dumps(r) for r in records] + ["not json", "", '{"reason": "no path"}']
+        os.makedirs(layout.output)
+        with open(layout.failed_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.assertEqual(pipeline.kept_failures(layout),
+                         [line + "\n" for line in lines[1:3] + ["not json",
+                                                                '{"reason": "no path"}']])
 
 
 if __name__ == "__main__":

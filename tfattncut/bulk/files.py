@@ -21,6 +21,8 @@ from typing import Optional
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from tfattncut.translation import labels_folder
+
 FAILED_FILE = "_failed.jsonl"
 # Which model (and --input) the outputs in OUTPUT are from: written before a job's first
 # output, so a folder holding files but not this one is not a bulk job's output.
@@ -84,7 +86,7 @@ class Layout:
 
     @property
     def labels_output(self):
-        return self.output.rstrip("/") + "_labels"
+        return labels_folder(self.output)
 
     @property
     def failed_path(self):

@@ -11,7 +11,9 @@ applies the server's checks (`images.decode`); RunInference batches images under
 budget and loads the model once per worker (`SavedModelHandler`); Write copies the label map
 and then writes the translation, each atomically, so a translation never exists without its
 label map. Failures never stop the job: each goes, with its reason, to the dead-letter file
-OUTPUT/_failed.jsonl (rewritten by every run: a rerun retries them).
+OUTPUT/_failed.jsonl. A rerun retries them and rewrites the file: the records of inputs its
+--input covers are replaced by its own, those of inputs a narrower rerun does not cover are
+kept.
 
 Outputs are written only into a folder that is empty or holds OUTPUT/_job.json naming the
 same model (`claim_output`), so an existing output is this model's translation.
@@ -20,11 +22,13 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import threading
 import time
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
@@ -140,15 +144,34 @@ def _inference_failures(failed):
 
 
 class _WriteFailures(beam.DoFn):
-    """All failures -> OUTPUT/_failed.jsonl, one JSON object per line, sorted by path."""
+    """All failures -> OUTPUT/_failed.jsonl, one JSON object per line, sorted by path, with
+    the earlier runs' records of inputs outside this run's --input (`kept_failures`)."""
 
-    def __init__(self, path):
-        self._path = path
+    def __init__(self, layout):
+        self._layout = layout
 
     def process(self, failures):
-        lines = [json.dumps(f, sort_keys=True) + "\n"
-                 for f in sorted(failures, key=lambda f: f["path"])]
-        files.write_atomically(self._path, "".join(lines).encode())
+        lines = [json.dumps(f, sort_keys=True) + "\n" for f in failures]
+        lines += kept_failures(self._layout)
+        files.write_atomically(self._layout.failed_path, "".join(sorted(lines)).encode())
+
+
+def kept_failures(layout):
+    """The lines of an earlier OUTPUT/_failed.jsonl that this run does not replace: those
+    whose input --input does not match (a rerun over a subset must not drop the rest's
+    records), and any line that is not a record (kept as it is: it is not ours to drop)."""
+    if not FileSystems.exists(layout.failed_path):
+        return []
+    covered = re.compile(FileSystem.translate_pattern(layout.input_pattern))
+    kept = []
+    for line in files.read(layout.failed_path).decode("utf-8", "replace").splitlines():
+        try:
+            path = json.loads(line)["path"]
+        except (ValueError, TypeError, KeyError):
+            path = None
+        if not (isinstance(path, str) and covered.match(path)) and line.strip():
+            kept.append(line + "\n")
+    return kept
 
 
 def _count_failed(failure):
@@ -189,7 +212,7 @@ def build(pipeline, model_path, layout, image_format="png", quality=95,
          | "Failures" >> beam.Flatten()
          | "CountFailed" >> beam.Map(_count_failed)
          | "AllFailures" >> beam.combiners.ToList()
-         | "WriteFailures" >> beam.ParDo(_WriteFailures(layout.failed_path)))
+         | "WriteFailures" >> beam.ParDo(_WriteFailures(layout)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,6 +274,21 @@ def require_input(layout):
                          f"its own outputs: choose an --output outside {layout.input_base}")
 
 
+def _read_claim(layout):
+    """OUTPUT/_job.json as `claim_output` wrote it, or a ValueError naming what is wrong:
+    without it nothing says which model the outputs there are from."""
+    try:
+        claimed = json.loads(files.read(layout.job_path))
+    except (ValueError, UnicodeDecodeError) as error:
+        claimed = error
+    if not isinstance(claimed, dict) or "model" not in claimed:
+        raise ValueError(f"{layout.job_path} is damaged (not a JSON object with a \"model\" "
+                         f"field: {str(claimed)[:200]}); it records which model wrote the "
+                         f"outputs in --output={layout.output}: restore it, or delete that "
+                         "folder to start over")
+    return claimed
+
+
 def claim_output(layout, model):
     """Refuses an --output (or its _labels twin) that holds files but no OUTPUT/_job.json
     (another job's outputs or data: a job would skip every input whose target path exists
@@ -258,7 +296,7 @@ def claim_output(layout, model):
     `model` (a `model_identity`); else writes one naming `model` and --input, so reruns of
     the job resume."""
     if FileSystems.exists(layout.job_path):
-        claimed = json.loads(files.read(layout.job_path))
+        claimed = _read_claim(layout)
         if claimed["model"] != model:
             raise ValueError(f"--output={layout.output} holds the outputs of another model "
                              f"({claimed['model']}, per {layout.job_path}), not of {model}: "
