@@ -73,6 +73,14 @@ class ConfigTest(tf.test.TestCase):
         with self.assertRaises(flags.IllegalFlagValueError):
             parse("--selector=nope")
 
+    def test_name_must_stay_under_checkpoints_dir(self):
+        for name in ("..", "../elsewhere", "a/../../b", "/abs/run", "", "a//b", "./a"):
+            with self.assertRaisesRegex(ValueError, "^--name must be a run folder under "
+                                                    "--checkpoints_dir"):
+                parse(f"--name={name}")
+        self.assertEqual(parse("--name=sweep/lr2e-4").run_dir, os.path.join("runs",
+                                                                            "sweep/lr2e-4"))
+
     def test_nce_layers_must_be_strictly_increasing(self):
         # Features come back in layer order and are matched to selectors by position.
         for value in ("16,0", "4,4,16"):

@@ -333,6 +333,11 @@ def validate(config):
         bounds = field.metadata["bounds"]
         if bounds and value not in bounds:
             raise ValueError(f"--{field.name} must be {bounds}; got {value}")
+    parts = config.name.replace(os.sep, "/").split("/")
+    if os.path.isabs(config.name) or any(part in ("", ".", "..") for part in parts):
+        raise ValueError("--name must be a run folder under --checkpoints_dir (subfolders "
+                         f"allowed: a/b), without empty, '.' or '..' parts; got "
+                         f"{config.name!r}")
     if config.preprocess in _RESIZE_THEN_CROP and config.load_size < config.crop_size:
         raise ValueError(f"--load_size ({config.load_size}) must be >= --crop_size "
                          f"({config.crop_size}) for --preprocess={config.preprocess}")

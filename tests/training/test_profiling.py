@@ -54,6 +54,20 @@ class ProfilingTest(tf.test.TestCase):
                                                 "TensorFlow ops; profile again"):
             profiling.top_ops(logdir)
 
+    def test_a_window_past_the_last_step_is_refused_before_the_run_starts(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="profile_test_"), count=4)
+        config = tiny_config(root, name="late", max_steps=3, profile_steps=(4, 5))
+        with self.assertRaisesRegex(ValueError, r"^--profile_steps=4,5 starts after the run's "
+                                                r"last step \(3\), so nothing would be "
+                                                r"profiled: choose steps in 1..3$"):
+            Trainer(config).fit()
+        self.assertFalse(os.path.exists(config.run_dir))
+        with self.assertLogs(level="WARNING") as logs:
+            profiling.check_window((2, 5), 3)
+            profiling.check_window((1, 2), 3, start_step=2)
+        self.assertRegex(logs.output[0], "ends after the run's last step: profiling steps 2..3")
+        self.assertRegex(logs.output[1], "resumes at step 3, past that window")
+
     def test_profile_steps_must_be_a_window(self):
         for steps in [(3,), (3, 2), (0, 2), (1, 2, 3)]:
             with self.assertRaisesRegex(ValueError, "--profile_steps"):

@@ -9,8 +9,28 @@ import glob
 import json
 import os
 
+from absl import logging
 import tensorflow as tf
 from tensorflow.python.profiler.internal import _pywrap_profiler_plugin
+
+
+def check_window(steps, total_steps, start_step=0):
+    """Refuses a --profile_steps window that starts after the run's last step (the run would
+    end without a profile, and without saying so); warns when it is cut short by the last
+    step or was passed before a resume (`start_step`: the steps already done)."""
+    if not steps:
+        return
+    first, last = steps
+    if first > total_steps:
+        raise ValueError(f"--profile_steps={first},{last} starts after the run's last step "
+                         f"({total_steps}), so nothing would be profiled: choose steps in "
+                         f"1..{total_steps}")
+    if last > total_steps:
+        logging.warning("--profile_steps=%d,%d ends after the run's last step: profiling "
+                        "steps %d..%d", first, last, first, total_steps)
+    if start_step >= last:
+        logging.warning("--profile_steps=%d,%d: the run resumes at step %d, past that "
+                        "window; nothing is profiled", first, last, start_step + 1)
 
 
 class StepProfiler:

@@ -220,6 +220,7 @@ class Trainer:
         """Runs until `total_steps`; returns the per-step losses of this process (floats)."""
         config = self.config
         self.restore_or_start()
+        profiling.check_window(config.profile_steps, self.total_steps, int(self.step))
         if self.is_chief:
             os.makedirs(config.run_dir, exist_ok=True)
             with open(os.path.join(config.run_dir, "config.json"), "w") as f:
