@@ -302,6 +302,61 @@ def _scalar_event(tag, step, wall_time, value):
     return tf.compat.v1.Event(wall_time=wall_time, step=step, summary=summary)
 
 
+class BaselineSegmenterTest(tf.test.TestCase):
+    """A seed's B segmenter is kept beside the scores, so another machine scores with it."""
+
+    def test_kept_weights_score_on_another_machine_and_a_retrained_scorer_is_reported(self):
+        root = tempfile.mkdtemp()
+        data = os.path.join(root, "synth")
+        synthetic.generate_dataset(data, size=64, num_train=4, num_test=2, progress=False)
+        settings = _settings(root, variants=("cut",), seeds=(0,), segmenter_images=4,
+                             segmenter_epochs=1, segmenter_width=4)
+        saved, identity = study.Study(settings).baseline(0, data)
+        path = study.scores_path(settings.study_dir, "baseline_seed0")
+        kept = study.segmenter_weights_path(settings.study_dir, 0)
+        with open(path) as f:
+            first = json.load(f)
+        self.assertEqual(first["segmenter"], identity)
+        self.assertTrue(os.path.exists(kept))
+
+        # Another machine (no run directories): the kept weights are the scorer, untrained.
+        shutil.rmtree(settings.runs_dir)
+        runner = study.Study(settings)
+        with mock.patch.object(runner, "_segmenter", side_effect=AssertionError("trained")):
+            self.assertEqual(runner.baseline(0, data), (saved, identity))
+        with open(path) as f:
+            self.assertEqual(json.load(f), first)
+
+        def lost(baseline):
+            """A baseline file from before the weights were kept, its segmenter gone."""
+            shutil.rmtree(settings.runs_dir)
+            os.remove(kept)
+            _write(settings.study_dir, "baseline_seed0", baseline)
+            return study.Study(settings).baseline(0, data)[1]
+
+        legacy = {key: value for key, value in first.items() if key != "segmenter"}
+        # Trained again, it scores testA as the file says: the file's own scorer.
+        retrained = lost(legacy)
+        with open(path) as f:
+            self.assertEqual(json.load(f), {**legacy, "segmenter": retrained})
+        # Scoring testA otherwise (trained on another CPU): its own reference is added.
+        original = legacy["raw_test_a_label_miou"] + 0.1
+        retrained = lost({**legacy, "raw_test_a_label_miou": original})
+        with open(path) as f:
+            baseline = json.load(f)
+        self.assertNotIn("segmenter", baseline)
+        self.assertEqual(baseline["raw_test_a_label_miou"], original)
+        self.assertAllClose(baseline["retrained_segmenters"][retrained]["raw_test_a_label_miou"],
+                            legacy["raw_test_a_label_miou"])
+        _write(settings.study_dir, "cut_seed0", {**_scores("cut", 0, 0.3), "segmenter": retrained})
+        summary = study.write_report(settings)
+        self.assertEqual(summary["retrained_segmenters"][0]["runs"], ["cut_seed0"])
+        with open(os.path.join(settings.study_dir, "report.md")) as f:
+            self.assertIn(f"- seed 0: cut_seed0; untranslated testA label mIoU "
+                          f"{legacy['raw_test_a_label_miou']:.4f} (original scorer: "
+                          f"{original:.4f})", f.read())
+
+
 class EventsTest(tf.test.TestCase):
 
     def test_median_step_time_and_series(self):

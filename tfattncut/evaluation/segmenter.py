@@ -18,6 +18,7 @@ Labels on disk are single-channel maps of Cityscapes label ids (what the synthet
 writes); the network predicts the K = 19 Cityscapes train ids (`data.labels.to_train_ids`),
 and every other id becomes the ignore label 255.
 """
+import hashlib
 import os
 
 import keras
@@ -178,6 +179,16 @@ def export_segmenter(model, path):
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
     archive.write_out(path, verbose=False)
     return path
+
+
+def fingerprint(variables):
+    """The first 16 hex digits of the SHA-256 of `variables` (in order, as float32): which
+    segmenter scored a result. Training one is not bit-reproducible across CPUs (oneDNN
+    picks other kernels), so the same seed on another machine gives another scorer."""
+    digest = hashlib.sha256()
+    for variable in variables:
+        digest.update(np.asarray(variable, np.float32).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def load_segmenter(path):

@@ -111,6 +111,15 @@ def summarise(runs, baselines, variants, planned):
         values = [b[key] for b in baselines.values() if key in b]
         if values:
             summary["baselines"][key] = statistics.mean_interval(values).to_dict()
+    summary["retrained_segmenters"] = [
+        {"seed": seed, "segmenter": identity, "machine": retrained.get("machine", ""),
+         "runs": sorted(run_name(*key) for key, r in runs.items()
+                        if key[1] == seed and r.get("segmenter") == identity),
+         **{key: retrained[key] for key in ("raw_test_a_label_miou", "raw_test_a_fid_seg")},
+         **{"original_" + key: baseline[key]
+            for key in ("raw_test_a_label_miou", "raw_test_a_fid_seg")}}
+        for seed, baseline in sorted(baselines.items())
+        for identity, retrained in sorted(baseline.get("retrained_segmenters", {}).items())]
     timed = [r["wall_minutes"] for r in runs.values() if r.get("wall_minutes") is not None]
     summary["steps"] = sorted({r["steps"] for r in runs.values() if r.get("steps")})
     # Median step time x steps: training alone, without pauses, resume gaps or start-up.
@@ -251,6 +260,20 @@ def format_report(summary, settings, image_dir=""):
         lines += ["", "Reference lines (per seed, same segmenter settings):", ""]
         lines += [f"- {names[key]}: {_interval(entry).format(4)}"
                   for key, entry in baselines.items()]
+    if summary.get("retrained_segmenters"):
+        lines += ["", "Runs scored by a B segmenter trained again (its training does not "
+                  "reproduce bit for bit across CPUs, so the original was lost with the machine "
+                  "that trained it; the study now keeps the weights in "
+                  f"{os.path.join(settings.study_dir, 'segmenters')}/): "
+                  "their label mIoU and FID (segmenter) come from that scorer, and are read "
+                  "against its own untranslated-testA numbers. Downstream mIoU does not use "
+                  "it.", ""]
+        lines += [f"- seed {r['seed']}: {', '.join(r['runs']) or 'no run yet'}; untranslated "
+                  f"testA label mIoU {r['raw_test_a_label_miou']:.4f} (original scorer: "
+                  f"{r['original_raw_test_a_label_miou']:.4f}), FID (segmenter) "
+                  f"{r['raw_test_a_fid_seg']:.4f} (original: "
+                  f"{r['original_raw_test_a_fid_seg']:.4f}); trained on {r['machine']}"
+                  for r in summary["retrained_segmenters"]]
     if summary["paired_vs_cut"]:
         lines += ["", "## Against CUT, paired by seed", ""]
         labels = {key: label for key, label, _ in METRICS}

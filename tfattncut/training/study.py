@@ -6,6 +6,7 @@ Layout (two folders, so the small results can be kept in git and the large ones 
     RUNS_DIR/NAME_seedS/           an ordinary run directory per (variant, seed): launch.train
                                    could resume it; study/ holds its translations
     RUNS_DIR/baselines/seedS/      segmenter_B, the B-trained segmenter of seed S
+    STUDY_DIR/segmenters/seedS.npz its weights, so that another machine scores with it
     STUDY_DIR/scores/NAME_seedS.json   the run's scores: a run with this file is done
     STUDY_DIR/scores/baseline_seedS.json   the per-seed floor and ceiling
     STUDY_DIR/samples/NAME_seedS.png   the run's row of the sample grid (lowest seed only;
@@ -25,6 +26,7 @@ Scores of a run (all offline; synthetic.md and spec/metrics.md):
                    labels (the "FCN score": are the objects still where the labels say?);
   fid_seg, kid_seg FID/KID of translated testA vs testB in that segmenter's feature space
                    (domain-specific; not comparable with Inception FIDs);
+  segmenter        that segmenter's fingerprint (segmenter.fingerprint);
   fid_inception, kid_inception  the same with --inception=fid2015:PATH or keras:PATH if given;
   step_time_s, images_per_s     the median training step time of the run;
   zero_entropy_fraction, attention_mask  the run's logged QS-Attn zero-entropy fractions and
@@ -46,7 +48,7 @@ from absl import flags
 from tensorboard.plugins.hparams import api as hparams_api
 
 from tfattncut import config as config_lib
-from tfattncut import inference, machine, translation
+from tfattncut import inference, json_files, machine, translation
 from tfattncut.data import synthetic
 from tfattncut.data.image_files import list_images
 from tfattncut.evaluation import charts, evaluate, segmenter
@@ -124,6 +126,15 @@ def _write_json(value, path):
     os.replace(partial, path)
 
 
+def segmenter_weights_path(study_dir, seed):
+    return os.path.join(study_dir, "segmenters", f"seed{seed}.npz")
+
+
+def _test_b(dataroot):
+    """testB's images and labels folder: where downstream segmenters are scored."""
+    return list_images(os.path.join(dataroot, "testB")), os.path.join(dataroot, "testB_labels")
+
+
 def _train_images(dataroot, folder, count):
     paths = list_images(os.path.join(dataroot, folder))
     return paths[:count] if count else paths
@@ -159,40 +170,74 @@ class Study:
         return self._inception
 
     def baseline(self, seed, dataroot):
-        """The seed's raw-A and B arms and the B-trained segmenter; returns its folder.
+        """The seed's raw-A and B arms and its B-trained segmenter, the label-preservation
+        scorer and FID feature space of every run of this seed; returns (its SavedModel
+        folder, its `segmenter.fingerprint`).
 
-        The segmenter is the label-preservation scorer and the FID feature space of every
-        run of this seed. If the scores were kept but the segmenter was not (another
-        machine), it is trained again from the same seed.
+        The segmenter's weights are kept in STUDY_DIR/segmenters/seedS.npz, beside the
+        scores, so that another machine scores with the same one: trained again from the
+        same seed there, it would differ. A baseline file from before the weights were kept
+        (no "segmenter" field) whose segmenter is gone gets one trained again; if it scores
+        untranslated testA differently, its reference numbers are added under
+        "retrained_segmenters" and the report names the runs it scored.
         """
         s = self.settings
-        folder = os.path.join(s.runs_dir, "baselines", f"seed{seed}")
-        saved = os.path.join(folder, "segmenter_B")
+        saved = os.path.join(s.runs_dir, "baselines", f"seed{seed}", "segmenter_B")
+        kept = segmenter_weights_path(s.study_dir, seed)
         path = scores_path(s.study_dir, f"baseline_seed{seed}")
-        if os.path.exists(path) and tf.saved_model.contains_saved_model(saved):
-            return saved
-        print(f"Baseline of seed {seed}: segmenters on raw A and on B")
-        test_a = list_images(os.path.join(dataroot, "testA"))
-        test_b = list_images(os.path.join(dataroot, "testB"))
         labels = {name: os.path.join(dataroot, name + "_labels")
                   for name in ("trainA", "trainB", "testA", "testB")}
-        upper = self._segmenter(_train_images(dataroot, "trainB", s.segmenter_images),
-                                labels["trainB"], seed)
-        segmenter.export_segmenter(upper, saved)
-        if os.path.exists(path):
-            return saved
-        raw = self._segmenter(_train_images(dataroot, "trainA", s.segmenter_images),
-                              labels["trainA"], seed)
-        scores = {"seed": seed,
-                  "raw_a_downstream_miou": _segment_scores(raw, test_b, labels["testB"]),
-                  "b_downstream_miou": _segment_scores(upper, test_b, labels["testB"]),
-                  "raw_test_a_label_miou": _segment_scores(upper, test_a, labels["testA"])}
-        backbone = inception.load_backbone(f"segmenter:{saved}")
-        scores["raw_test_a_fid_seg"], scores["raw_test_a_kid_seg"] = _fidelity(
-            backbone, test_a, test_b, seed)
+        if not tf.saved_model.contains_saved_model(saved):
+            if os.path.exists(kept):
+                model = segmenter.build_segmenter(width=s.segmenter_width, seed=seed)
+                with np.load(kept) as weights:
+                    model.set_weights([weights[f"w{i}"] for i in range(len(weights.files))])
+            else:
+                print(f"Baseline of seed {seed}: segmenters on raw A and on B")
+                model = self._segmenter(_train_images(dataroot, "trainB", s.segmenter_images),
+                                        labels["trainB"], seed)
+            segmenter.export_segmenter(model, saved)
+            keras.backend.clear_session()
+        variables = tf.saved_model.load(saved).variables
+        if not os.path.exists(kept):
+            os.makedirs(os.path.dirname(kept), exist_ok=True)
+            np.savez(kept + ".partial.npz", **{f"w{i}": v.numpy()
+                                              for i, v in enumerate(variables)})
+            os.replace(kept + ".partial.npz", kept)
+        identity = segmenter.fingerprint(variables)
+        scores = (json_files.read_object(path, "delete it and the study computes the baseline "
+                                            "again") if os.path.exists(path) else None)
+        if scores is not None and identity in (scores.get("segmenter"),
+                                               *scores.get("retrained_segmenters", {})):
+            return saved, identity
+        reference = self._reference_scores(saved, dataroot, seed)
+        if scores is None:
+            raw = self._segmenter(_train_images(dataroot, "trainA", s.segmenter_images),
+                                  labels["trainA"], seed)
+            scorer = segmenter.load_segmenter(saved)
+            scores = {"seed": seed, "segmenter": identity,
+                      "raw_a_downstream_miou": _segment_scores(raw, *_test_b(dataroot)),
+                      "b_downstream_miou": _segment_scores(scorer, *_test_b(dataroot)),
+                      **reference}
+        elif abs(scores["raw_test_a_label_miou"] - reference["raw_test_a_label_miou"]) < 1e-6:
+            scores["segmenter"] = identity  # the file's own scorer, from before they were kept
+        else:
+            scores.setdefault("retrained_segmenters", {})[identity] = {
+                **reference, "machine": machine.describe()}
         _write_json(scores, path)
         keras.backend.clear_session()
-        return saved
+        return saved, identity
+
+    def _reference_scores(self, saved, dataroot, seed):
+        """Untranslated testA under the segmenter at `saved`: the label mIoU and FID/KID
+        references of the runs it scores."""
+        test_a = list_images(os.path.join(dataroot, "testA"))
+        scores = {"raw_test_a_label_miou": _segment_scores(
+            segmenter.load_segmenter(saved), test_a, os.path.join(dataroot, "testA_labels"))}
+        backbone = inception.load_backbone(f"segmenter:{saved}")
+        scores["raw_test_a_fid_seg"], scores["raw_test_a_kid_seg"] = _fidelity(
+            backbone, test_a, _test_b(dataroot)[0], seed)
+        return scores
 
     def train(self, config):
         """Trains (or resumes) one run to its last step."""
@@ -214,8 +259,9 @@ class Study:
                      "machine": machine.describe()},
                     scores_path(self.settings.study_dir, run_name(variant, seed)))
 
-    def score(self, variant, seed, config, segmenter_b):
-        """The run's scores (module docstring), written to STUDY_DIR/scores and TensorBoard."""
+    def score(self, variant, seed, config, scorer_b):
+        """The run's scores (module docstring), written to STUDY_DIR/scores and TensorBoard;
+        `scorer_b`: the seed's B segmenter as `baseline` returns it."""
         started = time.time()
         s = self.settings
         dataroot = config.dataroot
@@ -230,9 +276,10 @@ class Study:
                                      seed)
         translated_test = translation.translate_images(translator, test_a,
                                                        os.path.join(work, "testA_translated"))
+        segmenter_b, identity = scorer_b
         scorer = segmenter.load_segmenter(segmenter_b)
         scores = {
-            "variant": variant, "seed": seed, "model": config.model,
+            "variant": variant, "seed": seed, "model": config.model, "segmenter": identity,
             "selector": config.selector, "steps": total_steps(config),
             "downstream_miou": _segment_scores(downstream, test_b,
                                                os.path.join(dataroot, "testB_labels")),
@@ -274,7 +321,7 @@ class Study:
             config = run_config(s, variant, seed)
             if config.make_synthetic:
                 synthetic.ensure_dataset(config.dataroot)
-            segmenter_b = self.baseline(seed, config.dataroot)
+            scorer_b = self.baseline(seed, config.dataroot)
             print(f"\n[{index}/{len(todo)}] {run_name(variant, seed)}: training to step "
                   f"{total_steps(config)} ({(time.time() - start) / 60:.1f} min so far)")
             try:
@@ -283,7 +330,7 @@ class Study:
                 self.record_failure(variant, seed, config, error)
                 print(f"[{index}/{len(todo)}] {run_name(variant, seed)}: failed: {error}")
                 continue
-            scores = self.score(variant, seed, config, segmenter_b)
+            scores = self.score(variant, seed, config, scorer_b)
             print(f"[{index}/{len(todo)}] {run_name(variant, seed)}: downstream mIoU "
                   f"{scores['downstream_miou']:.4f}, label mIoU {scores['label_miou']:.4f}, "
                   f"FID (segmenter) {scores['fid_seg']:.3f}")
