@@ -85,6 +85,23 @@ class SummaryTest(tf.test.TestCase):
             self.assertLen(json.load(f)["runs"], 6)
         self.assertTrue(os.path.exists(os.path.join(settings.study_dir, "chart.png")))
 
+    def test_segmenter_scores_are_paired_only_when_one_segmenter_scored_both_runs(self):
+        root = tempfile.mkdtemp()
+        settings = _settings(root, variants=("cut", "qsattn_global"), seeds=(0, 1, 2))
+        for seed in range(3):
+            _write(settings.study_dir, f"cut_seed{seed}", _scores("cut", seed, 0.3, label=0.3))
+            # Seed 2's qsattn_global run was scored by a retrained segmenter ("b2"); seed 1's
+            # by the baseline's own, which its file names.
+            identity = {0: {}, 1: {"segmenter": "a1"}, 2: {"segmenter": "b2"}}[seed]
+            _write(settings.study_dir, f"qsattn_global_seed{seed}",
+                   {**_scores("qsattn_global", seed, 0.4, label=0.2 + 0.1 * seed), **identity})
+        _write(settings.study_dir, "baseline_seed1", {"seed": 1, "segmenter": "a1"})
+        paired = study.write_report(settings)["paired_vs_cut"]["qsattn_global"]
+        self.assertEqual(paired["downstream_miou"]["seeds"], [0, 1, 2])  # no segmenter
+        for key in ("label_miou", "fid_seg"):
+            self.assertEqual(paired[key]["seeds"], [0, 1], msg=key)
+        self.assertAllClose(paired["label_miou"]["mean"], -0.05)  # (-0.1 + 0.0) / 2
+
     def test_top_sentence_says_when_the_leader_is_clear_and_when_it_has_one_seed(self):
         root = tempfile.mkdtemp()
         settings = _settings(root, variants=("cut", "fastcut"), seeds=(0, 1, 2))

@@ -24,6 +24,9 @@ METRICS = (("downstream_miou", "downstream mIoU", True),
            ("step_time_s", "step time (s)", False),
            ("images_per_s", "images/s", True))
 PAIRED = ("downstream_miou", "label_miou", "fid_seg")
+# The scores measured by the seed's B segmenter: two runs' are compared only when one
+# segmenter scored both (`_scorer`).
+SCORED_BY_SEGMENTER = ("label_miou", "fid_seg", "kid_seg")
 # (score key, TensorBoard tag prefix, report heading) of the scalar series a run's scores keep
 # from its logs, to show how a method's internals moved over training.
 SERIES = (("zero_entropy_fraction", "selection/zero_entropy_fraction/",
@@ -101,8 +104,13 @@ def summarise(runs, baselines, variants, planned):
         comparisons = {}
         for key in PAIRED:
             if key in entry["metrics"] and key in reference["metrics"]:
+                values = entry["metrics"][key]["values"]
+                if key in SCORED_BY_SEGMENTER:
+                    values = {seed: value for seed, value in values.items()
+                              if _scorer(scored[(variant, seed)], baselines.get(seed))
+                              == _scorer(scored.get((REFERENCE, seed)), baselines.get(seed))}
                 interval, seeds = statistics.paired_difference(
-                    entry["metrics"][key]["values"], reference["metrics"][key]["values"])
+                    values, reference["metrics"][key]["values"])
                 if interval is not None:
                     comparisons[key] = {**interval.to_dict(), "seeds": seeds}
         summary["paired_vs_cut"][variant] = comparisons
@@ -131,6 +139,13 @@ def summarise(runs, baselines, variants, planned):
                        "step_hours": sum(stepped) / 3600,
                        "machines": sorted({r["machine"] for r in runs.values() if "machine" in r})}
     return summary
+
+
+def _scorer(scores, baseline):
+    """Which B segmenter scored a run: its fingerprint, or None for the seed's original
+    (runs scored before fingerprints were recorded had no other)."""
+    identity = (scores or {}).get("segmenter")
+    return None if identity == (baseline or {}).get("segmenter") else identity
 
 
 def _interval(entry):
@@ -266,8 +281,9 @@ def format_report(summary, settings, image_dir=""):
                   "that trained it; the study now keeps the weights in "
                   f"{os.path.join(settings.study_dir, 'segmenters')}/): "
                   "their label mIoU and FID (segmenter) come from that scorer, and are read "
-                  "against its own untranslated-testA numbers. Downstream mIoU does not use "
-                  "it.", ""]
+                  "against its own untranslated-testA numbers, and a paired comparison of them "
+                  "leaves out a seed whose two runs had different scorers. Downstream mIoU does "
+                  "not use it.", ""]
         lines += [f"- seed {r['seed']}: {', '.join(r['runs']) or 'no run yet'}; untranslated "
                   f"testA label mIoU {r['raw_test_a_label_miou']:.4f} (original scorer: "
                   f"{r['original_raw_test_a_label_miou']:.4f}), FID (segmenter) "
