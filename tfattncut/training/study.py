@@ -185,8 +185,7 @@ class Study:
         saved = os.path.join(s.runs_dir, "baselines", f"seed{seed}", "segmenter_B")
         kept = segmenter_weights_path(s.study_dir, seed)
         path = scores_path(s.study_dir, f"baseline_seed{seed}")
-        labels = {name: os.path.join(dataroot, name + "_labels")
-                  for name in ("trainA", "trainB", "testA", "testB")}
+        labels = {name: os.path.join(dataroot, name + "_labels") for name in ("trainA", "trainB")}
         if not tf.saved_model.contains_saved_model(saved):
             if os.path.exists(kept):
                 model = segmenter.build_segmenter(width=s.segmenter_width, seed=seed)
@@ -215,9 +214,10 @@ class Study:
             raw = self._segmenter(_train_images(dataroot, "trainA", s.segmenter_images),
                                   labels["trainA"], seed)
             scorer = segmenter.load_segmenter(saved)
+            test_b = _test_b(dataroot)
             scores = {"seed": seed, "segmenter": identity,
-                      "raw_a_downstream_miou": _segment_scores(raw, *_test_b(dataroot)),
-                      "b_downstream_miou": _segment_scores(scorer, *_test_b(dataroot)),
+                      "raw_a_downstream_miou": _segment_scores(raw, *test_b),
+                      "b_downstream_miou": _segment_scores(scorer, *test_b),
                       **reference}
         elif abs(scores["raw_test_a_label_miou"] - reference["raw_test_a_label_miou"]) < 1e-6:
             scores["segmenter"] = identity  # the file's own scorer, from before they were kept
@@ -268,7 +268,7 @@ class Study:
         work = os.path.join(config.run_dir, "study")
         translator, _ = inference.load_translator(config.run_dir)
         test_a = list_images(os.path.join(dataroot, "testA"))
-        test_b = list_images(os.path.join(dataroot, "testB"))
+        test_b, test_b_labels = _test_b(dataroot)
         translated_train = translation.translate_images(
             translator, _train_images(dataroot, "trainA", s.segmenter_images),
             os.path.join(work, "trainA_translated"))
@@ -281,8 +281,7 @@ class Study:
         scores = {
             "variant": variant, "seed": seed, "model": config.model, "segmenter": identity,
             "selector": config.selector, "steps": total_steps(config),
-            "downstream_miou": _segment_scores(downstream, test_b,
-                                               os.path.join(dataroot, "testB_labels")),
+            "downstream_miou": _segment_scores(downstream, test_b, test_b_labels),
             "label_miou": _segment_scores(scorer, translated_test,
                                           os.path.join(dataroot, "testA_labels")),
         }
