@@ -91,13 +91,20 @@ class ConfigTest(tf.test.TestCase):
 
     def test_crop_size_must_fit_the_discriminator(self):
         for n_layers_D, smallest in ((0, 6), (1, 6), (3, 24)):
-            # The boundary is the discriminator's own, built on the methods' probe: it runs
-            # there and not one pixel below.
+            # The boundary is the discriminator's own, built on the methods' probe: at the
+            # smallest crop it scores one patch. One pixel below, what TensorFlow does is the
+            # platform's: an error on AMD, a map of the wrong shape on Intel's oneDNN kernels
+            # ((1, 3, 3, 16) at 23² for n_layers_D=3) -- never the one patch, which is why
+            # check_discriminator_fits must refuse such crops before training.
             discriminator = PatchDiscriminator(2, n_layers_D)
             discriminator(tf.zeros(PROBE_SHAPE))
-            self.assertEqual(discriminator(tf.zeros([1, smallest, smallest, 3])).shape[1], 1)
-            with self.assertRaises((ValueError, tf.errors.InvalidArgumentError)):
-                discriminator(tf.zeros([1, smallest - 1, smallest - 1, 3]))
+            self.assertEqual(discriminator(tf.zeros([1, smallest, smallest, 3])).shape,
+                             (1, 1, 1, 1))
+            try:
+                below_shape = discriminator(tf.zeros([1, smallest - 1, smallest - 1, 3])).shape
+            except (ValueError, tf.errors.InvalidArgumentError):
+                below_shape = None
+            self.assertNotEqual(below_shape, (1, 1, 1, 1), msg=f"n_layers_D={n_layers_D}")
             below, fits = (smallest - 1) // 4 * 4, -(-smallest // 4) * 4  # multiples of 4
             with self.assertRaisesRegex(
                     ValueError, f"^--crop_size must be >= {smallest} .* for the discriminator of "
