@@ -167,6 +167,10 @@ class Checkout:
                 return candidate
         return None
 
+    def _parse(self, path):
+        with open(os.path.join(self.root, path), encoding="utf-8") as f:
+            return ast.parse(f.read(), filename=path)
+
     @staticmethod
     def _package_inits(path):
         """The __init__.py files Python runs before `path`'s module."""
@@ -181,8 +185,7 @@ class Checkout:
         import_module("x") ones included: the first candidate that is a module is the one
         imported (`from a import b` is a.b if that is a module, else a)."""
         if path not in self._imports:
-            with open(os.path.join(self.root, path), encoding="utf-8") as f:
-                tree = ast.parse(f.read(), filename=path)
+            tree = self._parse(path)
             package = _module_name(path).split(".")
             if not path.endswith("/__init__.py"):
                 package = package[:-1]
@@ -256,8 +259,7 @@ class Checkout:
                 problems.append(f"{path} is the main of {mains[path]} py_test targets, not one: "
                                 f"put its folder in a py_test_folder() in BUILD")
         for test in self.of_kind("py_test"):
-            marked = any(ast.unparse(node) == SLOW_MARK for node in ast.parse(
-                open(os.path.join(self.root, test.main), encoding="utf-8").read()).body)
+            marked = any(ast.unparse(node) == SLOW_MARK for node in self._parse(test.main).body)
             if ("slow" in test.tags) != marked:
                 problems.append(f"{test.main}: tagged slow in BUILD: {'slow' in test.tags}; sets "
                                 f"`{SLOW_MARK}`: {marked} (SLOW_TESTS in {MACROS} lists the "
@@ -271,8 +273,8 @@ class Checkout:
         problems = []
         for target in self.targets.values():
             for dep in target.deps:
-                name = dep[len(REQUIREMENT_LABEL):]
                 if dep.startswith(REQUIREMENT_LABEL):
+                    name = dep[len(REQUIREMENT_LABEL):]
                     if name not in KNOWN_REQUIREMENTS:
                         problems.append(f":{target.name}: requirement({name!r}) is no known PyPI "
                                         f"name {sorted(KNOWN_REQUIREMENTS)}")
@@ -282,10 +284,10 @@ class Checkout:
                 if not (item[1:] in self.targets if item.startswith(":")
                         else os.path.isfile(os.path.join(self.root, item))):
                     problems.append(f":{target.name}: data {item!r} is no target or file")
-            directories = {os.path.dirname(src) for src in target.srcs}
+            folders = {os.path.dirname(src).replace("/", "_") for src in target.srcs}
+            # A folder split in parts (the root package) names each part folder_PART.
             if target.kind == "py_library" and not (
-                    len(directories) == 1 and (target.name + "_").startswith(
-                        directories.pop().replace("/", "_") + "_")):
+                    len(folders) == 1 and f"{target.name}_".startswith(f"{folders.pop()}_")):
                 problems.append(f"py_library :{target.name} should hold one folder's files and "
                                 f"be named for it; it holds {target.srcs}")
         return problems
