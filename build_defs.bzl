@@ -19,8 +19,8 @@ SLOW_TESTS = [
     "tests/selection/test_registry.py",
     "tests/serving/test_rest_load.py",
     "tests/serving/test_server.py",
+    "tests/study/test_runner.py",
     "tests/training/test_multi_worker.py",
-    "tests/training/test_study.py",
     "tests/training/test_trainer.py",
 ]
 

@@ -430,9 +430,10 @@ class ChecksCatchTest(tf.test.TestCase):
                       "tfattncut/serving/rest.py: add \":tfattncut_serving\" to the deps of "
                       ":tfattncut_metrics", problems)
         # A new import of an entry point is reported against the call that gives them deps.
-        problems = self.copy({"launch/track.py": "import scipy\n"})
-        self.assertIn("launch/track.py (in :launch_track) imports scipy: add "
-                      "requirement(\"scipy\") to the deps of the py_entry_points() call", problems)
+        problems = self.copy({"launch/track.py": "import pytest\n"})
+        self.assertIn("launch/track.py (in :launch_track) imports pytest: add "
+                      "requirement(\"pytest\") to the deps of the py_entry_points() call",
+                      problems)
 
     def test_an_untagged_slow_test_is_reported(self):
         problems = self.copy({"tests/metrics/test_long.py": f"import pytest\n\n{SLOW_MARK}\n"})
