@@ -41,10 +41,15 @@ flags.DEFINE_integer("threads", 2, "TensorFlow's intra- and inter-op threads: fi
                      lower_bound=1)
 flags.DEFINE_bool("train_scorers", False, "Train the fixed scorers into STUDY_DIR/scorers "
                   "(refused if they exist) and stop: once per study, then commit them.")
-flags.DEFINE_integer("segmenter_epochs", 5, "With --train_scorers: epochs of every segmenter "
-                     "of the study.", lower_bound=1)
-flags.DEFINE_integer("segmenter_width", 32, "With --train_scorers: segmenter width.",
-                     lower_bound=1)
+_SEGMENTER = scorers.SegmenterSettings()
+flags.DEFINE_integer("segmenter_epochs", _SEGMENTER.epochs, "With --train_scorers: epochs of "
+                     "the downstream segmenters (three per run).", lower_bound=1)
+flags.DEFINE_integer("label_scorer_epochs", _SEGMENTER.label_epochs, "With --train_scorers: "
+                     "epochs of the label scorer (trained once).", lower_bound=1)
+flags.DEFINE_float("segmenter_learning_rate", _SEGMENTER.learning_rate, "With "
+                   "--train_scorers: Adam learning rate of every segmenter.", lower_bound=0.0)
+flags.DEFINE_integer("segmenter_width", _SEGMENTER.width, "With --train_scorers: segmenter "
+                     "width.", lower_bound=1)
 flags.DEFINE_string("doc", "", "Also write the report to this Markdown file (e.g. "
                     "docs/study.md), with the images linked relative to it.")
 flags.DEFINE_string("readme", "", "Also write the headline paragraph into this Markdown file, "
@@ -85,7 +90,8 @@ def main(_argv):  # cli.run refuses positional arguments
                                   "the study's scorers; every score refers to them, so they "
                                   "are never trained over (delete the folder to start anew)")
         made = scorers.train_scorers(settings.study_dir, data, scorers.SegmenterSettings(
-            epochs=FLAGS.segmenter_epochs, width=FLAGS.segmenter_width))
+            epochs=FLAGS.segmenter_epochs, learning_rate=FLAGS.segmenter_learning_rate,
+            width=FLAGS.segmenter_width, label_epochs=FLAGS.label_scorer_epochs))
         print(f"Scorers {made.fingerprint} on data {made.data_hash} in "
               f"{scorers.scorer_dir(settings.study_dir)} ({(time.time() - start) / 60:.1f} min)")
         return

@@ -7,7 +7,7 @@ from tfattncut.data import synthetic
 from tfattncut.study import plan, scorers
 from tfattncut.study.data import StudyData
 
-TINY_SEGMENTER = scorers.SegmenterSettings(epochs=1, batch_size=4, width=4)
+TINY_SEGMENTER = scorers.SegmenterSettings(epochs=1, batch_size=4, width=4, label_epochs=2)
 # What the end-to-end tests train: 32² crops of the 64² scenes, narrow networks, 8 steps.
 TINY_TRAIN_FLAGS = ("--load_size=32", "--crop_size=32", "--netG=resnet_6blocks", "--ngf=4",
                     "--ndf=4", "--netF_nc=8", "--num_patches=8", "--n_epochs=1",

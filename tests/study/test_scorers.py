@@ -3,6 +3,7 @@ and a data set whose hash is the same on every machine."""
 import json
 import os
 import shutil
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -105,3 +106,25 @@ class CommittedScorersTest(tf.test.TestCase):
             scorers.load_scorers(self.settings.study_dir, other)
         with self.assertRaisesRegex(FileNotFoundError, "launch.study --train_scorers"):
             scorers.load_scorers(self.get_temp_dir(), self.data)
+
+
+class ReferenceLinesTest(tf.test.TestCase):
+
+    def test_floor_and_ceiling_train_on_their_own_domains_labels(self):
+        data = tiny_data()
+        calls = []
+        original = scorers.measures.downstream
+
+        def spy(made, data, pixels, labels):
+            calls.append((pixels, labels))
+            return original(made, data, pixels, labels)
+
+        with mock.patch.object(scorers.measures, "downstream", spy):
+            scorers.train_scorers(self.get_temp_dir(), data, TINY_SEGMENTER,
+                                  downstream_seeds=(0,))
+        (floor_pixels, floor_labels), (ceiling_pixels, ceiling_labels) = calls
+        # Arrays of the same split, not copies: identity is the claim.
+        self.assertIs(floor_pixels, data.split("train_a").pixels)
+        self.assertIs(floor_labels, data.split("train_a").labels)
+        self.assertIs(ceiling_pixels, data.split("train_b").pixels)
+        self.assertIs(ceiling_labels, data.split("train_b").labels)

@@ -27,14 +27,13 @@ from tfattncut.metrics import fid, fidelity, kid
 KID_SUBSETS = 100
 
 
-def downstream(scorers, data, train_pixels, train_labels=None):
+def downstream(scorers, data, train_pixels, train_labels):
     """{"per_seed": {seed: mIoU on testB}, "mean": their mean} of segmenters trained on
-    `train_pixels` (uint8 [N, H, W, 3]) with `train_labels` (default: trainA's labels)."""
-    labels = data.split("train_a").labels if train_labels is None else train_labels
+    `train_pixels` (uint8 [N, H, W, 3]) with `train_labels` (uint8 [N, H, W] train ids)."""
     test_b = data.split("test_b")
     per_seed = {}
     for seed in scorers.downstream_seeds:
-        model = scorers.settings.fit(train_pixels, labels, seed)
+        model = scorers.settings.fit(train_pixels, train_labels, seed)
         per_seed[str(seed)] = float(segmenter.score_arrays(model, test_b.pixels,
                                                            test_b.labels).mean_iou)
     return {"per_seed": per_seed, "mean": float(np.mean(list(per_seed.values())))}

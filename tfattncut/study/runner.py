@@ -82,9 +82,11 @@ class Study:
             keras.backend.clear_session()
         started = time.time()
         translator, _ = inference.load_translator(config.run_dir)
-        translated_train = measures.translate(translator, self.data.split("train_a").pixels)
+        train_a = self.data.split("train_a")
         translated_test = measures.translate(translator, self.data.split("test_a").pixels)
-        downstream = measures.downstream(self.scorers, self.data, translated_train)
+        downstream = measures.downstream(self.scorers, self.data,
+                                         measures.translate(translator, train_a.pixels),
+                                         train_a.labels)
         result = {"downstream_miou": downstream["mean"],
                   "downstream_miou_per_seed": downstream["per_seed"],
                   **measures.translation_scores(self.scorers, self.data, translated_test,
