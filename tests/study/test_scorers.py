@@ -78,7 +78,8 @@ class CommittedScorersTest(tf.test.TestCase):
         with open(os.path.join(scorers.scorer_dir(self.settings.study_dir),
                                scorers.SCORERS_JSON)) as f:
             record = json.load(f)
-        self.assertEqual(set(record["versions"]), {"tensorflow", "keras", "numpy", "pillow"})
+        self.assertEqual(set(record["versions"]),
+                         {"tensorflow", "keras", "numpy", "pillow", "tfattncut"})
         self.assertEqual(record["versions"]["tensorflow"], tf.__version__)
         self.assertEqual(record["segmenter_settings"]["width"], 4)
         references = record["references"]

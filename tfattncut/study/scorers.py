@@ -19,6 +19,7 @@ the same, and refuses to score otherwise.
 """
 import dataclasses
 import os
+import subprocess
 
 import keras
 import numpy as np
@@ -60,9 +61,19 @@ def make_deterministic(threads):
 
 
 def versions():
-    """The packages whose numerics a score depends on."""
+    """The packages whose numerics a score depends on, and the commit of tfattncut's own
+    code when it runs from a git checkout ("-dirty" with uncommitted changes; None outside
+    one)."""
     return {"tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "pillow": PIL.__version__}
+            "numpy": np.__version__, "pillow": PIL.__version__, "tfattncut": _commit()}
+
+
+def _commit():
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=os.path.dirname(
+            __file__), capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def scorer_dir(study_dir):
