@@ -60,4 +60,5 @@ class ScreenMeansTest(tf.test.TestCase):
         write(study_dir, "uag_seed1", record("uag", 1, None, failed="NonFiniteSteps: ..."))
         settings = plan.StudySettings(study_dir, "runs", variants=("cut",),
                                       screen_seeds=(0, 1))
-        self.assertEqual(scores.screen_means(study_dir, settings), {"cut": 0.3, "uag": -1.0})
+        self.assertEqual(scores.screen_means(scores.read_records(study_dir), settings),
+                         {"cut": 0.3, "uag": -1.0})

@@ -105,6 +105,16 @@ class SummaryTest(tf.test.TestCase):
 
 class HeadlineTest(tf.test.TestCase):
 
+    def test_the_headline_counts_the_planned_runs(self):
+        settings = _settings(self.get_temp_dir(), stages=("screen",))
+        records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.28]})
+        numbers = summary.summarise(records, FakeScorers(), settings)
+        self.assertEqual((numbers["cost"]["runs"], numbers["cost"]["planned"]), (4, 6))
+        paragraph = page.headline_paragraph(numbers)
+        self.assertTrue(paragraph.startswith("4 of 6 planned runs scored, in progress."))
+        # One seed of attn_bam: no paired interval yet, so no claim about CUT at all.
+        self.assertNotIn("beat", paragraph)
+
     def test_the_readme_block_is_replaced_and_the_rest_kept(self):
         path = os.path.join(self.get_temp_dir(), "README.md")
         with open(path, "w") as f:

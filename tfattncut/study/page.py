@@ -143,7 +143,8 @@ def report(summary, settings, image_dir=""):
                   "why; delete it to retry the run):", ""]
         lines += [f"- {name}: {reason}" for name, reason in summary["failed"].items()]
     lines += ["", "## How this was made", "",
-              f"- {cost['runs']} runs scored; {cost['training_hours']:.1f} h of training and "
+              f"- {cost['runs']} of {cost['planned']} planned runs scored; "
+              f"{cost['training_hours']:.1f} h of training and "
               f"{cost['scoring_hours']:.1f} h of scoring on {'; '.join(cost['machines'])}",
               f"- scorers {scorer['fingerprint']} on data {scorer['data_hash']} (trained on "
               f"{scorer['machine']}; {', '.join(f'{k} {v}' for k, v in scorer['versions'].items())})",
@@ -163,13 +164,16 @@ def headline_paragraph(summary):
     confirm = summary["stages"].get("confirm")
     if screen is None:
         return "No run is scored yet."
-    parts = [f"{summary['cost']['runs']} runs scored."]
+    cost = summary["cost"]
+    parts = [f"{cost['runs']} of {cost['planned']} planned runs scored"
+             + (", in progress." if cost["runs"] < cost["planned"] else ".")]
     test = screen["omnibus"]
     if test:
         parts.append("The screen " + ("separates" if test["differ"] else "does not separate")
                      + f" the methods as a group (Friedman p = {test['friedman_p']:.2g}).")
     for stage, name in ((screen, "screen"), (confirm, "confirmation")):
-        if stage is None:
+        tested = stage and stage["vs_reference"].get(plan.PRIMARY_METRIC, {})
+        if not any(c["p"] is not None for c in (tested or {}).values()):
             continue
         found = stage["detectable"]
         better = [v for v, c in stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).items()

@@ -144,3 +144,13 @@ def run_config(settings, run):
                              f"--name={run.name}", f"--checkpoints_dir={settings.runs_dir}",
                              f"--seed={run.seed}", "--resume"])
     return config_lib.from_flags(flag_values)
+
+
+def planned_runs(settings, screen_means):
+    """Every run the stages of `settings` ask for, in run order: the screen of the variants
+    the confirmation chooses from, the confirmation once its arms are known (`screen_means`,
+    see `confirm_arms`), the rest of the screen, the budget check."""
+    first, rest = screen_runs(settings) if "screen" in settings.stages else ([], [])
+    arms = confirm_arms(settings, screen_means) if "confirm" in settings.stages else None
+    budget = budget_runs(settings) if "budget" in settings.stages else []
+    return first + (confirm_runs(settings, arms) if arms else []) + rest + budget

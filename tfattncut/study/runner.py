@@ -41,16 +41,9 @@ class Study:
         self.scorers = scorers
 
     def planned(self):
-        """Every run the stages of the settings ask for, in run order; the confirmation's
-        runs once the screen has chosen its arms."""
-        s = self.settings
-        first, rest = plan.screen_runs(s) if "screen" in s.stages else ([], [])
-        confirm = []
-        if "confirm" in s.stages:
-            arms = plan.confirm_arms(s, scores.screen_means(s.study_dir, s))
-            confirm = plan.confirm_runs(s, arms) if arms else []
-        budget = plan.budget_runs(s) if "budget" in s.stages else []
-        return first + confirm + rest + budget
+        """plan.planned_runs of the settings and the screen scored so far."""
+        done = scores.read_records(self.settings.study_dir)
+        return plan.planned_runs(self.settings, scores.screen_means(done, self.settings))
 
     def run(self):
         """Trains and scores every planned run not yet scored; returns how many it did."""

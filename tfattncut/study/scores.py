@@ -66,13 +66,19 @@ def collapsed(record, references):
             or abs(record["label_miou"] - untranslated) <= COLLAPSE_LABEL_MIOU)
 
 
-def screen_means(study_dir, settings):
+def read_records(study_dir):
+    """{run name: score record} of STUDY_DIR/scores, unchecked: what planning reads (which
+    runs are done, which arms the screen chose), never what a report shows."""
+    return {os.path.basename(path)[:-len(".json")]: _read(path)
+            for path in sorted(glob.glob(os.path.join(study_dir, "scores", "*.json")))}
+
+
+def screen_means(records, settings):
     """{variant: mean screen downstream mIoU} of the variants whose every screen seed is
     scored (a failed run counts as scored, without a value): what the confirmation chooses
-    its arms by. Read without the scorer check: choosing arms is not a result."""
+    its arms by."""
     values = {}
-    for path in glob.glob(os.path.join(study_dir, "scores", "*.json")):
-        record = _read(path)
+    for record in records.values():
         if record["stage"] == "screen":
             values.setdefault(record["variant"], {})[record["seed"]] = record.get(
                 plan.PRIMARY_METRIC)

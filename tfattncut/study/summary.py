@@ -136,8 +136,9 @@ def summarise(records, scorers, settings):
     summary["failed"] = {name: r["failed"] for name, r in sorted(records.items())
                          if r.get("failed")}
     timed = [r for r in records.values() if r.get("training_minutes") is not None]
+    planned = plan.planned_runs(settings, scores.screen_means(records, settings))
     summary["cost"] = {
-        "runs": len(records), "planned": None,
+        "runs": len(records), "planned": len({run.name for run in planned} | set(records)),
         "training_hours": sum(r["training_minutes"] for r in timed) / 60,
         "scoring_hours": sum(r.get("scoring_minutes", 0.0) for r in timed) / 60,
         "machines": sorted({r["machine"] for r in records.values()})}
