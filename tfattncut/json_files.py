@@ -24,11 +24,13 @@ def read_object(path, remedy):
     return value
 
 
-def write_atomic(value, path):
-    """Writes `value` as indented JSON (keys sorted) to PATH, creating its folder: first
+def write_atomic(value, path, sort_keys=False):
+    """Writes `value` as indented JSON to PATH, creating its folder: first
     beside it, then renamed into place, so a crash never leaves a half-written file. A NaN or
     infinite number is a NonFiniteValue naming its entry, raised before anything is written
-    (Python would write a bare NaN that strict readers refuse). Returns PATH."""
+    (Python would write a bare NaN that strict readers refuse). Keys keep their order (a
+    report lists its arms as its reader expects) unless `sort_keys` (files kept in git, whose
+    diffs should show only what changed). Returns PATH."""
     bad = non_finite(value)
     if bad:
         raise NonFiniteValue(f"Not writing {path}: "
@@ -39,7 +41,7 @@ def write_atomic(value, path):
         os.makedirs(folder, exist_ok=True)
     partial = path + ".partial"
     with open(partial, "w") as f:
-        json.dump(value, f, indent=2, sort_keys=True, allow_nan=False)
+        json.dump(value, f, indent=2, sort_keys=sort_keys, allow_nan=False)
         f.write("\n")
     os.replace(partial, path)
     return path

@@ -17,7 +17,7 @@ def write_report(settings, scorers, data, merge_dirs=()):
             + ": no scores/*.json to report (a mistyped folder?); nothing written")
     numbers = summary.summarise(records, scorers, settings)
     json_files.write_atomic({"summary": numbers, "runs": [records[k] for k in sorted(records)]},
-                            os.path.join(settings.study_dir, "report.json"))
+                            os.path.join(settings.study_dir, "report.json"), sort_keys=True)
     with open(os.path.join(settings.study_dir, "report.md"), "w") as f:
         f.write(page.report(numbers, settings))
     if settings.doc_path:

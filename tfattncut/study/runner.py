@@ -103,4 +103,5 @@ class Study:
             "step_time_s": step_time,
             **{key: events.scalar_series(logdir, prefix) for key, prefix in SERIES},
             **result}
-        json_files.write_atomic(record, scores.score_path(self.settings.study_dir, run.name))
+        json_files.write_atomic(record, scores.score_path(self.settings.study_dir, run.name),
+                                sort_keys=True)

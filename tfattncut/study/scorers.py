@@ -137,7 +137,7 @@ def train_scorers(study_dir, data, settings, label_seed=0, downstream_seeds=(0, 
     }
     directory = scorer_dir(study_dir)
     os.makedirs(directory, exist_ok=True)
-    json_files.write_atomic(record, os.path.join(directory, SCORERS_JSON))
+    json_files.write_atomic(record, os.path.join(directory, SCORERS_JSON), sort_keys=True)
     partial = os.path.join(directory, "partial-" + LABEL_SCORER)
     np.savez(partial, *weights)
     os.replace(partial, os.path.join(directory, LABEL_SCORER))
