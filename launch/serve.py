@@ -66,8 +66,8 @@ flags.DEFINE_integer("rest_api_num_threads", rest.DEFAULT_NUM_THREADS, "REST req
                      "clients hold no thread).", lower_bound=1)
 flags.DEFINE_integer("rest_api_timeout_in_ms", int(rest.DEFAULT_TIMEOUT_SECONDS * 1000),
                      "How long a REST request may take to arrive (request line, headers and "
-                     "body together; an idle keep-alive connection is closed then) and then "
-                     "to be answered.", lower_bound=1)
+                     "body together; an idle keep-alive connection is closed then), and wait "
+                     "for room in the memory budget.", lower_bound=1)
 flags.DEFINE_integer("rest_api_max_connections_per_client",
                      rest.DEFAULT_MAX_CONNECTIONS_PER_CLIENT, "REST connections one client "
                      "address may hold open; more are answered 503.", lower_bound=1)

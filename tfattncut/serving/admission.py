@@ -27,15 +27,18 @@ BUDGET_FLAG = "--max_inflight_memory_mb"
 
 
 def mib(size):
-    return f"{size / (1 << 20):,.0f} MiB"
+    """Bytes as MiB for a message: "1,536.0 MiB"."""
+    return f"{size / (1 << 20):,.1f} MiB"
 
 
 class Call:
-    """One client call: its deadline (time.monotonic(); None: none) and `cancelled()`,
-    whether the client has gone (a cancelled RPC, a closed connection)."""
+    """One client call: its deadline (time.monotonic(); None: none), `cancelled()`, whether
+    the client has gone (a cancelled RPC, a closed connection), and how long it may wait for
+    room in the budget without a deadline."""
 
-    def __init__(self, deadline=None, cancelled=lambda: False):
-        self.deadline, self.cancelled = deadline, cancelled
+    def __init__(self, deadline=None, cancelled=lambda: False,
+                 wait_seconds=DEFAULT_WAIT_SECONDS):
+        self.deadline, self.cancelled, self.wait_seconds = deadline, cancelled, wait_seconds
 
     @classmethod
     def within(cls, seconds, cancelled=lambda: False):
@@ -122,14 +125,15 @@ class MemoryBudget:
     @contextlib.contextmanager
     def admit(self, cost, call=NO_DEADLINE, what="the request"):
         """Holds `cost` bytes of the budget for the body of the `with`. Waits for room within
-        the call's deadline (DEFAULT_WAIT_SECONDS without one); RESOURCE_EXHAUSTED naming the
+        the call's deadline (its wait_seconds without one); RESOURCE_EXHAUSTED naming the
         limit when there is none by then, or at once if the whole budget is too small."""
         self.check_fits(cost, what)
         started = time.monotonic()
-        give_up = call.deadline if call.deadline is not None else started + DEFAULT_WAIT_SECONDS
+        give_up = call.deadline if call.deadline is not None else started + call.wait_seconds
         with self._state:
             while not self.try_take(cost):
-                call.check("it was admitted")
+                if call.cancelled():  # a passed deadline is answered below, naming the limit
+                    call.check("it was admitted")
                 left = give_up - time.monotonic()
                 if left <= 0:
                     raise self.busy(cost, time.monotonic() - started, what)

@@ -17,8 +17,8 @@ kilobytes, never a worker:
     limit; Transfer-Encoding, chunked bodies, is 411), and a body's bytes taken from the
     in-flight memory budget before it is read; a JSON body whose parse would take more than
     the message limit (`json_cost`) is refused before it is parsed;
-  - each request's answer has the same deadline again (as TF Serving's
-    --rest_api_timeout_in_ms), and a client that closes its connection cancels its request;
+  - a client that closes its connection cancels its request (REST clients send no deadline),
+    and a request waits for room in the memory budget at most `timeout_seconds` (then 429);
   - after a refusal the connection is closed gracefully (what the client still sends is read
     for a moment), so the client reads the answer instead of a connection reset.
 A server library (waitress, cheroot, uvicorn) would bring a similar event loop, but it
@@ -279,7 +279,10 @@ class RestServer:
             if self.closing.is_set():
                 await self._refuse(connection, HttpError(503, "the server is stopping"))
                 return False
-            call = Call.within(self.timeout_seconds, cancelled=lambda: connection.eof)
+            # REST clients send no deadline: a request ends when its client closes the
+            # connection, and waits for room in the memory budget as long as it may take to
+            # arrive.
+            call = Call(cancelled=lambda: connection.eof, wait_seconds=self.timeout_seconds)
             connection.watch_for_close()
             try:
                 status, result = await self._loop.run_in_executor(

@@ -41,6 +41,8 @@ _CALIBRATION_SIDES = (128, 256)
 # A request's tensors outside the model's own memory: the received message, its ndarrays and
 # the response's copy of the outputs (about the inputs' size for an image translator).
 _COPIES_OUTSIDE_THE_MODEL = 3
+_NO_LIMITS = RequestLimits(max_message_bytes=1 << 62,
+                           max_image_pixels=image_header.MAX_PIXELS_LIMIT)
 # The slope measured between the two sides ran up to 10 % under the peak per pixel of
 # 1024x1024 and 2048x2048 images (a tiny generator, malloc'd tensors).
 _MARGIN = 1.25
@@ -274,14 +276,13 @@ class Servable:
         if pair is None:
             return SignatureCost()
         function = self._loaded.signatures[signature_name]
-        no_limit = RequestLimits(max_image_pixels=image_header.MAX_PIXELS_LIMIT)
         peaks, pixels = [], []
         try:
             outputs = _call(function, pair)
             for side in _CALIBRATION_SIDES:
                 inputs = _calibration_inputs(signature_def, side, 1)
                 peaks.append(memory.peak_growth_bytes(lambda: _call(function, inputs)))
-                pixels.append(check_inputs(signature_name, signature_def, inputs, no_limit))
+                pixels.append(check_inputs(signature_name, signature_def, inputs, _NO_LIMITS))
         except ServingError as error:
             logging.warning("Model %s version %d signature %s fails on images, so its cost "
                             "is counted as its tensors' alone: %s", self.name, self.version,
@@ -328,13 +329,18 @@ class Servable:
         return self.signature_defs[name], self._runners[name]
 
     def warm_up(self):
-        """Replays assets.extra/tf_serving_warmup_requests (as TF Serving does on load)."""
+        """Replays assets.extra/tf_serving_warmup_requests (as TF Serving does on load),
+        straight into the model: the export's own requests, not held to the limits of
+        clients' nor kept waiting for company in a batch."""
         path = os.path.join(self.path, "assets.extra", WARMUP_FILE)
         if not os.path.exists(path):
             return 0
         requests = read_warmup_file(path)
         for request in requests:
-            run_predict(self, request)
+            name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+            signature_def, _ = self.signature(name)
+            _call(self._loaded.signatures[name],
+                  request_arrays(name, signature_def, request, _NO_LIMITS))
         return len(requests)
 
     def close(self):
