@@ -3,6 +3,7 @@ whose outputs lose the batch dimension under batching; requests whose client has
 not run; and a batcher that no batch can stop."""
 import collections
 import concurrent.futures
+import dataclasses
 import os
 import tempfile
 import threading
@@ -58,6 +59,7 @@ class CostTest(tf.test.TestCase):
                 # At least the float32 copy of an RGB pixel (12 bytes), at most what 4-channel
                 # float32 activations of ~200 layers could hold.
                 self.assertBetween(cost.bytes_per_pixel, 12, 4 * 4 * 200)
+                self.assertGreater(cost.seconds_per_pixel, 0)
         small = {"images": np.zeros([1, 64, 64, 3], np.uint8)}
         large = {"images": np.zeros([1, 128, 128, 3], np.uint8)}
         per_pixel = servable.costs["serving_default"].bytes_per_pixel
@@ -127,7 +129,15 @@ class AbandonedRequestTest(tf.test.TestCase):
                 with self.assertRaises(ServingError) as raised:
                     run_arrays(servable, "serving_default", pixels, call)
                 self.assertEqual(raised.exception.code, getattr(grpc.StatusCode, code))
-        # Neither reached the model, and nothing of the budget is left held.
+        # As if a pixel took a second: 64 of them cannot end within 30 s, so they never start.
+        measured = servable.costs["serving_default"]
+        servable.costs["serving_default"] = dataclasses.replace(measured, seconds_per_pixel=1.0)
+        with self.assertRaisesRegex(ServingError, r"would take at least 64\.0 s to run \(64 "
+                                                  r"pixels at the rate measured when the version "
+                                                  r"loaded\), more than the [23]\d\.\d s left"):
+            run_arrays(servable, "serving_default", pixels, Call.within(30))
+        servable.costs["serving_default"] = measured
+        # None reached the model, and nothing of the budget is left held.
         self.assertEqual(servable.batch_sizes()["serving_default"], collections.Counter())
         self.assertEqual(servable.budget.in_use, 0)
         run_arrays(servable, "serving_default", pixels, Call.within(60))

@@ -7,7 +7,9 @@ What a request costs is measured when a version loads (`Servable.costs`): each s
 with image inputs runs on a 128x128 and a 256x256 image while nothing else runs, and the
 growth of the peak memory between the two gives the bytes per pixel (a request's cost counts
 all its images' pixels: an overestimate for a signature that runs its images one at a time).
-A first run on two images checks, with batching on, that every output has one row per input
+The same runs give the least time a pixel takes: a request that could not end before its
+deadline even at that rate is not started (a model call cannot be stopped once it runs). A
+first run on two images checks, with batching on, that every output has one row per input
 row (a model whose outputs lose the batch dimension cannot be split among the requests of a
 batch), so such a model fails to load instead of failing every request.
 """
@@ -51,10 +53,12 @@ _MARGIN = 1.25
 @dataclasses.dataclass(frozen=True)
 class SignatureCost:
     """What one call of a signature holds in memory: fixed_bytes + bytes_per_pixel x the
-    inputs' pixels (`validation.check_inputs`), measured when the version loaded (`measured`
-    False: a signature without image inputs, whose cost is its tensors' alone)."""
+    inputs' pixels (`validation.check_inputs`), and the least time it takes per pixel,
+    measured when the version loaded (`measured` False: a signature without image inputs,
+    whose cost is its tensors' alone)."""
     fixed_bytes: int = 0
     bytes_per_pixel: float = 0.0
+    seconds_per_pixel: float = 0.0
     measured: bool = False
 
 
@@ -276,13 +280,15 @@ class Servable:
         if pair is None:
             return SignatureCost()
         function = self._loaded.signatures[signature_name]
-        peaks, pixels = [], []
+        peaks, pixels, rates = [], [], []
         try:
             outputs = _call(function, pair)
             for side in _CALIBRATION_SIDES:
                 inputs = _calibration_inputs(signature_def, side, 1)
+                started = time.perf_counter()
                 peaks.append(memory.peak_growth_bytes(lambda: _call(function, inputs)))
                 pixels.append(check_inputs(signature_name, signature_def, inputs, _NO_LIMITS))
+                rates.append((time.perf_counter() - started) / pixels[-1])
         except ServingError as error:
             logging.warning("Model %s version %d signature %s fails on images, so its cost "
                             "is counted as its tensors' alone: %s", self.name, self.version,
@@ -297,10 +303,12 @@ class Servable:
                 "--enable_batching every output must have one row per input row (the batch "
                 "dimension first)")
         per_pixel = max(0.0, (peaks[1] - peaks[0]) / (pixels[1] - pixels[0]))
-        cost = SignatureCost(int(max(0.0, peaks[0] - per_pixel * pixels[0])), per_pixel, True)
-        logging.info("Model %s version %d signature %s: %.0f bytes per pixel, %.1f MiB fixed",
-                     self.name, self.version, signature_name, cost.bytes_per_pixel,
-                     cost.fixed_bytes / (1 << 20))
+        cost = SignatureCost(int(max(0.0, peaks[0] - per_pixel * pixels[0])), per_pixel,
+                             min(rates), True)
+        logging.info("Model %s version %d signature %s: %.0f bytes per pixel, %.1f MiB fixed, "
+                     "%.2f s per megapixel", self.name, self.version, signature_name,
+                     cost.bytes_per_pixel, cost.fixed_bytes / (1 << 20),
+                     cost.seconds_per_pixel * 1e6)
         return cost
 
     def cost(self, signature_name, pixels, inputs):
@@ -347,6 +355,18 @@ class Servable:
         for runner in self._runners.values():
             if isinstance(runner, _Batcher):
                 runner.close()
+
+
+def _check_time(call, cost, pixels):
+    """DEADLINE_EXCEEDED, before it starts, for a request that cannot end before its deadline
+    even at the fastest rate measured: a model call cannot be stopped once it runs."""
+    remaining, least = call.remaining(), cost.seconds_per_pixel * pixels
+    if remaining is not None and least > remaining:
+        raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                           f"the request would take at least {least:.1f} s to run ({pixels} "
+                           f"pixels at the rate measured when the version loaded), more than "
+                           f"the {max(0.0, remaining):.1f} s left before its deadline; it was "
+                           "not started")
 
 
 def _calibration_inputs(signature_def, side, batch):
@@ -399,6 +419,7 @@ def run_arrays(servable, signature_name, inputs, call=NO_DEADLINE, output_filter
     pixels = check_inputs(signature_name, signature_def, inputs, servable.limits)
     with servable.budget.admit(servable.cost(signature_name, pixels, inputs), call):
         call.check("it ran")
+        _check_time(call, servable.costs.get(signature_name, SignatureCost()), pixels)
         try:
             outputs = runner(inputs, call)
         except ServingError as error:
