@@ -64,12 +64,13 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256
 # Every connection holds a file descriptor; half of the process's stay for models and gRPC.
 MAX_CONNECTIONS = max(64, min(16384, resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2))
-# TF Serving's REST API maps status codes to HTTP like this; a body over the size limit is 413.
+# TF Serving's REST API maps status codes to HTTP like this; a body over the size limit is 413,
+# a request whose client went away 499 (nginx's "client closed request"; no one reads it).
 HTTP_STATUS = {grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.NOT_FOUND: 404,
                grpc.StatusCode.RESOURCE_EXHAUSTED: 413, grpc.StatusCode.UNIMPLEMENTED: 501,
                grpc.StatusCode.UNAVAILABLE: 503, grpc.StatusCode.INTERNAL: 500,
                grpc.StatusCode.DEADLINE_EXCEEDED: 504, grpc.StatusCode.CANCELLED: 499}
-_REASONS = {499: "Client Closed Request"}  # nginx's; no one reads it, but the log does
+_REASONS = {499: "Client Closed Request"}
 _MAX_LINE = 65536  # http.server's and http.client's limits
 _MAX_HEADERS = 100
 _READ_BYTES = 1 << 16
@@ -226,7 +227,12 @@ class RestServer:
             task = self._loop.create_task(self._connection(_Connection(
                 self._loop, sock, address[0])))
             self._tasks.add(task)
-            task.add_done_callback(lambda done: (self._tasks.discard(done), slots.release()))
+
+            def ended(done):
+                self._tasks.discard(done)
+                slots.release()
+
+            task.add_done_callback(ended)
 
     async def _connection(self, connection):
         """Answers a connection's requests until it closes, errs or stays idle too long."""
