@@ -18,9 +18,8 @@ import concurrent.futures
 import threading
 import time
 
-from absl import logging
-
 import grpc
+from absl import logging
 from tensorflow_serving.apis import (get_model_metadata_pb2, get_model_status_pb2,
                                      model_service_pb2_grpc, prediction_service_pb2_grpc,
                                      status_pb2)
@@ -177,9 +176,8 @@ class ModelServer:
     def stop(self, grace=5.0):
         """Stops accepting requests on both ports, lets running ones finish (up to `grace`
         s), unloads. Returns within about `grace` s whatever the threads are doing: gRPC
-        cancels the calls still running then, which stops their waits; a model call cannot
-        be interrupted, so its thread may still be running (a daemon thread of
-        `launch.serve`, which then exits)."""
+        cancels the calls still running then, which ends their waits; a model call cannot be
+        interrupted, so its thread may run on (`launch.serve` exits regardless)."""
         self._stop.set()
         deadline = time.monotonic() + grace
         stopped = self._grpc.stop(grace)

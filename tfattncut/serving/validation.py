@@ -18,8 +18,8 @@ import tensorflow as tf
 from tfattncut.serving import image_header
 
 DEFAULT_MAX_MESSAGE_BYTES = 256 << 20
-# 4096 x 4096 per image: a tiny generator's activations alone take about 100 bytes a pixel
-# (1.6 GiB here), the study's CUT generator about 1 KiB (16 GiB). image_header's larger default
+# 4096 x 4096 per image: the tests' tiny generator peaks at about 70 bytes a pixel (1.1 GiB
+# here), the study's CUT generator at about 1 KiB (16 GiB). image_header's larger default
 # guards what a decoder allocates, in exports and bulk jobs; --max_image_pixels raises this.
 SERVER_MAX_IMAGE_PIXELS = 1 << 24
 # Names and values from a request are quoted up to this many characters in errors.
