@@ -3,20 +3,27 @@
 or `--model_config_file=saved_models/models.config`; `--rest_api_port`, `--enable_batching
 [--batching_parameters_file]`, `--file_system_poll_wait_seconds`, `--ssl_config_file`,
 `--rest_api_num_threads` and `--rest_api_timeout_in_ms` mean what they mean there. It binds
-127.0.0.1 unless `--host=0.0.0.0` (in a container, behind a published port). SIGTERM or
-Ctrl-C stops it after the running requests finish.
+127.0.0.1 unless `--host=0.0.0.0` (in a container, behind a published port). Requests in
+flight share `--max_inflight_memory_mb` (default: half the machine's memory). SIGTERM or
+Ctrl-C stops it after the running requests finish, within `--grace_seconds`.
 """
 import os
 import signal
+import sys
 import threading
 
-from absl import flags, logging
+# Before TensorFlow starts: tensors from malloc, not from oneDNN's pool, which keeps the
+# largest request's memory for good (tfattncut.serving.memory).
+os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 
-from tfattncut import cli
-from tfattncut.serving import config_files, image_header, rest
-from tfattncut.serving import server as server_lib
-from tfattncut.serving.export import BatchingOptions
-from tfattncut.serving.validation import DEFAULT_MAX_MESSAGE_BYTES
+from absl import flags, logging  # noqa: E402 (after the environment TensorFlow reads)
+
+from tfattncut import cli  # noqa: E402
+from tfattncut.serving import config_files, image_header, rest  # noqa: E402
+from tfattncut.serving import server as server_lib  # noqa: E402
+from tfattncut.serving.export import BatchingOptions  # noqa: E402
+from tfattncut.serving.validation import (DEFAULT_MAX_MESSAGE_BYTES,  # noqa: E402
+                                          SERVER_MAX_IMAGE_PIXELS)
 
 # gRPC takes message limits as a C int: 2047 MiB is the most that fits.
 MAX_MESSAGE_MB = (2**31 - 1) >> 20
@@ -44,15 +51,26 @@ flags.DEFINE_integer("max_message_mb", DEFAULT_MAX_MESSAGE_BYTES >> 20,
                      "Largest request or response message, in MiB; a request's decoded "
                      "tensors count against it too.", lower_bound=1,
                      upper_bound=MAX_MESSAGE_MB)
-flags.DEFINE_integer("max_image_pixels", image_header.DEFAULT_MAX_IMAGE_PIXELS,
-                     "Largest encoded image (height x width, read from its header before "
-                     "decoding) a request may hold.", lower_bound=1,
+flags.DEFINE_integer("max_image_pixels", SERVER_MAX_IMAGE_PIXELS,
+                     "Largest image (height x width) a request may hold: of a pixel tensor "
+                     "[B, H, W, C], or an encoded image (read from its header before "
+                     "decoding). An exported translate_encoded signature keeps its own limit "
+                     "(launch.export --max_image_pixels).", lower_bound=1,
                      upper_bound=image_header.MAX_PIXELS_LIMIT)
-flags.DEFINE_integer("rest_api_num_threads", rest.DEFAULT_NUM_THREADS, "REST connections "
-                     "served at once; more wait in the listen backlog.", lower_bound=1)
+flags.DEFINE_integer("max_inflight_memory_mb", None, "Memory that the requests in flight may "
+                     "hold together, in MiB, estimated per request from its pixels before it "
+                     "runs; a request waits for room within its deadline. Default: half of "
+                     "the machine's (or container's) memory.", lower_bound=1)
+flags.DEFINE_integer("rest_api_num_threads", rest.DEFAULT_NUM_THREADS, "REST requests "
+                     "answered at once (connections are read by one event loop, so slow "
+                     "clients hold no thread).", lower_bound=1)
 flags.DEFINE_integer("rest_api_timeout_in_ms", int(rest.DEFAULT_TIMEOUT_SECONDS * 1000),
-                     "How long a REST request may take to arrive (request line, headers, "
-                     "body) and a keep-alive connection may stay idle.", lower_bound=1)
+                     "How long a REST request may take to arrive (request line, headers and "
+                     "body together; an idle keep-alive connection is closed then), and wait "
+                     "for room in the memory budget.", lower_bound=1)
+flags.DEFINE_integer("rest_api_max_connections_per_client",
+                     rest.DEFAULT_MAX_CONNECTIONS_PER_CLIENT, "REST connections one client "
+                     "address may hold open; more are answered 503.", lower_bound=1)
 flags.DEFINE_float("grace_seconds", 10.0, "How long running requests may take to finish "
                    "at shutdown.", lower_bound=0)
 FLAGS = flags.FLAGS
@@ -82,13 +100,17 @@ def main(_argv):  # cli.run refuses positional arguments
         poll_wait_seconds=FLAGS.file_system_poll_wait_seconds,
         max_message_bytes=FLAGS.max_message_mb << 20, max_image_pixels=FLAGS.max_image_pixels,
         credentials=credentials, rest_api_num_threads=FLAGS.rest_api_num_threads,
-        rest_api_timeout_seconds=FLAGS.rest_api_timeout_in_ms / 1000)
+        rest_api_timeout_seconds=FLAGS.rest_api_timeout_in_ms / 1000,
+        rest_api_max_connections_per_client=FLAGS.rest_api_max_connections_per_client,
+        max_inflight_memory_bytes=(FLAGS.max_inflight_memory_mb << 20
+                                   if FLAGS.max_inflight_memory_mb else None))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     server.start()
     for name, source in server.sources.items():
         print(f"Model {name}: {source.base_path}, versions {source.available_versions()}")
+    print(f"In-flight memory budget: {server.budget.total_bytes >> 20} MiB")
     grpc_kind = "gRPC (TLS)" if credentials else "gRPC"
     print(f"Serving {grpc_kind} on {FLAGS.host}:{server.port}"
           + (f", REST on {FLAGS.host}:{server.rest_api_port}" if server.rest_api_port else ""),
@@ -97,6 +119,10 @@ def main(_argv):  # cli.run refuses positional arguments
     print("Stopping: finishing running requests", flush=True)
     server.stop(FLAGS.grace_seconds)
     print("Stopped", flush=True)
+    # A thread still inside a model call (a TensorFlow op cannot be interrupted) or stuck
+    # anywhere else must not hold the exit past the grace period.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

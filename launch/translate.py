@@ -8,9 +8,9 @@ labelled photo-style set in the CycleGAN layout. The work is tfattncut.translati
 
 Inputs whose translations would share a name (x.png and x.jpg), an output folder that holds
 the inputs, and files already in OUTPUT (or OUTPUT_labels) that this would replace, unless
---overwrite, are refused before anything is written. A file that cannot be decoded or is
-smaller than 5x5 does not stop the others: every such file is listed with its reason at the
-end, and the exit status is 1.
+--overwrite, are refused before anything is written. A file that cannot be read (a dangling
+or looping link, a FIFO), cannot be decoded or is smaller than 5x5 does not stop the others:
+every such file is listed with its reason at the end, and the exit status is 1.
 """
 from absl import flags
 

@@ -39,7 +39,8 @@ def stem(path):
 
 
 class UnreadableImages(ValueError):
-    """Some inputs could not be translated (undecodable, too small); all the others were.
+    """Some inputs could not be translated (unreadable, undecodable, too small); all the
+    others were.
 
     written: the translations' paths, in input order; failed: {input path: why}.
     """
@@ -92,8 +93,8 @@ def translate_images(translator, paths, output_dir, image_size=None):
       from MIN_SIDE up.
     image_size: None translates at each image's own size; N resizes to N x N first.
     Everything is checked with `check_destinations` before anything is written. A file that
-    cannot be decoded or is too small does not stop the others: UnreadableImages at the end
-    lists every such file.
+    cannot be read (a dangling or looping link, a FIFO), cannot be decoded or is too small
+    does not stop the others: UnreadableImages at the end lists every such file.
     """
     check_destinations(paths, output_dir)
     os.makedirs(output_dir, exist_ok=True)
@@ -108,7 +109,7 @@ def translate_images(translator, paths, output_dir, image_size=None):
     for path in paths:
         try:
             image = load(path, options)
-        except ValueError as error:
+        except (ValueError, OSError) as error:
             failed[path] = str(error)
         else:
             height, width = image.shape[:2]

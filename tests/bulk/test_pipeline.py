@@ -72,6 +72,15 @@ class BulkPipelineTest(tf.test.TestCase):
         for name in ("corrupt", "empty", "tiny", "dup", "huge"):
             folder = "a" if name in ("corrupt", "empty") else "c"
             write_png(os.path.join(labels, folder), f"{name}.png", np.zeros((4, 4, 3), np.uint8))
+        # No regular files: Beam's match passed over the links without a word, and reading
+        # the FIFO would block for good.
+        nowhere = "is a symbolic link that leads nowhere (dangling, or a loop)"
+        cls.bad.update({"a/dangling.png": nowhere, "c/loop.png": nowhere,
+                        "a/fifo.png": "is not a regular file"})
+        os.symlink(os.path.join(inputs, "a", "gone.png"),
+                   os.path.join(inputs, "a", "dangling.png"))
+        os.symlink(os.path.join(inputs, "c", "loop.png"), os.path.join(inputs, "c", "loop.png"))
+        os.mkfifo(os.path.join(inputs, "a", "fifo.png"))
 
         # The oracle: launch.translate's library function, with the run's Keras generator.
         translator, _ = load_translator(exported.run_dir)
@@ -141,9 +150,10 @@ class BulkPipelineTest(tf.test.TestCase):
         self.assertEqual(self.summary.latency_ms["count"], len(GOOD) - len(DONE))
 
     def test_progress_counts_the_inputs_that_have_their_translation(self):
-        # 15 outputs planned: the 10 good inputs and the 6 bad, of which dup.png and dup.jpg
-        # share one; the bad never get theirs, so the count ends at 10.
-        self.assertRegex(self.progress.getvalue().splitlines()[-1], rf"^image {len(GOOD)}/15\b")
+        # 16 outputs planned: the 10 good inputs and the 7 bad files Beam matches (not the
+        # links), of which dup.png and dup.jpg share one; the bad never get theirs, so the
+        # count ends at 10.
+        self.assertRegex(self.progress.getvalue().splitlines()[-1], rf"^image {len(GOOD)}/16\b")
 
     def test_a_killed_run_is_completed_without_partial_or_duplicate_files(self):
         for path in self.leftovers:
@@ -160,8 +170,9 @@ class BulkPipelineTest(tf.test.TestCase):
         # Folder a/ only, with the same base folder (in/), so the same keys and outputs.
         narrower = Layout(os.path.join(inputs, "a*", "**"), self.output, self.layout.labels)
         summary = pipeline.run(self.model_path, narrower, pipeline.local_options(1))
-        # Only a/corrupt.png and a/empty.png are retried (and fail again); c/'s records stay.
-        self.assertEqual(summary.failed, 2)
+        # Only a/'s corrupt.png, empty.png, dangling.png and fifo.png are retried (and fail
+        # again); c/'s records stay.
+        self.assertEqual(summary.failed, 4)
         with open(os.path.join(self.output, FAILED_FILE)) as f:
             self.assertEqual(f.read(), before)
 
@@ -188,6 +199,11 @@ class RequireInputTest(tf.test.TestCase):
             pipeline.require_input(Layout(f"{root}/in/*.png", f"{root}/out", f"{root}/labels"))
         for output in (f"{root}/in", f"{root}", f"{root}/in/"):
             with self.assertRaisesRegex(ValueError, "a job never translates its own outputs"):
+                pipeline.require_input(Layout(f"{root}/in/*.png", output))
+        afile = os.path.join(root, "in", "a.png")
+        for output in (afile, f"{afile}/below"):
+            with self.assertRaisesRegex(NotADirectoryError, f"^--output={output}: {afile} "
+                                                            "exists and is not a folder"):
                 pipeline.require_input(Layout(f"{root}/in/*.png", output))
 
     def test_a_folder_as_input_is_refused_with_the_patterns_to_use(self):

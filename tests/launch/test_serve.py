@@ -127,6 +127,44 @@ class ServeCLITest(tf.test.TestCase):
         self.assertAllEqual(np.array(rest_reply["predictions"], np.uint8), want)
 
 
+    def test_sigterm_stops_it_within_the_grace_period_whatever_its_threads_wait_for(self):
+        export = export_tiny_model(tempfile.mkdtemp())
+        batching = os.path.join(export.export_dir, "endless_batching.config")
+        with open(batching, "w") as f:  # a request would wait ten minutes for company
+            f.write(BatchingOptions(batch_timeout_micros=600_000_000).to_text())
+        process = subprocess.Popen(
+            [sys.executable, "-m", "launch.serve", "--port=0",
+             f"--model_base_path={os.path.dirname(export.path)}", "--model_name=tiny",
+             "--enable_batching", f"--batching_parameters_file={batching}",
+             "--file_system_poll_wait_seconds=0", "--grace_seconds=1"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            output = _Output(process)
+            match = output.wait_for(r"Serving gRPC on 127.0.0.1:(\d+)", 180)
+            self.assertIsNotNone(match, "".join(output.lines))
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "tiny"
+            request.inputs["images"].CopyFrom(tf.make_tensor_proto(np.zeros([1, 8, 8, 3],
+                                                                            np.uint8)))
+            with grpc.insecure_channel(f"127.0.0.1:{match.group(1)}") as channel:
+                waiting = prediction_service_pb2_grpc.PredictionServiceStub(
+                    channel).Predict.future(request, timeout=600)
+                time.sleep(1)  # now in the batcher, for ten minutes
+                process.send_signal(signal.SIGTERM)
+                # Exits long before the request's ten minutes (the wait is bounded).
+                process.wait(timeout=120)
+                with self.assertRaises(grpc.RpcError) as raised:
+                    waiting.result()
+                self.assertIn(raised.exception.code(), (grpc.StatusCode.CANCELLED,
+                                                        grpc.StatusCode.UNAVAILABLE))
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        self.assertEqual(process.returncode, 0, output.text())
+        self.assertIn("Stopped", output.text())
+
+
 class ServeCLIErrorTest(tf.test.TestCase):
 
     def test_what_cannot_be_served_is_one_line_naming_the_flag(self):

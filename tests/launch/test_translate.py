@@ -151,6 +151,10 @@ class TranslateProcessTest(tf.test.TestCase):
             with open(os.path.join(inputs, name), "wb") as f:
                 f.write(contents)
         write_png(inputs, "tiny.png", self.pixels["odd"][:3, :3])
+        # Named like images, sorted before good.png: each stopped the run before it.
+        os.symlink(os.path.join(inputs, "nowhere.png"), os.path.join(inputs, "dangling.png"))
+        os.symlink(os.path.join(inputs, "loop.png"), os.path.join(inputs, "loop.png"))
+        os.mkfifo(os.path.join(inputs, "fifo.png"))  # reading it would block for good
         output = os.path.join(self.root, "mixed_out")
         result = run_translate(f"--checkpoint={self.config.run_dir}", f"--input={inputs}",
                                f"--output={output}")
@@ -158,12 +162,17 @@ class TranslateProcessTest(tf.test.TestCase):
         self.assertNotIn("Traceback", result.stderr)
         self.assertEqual(os.listdir(output), ["good.png"])
         self.assert_translated(good, os.path.join(output, "good.png"))
-        self.assertIn("launch.translate: error: 4 of 5 images could not be translated",
+        self.assertIn("launch.translate: error: 7 of 8 images could not be translated",
                       result.stderr)
         for name in ("corrupt.png", "empty.png", "text.jpg"):
             self.assertRegex(result.stderr, f"{os.path.join(inputs, name)} cannot be decoded")
         self.assertIn(f"{os.path.join(inputs, 'tiny.png')} is 3x3 pixels (height x width); "
                       "translating needs at least 5x5", result.stderr)
+        for name in ("dangling.png", "loop.png"):
+            self.assertIn(f"{os.path.join(inputs, name)} is a symbolic link that leads "
+                          "nowhere (dangling, or a loop)", result.stderr)
+        self.assertIn(f"{os.path.join(inputs, 'fifo.png')} is not a regular file (a folder, "
+                      "FIFO, socket or device)", result.stderr)
 
     def test_same_stems_are_refused_up_front_naming_both(self):
         inputs = os.path.join(self.root, "clash")

@@ -6,6 +6,7 @@ import subprocess
 import zlib
 
 import keras
+import tensorflow as tf
 
 from tests.testdata import tiny_config, write_tiny_run
 from tfattncut.serving.export import export
@@ -27,6 +28,15 @@ def export_tiny_model(root, model_name="tiny", seed=0):
     export_dir = os.path.join(root, "saved_models")
     return TinyExport(export_dir, export(config.run_dir, model_name, export_dir), generator,
                       config.run_dir)
+
+
+def save_function_model(path, function, input_signature):
+    """A SavedModel at PATH whose only signature, serving_default, is `function` (tensors ->
+    {output name: tensor}) with `input_signature` [tf.TensorSpec]; returns PATH."""
+    module = tf.Module()
+    module.serve = tf.function(function, input_signature=input_signature)
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+    return path
 
 
 def png_claiming(height, width):

@@ -1,7 +1,7 @@
 """The REST port under load: 64 concurrent clients x 10 requests of a 64x64 image, each on a
 new connection (the burst that http.server's listen backlog of 5 answered with connection
 resets), over loopback. Every request must be answered correctly, while the server never
-runs more connection threads than it was given."""
+runs more worker threads than it was given."""
 import base64
 import concurrent.futures
 import http.client
@@ -35,9 +35,9 @@ class RestLoadTest(tf.test.TestCase):
                            "instances": [{"b64": base64.b64encode(png).decode()}]}).encode()
         peak, watching = [0], threading.Event()
 
-        def watch():  # connection threads are named after socketserver's process_request_thread
+        def watch():  # the REST workers' threads are named rest-worker_N
             while not watching.wait(0.005):
-                peak[0] = max(peak[0], sum("process_request_thread" in thread.name
+                peak[0] = max(peak[0], sum(thread.name.startswith("rest-worker")
                                            for thread in threading.enumerate()))
 
         with ModelServer({"tiny": os.path.dirname(path)}, port=0, host="127.0.0.1",

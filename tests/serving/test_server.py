@@ -6,6 +6,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import select
 import shutil
 import socket
 import tempfile
@@ -49,13 +50,15 @@ def _request(signature="serving_default", model="tiny", version=None, **inputs):
     return request
 
 
-def _hollow_request(dims):
-    """A ~40-byte request claiming a uint8 tensor of `dims` with no values in it."""
+def _hollow_request(dims, int_val=()):
+    """A ~40-byte request claiming a uint8 tensor of `dims` with no values in it (but those
+    of `int_val`)."""
     request = _request()
     proto = request.inputs[INPUT]
     proto.dtype = tf.uint8.as_datatype_enum
     for size in dims:
         proto.tensor_shape.dim.add(size=size)
+    proto.int_val.extend(int_val)
     return request
 
 
@@ -196,6 +199,20 @@ class ServerTest(tf.test.TestCase):
              r"claims shape \[1, 4800, 4800, 3\] \(69120000 values\) but holds 0"),
             ("a proto claiming 100000x100000", self.predict.Predict,
              _hollow_request([1, 100000, 100000, 3]), code.INVALID_ARGUMENT, "but holds 0"),
+            ("uint8 int_val of 300", self.predict.Predict,
+             _hollow_request([1, 1, 1, 3], int_val=[0, 300, 7]), code.INVALID_ARGUMENT,
+             r"input 'images' is uint8: values must lie in \[0, 255\]; int_val holds "
+             r"\[0, 300\]"),
+            ("pixels over the pixel limit", self.predict.Predict,
+             _request(images=np.zeros([1, 65, 64, 3], np.uint8)), code.RESOURCE_EXHAUSTED,
+             r"holds 65x64 images \(4160 pixels each\); the limit is 4096 pixels "
+             r"\(--max_image_pixels\)"),
+            ("a 90,000-character model name", self.predict.Predict,
+             _request(model="m" * 90_000, images=self.pixels), code.NOT_FOUND,
+             r"no model named 'm{199}\.\.\. \(90002 characters\)"),
+            ("a 90,000-character signature name", self.predict.Predict,
+             _request("s" * 90_000, images=self.pixels), code.NOT_FOUND,
+             r"no signature 's{199}\.\.\. \(90002 characters\)"),
             ("NaN to translate_float", self.predict.Predict,
              _request("translate_float", images=np.full([1, 8, 8, 3], np.nan, np.float32)),
              code.INVALID_ARGUMENT, "input 'images' holds 192 NaN or infinite"),
@@ -214,6 +231,9 @@ class ServerTest(tf.test.TestCase):
                     rpc(request, timeout=60)
                 self.assertEqual(raised.exception.code(), want_code)
                 self.assertRegex(raised.exception.details(), pattern)
+                # One readable line, whatever the request held.
+                self.assertLess(len(raised.exception.details()), 1000)
+                self.assertNotIn("\n", raised.exception.details())
                 self._good_request_answered()
 
     def test_eight_concurrent_clients_of_25_requests(self):
@@ -277,6 +297,12 @@ class ServerTest(tf.test.TestCase):
                  "--max_image_pixels"),
                 (base.replace("tiny", "nope") + ":predict", {"instances": []}, 404, "nope"),
                 (base + ":predict", {"signature_name": "x", "inputs": []}, 404, "'x'"),
+                (base + ":predict", {"signature_name": [1], "instances": []}, 400,
+                 r"the signature name must be a string; got \[1\]"),
+                # 80 kB of [0], lists: over 2 MiB once parsed, far over the 100 kB limit.
+                (base + ":predict", b'{"instances": [' + b"[0]," * 19_999 + b"[0]]}", 413,
+                 r"the JSON body would take about 2\.1 MiB to parse, more than the limit "
+                 r"of 0\.1 MiB \(--max_message_mb"),
                 (base + ":predict", b" " * (MAX_MESSAGE_BYTES + 1), 413, "exceeds")]:
             with self.subTest(url=url, status=want_status):
                 status, reply = call(url, body)
@@ -553,3 +579,176 @@ class BatchingTest(tf.test.TestCase):
         batches = sizes["serving_default"] - collections.Counter(warmup)
         self.assertGreater(max(batches), 1)
         self.assertEqual(sum(k * n for k, n in batches.items()), 6 + 2 * 2)
+
+
+def _slow_request(port, seconds_per_byte, most_bytes):
+    """Sends a request line and the start of a header, then one more byte of it every
+    `seconds_per_byte` until the server answers or `most_bytes` were sent -> (bytes sent,
+    the answer's status, its JSON), both None without an answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(b"GET /v1/models/tiny HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        for sent in range(most_bytes):
+            readable, _, _ = select.select([sock], [], [], seconds_per_byte)
+            if readable:
+                break
+            sock.sendall(b"a")
+        else:
+            return most_bytes, None, None
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return sent, response.status, json.loads(response.read())
+
+
+class RestConnectionsTest(tf.test.TestCase):
+    """Clients that send slowly or open many connections, against a REST port with two
+    workers and a model without versions (whose status is answered at once)."""
+
+    LIMIT = 10
+
+    def setUp(self):
+        super().setUp()
+        self.server = server_lib.ModelServer(
+            {"tiny": tempfile.mkdtemp()}, port=0, rest_api_port=0, poll_wait_seconds=-1,
+            rest_api_num_threads=2, rest_api_timeout_seconds=2.0,
+            rest_api_max_connections_per_client=self.LIMIT).start()
+        self.url = f"http://127.0.0.1:{self.server.rest_api_port}/v1/models/tiny"
+        self.addCleanup(self.server.stop, 0)
+
+    def _get(self):
+        try:
+            with urllib.request.urlopen(self.url, timeout=30) as reply:
+                return reply.status, json.loads(reply.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def test_a_request_that_arrives_a_byte_at_a_time_gets_408_at_its_deadline(self):
+        # 100 bytes at 0.1 s each would take 10 s; each byte would restart a per-byte timeout.
+        sent, status, body = _slow_request(self.server.rest_api_port, 0.1, 100)
+        self.assertLess(sent, 100)
+        self.assertEqual(status, 408)
+        self.assertRegex(body["error"], r"^the request did not arrive within 2 s \(\d+ bytes "
+                                        r"of it did: its request line, headers and body")
+
+    def test_slow_clients_hold_no_worker_and_one_client_holds_few_connections(self):
+        slow = [socket.create_connection(("127.0.0.1", self.server.rest_api_port), timeout=30)
+                for _ in range(self.LIMIT - 1)]
+        try:
+            for sock in slow:
+                sock.sendall(b"GET /v1/models/tiny HTTP/1.1\r\nX-Slow: ")
+            # More slow connections than workers, and other requests are still answered.
+            self.assertEqual(self._get(), (200, {"model_version_status": []}))
+            slow.append(socket.create_connection(("127.0.0.1", self.server.rest_api_port)))
+            status, body = self._get()  # one connection over the limit of this address
+            self.assertEqual(status, 503)
+            self.assertEqual(body["error"], f"this client already has {self.LIMIT} connections "
+                                            "open (--rest_api_max_connections_per_client)")
+        finally:
+            for sock in slow:
+                sock.close()
+
+
+class BudgetTest(tf.test.TestCase):
+    """A server whose in-flight memory budget is 4 MiB: what can never fit is refused at
+    once; what finds no room waits within its deadline and is never run."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.server = server_lib.ModelServer(
+            {"tiny": _model_dir(VERSION_1)}, port=0, rest_api_port=0, poll_wait_seconds=0,
+            batching=BatchingOptions(num_batch_threads=1), rest_api_timeout_seconds=1.0,
+            max_inflight_memory_bytes=4 << 20).start()
+        cls.channel = grpc.insecure_channel(f"127.0.0.1:{cls.server.port}", options=UNLIMITED)
+        cls.predict = prediction_service_pb2_grpc.PredictionServiceStub(cls.channel).Predict
+        cls.url = f"http://127.0.0.1:{cls.server.rest_api_port}/v1/models/tiny:predict"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        cls.server.stop(grace=0)
+        super().tearDownClass()
+
+    def _rest(self, pixels):
+        try:
+            urllib.request.urlopen(urllib.request.Request(
+                self.url, data=json.dumps({"instances": pixels.tolist()}).encode()), timeout=60)
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())["error"]
+
+    def test_a_request_larger_than_the_whole_budget_is_refused_at_once(self):
+        # 512x512 pixels cost over 6 MiB at the least a pixel can cost (its float32 copy).
+        pixels = np.zeros([1, 512, 512, 3], np.uint8)
+        with self.assertRaises(grpc.RpcError) as raised:
+            self.predict(_request(images=pixels), timeout=60)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertRegex(raised.exception.details(), r"the request needs about [\d.]+ MiB of "
+                                                     r"memory, more than the whole in-flight "
+                                                     r"budget of 4\.0 MiB "
+                                                     r"\(--max_inflight_memory_mb\)")
+        status, error = self._rest(pixels[:, :256])  # a JSON body within the message limit
+        self.assertEqual(status, 413)
+        self.assertIn("(--max_inflight_memory_mb)", error)
+
+    def test_a_request_that_finds_no_room_by_its_deadline_is_never_run(self):
+        budget = self.server.budget
+        sizes = self.server.sources["tiny"].get().batch_sizes()["serving_default"]
+        before = sizes.copy()
+        pixels = np.zeros([1, 8, 8, 3], np.uint8)
+        self.assertTrue(budget.try_take(budget.total_bytes))  # as if others held it all
+        try:
+            with self.assertRaises(grpc.RpcError) as raised:
+                self.predict(_request(images=pixels), timeout=0.5)
+            # The server gives up at the deadline, naming the limit, unless the client's own
+            # timer is first.
+            self.assertIn(raised.exception.code(), (grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                                    grpc.StatusCode.DEADLINE_EXCEEDED))
+            status, error = self._rest(pixels)  # REST's deadline: --rest_api_timeout_in_ms
+            self.assertEqual(status, 429)
+            self.assertRegex(error, r"requests in flight hold 4\.0 MiB of the 4\.0 MiB budget "
+                                    r"\(--max_inflight_memory_mb\); retry later")
+        finally:
+            budget.give_back(budget.total_bytes)
+        self.assertEqual(sizes, before)  # neither reached the model
+        response = self.predict(_request(images=pixels), timeout=60)
+        self.assertEqual(tf.make_ndarray(response.outputs[OUTPUT]).shape, (1, 8, 8, 3))
+        self.assertEqual(sizes - before, collections.Counter({1: 1}))
+        self.assertEqual(budget.in_use, 0)
+
+
+class VersionPollTest(tf.test.TestCase):
+
+    def test_polling_goes_on_past_a_damaged_version_and_an_out_of_range_name(self):
+        model_dir = _model_dir(VERSION_1)
+        _break_version(model_dir, 2)
+        os.symlink(os.path.join(model_dir, "nowhere"), os.path.join(model_dir, "2", "dangling"))
+        _break_version(model_dir, 99999999999999999999)  # over int64: passed over
+        with server_lib.ModelServer({"tiny": model_dir}, port=0, host="127.0.0.1",
+                                    rest_api_port=0, poll_wait_seconds=0.05) as server, \
+                grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            models = model_service_pb2_grpc.ModelServiceStub(channel)
+
+            def status():
+                return [(s.version, s.state, s.status.error_message)
+                        for s in models.GetModelStatus(get_model_status_pb2.GetModelStatusRequest(
+                            model_spec={"name": "tiny"}), timeout=30).model_version_status]
+
+            # Bounded: version 2 uses up its attempts within a few polls.
+            for _ in range(1200):
+                if "attempt 6 of 6" in status()[-1][2]:
+                    break
+                time.sleep(0.05)
+            self.assertRegex(status()[-1][2], r"version 2 failed to load .*attempt 6 of 6")
+            # A fixed newer version comes after: the poller is still there to load it.
+            shutil.copytree(VERSION_2, os.path.join(model_dir, ".staging-3"))
+            os.rename(os.path.join(model_dir, ".staging-3"), os.path.join(model_dir, "3"))
+            for _ in range(1200):
+                if server.sources["tiny"].get().version == 3:
+                    break
+                time.sleep(0.05)
+            self.assertEqual([(v, state) for v, state, _ in status()],
+                             [(1, versions.STATE.END), (2, versions.STATE.END),
+                              (3, versions.STATE.AVAILABLE)])
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.rest_api_port}/v1/models/"
+                                        "tiny", timeout=30) as reply:
+                rest_status = json.loads(reply.read())["model_version_status"]
+            self.assertEqual([s["version"] for s in rest_status], ["1", "2", "3"])

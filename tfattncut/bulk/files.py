@@ -15,12 +15,14 @@ import dataclasses
 import os
 import posixpath
 import re
+import stat
 import uuid
 from typing import Optional
 
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystem import CompressionTypes, FileSystem
 from apache_beam.io.filesystems import FileSystems
 
+from tfattncut.data.image_files import not_a_file
 from tfattncut.translation import labels_folder
 
 FAILED_FILE = "_failed.jsonl"
@@ -127,6 +129,36 @@ def write_atomically(path, contents):
 
 def _is_temporary(path):
     return bool(_TEMP_NAME.match(FileSystems.split(path)[1]))
+
+
+def unreadable(path):
+    """Why a local path cannot be read as a file, as the end of a sentence ("is a symbolic
+    link that leads nowhere ..."), or None. A FIFO counts: reading one blocks until something
+    writes to it. URLs (gs://, s3://) name objects, always readable files: None."""
+    if "://" in path:
+        return None
+    try:
+        if stat.S_ISREG(os.stat(path).st_mode):
+            return None
+    except OSError:
+        pass
+    return not_a_file(path)
+
+
+def unreadable_matches(pattern):
+    """{path: `unreadable` reason} of the local paths `pattern` matches that are no regular
+    file: Beam's match passes over links that lead nowhere without a word, and returns FIFOs,
+    which would block the worker reading them."""
+    if "://" in pattern:
+        return {}
+    matches = re.compile(FileSystem.translate_pattern(pattern))
+    found = {}
+    for folder, _, names in os.walk(base_folder(pattern) or "."):  # Beam's walk: links to
+        for name in names:  # folders are not followed
+            path = os.path.join(folder, name)
+            if matches.match(path) and (reason := unreadable(path)):
+                found[path] = reason
+    return found
 
 
 def find_files(folders):

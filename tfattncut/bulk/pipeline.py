@@ -1,11 +1,13 @@
 """The bulk translation pipeline, its metrics, and the summary a job ends with.
 
-  MatchFiles(--input) --- key REL/STEM ---+
+  MatchFiles(--input) --- key REL/STEM ---+    (no regular file: a failure at once)
   MatchFiles(--labels/**) - key REL/STEM -+- CoGroupByKey - Plan - Decode - RunInference - Write
   every refusal (Plan, Decode, RunInference) - Flatten - OUTPUT/_failed.jsonl
 
-Plan refuses inputs that share a key, lack a label map or have several, and skips those
-whose outputs exist (outputs are renamed into place whole, so one that exists is complete;
+Inputs that are no regular file (links that lead nowhere, which Beam's match passes over
+without a word, and FIFOs) are failures from the start (`files.unreadable_matches`). Plan
+refuses inputs that share a key, lack a label map or have several, and skips those whose
+outputs exist (outputs are renamed into place whole, so one that exists is complete;
 a translation whose label map a run without --labels did not copy gets it here); Decode
 applies the server's checks (`images.decode`); RunInference batches images under a pixel
 budget and loads the model once per worker (`SavedModelHandler`); Write copies the label map
@@ -28,13 +30,14 @@ import time
 
 import apache_beam as beam
 from apache_beam.io import fileio
-from apache_beam.io.filesystem import FileSystem
+from apache_beam.io.filesystem import BeamIOError, FileSystem
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from tfattncut import cli
 from tfattncut.bulk import files, images
 from tfattncut.bulk.model_handler import (DEFAULT_MAX_BATCH_PIXELS, SavedModelHandler,
                                           model_identity)
@@ -110,8 +113,11 @@ class _Decode(beam.DoFn):
     def process(self, item):
         start = time.time()
         try:
+            reason = files.unreadable(item.source)  # it may have changed since the match
+            if reason:
+                raise images.Unusable(reason)
             pixels = images.decode(files.read(item.source), self._max_image_pixels)
-        except images.Unusable as error:
+        except (images.Unusable, OSError, BeamIOError) as error:
             yield _failure(item.source, str(error))
             return
         yield (item, start), pixels
@@ -184,9 +190,13 @@ def build(pipeline, model_path, layout, image_format="png", quality=95,
           share_model=False):
     """Adds the bulk translation of `layout` with the SavedModel at `model_path` to a
     Pipeline."""
+    unreadable = {path: reason for path, reason in
+                  files.unreadable_matches(layout.input_pattern).items()
+                  if not layout.is_output(path)}
     inputs = (pipeline
               | "MatchInputs" >> fileio.MatchFiles(layout.input_pattern)
-              | "NotOutputs" >> beam.Filter(lambda m: not layout.is_output(m.path))
+              | "NotOutputs" >> beam.Filter(
+                  lambda m: not layout.is_output(m.path) and m.path not in unreadable)
               | "KeyInputs" >> beam.Map(
                   lambda m: (files.relative_key(m.path, layout.input_base), m.path)))
     if layout.labels:
@@ -208,7 +218,9 @@ def build(pipeline, model_path, layout, image_format="png", quality=95,
     _ = translated | "Write" >> beam.ParDo(_Write(image_format, quality))
     inference_failures = (dead.failed_inferences
                           | "InferenceFailures" >> beam.FlatMap(_inference_failures))
-    _ = ((planned[_FAILED], decoded[_FAILED], inference_failures)
+    no_files = pipeline | "NoRegularFiles" >> beam.Create(
+        [{"path": path, "reason": reason} for path, reason in sorted(unreadable.items())])
+    _ = ((no_files, planned[_FAILED], decoded[_FAILED], inference_failures)
          | "Failures" >> beam.Flatten()
          | "CountFailed" >> beam.Map(_count_failed)
          | "AllFailures" >> beam.combiners.ToList()
@@ -255,8 +267,12 @@ def summarize(result, failed_path):
 
 def require_input(layout):
     """Refuses an --input or --labels that matches no file (a job over nothing is a mistyped
-    path) and an --input whose folder lies in an output folder, whose files the job would
-    all pass over as its own outputs."""
+    path), an --input whose folder lies in an output folder, whose files the job would
+    all pass over as its own outputs, and a local --output (or its _labels twin) that is a
+    file, or lies below one."""
+    for folder in (layout.output, layout.labels_output):
+        if "://" not in folder:
+            cli.check_output_folder("--output", folder)
     matched = FileSystems.match([layout.input_pattern], [1])[0].metadata_list
     if not matched:
         raise FileNotFoundError(f"--input={layout.input_pattern} matches no file")

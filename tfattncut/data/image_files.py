@@ -86,6 +86,15 @@ def _pillow_rgb(contents):
         return np.asarray(image.convert("RGB"))
 
 
+def not_a_file(path):
+    """What a path that os.path.isfile refuses is, as the end of a sentence."""
+    if os.path.islink(path) and not os.path.exists(path):
+        return "is a symbolic link that leads nowhere (dangling, or a loop)"
+    if os.path.exists(path):
+        return "is not a regular file (a folder, FIFO, socket or device)"
+    return "does not exist"
+
+
 def decode_image(contents):
     """Encoded JPEG/PNG/BMP/GIF bytes (scalar string) -> uint8 [H, W, 3], in TF ops only.
 
@@ -131,9 +140,11 @@ def _lookup_bmp_palette(contents, header, indices):
 
 
 def load_image(path):
-    """One image file -> float32 [H, W, 3] in [-1, 1], any size (for inference)."""
+    """One image file -> float32 [H, W, 3] in [-1, 1], any size (for inference). A path that
+    is no regular file is a FileNotFoundError saying what it is (`not_a_file`): a FIFO is
+    never opened, since reading one blocks until something writes to it."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"Image file {path} does not exist")
+        raise FileNotFoundError(f"Image file {path} {not_a_file(path)}")
     try:
         return from_uint8(read_image(path))
     except tf.errors.OpError as error:

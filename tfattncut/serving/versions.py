@@ -5,21 +5,29 @@ the states that GetModelStatus reports are kept, a failed load's error included.
 As tensorflow_model_server: a version that fails to load is retried (MAX_LOAD_ATTEMPTS in
 all), and meanwhile the newest older version that loads is served, so a broken new version
 never leaves a model without one. Unlike it, a version that used up its attempts is tried
-again as soon as its folder changes (a fixed re-export), without a restart.
+again as soon as its folder changes (a fixed re-export), without a restart. Whatever goes
+wrong with one version folder (a dangling link in it, a file that vanishes mid-load) fails
+that version alone, with the reason in its status and the log; folder names that are not an
+int64 version (ModelSpec.version) are passed over with a warning.
 """
 import dataclasses
 import os
+import re
 import threading
 
 import tensorflow as tf
 from absl import logging
 from tensorflow_serving.apis import get_model_status_pb2
 
+from tfattncut.serving import memory
+from tfattncut.serving.admission import MemoryBudget
 from tfattncut.serving.servable import Servable
-from tfattncut.serving.validation import RequestLimits, not_found
+from tfattncut.serving.validation import RequestLimits, not_found, quoted
 
 # As tensorflow_model_server's --max_num_load_retries (default 5) plus the first try.
 MAX_LOAD_ATTEMPTS = 6
+MAX_VERSION = 2 ** 63 - 1  # ModelSpec.version is an int64
+_VERSION_NAME = re.compile(r"^[0-9]+$")  # ASCII digits: str.isdigit() takes "²" too
 STATE = get_model_status_pb2.ModelVersionStatus.State
 OK, UNKNOWN = 0, 2  # tensorflow.error.Code
 
@@ -40,13 +48,17 @@ class _Failure:
 
 def _fingerprint(path):
     """(relative path, size, mtime) of every file in a version folder, and the folder's own
-    inode: any rewrite or replacement of the folder changes it."""
+    inode: any rewrite or replacement of the folder changes it. A link that leads nowhere
+    (dangling, or a loop) counts with its own size and mtime."""
     entries = [os.stat(path).st_ino]
     for folder, _, files in sorted(os.walk(path)):
         for name in sorted(files):
-            stat = os.stat(os.path.join(folder, name))
-            entries.append((os.path.relpath(os.path.join(folder, name), path), stat.st_size,
-                            stat.st_mtime_ns))
+            file = os.path.join(folder, name)
+            try:
+                stat = os.stat(file)
+            except OSError:
+                stat = os.lstat(file)
+            entries.append((os.path.relpath(file, path), stat.st_size, stat.st_mtime_ns))
     return tuple(entries)
 
 
@@ -54,27 +66,49 @@ class ModelSource:
     """One model name: polls its base path for integer version folders, serves the newest
     that loads."""
 
-    def __init__(self, name, base_path, batching=None, limits=RequestLimits()):
+    def __init__(self, name, base_path, batching=None, limits=RequestLimits(), budget=None):
         self.name, self.base_path, self.batching, self.limits = \
             name, base_path, batching, limits
+        self.budget = budget or MemoryBudget(memory.default_budget_bytes())
         self._lock = threading.Lock()
         self._current = None
         self._status = {}  # version -> VersionStatus
         self._failures = {}  # version -> _Failure
+        self._passed_over = set()  # folder names warned about once
 
     def available_versions(self):
         """Integer versions on disk holding a saved_model.pb, ascending."""
         if not tf.io.gfile.isdir(self.base_path):
             return []
-        return sorted(int(n.strip("/")) for n in tf.io.gfile.listdir(self.base_path)
-                      if n.strip("/").isdigit() and tf.io.gfile.exists(
-                          os.path.join(self.base_path, n.strip("/"), "saved_model.pb")))
+        versions = []
+        for entry in tf.io.gfile.listdir(self.base_path):
+            name = entry.strip("/")
+            if not _VERSION_NAME.match(name):
+                continue
+            if int(name) > MAX_VERSION:
+                if name not in self._passed_over:
+                    self._passed_over.add(name)
+                    logging.warning("Model %s: version folder %s is passed over: versions "
+                                    "are int64, at most %d", self.name,
+                                    os.path.join(self.base_path, name), MAX_VERSION)
+                continue
+            if tf.io.gfile.exists(os.path.join(self.base_path, name, "saved_model.pb")):
+                versions.append(int(name))
+        return sorted(versions)
 
     def poll(self):
         """Loads the newest version newer than the served one; when it fails, the next
-        newest, and so on, so that the newest loadable version is served at once."""
+        newest, and so on, so that the newest loadable version is served at once. Never
+        raises: an error with the model folder itself is logged, and tried again at the next
+        poll."""
         current = self._current
-        for version in reversed(self.available_versions()):
+        try:
+            versions = self.available_versions()
+        except Exception:  # an unreadable base path, say; the served version stays
+            logging.exception("Model %s: cannot list the versions in %s", self.name,
+                              self.base_path)
+            return
+        for version in reversed(versions):
             if current is not None and version <= current.version:
                 return
             if self._may_try(version) and self._load(version):
@@ -84,7 +118,11 @@ class ModelSource:
         failure = self._failures.get(version)
         if failure is None or failure.attempts < MAX_LOAD_ATTEMPTS:
             return True
-        if _fingerprint(self._path(version)) == failure.fingerprint:
+        try:
+            fingerprint = _fingerprint(self._path(version))
+        except OSError:  # the folder is going away: nothing to retry
+            return False
+        if fingerprint == failure.fingerprint:
             return False
         logging.info("Model %s version %d changed on disk since it failed to load; retrying",
                      self.name, version)
@@ -98,13 +136,15 @@ class ModelSource:
         """Loads and warms up a version and swaps it in; False (status END with the error)
         when that fails."""
         self._status[version] = VersionStatus(STATE.LOADING)
-        fingerprint = None
+        fingerprint = servable = None
         try:
             fingerprint = _fingerprint(self._path(version))
             servable = Servable(self.name, version, self._path(version), self.batching,
-                                self.limits)
+                                self.limits, self.budget)
             warmed = servable.warm_up()
         except Exception as error:  # keep serving the old version; try the new one again
+            if servable is not None:
+                servable.close()
             failure = self._failures.setdefault(version, _Failure(0, None))
             failure.attempts += 1
             failure.fingerprint = fingerprint
@@ -134,10 +174,11 @@ class ModelSource:
         with self._lock:
             current = self._current
         if current is None:
-            raise not_found(f"model {self.name!r} has no loaded version yet (looking for "
-                            f"integer version folders with a SavedModel in {self.base_path})")
+            raise not_found(f"model {quoted(self.name)} has no loaded version yet (looking "
+                            f"for integer version folders with a SavedModel in "
+                            f"{self.base_path})")
         if version is not None and version != current.version:
-            raise not_found(f"model {self.name!r} has no version {version}; serving "
+            raise not_found(f"model {quoted(self.name)} has no version {version}; serving "
                             f"version {current.version}")
         return current
 
@@ -145,7 +186,7 @@ class ModelSource:
         """[(version, VersionStatus)] of the versions this source has seen."""
         if version is not None:
             if version not in self._status:
-                raise not_found(f"model {self.name!r} has no version {version}; known "
+                raise not_found(f"model {quoted(self.name)} has no version {version}; known "
                                 f"versions {sorted(self._status)}")
             return [(version, self._status[version])]
         return sorted(self._status.items())

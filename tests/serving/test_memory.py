@@ -1,0 +1,32 @@
+"""tfattncut.serving.memory: the machine's memory and the peak a call reaches."""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfattncut.serving import memory
+
+MIB = 1 << 20
+
+
+class MemoryTest(tf.test.TestCase):
+
+    def test_the_default_budget_is_a_share_of_the_machines_memory(self):
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        self.assertBetween(memory.machine_memory_bytes(), 64 * MIB, physical)
+        self.assertEqual(memory.default_budget_bytes(),
+                         int(memory.machine_memory_bytes() * memory.DEFAULT_BUDGET_SHARE))
+
+    def test_the_peak_of_a_call_counts_what_it_held_and_freed(self):
+        runs = {"a TensorFlow tensor": lambda: tf.reduce_sum(tf.ones([16 * MIB])).numpy()}
+        if os.access("/proc/self/clear_refs", os.W_OK):  # the kernel's high-water mark
+            runs["a NumPy array"] = lambda: np.ones(64 * MIB, np.uint8).sum()
+        for name, run in runs.items():
+            with self.subTest(name):
+                # 64 MiB held at once, freed before the call returns; the rest of the process
+                # (other threads of TensorFlow) may add to it, never take from it.
+                self.assertGreaterEqual(memory.peak_growth_bytes(run), 64 * MIB)
+
+
+if __name__ == "__main__":
+    tf.test.main()
