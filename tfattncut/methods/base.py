@@ -56,7 +56,6 @@ class _XlaGradients:
 _xla_gradients = _XlaGradients()
 
 
-
 class Diagnostics(collections.namedtuple("Diagnostics", ["scalars", "selection_maps"])):
     """What a method shows in TensorBoard beyond its losses and image rows.
 

@@ -103,8 +103,8 @@ class Trainer:
         if config.eval_every_epochs:
             check_eval_setup(config)
         config_lib.check_discriminator_fits(config)  # configs not built from flags
-        self.data = UnalignedFolders(config, streams=method_class(config.model).input_streams(
-            config))
+        streams = method_class(config.model).input_streams(config)
+        self.data = UnalignedFolders(config, streams=streams)
         self.steps_per_epoch = self.data.steps_per_epoch(config.batch_size)
         if self.steps_per_epoch == 0:
             raise ValueError(f"--batch_size={config.batch_size} is larger than the data set in "
