@@ -241,8 +241,10 @@ class LabelStreamTest(tf.test.TestCase, parameterized.TestCase):
         labels = os.path.join(root, "trainA_labels")
         config = Config(dataroot=root, preprocess="none")
         os.remove(os.path.join(labels, "072.png"))
-        with self.assertRaisesRegex(FileNotFoundError, f"^{labels} has no file for 1 of the 2 "
-                                                       "images, e.g. .*trainA/072.png"):
+        with self.assertRaisesRegex(FileNotFoundError, "^The input stream a_labels of the "
+                                                       "method needs a label map per image of "
+                                                       f".*trainA: {labels} has no file for 1 "
+                                                       "of the 2 images, e.g. .*trainA/072.png"):
             UnalignedFolders(config, streams=("a", "b", "a_labels"))
         write(labels, {"072.png": Image.new("RGB", (16, 12))})
         with self.assertRaisesRegex(ValueError, "072.png has mode RGB: expected a "

@@ -4,7 +4,7 @@ import os
 
 import tensorflow as tf
 
-from tfattncut.models.segmenter import build_segmenter, load_segmenter
+from tfattncut.models.segmenter import build_segmenter, fit_segmenter, load_segmenter
 
 
 class SegmenterTest(tf.test.TestCase):
@@ -20,6 +20,24 @@ class SegmenterTest(tf.test.TestCase):
         again = build_segmenter(width=width, seed=3)
         for a, b in zip(model.weights, again.weights):
             self.assertAllEqual(a, b)  # the same seeded draws: exact
+
+    def test_epochs_of_steps_carry_on_through_a_dataset_that_holds_them_all(self):
+        # Three epochs of two batches, one after the other in one dataset, as label-aware
+        # training gives its S_A: the same updates as one pass over it, not the first
+        # epoch's batches three times.
+        images = tf.random.stateless_uniform([6, 2, 8, 8, 3], [1, 2], -1.0, 1.0)
+        labels = tf.random.stateless_uniform([6, 2, 8, 8], [3, 4], 0, 19, tf.int32)
+        epochs = tf.data.Dataset.from_tensor_slices((images, labels))
+
+        def trained(dataset, epochs, steps_per_epoch=None):
+            model = fit_segmenter(build_segmenter(width=4, seed=1), dataset, epochs,
+                                  steps_per_epoch=steps_per_epoch)
+            return [w.numpy() for w in model.weights]
+
+        by_epoch = trained(epochs, 3, steps_per_epoch=2)
+        for got, want in zip(by_epoch, trained(epochs, 1)):
+            self.assertAllEqual(got, want)  # the same batches in the same order: exact
+        self.assertNotAllClose(by_epoch[0], trained(epochs.take(2), 3)[0])
 
     def test_what_is_no_segmenter_saved_model_is_refused_naming_the_flag(self):
         # E.g. an exported translator, whose serving_default takes uint8 images.

@@ -72,7 +72,13 @@ class UnalignedFolders:
         self._labels = {}
         for stream, folder in zip(IMAGE_STREAMS, folders):
             if stream + LABELS in self.streams:
-                store = image_cache.scan_labels(folder + LABELS, self._images[stream], budget)
+                try:
+                    store = image_cache.scan_labels(folder + LABELS, self._images[stream],
+                                                    budget)
+                except (OSError, ValueError) as error:
+                    raise type(error)(f"The input stream {stream + LABELS} of the method "
+                                      f"needs a label map per image of {folder}: {error}"
+                                      ) from None
                 budget -= store.nbytes
                 self._labels[stream] = store
         if config.preprocess == "crop":

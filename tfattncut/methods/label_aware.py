@@ -104,7 +104,8 @@ def train_segmenter_a(data, config):
         views = epoch_views if views is None else views.concatenate(epoch_views)
     with precision_policy("none"):
         segmenter = build_segmenter(NUM_CLASSES, SEGMENTER_WIDTH, seed=config.seed)
-    return fit_segmenter(segmenter, views, epochs=1, learning_rate=SEGMENTER_LEARNING_RATE)
+    return fit_segmenter(segmenter, views, config.sem_epochs, SEGMENTER_LEARNING_RATE,
+                         steps_per_epoch=data.steps_per_epoch(batch))
 
 
 def prepare_segmenter(segmenter, data, run_dir, config):

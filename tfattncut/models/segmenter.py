@@ -48,14 +48,17 @@ def build_segmenter(num_classes=NUM_CLASSES, width=32, seed=0):
     return keras.Model(images, logits, name="segmenter")
 
 
-def fit_segmenter(model, dataset, epochs, learning_rate=1e-3):
+def fit_segmenter(model, dataset, epochs, learning_rate=1e-3, steps_per_epoch=None):
     """Trains `model` on `dataset`'s batches (images [B, H, W, 3] in [-1, 1], train ids
-    [B, H, W]) for `epochs` passes in the dataset's order: Adam, per-pixel softmax
-    cross-entropy ignoring label 255."""
+    [B, H, W]) in the dataset's order: Adam, per-pixel softmax cross-entropy ignoring label
+    255. `epochs` passes over the dataset; with `steps_per_epoch`, one pass over a dataset
+    that holds all `epochs`, one after the other (Keras then carries on where the previous
+    epoch stopped)."""
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(
                       from_logits=True, ignore_class=IGNORE_TRAIN_ID))
-    model.fit(dataset, epochs=epochs, shuffle=False, verbose=2)
+    model.fit(dataset, epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False,
+              verbose=2)
     return model
 
 
