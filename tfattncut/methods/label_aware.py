@@ -82,10 +82,15 @@ def frozen_segmenter(config):
     --mixed_precision (it computes as it was trained), and never trained with the method."""
     if config.sem_segmenter:
         return load_segmenter(config.sem_segmenter, "--sem_segmenter")
-    with precision_policy("none"):
-        segmenter = build_segmenter(NUM_CLASSES, SEGMENTER_WIDTH, seed=config.seed)
+    segmenter = _new_segmenter(config)
     segmenter.trainable = False
     return segmenter
+
+
+def _new_segmenter(config):
+    """S_A's network with its initial weights (seed --seed), in float32."""
+    with precision_policy("none"):
+        return build_segmenter(NUM_CLASSES, SEGMENTER_WIDTH, seed=config.seed)
 
 
 def train_segmenter_a(data, config):
@@ -102,10 +107,8 @@ def train_segmenter_a(data, config):
         epoch_views = data.epoch_dataset(epoch, batch).map(
             lambda streams: (streams["a"], streams["a_labels"]))
         views = epoch_views if views is None else views.concatenate(epoch_views)
-    with precision_policy("none"):
-        segmenter = build_segmenter(NUM_CLASSES, SEGMENTER_WIDTH, seed=config.seed)
-    return fit_segmenter(segmenter, views, config.sem_epochs, SEGMENTER_LEARNING_RATE,
-                         steps_per_epoch=data.steps_per_epoch(batch))
+    return fit_segmenter(_new_segmenter(config), views, config.sem_epochs,
+                         SEGMENTER_LEARNING_RATE, steps_per_epoch=data.steps_per_epoch(batch))
 
 
 def prepare_segmenter(segmenter, data, run_dir, config):
