@@ -21,6 +21,9 @@ setup(
         "pillow==12.3.0",
         # launch.bulk_translate's pipeline (it needs protobuf < 7 and pillow < 13).
         "apache-beam==2.77.0",
+        # The method study's statistics: t intervals, paired t-tests, Friedman's test, the F
+        # and noncentral t distributions (tfattncut/study/statistics.py).
+        "scipy==1.17.1",
     ],
     extras_require={
         "test": [
@@ -28,7 +31,10 @@ setup(
             # Two test processes (`-n 2`): the tests are mostly single-threaded tracing and XLA
             # compiling, so a second process on a 2-core machine runs the suite 1.4x faster.
             "pytest-xdist==3.8.0",
-            "scipy==1.17.1",
+            # tests/test_build.py runs BUILD and build_defs.bzl as Starlark (the Rust
+            # implementation), so they stay valid Bazel input without Bazel, which cannot run
+            # offline here.
+            "starlark-pyo3==2026.1.3",
             # Only to check our metrics against TF-GAN's own code: its eval modules are loaded
             # as files (`import tensorflow_gan` fails on TF >= 2.16) and need these two.
             "tensorflow-gan==2.1.0",

@@ -1,11 +1,12 @@
 """The method study: `python -m launch.study --flagfile=configs/study.cfg`.
 
-Trains every preset in --presets for each of --seeds on one data set and budget (the presets
-keep their method settings; the --train_flag values override size and budget alike for all),
-scores each run and writes STUDY_DIR/report.md, report.json, chart.png and samples.png
-(tfattncut.training.study). Rerunning the same command skips scored runs and resumes
-interrupted ones; `--report_only --merge=DIR,...` merges the scores of studies run elsewhere.
-A SIGTERM saves the running run's checkpoint and exits with status 75; rerun to continue.
+Renders the study's data set, trains every planned run (--stages: the screen, the
+confirmation, the budget check; docs/design/study.md), scores each with the committed scorers
+of STUDY_DIR/scorers and writes STUDY_DIR/report.md, report.json, chart.png and samples.png
+(tfattncut.study). Rerunning the same command skips scored runs and resumes interrupted ones;
+`--report_only --merge=DIR,...` merges the scores of studies run elsewhere. `--train_scorers`
+trains the scorers, once per study (commit them). A SIGTERM saves the running run's checkpoint
+and exits with status 75; rerun to continue.
 """
 import sys
 import time
@@ -13,72 +14,95 @@ import time
 from absl import flags, logging
 
 from tfattncut import cli
-from tfattncut.evaluation.study_report import HEADLINE_END, HEADLINE_START
-from tfattncut.training import study
+from tfattncut.study import plan, runner, scorers
+from tfattncut.study.data import DataSpec, StudyData
+from tfattncut.study.page import HEADLINE_END, HEADLINE_START
+from tfattncut.study.report import write_report
 from tfattncut.training.trainer import EXIT_PREEMPTED, Preempted
 
-flags.DEFINE_list("presets", list(study.DEFAULT_VARIANTS),
-                  "Presets (configs/NAME.cfg) and study variants to train: "
-                  f"{', '.join(study.DEFAULT_VARIANTS)} (qsattn_local_correct = qsattn_local "
-                  "with --qs_local_layout=correct).")
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of every preset (--seed of each run).")
-flags.DEFINE_string("study_dir", "runs/study/results", "Small results: scores/, report.md, "
+flags.DEFINE_list("presets", [], "Presets (configs/NAME.cfg) and study variants ("
+                  f"{', '.join(plan.VARIANTS)}) of the screen.")
+flags.DEFINE_list("screen_seeds", ["0", "1", "2"], "Seeds of every variant in the screen.")
+flags.DEFINE_list("confirm_seeds", [str(s) for s in range(100, 110)],
+                  "Fresh seeds of the confirmation (none may be a screen seed).")
+flags.DEFINE_list("budget_factors", ["4", "8"], "The budget check's lengths, as multiples "
+                  "of the screen's steps.")
+flags.DEFINE_list("stages", list(plan.STAGES), "Which stages to run: screen, confirm, budget.")
+flags.DEFINE_string("dataroot", "data/synth_street_study", "The study's data set (rendered "
+                    "here with 200 training and 500 test images per domain if missing).")
+flags.DEFINE_string("study_dir", "docs/study", "Small results: scorers/, scores/, report.md, "
                     "report.json, chart.png, samples.png (keep it in version control).")
-flags.DEFINE_string("runs_dir", "runs/study", "Run directories, translations and the "
-                    "per-seed segmenters (large).")
+flags.DEFINE_string("runs_dir", "runs/study", "Run directories (large).")
 flags.DEFINE_multi_string("train_flag", [], "A launch.train flag applied to every run after "
                           "its preset, e.g. --train_flag=--ngf=32 (repeat the flag).")
 flags.DEFINE_string("configs_dir", "configs", "Folder of the preset flagfiles.")
-flags.DEFINE_integer("segmenter_images", 250, "Training images of every downstream segmenter "
-                     "(the first N of trainA / trainB; 0: all).", lower_bound=0)
-flags.DEFINE_integer("segmenter_epochs", 5, "Epochs of every segmenter.", lower_bound=1)
-flags.DEFINE_integer("segmenter_batch_size", 8, "Segmenter batch size.", lower_bound=1)
-flags.DEFINE_float("segmenter_learning_rate", 1e-3, "Segmenter Adam learning rate.",
-                   lower_bound=0.0)
-flags.DEFINE_integer("segmenter_width", 32, "Segmenter width.", lower_bound=1)
-flags.DEFINE_string("inception", "", "Also score FID/KID with this local backbone "
-                    "(fid2015:PATH or keras:PATH); empty: only the segmenter's feature space.")
-flags.DEFINE_integer("grid_images", 4, "testA images in the sample grid.", lower_bound=1)
+flags.DEFINE_integer("threads", 2, "TensorFlow's intra- and inter-op threads: fixed, with op "
+                     "determinism, so that this machine computes the same bits every time.",
+                     lower_bound=1)
+flags.DEFINE_bool("train_scorers", False, "Train the fixed scorers into STUDY_DIR/scorers "
+                  "(refused if they exist) and stop: once per study, then commit them.")
+_SEGMENTER = scorers.SegmenterSettings()
+flags.DEFINE_integer("segmenter_epochs", _SEGMENTER.epochs, "With --train_scorers: epochs of "
+                     "the downstream segmenters (three per run).", lower_bound=1)
+flags.DEFINE_integer("label_scorer_epochs", _SEGMENTER.label_epochs, "With --train_scorers: "
+                     "epochs of the label scorer (trained once).", lower_bound=1)
+flags.DEFINE_float("segmenter_learning_rate", _SEGMENTER.learning_rate, "With "
+                   "--train_scorers: Adam learning rate of every segmenter.", lower_bound=0.0)
+flags.DEFINE_integer("segmenter_width", _SEGMENTER.width, "With --train_scorers: segmenter "
+                     "width.", lower_bound=1)
 flags.DEFINE_string("doc", "", "Also write the report to this Markdown file (e.g. "
                     "docs/study.md), with the images linked relative to it.")
-flags.DEFINE_string("readme", "", "Also write the headline table (the three metrics a user "
-                    f"chooses by) into this Markdown file, between its lines '{HEADLINE_START}' "
-                    f"and '{HEADLINE_END}' (e.g. README.md).")
+flags.DEFINE_string("readme", "", "Also write the headline paragraph into this Markdown file, "
+                    f"between its lines '{HEADLINE_START}' and '{HEADLINE_END}'.")
 flags.DEFINE_bool("report_only", False, "Only write the report from the scores already in "
                   "--study_dir and --merge.")
 flags.DEFINE_list("merge", [], "Other study folders whose scores/ the report includes.")
 FLAGS = flags.FLAGS
 
 
-def settings_from_flags():
+def _integers(flag):
     try:
-        seeds = tuple(int(s) for s in FLAGS.seeds)
+        return tuple(int(value) for value in FLAGS[flag].value)
     except ValueError:
-        raise ValueError(f"--seeds must be comma-separated integers; got {','.join(FLAGS.seeds)}")
-    return study.StudySettings(
-        study_dir=FLAGS.study_dir, runs_dir=FLAGS.runs_dir, variants=tuple(FLAGS.presets),
-        seeds=seeds, train_flags=tuple(FLAGS.train_flag), configs_dir=FLAGS.configs_dir,
-        segmenter_images=FLAGS.segmenter_images, segmenter_epochs=FLAGS.segmenter_epochs,
-        segmenter_batch_size=FLAGS.segmenter_batch_size,
-        segmenter_learning_rate=FLAGS.segmenter_learning_rate,
-        segmenter_width=FLAGS.segmenter_width, inception=FLAGS.inception,
-        grid_images=FLAGS.grid_images, doc_path=FLAGS.doc, readme_path=FLAGS.readme,
+        raise ValueError(f"--{flag} must be comma-separated integers; got "
+                         f"{','.join(FLAGS[flag].value)}") from None
+
+
+def settings_from_flags():
+    return plan.StudySettings(
+        study_dir=FLAGS.study_dir, runs_dir=FLAGS.runs_dir, dataroot=FLAGS.dataroot,
+        variants=tuple(FLAGS.presets), screen_seeds=_integers("screen_seeds"),
+        confirm_seeds=_integers("confirm_seeds"), budget_factors=_integers("budget_factors"),
+        stages=tuple(FLAGS.stages), train_flags=tuple(FLAGS.train_flag),
+        configs_dir=FLAGS.configs_dir, doc_path=FLAGS.doc, readme_path=FLAGS.readme,
         command=" ".join(a for a in sys.argv[1:]
-                         if not a.startswith(("--report_only", "--merge"))))
+                         if not a.startswith(("--report_only", "--merge", "--train_scorers"))))
 
 
 def main(_argv):  # cli.run refuses positional arguments
+    scorers.make_deterministic(FLAGS.threads)
     settings = settings_from_flags()
     start = time.time()
-    if FLAGS.report_only:
-        study.write_report(settings, FLAGS.merge)
-    else:
+    data = StudyData(DataSpec(settings.dataroot).render())
+    if FLAGS.train_scorers:
+        if scorers.has_scorers(settings.study_dir):
+            raise FileExistsError(f"{scorers.scorer_dir(settings.study_dir)} already holds "
+                                  "the study's scorers; every score refers to them, so they "
+                                  "are never trained over (delete the folder to start anew)")
+        made = scorers.train_scorers(settings.study_dir, data, scorers.SegmenterSettings(
+            epochs=FLAGS.segmenter_epochs, learning_rate=FLAGS.segmenter_learning_rate,
+            width=FLAGS.segmenter_width, label_epochs=FLAGS.label_scorer_epochs))
+        print(f"Scorers {made.fingerprint} on data {made.data_hash} in "
+              f"{scorers.scorer_dir(settings.study_dir)} ({(time.time() - start) / 60:.1f} min)")
+        return
+    fixed = scorers.load_scorers(settings.study_dir, data)
+    if not FLAGS.report_only:
         try:
-            study.Study(settings).run()
+            runner.Study(settings, data, fixed).run()
         except Preempted as stop:
             print(f"\n{stop}. Run the same command again to continue the study.")
             sys.exit(EXIT_PREEMPTED)
-        study.write_report(settings, FLAGS.merge)
+    write_report(settings, fixed, data, FLAGS.merge)
     print(f"\nReport: {settings.study_dir}/report.md ({(time.time() - start) / 60:.1f} min)")
 
 

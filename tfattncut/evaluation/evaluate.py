@@ -16,7 +16,6 @@ by memory except for KID's feature rows.
 """
 import collections
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -24,7 +23,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from tfattncut import cli, inference, translation
+from tfattncut import cli, inference, json_files, translation
 from tfattncut.data.image_files import list_images, match_by_stem
 from tfattncut.evaluation import images as image_files
 from tfattncut.evaluation import segmenter as segmenter_lib
@@ -400,39 +399,14 @@ def check_report_path(path):
             f"choose another path, e.g. {os.path.join(os.path.dirname(path), 'evaluate.json')}")
 
 
-def _non_finite(value, where=""):
-    """[(key path, value)] of the NaN and infinite floats in a JSON-ready value, e.g.
-    [('metrics.swd', nan)]."""
-    if isinstance(value, float):
-        return [] if math.isfinite(value) else [(where, value)]
-    if isinstance(value, dict):
-        items = ((f"{where}.{key}" if where else str(key), item) for key, item in value.items())
-    elif isinstance(value, (list, tuple)):
-        items = ((f"{where}[{index}]", item) for index, item in enumerate(value))
-    else:
-        return []
-    return [found for path, item in items for found in _non_finite(item, path)]
-
-
-class NonFiniteReport(ValueError):
-    """A report holds a NaN or infinite number, which JSON cannot hold."""
-
-
 def write_json(report, path):
-    """Writes the report (indented JSON); creates the folder. A NaN or infinite number is an
-    error naming its entry, raised before the file is touched: JSON has no such numbers
-    (Python would write a bare NaN that strict readers refuse)."""
-    bad = _non_finite(report)
-    if bad:
-        raise NonFiniteReport(f"Not writing {path}: "
-                         f"{', '.join(f'{where} is {value}' for where, value in bad)}, which "
-                         f"JSON cannot hold; the metric failed on these images.")
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(report, f, indent=2, allow_nan=False)
-    return path
+    """Writes the report (json_files.write_atomic); a NaN or infinite metric is a
+    json_files.NonFiniteValue naming its entry, raised before the file is touched."""
+    try:
+        return json_files.write_atomic(report, path)
+    except json_files.NonFiniteValue as error:
+        raise json_files.NonFiniteValue(f"{error}; the metric failed on these images.") \
+            from None
 
 
 def log_to_tensorboard(report, step, logdir=None):

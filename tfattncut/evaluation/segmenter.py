@@ -52,12 +52,19 @@ def _check_same_size(image_path, image_shape, label_path, label_shape):
 
 def train_segmenter(image_paths, label_dir, epochs, batch_size=8, learning_rate=1e-3, seed=0,
                     width=32):
-    """A freshly built segmenter (`seed`) trained on the images and their label maps.
+    """A freshly built segmenter (`seed`) trained on the images and their label maps
+    (`train_on_arrays` on `load_pairs`). Returns the Keras model."""
+    pixels, labels = load_pairs(image_paths, label_dir)
+    return train_on_arrays(pixels, labels, epochs, batch_size, learning_rate, seed, width)
+
+
+def train_on_arrays(pixels, labels, epochs, batch_size=8, learning_rate=1e-3, seed=0, width=32):
+    """A freshly built segmenter (`seed`) trained on uint8 [N, H, W, 3] images and their
+    uint8 [N, H, W] train ids.
 
     Adam, per-pixel softmax cross-entropy ignoring label 255; data shuffled per epoch from
     `seed`. Returns the Keras model.
     """
-    pixels, labels = load_pairs(image_paths, label_dir)
     model = build_segmenter(width=width, seed=seed)
     dataset = (tf.data.Dataset.from_tensor_slices((pixels, labels))
                .shuffle(len(pixels), seed=seed, reshuffle_each_iteration=True)
@@ -99,6 +106,16 @@ def score_segmenter(segmenter, image_paths, label_dir, batch_size=8, flag="--lab
     return accumulator.result()
 
 
+def score_arrays(segmenter, pixels, labels, batch_size=32):
+    """`score_segmenter` of uint8 [N, H, W, 3] images against uint8 [N, H, W] train ids held
+    in memory (the study's cached path: no files, no decoding)."""
+    accumulator = segmentation.ConfusionAccumulator(NUM_CLASSES)
+    for start in range(0, len(pixels), batch_size):
+        accumulator.update(labels[start:start + batch_size], predict(
+            segmenter, from_uint8(tf.constant(pixels[start:start + batch_size]))))
+    return accumulator.result()
+
+
 def scores_dict(scores):
     """SegmentationScores -> JSON-ready dict; per-class IoU by class name, None where a class
     is in neither the labels nor the predictions."""
@@ -111,12 +128,30 @@ def scores_dict(scores):
     }
 
 
+def logits_and_features(model):
+    """A Keras model images -> (logits [B, H, W, K], hidden [B, H, W, C]): `model`'s logits
+    and what its last layer sees, whose spatial mean is the segmenter's feature space
+    (`--inception=segmenter:PATH`; C = 3w for `build_segmenter`)."""
+    return keras.Model(model.inputs, [model.output, model.layers[-1].input])
+
+
+def features(model, pixels, batch_size=32):
+    """float32 [N, C]: the spatial mean of what `model`'s last layer sees, for uint8
+    [N, H, W, 3] images (what an exported segmenter's `features` output gives)."""
+    outputs = logits_and_features(model)
+    rows = []
+    for start in range(0, len(pixels), batch_size):
+        _, hidden = outputs(from_uint8(tf.constant(pixels[start:start + batch_size])),
+                            training=False)
+        rows.append(tf.reduce_mean(hidden, axis=[1, 2]).numpy())
+    return np.concatenate(rows)
+
+
 def export_segmenter(model, path):
     """Writes a SavedModel whose serving signature maps `images` [B, H, W, 3] float32 in
     [-1, 1] to `logits` [B, H, W, K] (the input of `launch.evaluate --segmenter`) and
-    `features` [B, C], the spatial mean of what the last layer sees (the feature space of
-    `--inception=segmenter:PATH`; C = 3w for `build_segmenter`)."""
-    outputs = keras.Model(model.inputs, [model.output, model.layers[-1].input])
+    `features` [B, C], the spatial mean of what the last layer sees (`logits_and_features`)."""
+    outputs = logits_and_features(model)
 
     def serve(images):
         logits, hidden = outputs(images, training=False)

@@ -20,6 +20,7 @@ from absl import logging
 
 from tfattncut.checkpoints import make_checkpoint, newest_intact
 from tfattncut import config as config_lib
+from tfattncut import json_files
 from tfattncut.config import Config
 from tfattncut.data import image_files, transforms
 from tfattncut.data.unaligned import UnalignedFolders
@@ -329,7 +330,7 @@ class Trainer:
         if self.is_chief:
             try:
                 evaluate.write_json(report, evaluate.epoch_report_path(config.run_dir, epoch))
-            except evaluate.NonFiniteReport as error:  # not worth the training run
+            except json_files.NonFiniteValue as error:  # not worth the training run
                 logging.warning("Epoch %d: %s Training goes on.", epoch, error)
         evaluate.log_to_tensorboard(report, step)
         fid = report["metrics"].get("fid")

@@ -1,0 +1,57 @@
+"""What a study trains, in which order, and with which flags."""
+import tensorflow as tf
+
+from tfattncut.study import plan
+
+
+def _settings(**changes):
+    values = dict(study_dir="study", runs_dir="runs",
+                  variants=("fastcut", "cut", "attn_bam", "attn_self", "qsattn_global"),
+                  screen_seeds=(0, 1), confirm_seeds=(7, 8), budget_factors=(4,),
+                  train_flags=("--n_epochs=1", "--n_epochs_decay=2"))
+    values.update(changes)
+    return plan.StudySettings(**values)
+
+
+class PlanTest(tf.test.TestCase):
+
+    def test_the_confirmations_candidates_are_screened_first_seed_by_seed(self):
+        first, rest = plan.screen_runs(_settings())
+        self.assertEqual([r.name for r in first],
+                         ["cut_seed0", "attn_bam_seed0", "attn_self_seed0",
+                          "qsattn_global_seed0", "cut_seed1", "attn_bam_seed1",
+                          "attn_self_seed1", "qsattn_global_seed1"])
+        self.assertEqual([r.name for r in rest], ["fastcut_seed0", "fastcut_seed1"])
+
+    def test_confirmation_arms_wait_for_their_family_and_take_its_best(self):
+        settings = _settings()
+        self.assertIsNone(plan.confirm_arms(settings, {"cut": 0.2, "attn_bam": 0.3}))
+        arms = plan.confirm_arms(settings, {"cut": 0.2, "attn_bam": 0.3, "attn_self": 0.35})
+        self.assertEqual(arms, ["cut", "qsattn_global", "attn_self"])
+        self.assertEqual([r.name for r in plan.confirm_runs(settings, arms)][:3],
+                         ["cut_seed7", "qsattn_global_seed7", "attn_self_seed7"])
+
+    def test_budget_runs_scale_the_epochs(self):
+        settings = _settings()
+        runs = plan.budget_runs(settings)
+        self.assertEqual([r.name for r in runs], ["cut_x4_seed0", "qsattn_global_x4_seed0",
+                                                  "cut_x4_seed1", "qsattn_global_x4_seed1"])
+        config = plan.run_config(settings, runs[0])
+        self.assertEqual((config.n_epochs, config.n_epochs_decay), (4, 8))
+        self.assertEqual((config.name, config.seed, config.resume), ("cut_x4_seed0", 0, True))
+        screen = plan.run_config(settings, plan.Run("screen", "qsattn_local_correct", 1))
+        self.assertEqual((screen.n_epochs, screen.n_epochs_decay), (1, 2))
+        self.assertEqual(screen.qs_local_layout, "correct")
+        self.assertEqual((screen.dataroot, screen.make_synthetic),
+                         ("data/synth_street_study", False))
+
+    def test_bad_settings_are_named_before_anything_trains(self):
+        for changes, message in (
+                (dict(variants=("cut", "nope")), "--presets: \\['nope'\\] are neither"),
+                (dict(variants=("cut", "cut")), "--presets: cut, cut names one twice"),
+                (dict(stages=("screen", "later")), "--stages: unknown \\['later'\\]"),
+                (dict(confirm_seeds=(1, 9)), "--confirm_seeds must be fresh: \\[1\\]"),
+                (dict(screen_seeds=(0, 0)), "--screen_seeds: 0, 0 names one twice"),
+                (dict(screen_seeds=(-1,)), "--screen_seeds: \\[-1\\] not in")):
+            with self.assertRaisesRegex(ValueError, message):
+                _settings(**changes)

@@ -1,0 +1,131 @@
+"""The fixed scorers: deterministic training, committed files that are checked when loaded,
+and a data set whose hash is the same on every machine."""
+import json
+import os
+import shutil
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
+
+from tests.study.fixtures import TINY_SEGMENTER, tiny_data, tiny_study
+from tfattncut.evaluation import segmenter
+from tfattncut.study import scorers
+from tfattncut.study.data import data_hash
+
+
+class DataHashTest(tf.test.TestCase):
+
+    def test_the_rendered_set_hashes_the_same_on_every_machine(self):
+        # The renderer is a pure function of (seed, split, domain, index) in NumPy and Pillow:
+        # this hash was taken on an Intel Xeon (AVX-512, AMX) and the same images rendered
+        # there and on an AMD EPYC (AVX2) match pixel for pixel (docs/design/study.md), so a
+        # machine or package version that renders otherwise fails here, before it trains.
+        self.assertEqual(tiny_data().hash, "88fa716d6e56b56b")
+
+    def test_one_changed_byte_changes_the_hash(self):
+        data = tiny_data()
+        label = os.path.join(data.dataroot, "testB_labels", "000001.png")
+        with open(label, "rb") as f:
+            contents = bytearray(f.read())
+        contents[-20] ^= 1
+        with open(label, "wb") as f:
+            f.write(contents)
+        self.assertNotEqual(data_hash(data.dataroot), "88fa716d6e56b56b")
+
+    def test_a_missing_folder_is_named(self):
+        data = tiny_data()
+        shutil.rmtree(os.path.join(data.dataroot, "testA_as_B"))
+        with self.assertRaisesRegex(FileNotFoundError, "testA_as_B does not exist"):
+            data_hash(data.dataroot)
+
+
+class DeterminismTest(tf.test.TestCase):
+
+    def test_two_trainings_give_one_fingerprint(self):
+        split = tiny_data().split("train_b")
+        tf_config.enable_op_determinism()
+        try:
+            fingerprints = {segmenter.fingerprint(TINY_SEGMENTER.fit(
+                split.pixels, split.labels, seed=0).get_weights()) for _ in range(2)}
+        finally:
+            tf_config.disable_op_determinism()
+        self.assertLen(fingerprints, 1)
+        # And the fingerprint sees the weights: another seed is another scorer.
+        other = segmenter.fingerprint(TINY_SEGMENTER.fit(split.pixels, split.labels,
+                                                         seed=1).get_weights())
+        self.assertNotIn(other, fingerprints)
+
+
+class CommittedScorersTest(tf.test.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.settings, cls.data, cls.made = tiny_study()
+
+    def test_loaded_scorers_are_the_trained_ones(self):
+        loaded = scorers.load_scorers(self.settings.study_dir, self.data)
+        self.assertEqual(loaded.fingerprint, self.made.fingerprint)
+        self.assertEqual(loaded.data_hash, self.data.hash)
+        images = self.data.split("test_a").pixels
+        # The same weights in the same network on the same inputs: identical logits.
+        self.assertAllEqual(segmenter.predict(loaded.label_scorer, images / 127.5 - 1.0),
+                            segmenter.predict(self.made.label_scorer, images / 127.5 - 1.0))
+
+    def test_record_holds_versions_references_and_settings(self):
+        with open(os.path.join(scorers.scorer_dir(self.settings.study_dir),
+                               scorers.SCORERS_JSON)) as f:
+            record = json.load(f)
+        self.assertEqual(set(record["versions"]),
+                         {"tensorflow", "keras", "numpy", "pillow", "tfattncut"})
+        self.assertEqual(record["versions"]["tensorflow"], tf.__version__)
+        self.assertEqual(record["segmenter_settings"]["width"], 4)
+        references = record["references"]
+        self.assertEqual(sorted(references["floor"]["per_seed"]), ["0", "1"])
+        self.assertAllClose(references["floor"]["mean"],
+                            np.mean(list(references["floor"]["per_seed"].values())))
+        # testA against itself: no distance, and the paired PSNR is the input's own.
+        self.assertEqual(references["untranslated"]["input_distance"], 0.0)
+        self.assertGreater(references["ideal"]["input_distance"], 0.0)
+
+    def test_tampered_weights_and_other_data_are_refused_by_name(self):
+        study_dir = os.path.join(self.get_temp_dir(), "copy")
+        shutil.copytree(self.settings.study_dir, study_dir)
+        weights = os.path.join(scorers.scorer_dir(study_dir), scorers.LABEL_SCORER)
+        with np.load(weights) as stored:
+            arrays = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+        arrays[0] = arrays[0] + 1e-6
+        np.savez(weights, *arrays)
+        with self.assertRaisesRegex(ValueError, f"{weights} has fingerprint .* but "
+                                                f".*{scorers.SCORERS_JSON} records"):
+            scorers.load_scorers(study_dir, self.data)
+        other = tiny_data(count=3)
+        with self.assertRaisesRegex(ValueError, f"--dataroot={other.dataroot} hashes to "
+                                                f"{other.hash} but the scorers"):
+            scorers.load_scorers(self.settings.study_dir, other)
+        with self.assertRaisesRegex(FileNotFoundError, "launch.study --train_scorers"):
+            scorers.load_scorers(self.get_temp_dir(), self.data)
+
+
+class ReferenceLinesTest(tf.test.TestCase):
+
+    def test_floor_and_ceiling_train_on_their_own_domains_labels(self):
+        data = tiny_data()
+        calls = []
+        original = scorers.measures.downstream
+
+        def spy(made, data, pixels, labels):
+            calls.append((pixels, labels))
+            return original(made, data, pixels, labels)
+
+        with mock.patch.object(scorers.measures, "downstream", spy):
+            scorers.train_scorers(self.get_temp_dir(), data, TINY_SEGMENTER,
+                                  downstream_seeds=(0,))
+        (floor_pixels, floor_labels), (ceiling_pixels, ceiling_labels) = calls
+        # Arrays of the same split, not copies: identity is the claim.
+        self.assertIs(floor_pixels, data.split("train_a").pixels)
+        self.assertIs(floor_labels, data.split("train_a").labels)
+        self.assertIs(ceiling_pixels, data.split("train_b").pixels)
+        self.assertIs(ceiling_labels, data.split("train_b").labels)

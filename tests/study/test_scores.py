@@ -1,0 +1,64 @@
+"""Score files: read together only when one set of scorers measured them on one data set;
+runs that returned their input are flagged."""
+import os
+
+import tensorflow as tf
+
+from tests.study.records import REFERENCES, FakeScorers, record, write
+from tfattncut.study import plan, scores
+
+
+class LoadTest(tf.test.TestCase):
+
+    def test_scores_of_other_scorers_or_data_are_refused_by_name(self):
+        study_dir = self.get_temp_dir()
+        write(study_dir, "cut_seed0", record("cut", 0, 0.3))
+        self.assertEqual(list(scores.load([study_dir], FakeScorers())), ["cut_seed0"])
+        for key, value in (("scorer", "aaaaaaaaaaaaaaaa"), ("data_hash", "bbbbbbbbbbbbbbbb")):
+            other = os.path.join(self.get_temp_dir(), key)
+            path = write(other, "cut_seed1", record("cut", 1, 0.3, **{key: value}))
+            with self.assertRaisesRegex(ValueError, f"^{path} was measured with scorer .* "
+                                                    "not comparable"):
+                scores.load([study_dir, other], FakeScorers())
+
+    def test_a_run_scored_twice_is_named(self):
+        first, second = (os.path.join(self.get_temp_dir(), d) for d in ("a", "b"))
+        for directory in (first, second):
+            write(directory, "cut_seed0", record("cut", 0, 0.3))
+        with self.assertRaisesRegex(ValueError, "cut_seed0 was scored twice: .*a/scores/"
+                                                "cut_seed0.json and .*b/scores/cut_seed0.json"):
+            scores.load([first, second], FakeScorers())
+
+    def test_a_file_that_is_no_score_is_named(self):
+        study_dir = self.get_temp_dir()
+        path = write(study_dir, "cut_seed0", {"variant": "cut", "seed": 0})
+        with self.assertRaisesRegex(ValueError, f"{path} is not a score file of this study "
+                                                "\\(no stage, scorer, data_hash\\)"):
+            scores.load([study_dir], FakeScorers())
+
+
+class CollapseTest(tf.test.TestCase):
+
+    def test_a_run_near_its_input_or_scored_as_the_input_is_flagged(self):
+        untranslated = REFERENCES["untranslated"]["label_miou"]
+        self.assertFalse(scores.collapsed(record("cut", 0, 0.3), REFERENCES))
+        self.assertTrue(scores.collapsed(record("uag", 0, 0.09, distance=0.004), REFERENCES))
+        self.assertTrue(scores.collapsed(record("uag", 0, 0.09, label=untranslated + 0.001),
+                                         REFERENCES))
+        self.assertFalse(scores.collapsed(record("cut", 0, 0.3, label=untranslated + 0.01),
+                                          REFERENCES))
+
+
+class ScreenMeansTest(tf.test.TestCase):
+
+    def test_only_variants_with_every_screen_seed_have_a_mean(self):
+        study_dir = self.get_temp_dir()
+        for seed, value in ((0, 0.2), (1, 0.4)):
+            write(study_dir, f"cut_seed{seed}", record("cut", seed, value))
+        write(study_dir, "attn_bam_seed0", record("attn_bam", 0, 0.5))
+        write(study_dir, "uag_seed0", record("uag", 0, None, failed="NonFiniteSteps: ..."))
+        write(study_dir, "uag_seed1", record("uag", 1, None, failed="NonFiniteSteps: ..."))
+        settings = plan.StudySettings(study_dir, "runs", variants=("cut",),
+                                      screen_seeds=(0, 1))
+        self.assertEqual(scores.screen_means(scores.read_records(study_dir), settings),
+                         {"cut": 0.3, "uag": -1.0})

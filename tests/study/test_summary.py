@@ -1,0 +1,129 @@
+"""The report's numbers and words: a ranking only after the omnibus test, comparisons with
+CUT Holm-corrected, collapsed and failed runs apart, the detectable effect stated."""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tests.study.records import FakeScorers, record, write
+from tfattncut.study import page, plan, statistics, summary
+
+
+def _settings(study_dir, **changes):
+    values = dict(study_dir=study_dir, runs_dir="runs", variants=("cut", "attn_bam"),
+                  screen_seeds=(0, 1, 2), confirm_seeds=(10, 11, 12, 13))
+    values.update(changes)
+    return plan.StudySettings(**values)
+
+
+def _records(values, stage="screen", **changes):
+    """{variant: [downstream per seed]} -> {name: record}."""
+    return {plan.run_name(v, seed): record(v, seed, x, stage=stage, **changes)
+            for v, xs in values.items() for seed, x in enumerate(xs)}
+
+
+class SummaryTest(tf.test.TestCase):
+
+    def test_no_ranking_without_an_omnibus_difference(self):
+        records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.28, 0.24, 0.22],
+                            "attn_self": [0.27, 0.21, 0.26]})
+        numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        screen = numbers["stages"]["screen"]
+        self.assertFalse(screen["omnibus"]["differ"])
+        text = page.report(numbers, _settings(self.get_temp_dir()))
+        self.assertIn("no ranking is claimed", text)
+        rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| a")
+                or line.startswith("| c")]
+        self.assertEqual(rows, ["| attn_bam", "| attn_self", "| cut"])  # name order
+        self.assertNotIn("highest", text.lower())
+
+    def test_a_clear_difference_is_ranked_and_holm_corrected(self):
+        records = _records({"cut": [0.20, 0.25, 0.22], "attn_bam": [0.40, 0.46, 0.41],
+                            "attn_self": [0.10, 0.16, 0.12], "fastcut": [0.21, 0.24, 0.23]})
+        numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        screen = numbers["stages"]["screen"]
+        self.assertTrue(screen["omnibus"]["differ"])
+        compared = screen["vs_reference"]["downstream_miou"]
+        raw = [compared[v]["p"] for v in ("attn_bam", "attn_self", "fastcut")]
+        self.assertAllClose([compared[v]["holm_p"] for v in ("attn_bam", "attn_self",
+                                                             "fastcut")],
+                            statistics.holm(raw))
+        text = page.report(numbers, _settings(self.get_temp_dir()))
+        ranked = [line.split(" | ")[0] for line in text.splitlines()
+                  if line.startswith(("| attn", "| cut", "| fast"))]
+        self.assertEqual(ranked, ["| attn_bam", "| fastcut", "| cut", "| attn_self"])
+        self.assertIn("attn_bam is better", text)
+        self.assertIn("attn_self is worse", text)
+        self.assertIn("In the screen (3 seeds), attn_bam beats CUT on downstream mIoU, "
+                      "attn_self is worse after Holm's correction",
+                      page.headline_paragraph(numbers))
+
+    def test_collapsed_and_failed_runs_are_apart_from_the_means(self):
+        records = _records({"cut": [0.30, 0.20, 0.25], "uag": [0.09, 0.08, 0.30]})
+        records["uag_seed0"]["input_distance"] = 0.001
+        records["uag_seed1"]["label_miou"] = 0.2005  # the untranslated testA's 0.20
+        records["uag_seed2"] = record("uag", 2, None, failed="NonFiniteSteps: 10 steps")
+        numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        uag = numbers["stages"]["screen"]["variants"]["uag"]
+        self.assertEqual(uag["collapsed"], [0, 1])
+        self.assertEqual(list(uag["failed"]), [2])
+        self.assertNotIn("downstream_miou", uag["metrics"])
+        self.assertEqual(numbers["collapsed"], ["uag_seed0", "uag_seed1"])
+        text = page.report(numbers, _settings(self.get_temp_dir()))
+        self.assertIn("## Runs that returned their input", text)
+        self.assertIn("- uag_seed0, uag_seed1", text)
+        self.assertIn("| uag | 3 | 2 |", text)
+        self.assertIn("- uag_seed2: NonFiniteSteps: 10 steps", text)
+
+    def test_the_detectable_effect_comes_from_the_paired_spread(self):
+        records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.33, 0.21, 0.30],
+                            "attn_self": [0.27, 0.22, 0.23]})
+        numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        found = numbers["stages"]["screen"]["detectable"]
+        differences = {"attn_bam": [0.03, 0.01, 0.05], "attn_self": [-0.03, 0.02, -0.02]}
+        self.assertAllClose(found["sd_of_differences"], statistics.pooled_sd(differences))
+        self.assertAllClose(found["effect"], statistics.detectable_difference(
+            found["sd_of_differences"], 3))
+        self.assertIn(f"is {found['effect']:.3f}", page.report(
+            numbers, _settings(self.get_temp_dir())))
+
+    def test_stages_are_summarised_apart(self):
+        records = _records({"cut": [0.30, 0.20, 0.25], "qsattn_global": [0.2, 0.2, 0.2]})
+        records.update({plan.run_name(v, s, 4): record(v, s, x, stage="budget", factor=4)
+                        for v, x in (("cut", 0.4), ("qsattn_global", 0.3)) for s in range(3)})
+        records.update({f"cut_seed{s}": record("cut", s, 0.2 + s / 100, stage="confirm")
+                        for s in (10, 11, 12, 13)})
+        numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        self.assertEqual(numbers["stages"]["confirm"]["variants"]["cut"]["seeds"],
+                         [10, 11, 12, 13])
+        self.assertEqual(sorted(numbers["stages"]["budget"]), ["1", "4"])
+        self.assertAllClose(numbers["stages"]["budget"]["4"]["variants"]["cut"]["metrics"]
+                            ["downstream_miou"]["mean"], 0.4)
+        text = page.report(numbers, _settings(self.get_temp_dir()))
+        self.assertIn("| x4 | 0.400 ± 0.000 | 0.300 ± 0.000 |", text)
+
+
+class HeadlineTest(tf.test.TestCase):
+
+    def test_the_headline_counts_the_planned_runs(self):
+        settings = _settings(self.get_temp_dir(), stages=("screen",))
+        records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.28]})
+        numbers = summary.summarise(records, FakeScorers(), settings)
+        self.assertEqual((numbers["cost"]["runs"], numbers["cost"]["planned"]), (4, 6))
+        paragraph = page.headline_paragraph(numbers)
+        self.assertTrue(paragraph.startswith("4 of 6 planned runs scored, in progress."))
+        # One seed of attn_bam: no paired interval yet, so no claim about CUT at all.
+        self.assertNotIn("beat", paragraph)
+
+    def test_the_readme_block_is_replaced_and_the_rest_kept(self):
+        path = os.path.join(self.get_temp_dir(), "README.md")
+        with open(path, "w") as f:
+            f.write(f"intro\n{page.HEADLINE_START}\nold\n{page.HEADLINE_END}\nrest\n")
+        page.replace_headline(path, "new\n")
+        with open(path) as f:
+            self.assertEqual(f.read(), f"intro\n{page.HEADLINE_START}\nnew\n"
+                                       f"{page.HEADLINE_END}\nrest\n")
+        with open(path, "w") as f:
+            f.write("no markers\n")
+        with self.assertRaisesRegex(ValueError, f"--readme={path}: no block to replace"):
+            page.replace_headline(path, "new\n")

@@ -1,0 +1,217 @@
+"""The study's Markdown: the report page (docs/study.md) and the README's headline, rendered
+from `summary.summarise`'s numbers in small pieces, one per section."""
+import textwrap
+
+from tfattncut.study import plan, scores, statistics
+from tfattncut.study.summary import BY_KEY, COMPARED, METRICS
+
+# The README block `--readme` rewrites: everything between these two lines.
+HEADLINE_START = "<!-- study headline: written by launch.study --readme -->"
+HEADLINE_END = "<!-- /study headline -->"
+
+
+def _interval(entry, digits):
+    return statistics.Interval.from_dict(entry).format(digits)
+
+
+def _ordered(stage):
+    """The stage's variants: by mean downstream mIoU when the omnibus test says the methods
+    differ (a ranking), else by name (no order is claimed)."""
+    variants = stage["variants"]
+    if not (stage["omnibus"] and stage["omnibus"]["differ"]):
+        return sorted(variants)
+    return sorted(variants, key=lambda v: -variants[v]["metrics"].get(
+        plan.PRIMARY_METRIC, {"mean": -1.0})["mean"])
+
+
+def _table(stage):
+    shown = [m for m in METRICS if any(m.key in e["metrics"]
+                                       for e in stage["variants"].values())]
+    lines = ["| method | seeds | returned input | " + " | ".join(m.label for m in shown) + " |",
+             "|---|---:|---:|" + "---:|" * len(shown)]
+    for variant in _ordered(stage):
+        entry = stage["variants"][variant]
+        cells = [_interval(entry["metrics"][m.key], m.digits) if m.key in entry["metrics"]
+                 else "–" for m in shown]
+        lines.append(f"| {variant} | {len(entry['seeds'])} | {len(entry['collapsed'])} | "
+                     + " | ".join(cells) + " |")
+    return lines
+
+
+def _omnibus(stage):
+    test = stage["omnibus"]
+    if test is None:
+        return ("No omnibus test yet (it needs three methods with every seed), so the table "
+                "is in name order and no method is ranked.")
+    verdict = ("the methods differ, so the table is ranked by mean downstream mIoU"
+               if test["differ"] else "the methods are not distinguishable as a group, so "
+               "the table is in name order: no ranking is claimed")
+    left = (f" Left out of the test for missing or collapsed seeds: "
+            f"{', '.join(stage['omnibus_left_out'])}." if stage["omnibus_left_out"] else "")
+    return (f"Omnibus test of downstream mIoU over {len(test['methods'])} methods and "
+            f"{len(test['seeds'])} seeds (blocks): Friedman χ² = "
+            f"{test['friedman_statistic']:.2f}, p = {test['friedman_p']:.3g}; block ANOVA "
+            f"F = {test['anova_f']:.2f}, p = {test['anova_p']:.3g}: {verdict}.{left}")
+
+
+def _comparisons(stage):
+    lines = []
+    for key in COMPARED:
+        metric = BY_KEY[key]
+        for variant, entry in stage["vs_reference"].get(key, {}).items():
+            lines.append("- " + statistics.describe_comparison(
+                statistics.PairedComparison.from_dict(entry), metric.label, variant,
+                plan.REFERENCE, metric.higher_is_better))
+    return lines
+
+
+def _detectable(stage):
+    found = stage["detectable"]
+    if not found or found["effect"] is None:
+        return "Detectable effect: not yet estimable (it needs two paired seeds)."
+    return (f"With {found['seeds']} seeds, the smallest difference in downstream mIoU from "
+            f"CUT that this stage finds with 80 % power (two-sided paired t-test, α = 0.05) "
+            f"is {found['effect']:.3f} (standard deviation of the per-seed differences "
+            f"{found['sd_of_differences']:.3f}); smaller true differences mostly go unseen.")
+
+
+def _stage_section(title, stage, intro):
+    return ["", f"## {title}", "", intro, "", *_table(stage), "", _omnibus(stage), "",
+            _detectable(stage), "", "Against CUT, paired by seed, Holm-corrected within each "
+            "metric:", "", *(_comparisons(stage) or ["- no comparison yet"])]
+
+
+def _references(references):
+    floor, ceiling = references["floor"]["mean"], references["ceiling"]["mean"]
+    untranslated, ideal = references["untranslated"], references["ideal"]
+    return ["Reference lines, measured once with the committed scorers:", "",
+            f"- downstream mIoU of a segmenter trained on raw A (the floor): {floor:.3f}; on "
+            f"B (the ceiling): {ceiling:.3f}",
+            f"- untranslated testA: label mIoU {untranslated['label_miou']:.3f}, KID "
+            f"{untranslated['kid_seg']:.4f}, PSNR {untranslated['psnr']:.2f} dB",
+            f"- the ideal translation (testA_as_B, the same scenes in B's style): label mIoU "
+            f"{ideal['label_miou']:.3f}, KID {ideal['kid_seg']:.4f}"]
+
+
+def _budget(budget):
+    lines = ["", "## Budget check: does the screen's verdict survive longer training?", "",
+             "| steps (x the screen's) | " + " | ".join(plan.CONFIRMED) + " | "
+             f"{plan.CONFIRMED[1]} - {plan.REFERENCE} |", "|---:|" + "---:|" * 3]
+    for factor, stage in budget.items():
+        means = [_interval(stage["variants"][v]["metrics"][plan.PRIMARY_METRIC], 3)
+                 if plan.PRIMARY_METRIC in stage["variants"].get(v, {}).get("metrics", {})
+                 else "–" for v in plan.CONFIRMED]
+        versus = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).get(plan.CONFIRMED[1])
+        difference = "–" if versus is None else _interval(versus, 3)
+        lines.append(f"| x{factor} | " + " | ".join(means) + f" | {difference} |")
+    return lines
+
+
+def report(summary, settings, image_dir=""):
+    """The Markdown page; `image_dir` is where chart.png and samples.png are relative to
+    the page."""
+    stages = summary["stages"]
+    cost = summary["cost"]
+    scorer = summary["scorers"]
+    lines = ["# Method study: which method keeps the labels and looks real", "",
+             "```bash", f"python -m launch.study {settings.command}".rstrip(), "```", "",
+             textwrap.fill(headline_paragraph(summary), 95, break_on_hyphens=False), "",
+             *_references(summary["references"])]
+    if "screen" in stages:
+        lines += _stage_section(
+            "Stage 1, the screen", stages["screen"],
+            f"Every variant on the screen seeds {', '.join(map(str, settings.screen_seeds))}. "
+            "Means ± 95 % intervals (Student's t) over seeds; KID leads realism (unbiased at "
+            "500 images, where FID is not). Runs that returned their input are counted apart "
+            "and left out of the means.")
+    if "confirm" in stages:
+        lines += _stage_section(
+            "Stage 2, the confirmation", stages["confirm"],
+            "CUT, qsattn_global and the best attention module and label-aware preset of the "
+            "screen, on fresh seeds; downstream mIoU was declared the primary metric before "
+            "these runs were trained.")
+    if "budget" in stages:
+        lines += _budget(stages["budget"])
+    if summary["collapsed"]:
+        lines += ["", "## Runs that returned their input", "",
+                  f"Translated testA within {scores.COLLAPSE_DISTANCE} of the input (mean "
+                  "|difference| in [0, 1]) or scored as the untranslated testA (label mIoU "
+                  f"within {scores.COLLAPSE_LABEL_MIOU}); left out of the means:", "",
+                  "- " + ", ".join(summary["collapsed"])]
+    if summary["failed"]:
+        lines += ["", "## Runs that failed", "", "Left out of the means (the score file says "
+                  "why; delete it to retry the run):", ""]
+        lines += [f"- {name}: {reason}" for name, reason in summary["failed"].items()]
+    lines += ["", "## How this was made", "",
+              f"- {cost['runs']} of {cost['planned']} planned runs scored; "
+              f"{cost['training_hours']:.1f} h of training and "
+              f"{cost['scoring_hours']:.1f} h of scoring on {'; '.join(cost['machines'])}",
+              f"- scorers {scorer['fingerprint']} on data {scorer['data_hash']} (trained on "
+              f"{scorer['machine']}; {', '.join(f'{k} {v}' for k, v in scorer['versions'].items())})",
+              f"- shared training flags: `{' '.join(settings.train_flags) or '(none)'}`",
+              "- the segmenter in the label-aware methods' loss is trained on A inside each "
+              "run and never scores; the scorers are trained on B (label mIoU, KID, FID) or "
+              "from scratch on each run's translated A (downstream mIoU)",
+              "", f"![downstream mIoU per method]({image_dir}chart.png)", "",
+              f"![sample grid: testA inputs, each method's first screen seed, real testB]"
+              f"({image_dir}samples.png)"]
+    return "\n".join(lines) + "\n"
+
+
+def headline_paragraph(summary):
+    """What the study can and cannot tell, in one paragraph."""
+    screen = summary["stages"].get("screen")
+    confirm = summary["stages"].get("confirm")
+    if screen is None:
+        return "No run is scored yet."
+    cost = summary["cost"]
+    parts = [f"{cost['runs']} of {cost['planned']} planned runs scored"
+             + (", in progress." if cost["runs"] < cost["planned"] else ".")]
+    test = screen["omnibus"]
+    if test:
+        parts.append("The screen " + ("separates" if test["differ"] else "does not separate")
+                     + f" the methods as a group (Friedman p = {test['friedman_p']:.2g}).")
+    for stage, name in ((screen, "screen"), (confirm, "confirmation")):
+        tested = stage and stage["vs_reference"].get(plan.PRIMARY_METRIC, {})
+        if not any(c["p"] is not None for c in (tested or {}).values()):
+            continue
+        found = stage["detectable"]
+        better = [v for v, c in stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).items()
+                  if c["holm_p"] is not None and c["holm_p"] < statistics.ALPHA
+                  and c["mean"] > 0]
+        worse = [v for v, c in stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).items()
+                 if c["holm_p"] is not None and c["holm_p"] < statistics.ALPHA
+                 and c["mean"] < 0]
+        parts.append(
+            f"In the {name} ({len(stage['seeds'])} seeds), "
+            + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} CUT on downstream "
+               "mIoU" if better else "no method beats CUT on downstream mIoU")
+            + (f", {', '.join(worse)} {'is' if len(worse) == 1 else 'are'} worse" if worse
+               else "")
+            + " after Holm's correction"
+            + (f"; differences below {found['effect']:.3f} would mostly go unseen"
+               if found and found["effect"] else "") + ".")
+    if summary["collapsed"]:
+        parts.append(f"{len(summary['collapsed'])} runs returned their input and are "
+                     "reported apart.")
+    return " ".join(parts)
+
+
+def headline(summary, report_link):
+    """The README's block: the paragraph and a link to the page."""
+    return (textwrap.fill(headline_paragraph(summary) + f" Details: [{report_link}]"
+                          f"({report_link}).", 95, break_on_hyphens=False) + "\n")
+
+
+def replace_headline(path, block):
+    """Puts `block` between the HEADLINE_START and HEADLINE_END lines of the file PATH,
+    leaving the rest of the file as it was."""
+    with open(path) as f:
+        text = f.read()
+    start, end = text.find(HEADLINE_START + "\n"), text.find(HEADLINE_END)
+    if start < 0 or end < start:
+        raise ValueError(f"--readme={path}: no block to replace; put the lines "
+                         f"'{HEADLINE_START}' and '{HEADLINE_END}' where the table goes")
+    start += len(HEADLINE_START) + 1
+    with open(path, "w") as f:
+        f.write(text[:start] + block + text[end:])

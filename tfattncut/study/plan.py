@@ -1,0 +1,156 @@
+"""What a study trains: its variants, seeds and stages, and the Config of each run
+(docs/design/study.md, "Stages").
+
+  screen   every variant x the screen seeds (3): which methods are worth confirming;
+  confirm  CUT, qsattn_global, the attention module and the label-aware preset with the
+           highest screen mean downstream mIoU, on fresh seeds (10), downstream mIoU
+           declared the primary metric before any of them is trained;
+  budget   CUT and qsattn_global at longer budgets (x4, x8 the screen's steps) on the screen
+           seeds: does the screen's verdict survive more training?
+
+Runs are ordered so that the confirmation can start early: the screen of the variants it
+chooses from, then the confirmation, then the rest of the screen, then the budget check.
+"""
+import dataclasses
+import os
+
+from absl import flags
+
+from tfattncut import config as config_lib
+
+REFERENCE = "cut"
+# Study variants beyond the presets of configs/: name -> (preset, extra training flags).
+VARIANTS = {"qsattn_local_correct": ("qsattn_local", ("--qs_local_layout=correct",))}
+# The families the confirmation takes its best member from.
+ATTENTION_MODULES = ("attn_self", "attn_external", "attn_bam", "attn_triplet")
+LABEL_AWARE = ("cut_sem", "qsattn_local_sem", "cut_label_nce", "cut_sem_label_nce")
+CONFIRMED = (REFERENCE, "qsattn_global")  # always confirmed, beside the two families' best
+STAGES = ("screen", "confirm", "budget")
+PRIMARY_METRIC = "downstream_miou"
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One training run of the study."""
+    stage: str
+    variant: str
+    seed: int
+    steps_factor: int = 1  # budget runs: a multiple of the screen's steps
+
+    @property
+    def name(self):
+        return run_name(self.variant, self.seed, self.steps_factor)
+
+
+def run_name(variant, seed, steps_factor=1):
+    """A run's directory and score-file name."""
+    budget = f"_x{steps_factor}" if steps_factor != 1 else ""
+    return f"{variant}{budget}_seed{seed}"
+
+
+@dataclasses.dataclass(frozen=True)
+class StudySettings:
+    """What `launch.study`'s flags set; see its help for each."""
+    study_dir: str
+    runs_dir: str
+    dataroot: str = "data/synth_street_study"
+    variants: tuple = ()
+    screen_seeds: tuple = (0, 1, 2)
+    confirm_seeds: tuple = tuple(range(100, 110))
+    budget_factors: tuple = (4, 8)
+    stages: tuple = STAGES
+    train_flags: tuple = ()
+    configs_dir: str = "configs"
+    command: str = ""   # launch.study's flags, as the report's command line shows them
+    doc_path: str = ""  # also write the report here (docs/study.md), images linked relatively
+    readme_path: str = ""  # also write the headline into this file's marked block
+
+    def __post_init__(self):
+        unknown = [v for v in self.variants if v not in VARIANTS and not os.path.exists(
+            self.preset_path(v))]
+        if unknown:
+            raise ValueError(f"--presets: {unknown} are neither presets in "
+                             f"{self.configs_dir}/ nor study variants ({', '.join(VARIANTS)})")
+        bad_stages = [s for s in self.stages if s not in STAGES]
+        if bad_stages:
+            raise ValueError(f"--stages: unknown {bad_stages}; choose from {', '.join(STAGES)}")
+        for flag, seeds in (("--screen_seeds", self.screen_seeds),
+                            ("--confirm_seeds", self.confirm_seeds)):
+            bad = [s for s in seeds if s not in config_lib.SEED]
+            if bad:
+                raise ValueError(f"{flag}: {bad} not {config_lib.SEED}, the seeds a run accepts")
+            if len(set(seeds)) < len(seeds):
+                raise ValueError(f"{flag}: {', '.join(map(str, seeds))} names one twice")
+        shared = set(self.screen_seeds) & set(self.confirm_seeds)
+        if shared:
+            raise ValueError(f"--confirm_seeds must be fresh: {sorted(shared)} are screen "
+                             "seeds too")
+        if len(set(self.variants)) < len(self.variants):
+            raise ValueError(f"--presets: {', '.join(self.variants)} names one twice")
+
+    def preset_path(self, variant):
+        preset, _ = VARIANTS.get(variant, (variant, ()))
+        return os.path.join(self.configs_dir, preset + ".cfg")
+
+
+def screen_runs(settings):
+    """(the screen of the variants the confirmation chooses from, the rest of the screen),
+    each in run order: seed by seed, so that complete blocks of seeds come early."""
+    first = [v for v in settings.variants
+             if v in CONFIRMED or v in ATTENTION_MODULES or v in LABEL_AWARE]
+    rest = [v for v in settings.variants if v not in first]
+    return tuple([Run("screen", v, seed) for seed in settings.screen_seeds for v in group]
+                 for group in (first, rest))
+
+
+def confirm_arms(settings, screen_means):
+    """The confirmation's variants: CONFIRMED and the best member of each family by screen
+    mean downstream mIoU, once every member of that family has all its screen seeds scored
+    (`screen_means`: {variant: mean} over complete variants only); None until then."""
+    arms = [v for v in CONFIRMED if v in settings.variants]
+    for family in (ATTENTION_MODULES, LABEL_AWARE):
+        members = [v for v in family if v in settings.variants]
+        if not members:
+            continue
+        if any(v not in screen_means for v in members):
+            return None
+        arms.append(max(members, key=screen_means.get))
+    return arms
+
+
+def confirm_runs(settings, arms):
+    return [Run("confirm", v, seed) for seed in settings.confirm_seeds for v in arms]
+
+
+def budget_runs(settings):
+    return [Run("budget", v, seed, factor) for factor in settings.budget_factors
+            for seed in settings.screen_seeds for v in CONFIRMED if v in settings.variants]
+
+
+def run_config(settings, run):
+    """The Config of `run`: the preset's flagfile, the variant's flags, the study's shared
+    flags, the budget's epochs, then the study's data set and the run's name, folder and
+    seed."""
+    preset, extra = VARIANTS.get(run.variant, (run.variant, ()))
+    flag_values = flags.FlagValues()
+    config_lib.define_flags(flag_values)
+    arguments = ["study", f"--flagfile={settings.preset_path(run.variant)}", *extra,
+                 *settings.train_flags]
+    flag_values(arguments)
+    if run.steps_factor != 1:
+        arguments += [f"--n_epochs={flag_values.n_epochs * run.steps_factor}",
+                      f"--n_epochs_decay={flag_values.n_epochs_decay * run.steps_factor}"]
+    flag_values(arguments + [f"--dataroot={settings.dataroot}", "--make_synthetic=false",
+                             f"--name={run.name}", f"--checkpoints_dir={settings.runs_dir}",
+                             f"--seed={run.seed}", "--resume"])
+    return config_lib.from_flags(flag_values)
+
+
+def planned_runs(settings, screen_means):
+    """Every run the stages of `settings` ask for, in run order: the screen of the variants
+    the confirmation chooses from, the confirmation once its arms are known (`screen_means`,
+    see `confirm_arms`), the rest of the screen, the budget check."""
+    first, rest = screen_runs(settings) if "screen" in settings.stages else ([], [])
+    arms = confirm_arms(settings, screen_means) if "confirm" in settings.stages else None
+    budget = budget_runs(settings) if "budget" in settings.stages else []
+    return first + (confirm_runs(settings, arms) if arms else []) + rest + budget

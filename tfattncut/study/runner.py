@@ -1,0 +1,107 @@
+"""Running a study: train each planned run, score it with the committed scorers, write its
+score file; every step resumable (docs/design/study.md, "Running it").
+
+Layout (two folders, so the small results can be kept in git and the large ones not):
+
+    RUNS_DIR/NAME/                   an ordinary run directory per run (launch.train could
+                                     resume it)
+    STUDY_DIR/scorers/               the fixed scorers (tfattncut.study.scorers)
+    STUDY_DIR/scores/NAME.json       the run's scores: a run with this file is done
+    STUDY_DIR/samples/NAME.png       the run's row of the sample grid (tfattncut.study.grid)
+    STUDY_DIR/report.md, report.json, chart.png, samples.png   (tfattncut.study.report)
+
+A scored run is skipped, a trained one is only scored, an interrupted one resumes from its
+newest checkpoint, so the study survives preemption and can be split over machines by
+presets and stages; the score files of several machines merge as long as they share the
+scorers and the data hash (tfattncut.study.scores refuses any other mix).
+"""
+import os
+import time
+
+import keras
+
+from tfattncut import inference, json_files, machine
+from tfattncut.study import events, grid, measures, plan, scores
+from tfattncut.study.scorers import versions
+from tfattncut.training.trainer import NonFiniteSteps, Trainer
+
+# (score key, TensorBoard tag prefix) of the scalar series a run's scores keep from its logs,
+# to show how a method's internals moved over training.
+SERIES = (("zero_entropy_fraction", "selection/zero_entropy_fraction/"),
+          ("attention_mask", "attention/mask_"))
+
+
+class Study:
+    """Trains and scores the runs of `settings` on `data` (a StudyData) with `scorers`
+    (the committed ones, checked against the data by `scorers.load_scorers`)."""
+
+    def __init__(self, settings, data, scorers):
+        self.settings = settings
+        self.data = data
+        self.scorers = scorers
+
+    def planned(self):
+        """plan.planned_runs of the settings and the screen scored so far."""
+        done = scores.read_records(self.settings.study_dir)
+        return plan.planned_runs(self.settings, scores.screen_means(done, self.settings))
+
+    def run(self):
+        """Trains and scores every planned run not yet scored; returns how many it did."""
+        s = self.settings
+        done = 0
+        while True:
+            todo = [r for r in self.planned()
+                    if not os.path.exists(scores.score_path(s.study_dir, r.name))]
+            if not todo:
+                break
+            run = todo[0]
+            print(f"\n[{done + 1}, {len(todo)} left] {run.stage} {run.name}")
+            self.train_and_score(run)
+            done += 1
+        return done
+
+    def train_and_score(self, run):
+        config = plan.run_config(self.settings, run)
+        trainer = Trainer(config)
+        steps = trainer.total_steps
+        try:
+            trainer.fit()
+        except NonFiniteSteps as error:
+            self._write(run, config, steps, {"failed": f"{type(error).__name__}: {error}"})
+            print(f"{run.name}: failed: {error}")
+            return
+        finally:
+            del trainer
+            keras.backend.clear_session()
+        started = time.time()
+        translator, _ = inference.load_translator(config.run_dir)
+        train_a = self.data.split("train_a")
+        translated_test = measures.translate(translator, self.data.split("test_a").pixels)
+        downstream = measures.downstream(self.scorers, self.data,
+                                         measures.translate(translator, train_a.pixels),
+                                         train_a.labels)
+        result = {"downstream_miou": downstream["mean"],
+                  "downstream_miou_per_seed": downstream["per_seed"],
+                  **measures.translation_scores(self.scorers, self.data, translated_test,
+                                                kid_seed=run.seed)}
+        if run.seed == min(self.settings.screen_seeds) and run.stage == "screen":
+            grid.write_row(self.settings.study_dir, run.name, translated_test)
+        result["scoring_minutes"] = (time.time() - started) / 60
+        self._write(run, config, steps, result)
+        keras.backend.clear_session()
+        print(f"{run.name}: downstream mIoU {result['downstream_miou']:.4f}, label mIoU "
+              f"{result['label_miou']:.4f}, KID (segmenter) {result['kid_seg']:.4f}")
+
+    def _write(self, run, config, steps, result):
+        logdir = os.path.join(config.run_dir, "logs")
+        step_time = events.median_step_time(logdir)
+        record = {
+            "variant": run.variant, "seed": run.seed, "stage": run.stage,
+            "steps_factor": run.steps_factor, "steps": steps, "model": config.model,
+            "selector": config.selector, **self.scorers.identity(), "versions": versions(),
+            "machine": machine.describe(), "training_minutes": events.training_minutes(logdir),
+            "step_time_s": step_time,
+            **{key: events.scalar_series(logdir, prefix) for key, prefix in SERIES},
+            **result}
+        json_files.write_atomic(record, scores.score_path(self.settings.study_dir, run.name),
+                                sort_keys=True)

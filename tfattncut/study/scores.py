@@ -1,0 +1,90 @@
+"""The study's score files: where they live, which of them may be read together, and which
+runs "returned their input" (docs/design/study.md, "Score files").
+
+Scores are comparable only when one set of scorers measured them on one data set, so every
+score file records the scorers' fingerprint and the data hash, and reading refuses a file
+whose pair differs from the committed scorers' (one line naming the file and both pairs).
+"""
+import glob
+import os
+
+import numpy as np
+
+from tfattncut import json_files
+from tfattncut.study import plan
+
+# A run "returns its input" (a collapse, e.g. an attention mask gone to zero) when its
+# translated testA differs from testA by less than this mean |difference| in [0, 1] (5/255;
+# the translations of the screen differ by 0.1 or more) ...
+COLLAPSE_DISTANCE = 0.02
+# ... or when the label scorer finds it exactly as it finds the untranslated testA.
+COLLAPSE_LABEL_MIOU = 0.002
+
+
+def score_path(study_dir, name):
+    return os.path.join(study_dir, "scores", f"{name}.json")
+
+
+def _read(path):
+    again = "delete it and the study scores that run again"
+    record = json_files.read_object(path, again)
+    missing = [key for key in ("variant", "seed", "stage", "scorer", "data_hash")
+               if key not in record]
+    if missing:
+        raise ValueError(f"{path} is not a score file of this study (no {', '.join(missing)}); "
+                         f"{again}")
+    return record
+
+
+def load(study_dirs, scorers):
+    """{run name: score record} of every scores/*.json in `study_dirs`, all measured by
+    `scorers` (a `scorers.Scorers`) on its data; a run scored twice, or a file measured by
+    other scorers or on other data, is an error naming the files."""
+    records, sources = {}, {}
+    want = scorers.identity()
+    for directory in study_dirs:
+        for path in sorted(glob.glob(os.path.join(directory, "scores", "*.json"))):
+            record = _read(path)
+            found = {key: record[key] for key in want}
+            if found != want:
+                raise ValueError(
+                    f"{path} was measured with scorer {found['scorer']} on data "
+                    f"{found['data_hash']}, the committed scorers are {want['scorer']} on "
+                    f"{want['data_hash']}: its scores are not comparable; score the run again "
+                    "(delete the file) or leave that folder out")
+            name = os.path.basename(path)[:-len(".json")]
+            if name in sources:
+                raise ValueError(f"{name} was scored twice: {sources[name]} and {path}; keep one")
+            records[name], sources[name] = record, path
+    return records
+
+
+def collapsed(record, references):
+    """Whether a scored run returned its input (COLLAPSE_DISTANCE, COLLAPSE_LABEL_MIOU)."""
+    untranslated = references["untranslated"]["label_miou"]
+    return (record["input_distance"] < COLLAPSE_DISTANCE
+            or abs(record["label_miou"] - untranslated) <= COLLAPSE_LABEL_MIOU)
+
+
+def read_records(study_dir):
+    """{run name: score record} of STUDY_DIR/scores, unchecked: what planning reads (which
+    runs are done, which arms the screen chose), never what a report shows."""
+    return {os.path.basename(path)[:-len(".json")]: _read(path)
+            for path in sorted(glob.glob(os.path.join(study_dir, "scores", "*.json")))}
+
+
+def screen_means(records, settings):
+    """{variant: mean screen downstream mIoU} of the variants whose every screen seed is
+    scored (a failed run counts as scored, without a value): what the confirmation chooses
+    its arms by."""
+    values = {}
+    for record in records.values():
+        if record["stage"] == "screen":
+            values.setdefault(record["variant"], {})[record["seed"]] = record.get(
+                plan.PRIMARY_METRIC)
+    means = {}
+    for variant, by_seed in values.items():
+        if set(settings.screen_seeds) <= set(by_seed):
+            scored = [v for v in by_seed.values() if v is not None]
+            means[variant] = float(np.mean(scored)) if scored else -1.0
+    return means

@@ -1,0 +1,145 @@
+"""The study's numbers: score records -> per stage, per variant means with 95 % intervals,
+the omnibus test, Holm-corrected comparisons with CUT and the detectable effect; collapsed
+and failed runs apart (docs/design/study.md, "Statistics"). Pure bookkeeping, so a report
+can be rebuilt on any machine from STUDY_DIR alone.
+"""
+import collections
+import dataclasses
+
+from tfattncut.study import plan, scores, statistics
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    higher_is_better: bool
+    digits: int
+
+
+# The per-run scores in report order: the downstream use first, then label preservation,
+# then realism led by KID (unbiased at 500 images, where FID is not), the paired ground truth
+# and the cost.
+METRICS = (Metric("downstream_miou", "downstream mIoU", True, 3),
+           Metric("label_miou", "label mIoU", True, 3),
+           Metric("kid_seg", "KID (segmenter)", False, 4),
+           Metric("fid_seg", "FID (segmenter)", False, 2),
+           Metric("psnr", "PSNR vs testA_as_B (dB)", True, 2),
+           Metric("ssim", "SSIM vs testA_as_B", True, 3),
+           Metric("step_time_s", "step time (s)", False, 2))
+# The metrics compared with CUT, each a family of its own for Holm's correction.
+COMPARED = ("downstream_miou", "label_miou", "kid_seg")
+BY_KEY = {metric.key: metric for metric in METRICS}
+
+
+def _variant_entry(records, references):
+    """Seeds, collapsed and failed seeds, and per metric the values and their interval of
+    one variant's records (collapsed and failed runs left out of the values)."""
+    entry = {"seeds": sorted(r["seed"] for r in records), "collapsed": [], "failed": {},
+             "metrics": {}}
+    kept = []
+    for record in records:
+        if record.get("failed"):
+            entry["failed"][record["seed"]] = record["failed"]
+        elif scores.collapsed(record, references):
+            entry["collapsed"].append(record["seed"])
+        else:
+            kept.append(record)
+    for metric in METRICS:
+        values = {r["seed"]: r[metric.key] for r in kept if r.get(metric.key) is not None}
+        if values:
+            entry["metrics"][metric.key] = {
+                "values": values, **statistics.mean_interval(values.values()).to_dict()}
+    return entry
+
+
+def _compare(variants):
+    """{metric: {variant: PairedComparison dict}} against CUT, Holm-corrected per metric."""
+    reference = variants.get(plan.REFERENCE)
+    if reference is None:
+        return {}
+    compared = {}
+    for key in COMPARED:
+        if key not in reference["metrics"]:
+            continue
+        family = {}
+        for variant, entry in variants.items():
+            if variant != plan.REFERENCE and key in entry["metrics"]:
+                comparison = statistics.paired_comparison(
+                    entry["metrics"][key]["values"], reference["metrics"][key]["values"])
+                if comparison is not None:
+                    family[variant] = comparison
+        adjusted = statistics.holm([c.p_value for c in family.values()])
+        compared[key] = {variant: dataclasses.replace(c, holm_p=p).to_dict()
+                         for (variant, c), p in zip(family.items(), adjusted)}
+    return compared
+
+
+def _detectable(variants, seeds):
+    """The smallest downstream mIoU difference with CUT that `seeds` seeds detect with 80 %
+    power, from the pooled spread of the per-seed differences seen so far."""
+    reference = variants.get(plan.REFERENCE, {}).get("metrics", {}).get(plan.PRIMARY_METRIC)
+    if reference is None:
+        return None
+    differences = {}
+    for variant, entry in variants.items():
+        values = entry["metrics"].get(plan.PRIMARY_METRIC, {}).get("values", {})
+        shared = sorted(set(values) & set(reference["values"]))
+        if variant != plan.REFERENCE and len(shared) >= 2:
+            differences[variant] = [values[s] - reference["values"][s] for s in shared]
+    sd = statistics.pooled_sd(differences)
+    if sd is None:
+        return None
+    return {"sd_of_differences": sd, "seeds": seeds,
+            "effect": statistics.detectable_difference(sd, seeds)}
+
+
+def _stage(records, references, seeds):
+    by_variant = collections.defaultdict(list)
+    for record in records:
+        by_variant[record["variant"]].append(record)
+    variants = {v: _variant_entry(rs, references) for v, rs in sorted(by_variant.items())}
+    complete = {v: e["metrics"][plan.PRIMARY_METRIC]["values"] for v, e in variants.items()
+                if plan.PRIMARY_METRIC in e["metrics"]
+                and set(seeds) <= set(e["metrics"][plan.PRIMARY_METRIC]["values"])}
+    omnibus = statistics.omnibus(complete)
+    return {"variants": variants, "seeds": list(seeds), "vs_reference": _compare(variants),
+            "omnibus": omnibus.to_dict() if omnibus else None,
+            "omnibus_left_out": sorted(set(variants) - set(complete)),
+            "detectable": _detectable(variants, len(seeds))}
+
+
+def summarise(records, scorers, settings):
+    """The report's numbers (module docstring) of {run name: record}."""
+    references = scorers.references
+    by_stage = collections.defaultdict(list)
+    for record in records.values():
+        by_stage[record["stage"]].append(record)
+    summary = {"scorers": {key: scorers.record[key] for key in
+                           ("fingerprint", "data_hash", "versions", "machine")},
+               "references": references, "stages": {}}
+    if by_stage["screen"]:
+        summary["stages"]["screen"] = _stage(by_stage["screen"], references,
+                                             settings.screen_seeds)
+    if by_stage["confirm"]:
+        summary["stages"]["confirm"] = _stage(by_stage["confirm"], references,
+                                              settings.confirm_seeds)
+    budget = [r for r in by_stage["budget"]] + [
+        r for r in by_stage["screen"] if r["variant"] in plan.CONFIRMED]
+    if by_stage["budget"]:
+        summary["stages"]["budget"] = {
+            str(factor): _stage([r for r in budget if r["steps_factor"] == factor],
+                                references, settings.screen_seeds)
+            for factor in sorted({r["steps_factor"] for r in budget})}
+    summary["collapsed"] = sorted(name for name, r in records.items()
+                                  if not r.get("failed") and scores.collapsed(r, references))
+    summary["failed"] = {name: r["failed"] for name, r in sorted(records.items())
+                         if r.get("failed")}
+    timed = [r for r in records.values() if r.get("training_minutes") is not None]
+    planned = plan.planned_runs(settings, scores.screen_means(records, settings))
+    summary["cost"] = {
+        "runs": len(records), "planned": len({run.name for run in planned} | set(records)),
+        "training_hours": sum(r["training_minutes"] for r in timed) / 60,
+        "scoring_hours": sum(r.get("scoring_minutes", 0.0) for r in timed) / 60,
+        "machines": sorted({r["machine"] for r in records.values()})}
+    return summary
