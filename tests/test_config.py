@@ -1,5 +1,6 @@
 """Flags <-> Config: one definition, flagfiles, validation with the flag's name."""
 import dataclasses
+import json
 import os
 import tempfile
 
@@ -37,6 +38,32 @@ class ConfigTest(tf.test.TestCase):
                            ("evaluation", "eval_every_epochs")):
             self.assertIn(name, groups[f"tfattncut {area} flags"])
         self.assertIn("\ntfattncut selection flags:\n", flag_values.get_help())
+
+    def test_methods_and_selectors_options_are_flags_of_their_area_naming_their_users(self):
+        flag_values = flags.FlagValues()
+        config_lib.define_flags(flag_values)
+        for name, area, users in (("lambda_A", "method", "cyclegan, uag"),
+                                  ("pool_size", "method", "cyclegan, dclgan, simdcl, uag"),
+                                  ("lambda_sem", "method", "cut"),
+                                  ("qs_local_layout", "selection", "qs_local, qs_local_global")):
+            self.assertIn(name, {flag.name for flag in flag_values.get_flags_for_module(
+                f"tfattncut {area} flags")})
+            # (absl puts an enum's choices first.)
+            self.assertRegex(flag_values[name].help, f"^(<[^>]*>: )?{users}: [A-Z]")
+
+    def test_the_config_json_of_a_run_from_before_the_method_options_loads(self):
+        # Written by commit c7bdce6, when config.py declared every method's options.
+        path = os.path.join(REPO, "tests", "fixtures", "config_c7bdce6.json")
+        config = Config.from_json_file(path)
+        self.assertEqual((config.model, config.lambda_A, config.pool_size,
+                          config.uag_attention_epochs, config.uag_threshold, config.nce_idt,
+                          config.qs_local_layout, config.lr_F),
+                         ("uag", 5.0, 7, 3, 0.2, False, "correct", 2e-4))
+        self.assertEqual((config.lambda_sem, config.label_nce), (0.0, False))  # the defaults
+        with open(path) as f:
+            written = json.load(f)
+        rewritten = json.loads(config.to_json())
+        self.assertEqual({name: rewritten[name] for name in written}, written)
 
     def test_defaults_are_the_spec_defaults(self):
         config = parse()

@@ -6,7 +6,9 @@ from absl.testing import parameterized
 from tfattncut import losses
 
 
-def numpy_patch_nce(q, k, tau, from_minibatch=False):
+def numpy_patch_nce(q, k, tau, from_minibatch=False, labels=None):
+    """labels [B, P]: the keys of a query's class (>= 0), other than its own, are left out
+    of its denominator (exp(-inf) = 0)."""
     b, p, d = q.shape
     l_pos = np.sum(q * k, axis=-1).reshape(-1, 1)
     if from_minibatch:
@@ -14,6 +16,10 @@ def numpy_patch_nce(q, k, tau, from_minibatch=False):
     l_neg = np.einsum("gid,gjd->gij", q, k)
     for g in range(l_neg.shape[0]):
         np.fill_diagonal(l_neg[g], -10.0)
+    if labels is not None:
+        labels = labels.reshape(l_neg.shape[:2])
+        same = (labels[:, :, None] == labels[:, None, :]) & (labels[:, :, None] >= 0)
+        l_neg = np.where(same & ~np.eye(l_neg.shape[1], dtype=bool), -np.inf, l_neg)
     logits = np.concatenate([l_pos, l_neg.reshape(b * p, -1)], axis=1) / tau
     logits -= logits.max(axis=1, keepdims=True)
     log_prob = logits[:, 0] - np.log(np.exp(logits).sum(axis=1))
@@ -63,6 +69,67 @@ class PatchNCETest(tf.test.TestCase, parameterized.TestCase):
                                     negatives_from_minibatch=True)
         want = 2.0 * np.mean([numpy_patch_nce(q, k, 0.07, True) for q, k in pairs])
         self.assertAllClose(got, want, rtol=1e-4)  # float32 against float64
+
+
+class LabelAwarePatchNCETest(tf.test.TestCase, parameterized.TestCase):
+    """PatchNCE whose negatives leave out the keys of the query's class."""
+
+    def setUp(self):
+        super().setUp()
+        rng = np.random.default_rng(3)
+        self.q = unit(rng.normal(size=(2, 6, 8))).astype(np.float32)
+        self.k = unit(rng.normal(size=(2, 6, 8))).astype(np.float32)
+
+    @parameterized.parameters(False, True)
+    def test_labels_that_all_differ_or_are_unknown_give_plain_patch_nce(self, from_minibatch):
+        plain = losses.patch_nce_loss(self.q, self.k, 0.07, from_minibatch)
+        for labels in (np.arange(12).reshape(2, 6), np.full([2, 6], -1)):
+            # Nothing is masked, so the same ops give the same bits.
+            self.assertAllEqual(
+                losses.patch_nce_loss(self.q, self.k, 0.07, from_minibatch, labels), plain)
+
+    @parameterized.parameters(False, True)
+    def test_keys_of_the_querys_class_leave_the_denominator(self, from_minibatch):
+        labels = np.array([[0, 1, 0, 2, -1, -1], [1, 1, 1, 0, 2, 3]])
+        q, k = tf.constant(self.q), tf.constant(self.k)
+        with tf.GradientTape() as tape:
+            tape.watch(q)
+            got = losses.patch_nce_loss(q, k, 0.07, from_minibatch, labels)
+        want = numpy_patch_nce(self.q.astype(np.float64), self.k.astype(np.float64), 0.07,
+                               from_minibatch, labels)
+        self.assertAllClose(got, want, rtol=1e-4)  # float32 against float64
+        self.assertLess(float(got), float(losses.patch_nce_loss(q, k, 0.07, from_minibatch)))
+        self.assertAllEqual(np.isfinite(tape.gradient(got, q)), np.ones_like(self.q, bool))
+
+    def test_layer_mean_nce_passes_each_layer_its_labels(self):
+        labels = [np.array([[0, 0, 1, 1, 2, 2]] * 2), None]
+        got = losses.layer_mean_nce([self.q, self.q], [self.k, self.k], 2.0, 0.07,
+                                    patch_labels=labels)
+        want = np.mean([numpy_patch_nce(self.q, self.k, 0.07, labels=labels[0]),
+                        numpy_patch_nce(self.q, self.k, 0.07)])
+        self.assertAllClose(got, 2.0 * want, rtol=1e-4)  # float32 against float64
+
+
+class PixelCrossEntropyTest(tf.test.TestCase):
+
+    def test_matches_numpy_per_image_means_over_labelled_pixels(self):
+        rng = np.random.default_rng(4)
+        logits = rng.normal(size=(3, 4, 5, 6)).astype(np.float32)
+        labels = rng.integers(0, 6, size=(3, 4, 5))
+        labels[0, :2] = 255
+        labels[2] = 255  # an image without a labelled pixel adds 0
+        got = losses.pixel_cross_entropy(tf.constant(logits, tf.float16), labels, 255)
+        exact = logits.astype(np.float16).astype(np.float64)  # the logits the loss gets
+        shifted = exact - exact.max(-1, keepdims=True)
+        log_softmax = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+        per_image = []
+        for image in range(3):
+            picked = [-log_softmax[image, y, x, labels[image, y, x]]
+                      for y in range(4) for x in range(5) if labels[image, y, x] != 255]
+            per_image.append(np.mean(picked) if picked else 0.0)
+        # float16 logits (as under --mixed_precision), computed in float32 against float64.
+        self.assertAllClose(got, np.mean(per_image), rtol=1e-5)
+        self.assertEqual(got.dtype, tf.float32)
 
 
 class GANLossTest(tf.test.TestCase, parameterized.TestCase):

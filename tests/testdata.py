@@ -8,20 +8,30 @@ from PIL import Image
 from tfattncut.config import Config
 
 
-def write_unaligned_folders(root, count=4, size=64, seed=0):
-    """CycleGAN layout (trainA, trainB, testA, testB) of smooth random RGB PNGs; returns root."""
-    rng = np.random.default_rng(seed)
+def write_unaligned_folders(root, count=4, size=64, seed=0, labels=False):
+    """CycleGAN layout (trainA, trainB, testA, testB) of smooth random RGB PNGs; returns root.
+
+    labels: also trainA_labels, testA_labels: a label map per A image (same name), 4 x 4
+    blocks of Cityscapes label ids (id 0, "unlabeled", among them), drawn apart so that the
+    images do not depend on it.
+    """
+    rng, label_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     for folder in ("trainA", "trainB", "testA", "testB"):
         os.makedirs(os.path.join(root, folder), exist_ok=True)
         for i in range(count):
             coarse = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
             image = Image.fromarray(coarse).resize((size, size), Image.BILINEAR)
             image.save(os.path.join(root, folder, f"{i:03d}.png"))
+            if labels and folder.endswith("A"):
+                ids = label_rng.choice([0, 7, 8, 11, 21, 23, 26], size=(4, 4)).astype(np.uint8)
+                write_png(os.path.join(root, folder + "_labels"), f"{i:03d}.png",
+                          np.kron(ids, np.ones([size // 4, size // 4], np.uint8)))
     return root
 
 
 def write_png(folder, name, pixels):
-    """Saves uint8 [H, W, 3] pixels as FOLDER/NAME (created); returns the path."""
+    """Saves uint8 [H, W, 3] (or [H, W]: one channel) pixels as FOLDER/NAME (created);
+    returns the path."""
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, name)
     Image.fromarray(pixels).save(path)

@@ -1,11 +1,20 @@
-"""Every option of tfattncut in one place: a frozen dataclass whose fields are also the absl
+"""Every option of tfattncut as one frozen dataclass, `Config`, whose fields are also the absl
 flags of the launch scripts (names as in the reference code where one exists).
+
+The options every run has are declared here (`SharedOptions`). A method's own options are a
+frozen dataclass next to its code (`Method.options`, e.g. `CycleGANOptions` in
+methods/cyclegan.py), a selector's next to its code (`Selector.options`). `Config` gathers
+them all into one flat dataclass: one flag namespace, one flat config.json (so the
+config.json of runs from before the split load as they are), and `config.lambda_A` wherever
+it was declared. Adding a method's option touches only its own file.
 
 Presets are flagfiles in configs/; the resolved configuration is written into each run
 directory (config.json), which is how `translate` and `describe` rebuild the networks.
 """
+import collections
 import collections.abc
 import dataclasses
+import functools
 import importlib
 import json
 import os
@@ -55,14 +64,20 @@ class RegistryKeys(collections.abc.Sequence):
     """The names in a registry (`module.attribute`, a dict name -> class) as a list of choices.
 
     A choice list lives once, in its registry; it is read on first use (when define_flags
-    makes the enum flag), so importing this module does not import TensorFlow.
+    makes the enum flag), so importing this module does not import TensorFlow. The registry
+    is imported by name, never by an import statement: its modules declare their options
+    with this one.
     """
 
     def __init__(self, module, attribute):
         self.module, self.attribute = module, attribute
 
+    def registry(self):
+        """The registry itself, {name: class}."""
+        return getattr(importlib.import_module(self.module), self.attribute)
+
     def _names(self):
-        return list(getattr(importlib.import_module(self.module), self.attribute))
+        return list(self.registry())
 
     def __getitem__(self, index):
         return self._names()[index]
@@ -71,32 +86,49 @@ class RegistryKeys(collections.abc.Sequence):
         return len(self._names())
 
 
+# The registries whose names are --model's and --selector's choices, and whose classes
+# declare their own options (`options`).
+METHODS = RegistryKeys("tfattncut.methods", "METHODS")
+SELECTORS = RegistryKeys("tfattncut.selection", "SELECTORS")
 # The translation directions: AtoB trains (and translates) A -> B; BtoA swaps the domains.
 DIRECTIONS = ("AtoB", "BtoA")
 # --preprocess modes that resize to load_size and then crop crop_size² out of that.
 _RESIZE_THEN_CROP = ("resize_and_crop", "scale_width_and_crop")
 
-_next_area = None  # set by _area while Config's body runs
+_next_area = None  # set by _area while SharedOptions' body runs
 
 
 def _area(name):
-    """Starts a group of Config fields (data, networks, method, ...) while the class body
-    runs: `--helpfull` lists their flags under `name`."""
+    """Starts a group of SharedOptions fields (data, networks, method, ...) while the class
+    body runs: `--helpfull` lists their flags under `name`."""
     global _next_area
     _next_area = name
 
 
-def _field(default, help_text, choices=None, bounds=None):
+def option(default, help_text, choices=None, bounds=None, area=None):
+    """A field of an options dataclass: its flag's default, help, choices and bounds.
+
+    `area`: the --helpfull heading; None for the options of a method or selector, which
+    `Config` files under "method" or "selection"."""
     return dataclasses.field(default=default, metadata={
-        "help": help_text, "choices": choices, "bounds": bounds,
-        "area": _next_area})
+        "help": help_text, "choices": choices, "bounds": bounds, "area": area})
+
+
+def _field(default, help_text, choices=None, bounds=None):
+    return option(default, help_text, choices, bounds, _next_area)
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class NoOptions:
+    """The options of a method or selector that has none of its own."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedOptions:
+    """The options every run has, whatever its method; `Config` adds the methods' and
+    selectors' own."""
     _area("method")  # its objective follows the data and the networks
-    model: str = _field("cut", "Training method.",
-                        RegistryKeys("tfattncut.methods", "METHODS"))
+    model: str = _field("cut", "Training method.", METHODS)
     _area("data")  # training.md, "Unaligned folder data set"
     dataroot: str = _field("data/synth_street", "Folder with trainA, trainB, testA, testB.")
     make_synthetic: bool = _field(
@@ -130,55 +162,18 @@ class Config:
     gan_mode: str = _field("lsgan", "GAN loss.", ["lsgan", "vanilla", "hinge"])
     lambda_GAN: float = _field(1.0, "Weight of the GAN loss.", bounds=NON_NEGATIVE)
     lambda_NCE: float = _field(1.0, "Weight of the PatchNCE loss.", bounds=NON_NEGATIVE)
-    nce_idt: bool = _field(True, "Also apply PatchNCE to G(y) vs y (identity).")
     nce_layers: tuple[int, ...] = _field((0, 4, 8, 12, 16), "Generator layers used by PatchNCE.")
     nce_T: float = _field(0.07, "PatchNCE temperature.", bounds=POSITIVE)
     num_patches: int = _field(256, "Patches per layer and image.", bounds=AT_LEAST_ONE)
     netF_nc: int = _field(256, "Projection head width.", bounds=AT_LEAST_ONE)
     nce_includes_all_negatives_from_minibatch: bool = _field(
         False, "Take negatives from the whole batch instead of the same image.")
-    flip_equivariance: bool = _field(False, "FastCUT: flip the input batch with p=½.")
     _area("selection")  # selection.md
     selector: str = _field(
         "random", "Patch selector (selection.md).",
-        RegistryKeys("tfattncut.selection", "SELECTORS"))
+        SELECTORS)
     qs_layers: tuple[int, ...] = _field(
         (), "NCE layers where a non-random selector acts (empty: the last two nce_layers).")
-    qs_local_layout: str = _field(
-        "reference", "Window layout of qs_local / qs_local_global: reference (the reference "
-        "code's mixed-up (C, 49) layout, which produced the published numbers) or correct "
-        "(the true 7x7 neighbours).", ["reference", "correct"])
-    qs_tie_break: str = _field(
-        "random", "How QS-Attn ranks equal entropies (many rows are exactly 0 early in "
-        "training): random (uniformly, from the step's seed, like the reference's GPU sort) "
-        "or index (lowest position first).", ["random", "index"])
-    qs_block_size: int = _field(
-        512, "Rows per block of the memory-efficient global entropy (0: dense N×N).",
-        bounds=NON_NEGATIVE)
-    _area("method")  # the baselines' terms: baselines.md
-    pool_size: int = _field(
-        50, "cyclegan, uag, dclgan, simdcl: earlier fakes kept per discriminator (0: none).",
-        bounds=NON_NEGATIVE)
-    lambda_A: float = _field(
-        10.0, "cyclegan, uag: weight of the cycle loss A -> B -> A.", bounds=NON_NEGATIVE)
-    lambda_B: float = _field(
-        10.0, "cyclegan, uag: weight of the cycle loss B -> A -> B.", bounds=NON_NEGATIVE)
-    lambda_identity: float = _field(
-        0.5, "cyclegan, uag: identity L1 weight, as a fraction of lambda_A / lambda_B.",
-        bounds=NON_NEGATIVE)
-    lambda_IDT: float = _field(
-        1.0, "dclgan, simdcl: weight of the identity L1.", bounds=NON_NEGATIVE)
-    lambda_SIM: float = _field(10.0, "simdcl: weight of the similarity loss.", bounds=NON_NEGATIVE)
-    lr_F: float = _field(
-        1e-3, "dclgan, simdcl: initial Adam learning rate of the heads.", bounds=POSITIVE)
-    beta1_F: float = _field(0.9, "dclgan, simdcl: Adam beta1 of the heads.", bounds=BELOW_ONE)
-    uag_attention_epochs: int = _field(
-        30, "uag: epochs the attention networks train; then they are frozen and the "
-        "discriminators see attention-masked images.", bounds=NON_NEGATIVE)
-    uag_threshold: float = _field(
-        0.1, "uag: attention above this keeps a pixel in the discriminators' view.",
-        bounds=BELOW_ONE)
-    uag_attention_ngf: int = _field(32, "uag: attention network width.", bounds=AT_LEAST_ONE)
     _area("training")  # the run, optimisation (training.md, "Optimisation"), runtime
     name: str = _field("experiment", "Run name: outputs go to checkpoints_dir/name.")
     checkpoints_dir: str = _field("runs", "Root folder of run directories.")
@@ -240,6 +235,10 @@ class Config:
         "", "Inception backbone for FID/KID/IS: keras:PATH or fid2015:PATH (local weights), or "
         "random (smoke tests only; its numbers are not comparable).")
 
+
+class _ConfigMethods:
+    """What a `Config` does besides holding the options (a base of the gathered class)."""
+
     @property
     def run_dir(self):
         return os.path.join(self.checkpoints_dir, self.name)
@@ -270,6 +269,52 @@ class Config:
         return cls(**values)
 
 
+def _gathered_fields():
+    """[(name, type, field)] of `Config`: SharedOptions' fields, then those of each method's
+    and each selector's options in registry order. A field inherited by several of them is
+    one flag, whose help starts with the names of all that use it; a name declared twice is
+    a programming error."""
+    gathered = {field.name: field for field in dataclasses.fields(SharedOptions)}
+    users, areas = collections.defaultdict(list), {}
+    for area, registry in (("method", METHODS), ("selection", SELECTORS)):
+        for owner_name, owner in registry.registry().items():
+            for field in dataclasses.fields(owner.options):
+                if gathered.setdefault(field.name, field) is not field:
+                    raise TypeError(
+                        f"option {field.name} of {owner_name} ({owner.options.__name__}) is "
+                        "declared twice: options of several methods or selectors belong in "
+                        "one dataclass that their options inherit")
+                users[field.name].append(owner_name)
+                areas[field.name] = area
+    fields = []
+    for name, field in gathered.items():
+        metadata = dict(field.metadata)
+        if name in users:
+            metadata.update(area=areas[name],
+                            help=f"{', '.join(users[name])}: {metadata['help']}")
+        fields.append((name, field.type,
+                       dataclasses.field(default=field.default, metadata=metadata)))
+    return fields
+
+
+@functools.cache
+def config_class():
+    """`Config`, gathered once (see the module docstring)."""
+    return dataclasses.make_dataclass(
+        "Config", _gathered_fields(), bases=(_ConfigMethods,), frozen=True,
+        namespace={"__module__": __name__,
+                   "__doc__": "The run's options: SharedOptions and every method's and "
+                              "selector's own, as one flat frozen dataclass."})
+
+
+def __getattr__(name):
+    """`Config` on first use (PEP 562): gathering it imports the registries, and with them
+    TensorFlow, which importing this module alone does not."""
+    if name == "Config":
+        return config_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def flag_group(field):
     """The --helpfull heading of a Config field's flag, e.g. 'tfattncut data flags'.
 
@@ -280,7 +325,7 @@ def flag_group(field):
 
 def define_flags(flag_values=flags.FLAGS):
     """Defines one absl flag per Config field (idempotent), grouped by area for --helpfull."""
-    for field in dataclasses.fields(Config):
+    for field in dataclasses.fields(config_class()):
         if field.name in flag_values:
             continue
         help_text, choices = field.metadata["help"], field.metadata["choices"]
@@ -305,7 +350,7 @@ def define_flags(flag_values=flags.FLAGS):
 def from_flags(flag_values=flags.FLAGS):
     """The Config of the parsed flags; checks the values no flag type can check."""
     values = {}
-    for field in dataclasses.fields(Config):
+    for field in dataclasses.fields(config_class()):
         value = flag_values[field.name].value
         if typing.get_args(field.type) == (int, ...):
             try:
@@ -316,7 +361,7 @@ def from_flags(flag_values=flags.FLAGS):
         elif typing.get_origin(field.type) is tuple:
             value = tuple(value)
         values[field.name] = value
-    config = Config(**values)
+    config = config_class()(**values)
     validate(config)
     check_discriminator_fits(config)
     return config
@@ -324,7 +369,8 @@ def from_flags(flag_values=flags.FLAGS):
 
 def validate(config):
     """Raises ValueError naming the flag for values that cannot work: out of a field's
-    choices or bounds (which parsing flags checks too), or inconsistent with each other."""
+    choices or bounds (which parsing flags checks too), inconsistent with each other, or
+    refused by the method's own `check_config`."""
     for field in dataclasses.fields(config):
         choices, value = field.metadata["choices"], getattr(config, field.name)
         if choices and value not in choices:
@@ -364,6 +410,7 @@ def validate(config):
             {"fid", "kid", "is"} & set(config.eval_metrics):
         raise ValueError("--eval_every_epochs with FID/KID/IS needs --inception=keras:PATH, "
                          "fid2015:PATH (local weights) or random (smoke tests only)")
+    METHODS.registry()[config.model].check_config(config)
 
 
 def check_discriminator_fits(config):

@@ -51,13 +51,17 @@ def generator_gan_loss(gan_mode, fake_logits):
     raise ValueError(f"--gan_mode must be one of {', '.join(GAN_MODES)}; got {gan_mode!r}")
 
 
-def patch_nce_loss(queries, keys, temperature=0.07, negatives_from_minibatch=False):
+def patch_nce_loss(queries, keys, temperature=0.07, negatives_from_minibatch=False,
+                   patch_labels=None):
     """PatchNCE for one layer: mean cross-entropy of each query against its key.
 
     queries: [B, P, d] projected features of the translated image (gradient flows).
     keys:    [B, P, d] projected source features at the same positions (stop-gradient).
     Negatives are the other P-1 keys of the same image (or of the whole batch); a query's
     own key in the negative block is set to -10 before the division by the temperature.
+    patch_labels: int [B, P], the class of each patch (negative: unknown), or None. A key of
+      the query's own class is then no negative: it leaves the denominator (label-aware
+      PatchNCE). Patches of unknown class, and labels that all differ, mask nothing.
     """
     queries, keys = _float32(queries), tf.stop_gradient(_float32(keys))
     positives = tf.reduce_sum(queries * keys, axis=-1, keepdims=True)  # [B, P, 1]
@@ -68,6 +72,12 @@ def patch_nce_loss(queries, keys, temperature=0.07, negatives_from_minibatch=Fal
     negatives = tf.matmul(queries, keys, transpose_b=True)  # [G, M, M]
     diagonal = tf.eye(tf.shape(negatives)[-1], dtype=tf.bool)
     negatives = tf.where(diagonal, tf.constant(-10.0, negatives.dtype), negatives)
+    if patch_labels is not None:
+        labels = tf.reshape(patch_labels, tf.shape(negatives)[:2])  # [G, M], as the queries
+        same_class = tf.logical_and(tf.equal(labels[:, :, None], labels[:, None, :]),
+                                    labels[:, :, None] >= 0)
+        negatives = tf.where(tf.logical_and(same_class, tf.logical_not(diagonal)),
+                             tf.constant(-float("inf"), negatives.dtype), negatives)
     negatives = tf.reshape(negatives, tf.concat([tf.shape(positives)[:2], [-1]], 0))
     logits = tf.concat([positives, negatives], axis=-1) / temperature
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
@@ -75,12 +85,29 @@ def patch_nce_loss(queries, keys, temperature=0.07, negatives_from_minibatch=Fal
 
 
 def layer_mean_nce(queries, keys, lambda_nce, temperature=0.07,
-                   negatives_from_minibatch=False):
+                   negatives_from_minibatch=False, patch_labels=None):
     """λ_NCE · mean over the NCE layers of patch_nce_loss(queries, keys): lists of [B, P, d],
-    one entry per layer (CUT's and DCLGAN's contrastive term)."""
-    total = tf.add_n([patch_nce_loss(q, k, temperature, negatives_from_minibatch)
-                      for q, k in zip(queries, keys)])
+    one entry per layer (CUT's and DCLGAN's contrastive term); patch_labels: a list of
+    [B, P] per layer (see patch_nce_loss), or None."""
+    patch_labels = patch_labels or [None] * len(keys)
+    total = tf.add_n([patch_nce_loss(q, k, temperature, negatives_from_minibatch, labels)
+                      for q, k, labels in zip(queries, keys, patch_labels)])
     return lambda_nce * total / len(keys)
+
+
+def pixel_cross_entropy(logits, labels, ignore_label):
+    """Semantic consistency's CE(S(x), y): softmax cross-entropy of logits [B, H, W, K]
+    against integer labels [B, H, W], pixels labelled `ignore_label` left out. The mean over
+    images of each image's mean over its labelled pixels (0 for an image without any), so
+    the local means of equal batch shares average to the whole batch's, as every loss here.
+    """
+    labelled = tf.not_equal(labels, ignore_label)
+    per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.where(labelled, labels, tf.zeros_like(labels)), logits=_float32(logits))
+    labelled = tf.cast(labelled, tf.float32)
+    per_image = tf.math.divide_no_nan(tf.reduce_sum(per_pixel * labelled, axis=[1, 2]),
+                                      tf.reduce_sum(labelled, axis=[1, 2]))
+    return tf.reduce_mean(per_image)
 
 
 def l1_loss(a, b):

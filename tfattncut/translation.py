@@ -15,6 +15,7 @@ import tensorflow as tf
 from tfattncut import cli
 from tfattncut.config import Config
 from tfattncut.data import image_files, transforms
+from tfattncut.data.image_files import stem
 from tfattncut.inference import MIN_SIDE, load_translator, translate
 from tfattncut.pixels import to_uint8
 from tfattncut.progress import Progress
@@ -32,10 +33,6 @@ def load(path, options=None):
     """One file -> [H, W, 3] float32 in [-1, 1], resized by `resize_options` unless None."""
     image = image_files.load_image(path)
     return image if options is None else transforms.test_transform(image, options)
-
-
-def stem(path):
-    return os.path.splitext(os.path.basename(path))[0]
 
 
 class UnreadableImages(ValueError):

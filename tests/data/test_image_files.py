@@ -79,6 +79,23 @@ class ListImagesTest(tf.test.TestCase):
             image_files.list_images(folder)
 
 
+class MatchByStemTest(tf.test.TestCase):
+
+    def test_across_extensions_with_or_without_a_flag(self):
+        root = self.get_temp_dir()
+        images = [os.path.join(root, "set", f"{i}.png") for i in range(5)]
+        targets = os.path.join(root, "targets")
+        write(targets, {f"{i}.bmp": Image.new("RGB", (4, 4)) for i in (3, 0, 1, 2, 4)})
+        write(targets, {"extra.png": Image.new("RGB", (4, 4))})
+        matched = image_files.match_by_stem(images, targets, "--paired")
+        self.assertEqual([os.path.basename(p) for p in matched], [f"{i}.bmp" for i in range(5)])
+        with self.assertRaisesRegex(FileNotFoundError, "^--paired=.*no file for 1 of the 2.*"
+                                    "missing.png \\(expected missing.png or another"):
+            image_files.match_by_stem([images[0], "/x/missing.png"], targets, "--paired")
+        with self.assertRaisesRegex(FileNotFoundError, f"^{targets} has no file for 1 of the 1 images"):
+            image_files.match_by_stem(["/x/missing.png"], targets)
+
+
 class DecodeTest(tf.test.TestCase):
     """Every readable format against Pillow's own decoding (the reference's convert('RGB'))."""
 

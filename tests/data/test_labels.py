@@ -1,6 +1,10 @@
-"""Tests of the Cityscapes label table against hand-picked rows of the official one."""
+"""Tests of the Cityscapes label table against hand-picked rows of the official one, and of
+reading label map files."""
+import os
+
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from tfattncut.data import labels
 
@@ -16,6 +20,15 @@ class LabelsTest(tf.test.TestCase):
         self.assertEqual(train_ids, list(range(19)))
         self.assertLen(labels.TRAIN_CLASSES, 19)
         self.assertEqual(labels.TRAIN_CLASSES[13], "car")
+
+    def test_label_ids_become_train_ids(self):
+        path = os.path.join(self.get_temp_dir(), "ids.png")
+        Image.fromarray(np.array([[7, 26, 0, 23]], np.uint8)).save(path)
+        self.assertAllEqual(labels.read_train_ids(path), [[0, 13, 255, 10]])
+        rgb = os.path.join(self.get_temp_dir(), "rgb.png")
+        Image.fromarray(np.zeros([2, 2, 3], np.uint8)).save(rgb)
+        with self.assertRaisesRegex(ValueError, "rgb.png has mode RGB.*single-channel"):
+            labels.read_train_ids(rgb)
 
 
 if __name__ == "__main__":

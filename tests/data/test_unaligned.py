@@ -188,3 +188,72 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
         write(os.path.join(root, "trainA"), {"x.png": Image.new("RGB", (4, 4))})
         with self.assertRaisesRegex(FileNotFoundError, "trainB"):
             UnalignedFolders(Config(dataroot=root))
+
+
+class LabelStreamTest(tf.test.TestCase, parameterized.TestCase):
+    """The label maps of a domain's images, served with them as one view."""
+
+    def _root(self, name, a_levels, b_levels, size=(12, 16)):
+        """trainA, trainB of flat images named by their grey level, and trainA_labels,
+        trainB_labels of flat maps whose label id is the level // 9 (a Cityscapes id)."""
+        root = os.path.join(self.get_temp_dir(), name)
+        for side, levels in (("A", a_levels), ("B", b_levels)):
+            write(os.path.join(root, "train" + side),
+                  {f"{v:03d}.png": Image.fromarray(flat(v, *size)) for v in levels})
+            write(os.path.join(root, f"train{side}_labels"),
+                  {f"{v:03d}.png": Image.fromarray(np.full(size, v // 9, np.uint8))
+                   for v in levels})
+        return root
+
+    @parameterized.parameters(True, False)
+    def test_each_image_comes_with_its_own_map_and_no_draw_changes(self, cache):
+        # Label ids 7, 8, 11, 26 are train ids 0, 1, 2, 13; 3 is "out of roi": ignored.
+        root = self._root("paired", [63, 72, 99, 234, 27], [108, 207])
+        write(os.path.join(root, "trainA"), {"broken.png": b"not an image"})  # skipped
+        config = Config(dataroot=root, load_size=14, crop_size=8, seed=3)
+        data = UnalignedFolders(config, cache=cache, streams=("a", "b", "a_labels"))
+        self.assertEqual(data.num_skipped, 1)
+        plain = numpy_batches(UnalignedFolders(config).epoch_dataset(2, 1))
+        batches = numpy_batches(data.epoch_dataset(2, 1))
+        train_ids = {63: 0, 72: 1, 99: 2, 234: 13, 27: 255}
+        for with_labels, without in zip(batches, plain):
+            self.assertEqual(with_labels["a_labels"].dtype, np.int32)
+            self.assertEqual(with_labels["a_labels"].shape, (1, 8, 8))
+            self.assertAllEqual(with_labels["a"], without["a"])
+            self.assertAllEqual(with_labels["b"], without["b"])
+            level = int(grey_levels(with_labels["a"])[0])
+            self.assertAllEqual(with_labels["a_labels"][0], np.full([8, 8], train_ids[level]))
+
+    def test_streams_serve_only_what_is_asked_b_to_a_reads_b_labels(self):
+        root = self._root("swap", [63, 72], [99, 234, 216])
+        data = UnalignedFolders(Config(dataroot=root, preprocess="none", direction="BtoA",
+                                       serial_batches=True), streams=("a", "a_labels"))
+        (batch,) = numpy_batches(data.epoch_dataset(1, 3))
+        self.assertCountEqual(batch, ["a", "a_labels"])
+        self.assertEqual(grey_levels(batch["a"]).tolist(), [99, 216, 234])
+        self.assertEqual(batch["a_labels"][:, 0, 0].tolist(), [2, 11, 13])
+        with self.assertRaisesRegex(ValueError, r"Input streams \['c'\]: the unaligned folders "
+                                                "serve a, b, a_labels, b_labels"):
+            UnalignedFolders(data.config, streams=("a", "c"))
+
+    def test_missing_wrong_and_misfit_label_maps_are_named(self):
+        root = self._root("bad", [63, 72], [99])
+        labels = os.path.join(root, "trainA_labels")
+        config = Config(dataroot=root, preprocess="none")
+        os.remove(os.path.join(labels, "072.png"))
+        with self.assertRaisesRegex(FileNotFoundError, "^The input stream a_labels of the "
+                                                       "method needs a label map per image of "
+                                                       f".*trainA: {labels} has no file for 1 "
+                                                       "of the 2 images, e.g. .*trainA/072.png"):
+            UnalignedFolders(config, streams=("a", "b", "a_labels"))
+        write(labels, {"072.png": Image.new("RGB", (16, 12))})
+        with self.assertRaisesRegex(ValueError, "072.png has mode RGB: expected a "
+                                                "single-channel map"):
+            UnalignedFolders(config, streams=("a", "b", "a_labels"))
+        write(labels, {"072.png": Image.new("L", (16, 10))})
+        with self.assertRaisesRegex(ValueError, r"072.png is \(10, 16\) but its image .*"
+                                                r"trainA/072.png is \(12, 16\)"):
+            UnalignedFolders(config, streams=("a", "b", "a_labels"))
+        with self.assertRaisesRegex(FileNotFoundError, "trainB_labels does not exist"):
+            os.rename(os.path.join(root, "trainB_labels"), os.path.join(root, "gone"))
+            UnalignedFolders(config, streams=("a", "b", "b_labels"))

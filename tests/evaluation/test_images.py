@@ -1,4 +1,4 @@
-"""Image sets for evaluation: batching, resizing, pairing by stem."""
+"""Image sets for evaluation: batching, resizing."""
 import os
 import tempfile
 
@@ -40,17 +40,6 @@ class ImagesTest(tf.test.TestCase):
         expected = transforms.test_transform(image_files.load_image(odd),
                                               translation.resize_options(16))
         self.assertAllClose(batch[1], expected)
-
-    def test_match_by_stem_across_extensions(self):
-        targets = os.path.join(self.root, "targets")
-        for i in (3, 0, 1, 2, 4):
-            write_png(targets, f"{i}.bmp", self.pixels[i])
-        write_png(targets, "extra.png", self.pixels[0])
-        matched = images.match_by_stem(self.paths, targets, "--paired")
-        self.assertEqual([os.path.basename(p) for p in matched], [f"{i}.bmp" for i in range(5)])
-        with self.assertRaisesRegex(FileNotFoundError, "--paired=.*no file for 1 of the 2.*"
-                                    "missing.png"):
-            images.match_by_stem([self.paths[0], "/x/missing.png"], targets, "--paired")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ class SwitchTest(tf.test.TestCase):
             ("uag", 30, 0.1, 0.0, 10.0, "lsgan", 50, 2e-4, 100, 100, True))
 
 
-class SummaryScalarsTest(tf.test.TestCase):
+class DiagnosticsTest(tf.test.TestCase):
 
     def test_mask_mean_and_share_above_the_threshold(self):
         method = UAG(uag_config(uag_threshold=0.1))
@@ -99,7 +99,9 @@ class SummaryScalarsTest(tf.test.TestCase):
         mask_b = np.zeros([2, 4, 4, 1], np.float32)
         mask_b[:, :2] = 0.5  # half the pixels above it
         # As summary_images shows them: [0, 1] masks as images in [-1, 1].
-        scalars = method.summary_scalars({"mask_a": 2 * mask_a - 1, "mask_b": 2 * mask_b - 1})
+        scalars, selection_maps = method.diagnostics(
+            {"mask_a": 2 * mask_a - 1, "mask_b": 2 * mask_b - 1}, tf.constant([0, 1]))
+        self.assertEqual(selection_maps, [])
         self.assertAllClose(
             {k: float(v) for k, v in scalars.items()},
             {"attention/mask_A_mean": 0.05, "attention/mask_A_above_threshold": 0.0,

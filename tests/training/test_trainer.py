@@ -15,6 +15,7 @@ from tests.testdata import tiny_config, write_unaligned_folders
 from tfattncut import pixels
 from tfattncut.data import image_files, transforms
 from tfattncut.evaluation import evaluate
+from tfattncut.methods import label_aware
 from tfattncut.methods.cut import CUT
 from tfattncut.training.trainer import NonFiniteSteps, Trainer
 
@@ -241,6 +242,31 @@ class SelectionMapTest(tf.test.TestCase):
         self.assertIn("selection/layer_12", tags)
         self.assertIn("selection/layer_16", tags)
         self.assertNotIn("selection/layer_0", tags)
+
+
+class LabelAwareRunTest(tf.test.TestCase):
+
+    def test_s_a_is_trained_once_and_a_resumed_run_matches_an_uninterrupted_one(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="label_aware_run_"), count=4,
+                                       labels=True)
+        options = dict(lambda_sem=1.0, label_nce=True, sem_epochs=1)
+        straight = Trainer(tiny_config(root, name="straight", max_steps=4, **options)).fit()
+        first = Trainer(tiny_config(root, name="resumed", max_steps=2, **options)).fit()
+        kept = os.path.join(root, "runs", "resumed", label_aware.SEGMENTER_FILE)
+        written = os.stat(kept).st_mtime_ns
+        with mock.patch.object(label_aware, "train_segmenter_a",
+                               side_effect=AssertionError("S_A trained again")):
+            second = Trainer(tiny_config(root, name="resumed", max_steps=4, resume=True,
+                                         **options)).fit()
+        self.assertEqual(os.stat(kept).st_mtime_ns, written)
+        self.assertEqual((len(first), len(second)), (2, 2))
+        for step, (want, got) in enumerate(zip(straight, first + second), start=1):
+            self.assertIn("SEM", got)
+            for name in want:
+                # Both runs trained the same S_A (deterministic), then ran the same graph on
+                # the same state: as tight as the plain resume test.
+                self.assertAllClose(got[name], want[name], rtol=1e-5, msg=f"{name} at step {step}")
+        self.assertIn("loss/SEM", summary_tags(os.path.join(root, "runs", "straight", "logs")))
 
 
 class EvalDuringTrainingTest(tf.test.TestCase):

@@ -1,4 +1,5 @@
-"""Image files: which files a folder holds (`list_images`, as the reference lists them) and how
+"""Image files: which files a folder holds (`list_images`, as the reference lists them), which
+file of another folder goes with each (`match_by_stem`: label maps, paired targets), and how
 one file decodes to uint8 pixels (`read_image` in tf.data pipelines, `load_image` for
 inference), the same reader in training, caching and inference so no path changes a pixel.
 """
@@ -35,6 +36,27 @@ def list_images(folder, max_dataset_size=0):
         raise ValueError(f"Image folder {folder} has no images (subfolders included); "
                          f"expected files ending in {', '.join(IMAGE_EXTENSIONS)} (any case)")
     return sorted(paths[:max_dataset_size] if max_dataset_size else paths)
+
+
+def stem(path):
+    """A file's name without folder and extension: what pairs files across folders."""
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def match_by_stem(paths, folder, flag=None):
+    """For each path, the image file in `folder` with the same stem (any image extension).
+
+    flag: the command-line flag that named `folder`, for the error message (None: the folder
+    is named alone).
+    """
+    by_stem = {stem(path): path for path in list_images(folder)}
+    missing = [path for path in paths if stem(path) not in by_stem]
+    if missing:
+        raise FileNotFoundError(
+            f"{f'{flag}={folder}' if flag else folder} has no file for {len(missing)} of the "
+            f"{len(paths)} images, e.g. {missing[0]} (expected {stem(missing[0])}.png or "
+            "another image extension).")
+    return [by_stem[stem(path)] for path in paths]
 
 
 def _walk_once(folder):

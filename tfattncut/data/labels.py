@@ -1,11 +1,13 @@
 """The Cityscapes label table (cityscapesscripts' labels.py): label ids as the label maps on
-disk hold them, the 19 train ids a segmenter predicts, and the mapping between them. Shared by
-the synthetic scenes (which write label ids) and evaluation (which scores train ids), apart from
-the renderer.
+disk hold them, the 19 train ids a segmenter predicts, the mapping between them, and the reader
+of label map files. Shared by the synthetic scenes (which write label ids), the training data
+(which serves label maps as train ids) and evaluation (which scores train ids), apart from the
+renderer.
 """
 import collections
 
 import numpy as np
+from PIL import Image
 
 CityscapesLabel = collections.namedtuple("CityscapesLabel", "id name train_id color")
 
@@ -67,3 +69,13 @@ def to_train_ids(label_ids):
     known = (label_ids >= 0) & (label_ids < TRAIN_ID_LUT.size)
     return np.where(known, TRAIN_ID_LUT[np.where(known, label_ids, 0)], IGNORE_TRAIN_ID
                     ).astype(np.uint8)
+
+
+def read_train_ids(path):
+    """A label map file of Cityscapes label ids -> uint8 [H, W] train ids (255: ignore)."""
+    with Image.open(path) as image:
+        if image.mode not in ("L", "P", "I", "I;16"):
+            raise ValueError(
+                f"Label map {path} has mode {image.mode}: expected a single-channel map of "
+                f"Cityscapes label ids (as the synthetic set writes), not a colour-coded one.")
+        return to_train_ids(np.asarray(image))

@@ -3,7 +3,8 @@ the random flip, and sides rounded to multiples of 4 (the reference's __make_pow
 
 Every function takes float32 [..., H, W, 3] in [-1, 1] and the run's Config (only its
 preprocess, load_size, crop_size and no_flip are read); random draws are stateless, from a
-key the caller derives.
+key the caller derives. A training view may carry the image's label map along: one joint
+view, so the same crop and flip apply to both, labels resized by nearest neighbour.
 """
 import tensorflow as tf
 
@@ -21,6 +22,15 @@ def _resize(image, size):
     return tf.clip_by_value(resized, -1.0, 1.0)
 
 
+def _resize_view(view, size):
+    """A view [..., H, W, 3 + L] resized to `size`: its image by `_resize`, the L label planes
+    after it by nearest neighbour, so every label stays a label of the image."""
+    if view.shape[-1] == 3:
+        return _resize(view, size)
+    return tf.concat([_resize(view[..., :3], size),
+                      tf.image.resize(view[..., 3:], size, method="nearest")], axis=-1)
+
+
 def multiple_of_4(size):
     """[2] int32 size rounded to the nearest multiples of 4 (the generator downsamples twice).
 
@@ -32,13 +42,13 @@ def multiple_of_4(size):
     return tf.maximum(tf.cast(quarters, tf.int32) * 4, 4)
 
 
-def _round_to_multiple_of_4(image):
-    """[..., H, W, 3] resized (bicubic) to H, W rounded to the nearest multiples of 4;
-    statically aligned images (the usual crops) skip the resize op."""
-    static = image.shape[-3:-1]
+def _round_to_multiple_of_4(view):
+    """A view [..., H, W, 3 + L] resized (`_resize_view`) to H, W rounded to the nearest
+    multiples of 4; statically aligned views (the usual crops) skip the resize op."""
+    static = view.shape[-3:-1]
     if static.is_fully_defined() and all(n % 4 == 0 for n in static):
-        return image
-    return _resize(image, multiple_of_4(tf.shape(image)[-3:-1]))
+        return view
+    return _resize_view(view, multiple_of_4(tf.shape(view)[-3:-1]))
 
 
 def resized_size(size, config):
@@ -55,17 +65,27 @@ def resized_size(size, config):
     return size
 
 
-def train_transform(image, config, key):
-    """float32 [H, W, 3] in [-1, 1] -> the training view; `key` [2] seeds crop and flip."""
+def train_transform(image, config, key, labels=None):
+    """float32 [H, W, 3] in [-1, 1] -> the training view; `key` [2] seeds crop and flip.
+
+    With `labels`, the image's label map (integer [H, W]): (the view, the labels' view
+    [h, w] of the same dtype), cut from one joint view. The image's view is then exactly the
+    one it gets alone: the crop offset depends on the spatial sizes only, the flip on
+    nothing but the key.
+    """
     crop_key, flip_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
-    image = _resize(image, resized_size(tf.shape(image)[-3:-1], config))
+    view = image if labels is None else tf.concat(
+        [image, tf.cast(labels[..., tf.newaxis], image.dtype)], axis=-1)
+    view = _resize_view(view, resized_size(tf.shape(image)[-3:-1], config))
     if config.preprocess in CROPPING_MODES:
-        image = tf.image.stateless_random_crop(
-            image, [config.crop_size, config.crop_size, 3], seed=crop_key)
-    image = _round_to_multiple_of_4(image)
+        view = tf.image.stateless_random_crop(
+            view, [config.crop_size, config.crop_size, view.shape[-1]], seed=crop_key)
+    view = _round_to_multiple_of_4(view)
     if not config.no_flip:
-        image = tf.image.stateless_random_flip_left_right(image, seed=flip_key)
-    return image
+        view = tf.image.stateless_random_flip_left_right(view, seed=flip_key)
+    if labels is None:
+        return view
+    return view[..., :3], tf.cast(view[..., 3], labels.dtype)
 
 
 def test_transform(image, config):

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfattncut import cli, inference, json_files, translation
-from tfattncut.data.image_files import list_images
+from tfattncut.data.image_files import list_images, match_by_stem
 from tfattncut.evaluation import images as image_files
 from tfattncut.evaluation import segmenter as segmenter_lib
 from tfattncut.metrics import fid, fidelity, inception, inception_score, kid, streaming, swd
@@ -193,8 +193,7 @@ def evaluate_folders(fake, real=None, paired=None, metrics=None, backbone=None,
     paired_set = None
     if paired:
         paired_set = image_files.ImageSet(
-            image_files.match_by_stem(fake_set.paths, paired, "--paired"), batch_size,
-            image_size)
+            match_by_stem(fake_set.paths, paired, "--paired"), batch_size, image_size)
     values = compute_metrics(metrics, fake_set, real_set, paired_set, backbone, seed)
     report = {
         "inputs": {"fake": fake, "real": real, "paired": paired, "num_fake": len(fake_set),
@@ -340,8 +339,7 @@ def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, ch
     if segmenter:
         segmentation = Segmentation.load(segmenter, labels)
         # The translations keep their sources' stems, so the sources show a missing map too.
-        image_files.match_by_stem(list_images(found["source"] if checkpoint else fake),
-                                  labels, "--labels")
+        match_by_stem(list_images(found["source"] if checkpoint else fake), labels, "--labels")
     if checkpoint:
         report = evaluate_translator(translator, dataroot, config.direction, metrics,
                                      backbone, image_size, output_dir=fake,

@@ -1,4 +1,4 @@
-"""Image sets on disk for evaluation: re-iterable batches, files paired by stem.
+"""Image sets on disk for evaluation: re-iterable batches.
 
 Metrics make several passes over a set (Inception features, SWD, PSNR/SSIM), so a set is a
 re-iterable object that decodes one batch at a time rather than a one-shot generator or an
@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tfattncut.data import image_files
 from tfattncut.progress import Progress
-from tfattncut.translation import load, resize_options, stem
+from tfattncut.translation import load, resize_options
 
 
 class ImageSet:
@@ -54,17 +54,3 @@ def with_progress(batches, total, what):
     for batch in batches:
         progress.add(int(batch.shape[0]))
         yield batch
-
-
-def match_by_stem(paths, folder, flag):
-    """For each path, the image file in `folder` with the same stem (any image extension).
-
-    flag: the command-line flag that named `folder`, for the error message.
-    """
-    by_stem = {stem(path): path for path in image_files.list_images(folder)}
-    missing = [path for path in paths if stem(path) not in by_stem]
-    if missing:
-        raise FileNotFoundError(
-            f"{flag}={folder} has no file for {len(missing)} of the {len(paths)} images, e.g. "
-            f"{missing[0]} (expected {stem(missing[0])}.png or another image extension).")
-    return [by_stem[stem(path)] for path in paths]

@@ -1,22 +1,10 @@
-"""The small segmentation network of the downstream experiment, and its train / predict /
-score / export helpers on folders of images plus label maps.
-
-The experiment asks whether a translation keeps every object in place, not how good a
-segmenter can get, so the network is deliberately small (95k weights at width 32)
-and trains in minutes on a CPU. Every run of it with one seed starts from the same weights,
-so the arms of the experiment differ only in their training images:
-
-    images [B, H, W, 3] in [-1, 1], H and W even
-    conv 3x3, w, ReLU                   -> [B, H, W, w]        colour and edges
-    conv 3x3 stride 2, 2w, ReLU         -> [B, H/2, W/2, 2w]
-    conv 3x3 dilation 2, 2w, ReLU       -> receptive field 15 px
-    conv 3x3 dilation 4, 2w, ReLU       -> receptive field 31 px: horizon, road shape
-    bilinear x2, concat with the first conv's output  -> [B, H, W, 3w]
-    conv 1x1, K                         -> logits [B, H, W, K]
+"""The downstream experiment's segmenter (tfattncut.models.segmenter) on folders of images
+plus label maps: train, predict, score, export.
 
 Labels on disk are single-channel maps of Cityscapes label ids (what the synthetic set
 writes); the network predicts the K = 19 Cityscapes train ids (`data.labels.to_train_ids`),
-and every other id becomes the ignore label 255.
+and every other id becomes the ignore label 255. Every run of it with one seed starts from
+the same weights, so the arms of the experiment differ only in their training images.
 """
 import hashlib
 import os
@@ -24,51 +12,17 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
-from tfattncut.data.image_files import decode_image
-from tfattncut.data.labels import TRAIN_CLASSES, to_train_ids
+from tfattncut.data.image_files import decode_image, match_by_stem
+from tfattncut.data.labels import TRAIN_CLASSES, read_train_ids
 from tfattncut.evaluation import images as image_files
 from tfattncut.metrics import segmentation
+# load_segmenter: evaluate.py and the study load their scorers through this module.
+from tfattncut.models.segmenter import (  # noqa: F401
+    NUM_CLASSES, build_segmenter, fit_segmenter, load_segmenter)
 from tfattncut.pixels import from_uint8
 
-NUM_CLASSES = len(TRAIN_CLASSES)
 ENDPOINT = "serve"
-
-
-class Upsample2x(keras.layers.Layer):
-    """Bilinear x2 upsampling. Keras' UpSampling2D(interpolation="bilinear") cannot be traced
-    with unknown H and W, which the exported signature has."""
-
-    def call(self, images):
-        return tf.image.resize(images, 2 * tf.shape(images)[1:3], method="bilinear")
-
-
-def build_segmenter(num_classes=NUM_CLASSES, width=32, seed=0):
-    """The network above; `seed` fixes the initial weights."""
-    def conv(filters, kernel, index, **kwargs):
-        return keras.layers.Conv2D(
-            filters, kernel, padding="same", kernel_initializer=keras.initializers.GlorotUniform(
-                seed=seed + index), **kwargs)
-
-    images = keras.Input([None, None, 3], name="images")
-    fine = conv(width, 3, 0, activation="relu")(images)
-    coarse = conv(2 * width, 3, 1, strides=2, activation="relu")(fine)
-    coarse = conv(2 * width, 3, 2, dilation_rate=2, activation="relu")(coarse)
-    coarse = conv(2 * width, 3, 3, dilation_rate=4, activation="relu")(coarse)
-    up = Upsample2x()(coarse)
-    logits = conv(num_classes, 1, 4)(keras.layers.Concatenate()([up, fine]))
-    return keras.Model(images, logits, name="segmenter")
-
-
-def read_train_ids(path):
-    """A label map file of Cityscapes label ids -> uint8 [H, W] train ids (255: ignore)."""
-    with Image.open(path) as image:
-        if image.mode not in ("L", "P", "I", "I;16"):
-            raise ValueError(
-                f"Label map {path} has mode {image.mode}: expected a single-channel map of "
-                f"Cityscapes label ids (as the synthetic set writes), not a colour-coded one.")
-        return to_train_ids(np.asarray(image))
 
 
 def load_pairs(image_paths, label_dir, flag="--labels"):
@@ -77,7 +31,7 @@ def load_pairs(image_paths, label_dir, flag="--labels"):
 
     Kept as uint8 in memory: 1000 images of 128² take 65 MB.
     """
-    label_paths = image_files.match_by_stem(image_paths, label_dir, flag)
+    label_paths = match_by_stem(image_paths, label_dir, flag)
     pixels, labels = [], []
     for image_path, label_path in zip(image_paths, label_paths):
         pixels.append(decode_image(tf.io.read_file(image_path)).numpy())
@@ -99,12 +53,12 @@ def _check_same_size(image_path, image_shape, label_path, label_shape):
 def train_segmenter(image_paths, label_dir, epochs, batch_size=8, learning_rate=1e-3, seed=0,
                     width=32):
     """A freshly built segmenter (`seed`) trained on the images and their label maps
-    (`fit_segmenter` on `load_pairs`). Returns the Keras model."""
+    (`train_on_arrays` on `load_pairs`). Returns the Keras model."""
     pixels, labels = load_pairs(image_paths, label_dir)
-    return fit_segmenter(pixels, labels, epochs, batch_size, learning_rate, seed, width)
+    return train_on_arrays(pixels, labels, epochs, batch_size, learning_rate, seed, width)
 
 
-def fit_segmenter(pixels, labels, epochs, batch_size=8, learning_rate=1e-3, seed=0, width=32):
+def train_on_arrays(pixels, labels, epochs, batch_size=8, learning_rate=1e-3, seed=0, width=32):
     """A freshly built segmenter (`seed`) trained on uint8 [N, H, W, 3] images and their
     uint8 [N, H, W] train ids.
 
@@ -116,11 +70,7 @@ def fit_segmenter(pixels, labels, epochs, batch_size=8, learning_rate=1e-3, seed
                .shuffle(len(pixels), seed=seed, reshuffle_each_iteration=True)
                .map(lambda images, labels: (from_uint8(images), labels))
                .batch(batch_size))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(
-                      from_logits=True, ignore_class=segmentation.IGNORE_LABEL))
-    model.fit(dataset, epochs=epochs, shuffle=False, verbose=2)  # shuffled above, seeded
-    return model
+    return fit_segmenter(model, dataset, epochs, learning_rate)  # shuffled above, seeded
 
 
 def predict(segmenter, images):
@@ -141,7 +91,7 @@ def predict(segmenter, images):
 def score_segmenter(segmenter, image_paths, label_dir, batch_size=8, flag="--labels"):
     """`segmentation.SegmentationScores` of the segmenter's predictions on the images against
     their label maps in `label_dir`, from one confusion matrix over the whole set."""
-    label_paths = image_files.match_by_stem(image_paths, label_dir, flag)
+    label_paths = match_by_stem(image_paths, label_dir, flag)
     accumulator = segmentation.ConfusionAccumulator(NUM_CLASSES)
     batches = image_files.with_progress(image_files.ImageSet(image_paths, batch_size),
                                         len(image_paths), "Segmenting")
@@ -224,38 +174,3 @@ def fingerprint(variables):
     for variable in variables:
         digest.update(np.asarray(variable, np.float32).tobytes())
     return digest.hexdigest()[:16]
-
-
-def load_segmenter(path):
-    """A SavedModel segmenter as a callable images -> logits.
-
-    Any SavedModel whose serving_default signature takes one image tensor [B, H, W, 3] in
-    [-1, 1] and returns `logits` (or a single output) [B, H, W, 19] works.
-    """
-    wanted = ("a serving_default signature from float32 images [B, H, W, 3] in [-1, 1] to "
-              "logits [B, H, W, 19] (launch.downstream writes one as segmenter_B/)")
-    if not tf.saved_model.contains_saved_model(path):
-        raise FileNotFoundError(f"--segmenter={path} is not a SavedModel folder (no "
-                                f"saved_model.pb); expected {wanted}.")
-    loaded = tf.saved_model.load(path)
-    signature = loaded.signatures.get("serving_default")
-    inputs = signature.structured_input_signature[1] if signature is not None else {}
-    specs = list(inputs.values())
-    if len(specs) != 1 or specs[0].dtype != tf.float32 or specs[0].shape.rank != 4:
-        found = ", ".join(f"{name} {spec.dtype.name} {spec.shape}"
-                          for name, spec in inputs.items()) or "none"
-        raise ValueError(f"--segmenter={path}: expected {wanted}; its serving_default takes "
-                         f"{found}.")
-    (input_name,) = inputs
-
-    def segment(images):
-        outputs = signature(**{input_name: tf.convert_to_tensor(images, tf.float32)})
-        if "logits" in outputs:
-            return outputs["logits"]
-        if len(outputs) != 1:
-            raise ValueError(f"--segmenter={path}: the signature returns {sorted(outputs)}; "
-                             f"expected 'logits' or a single output.")
-        return next(iter(outputs.values()))
-
-    segment.saved_model = loaded  # keeps the restored variables alive with the callable
-    return segment

@@ -1,8 +1,9 @@
 """Training methods: the registry of --model values.
 
-A method is a `tfattncut.methods.base.Method` (the contract: networks, optimisers, the
-per-replica `replica_step`, the translator, checkpointed state). Adding one means adding its
-file here and one line in METHODS; --model's choices are read from METHODS.
+A method is a `tfattncut.methods.base.Method` (the contract: its options, input streams,
+networks, optimisers, the per-replica `replica_step`, diagnostics, the translator,
+checkpointed state), all in its own file. Adding one means adding that file and one line in
+METHODS; --model's choices and the method's flags are read from METHODS.
 
 Build a method with `build_method(config)`: its networks need --mixed_precision's Keras
 policy while they are built (the constructor refuses any other global policy).
@@ -16,9 +17,15 @@ from tfattncut.methods.uag import UAG
 METHODS = {"cut": CUT, "cyclegan": CycleGAN, "dclgan": DCLGAN, "simdcl": SimDCL, "uag": UAG}
 
 
+def method_class(model):
+    """The method class of --model=`model`."""
+    if model not in METHODS:
+        raise ValueError(f"--model must be one of {', '.join(METHODS)}; got {model!r}")
+    return METHODS[model]
+
+
 def build_method(config):
     """The method of config.model, its networks built under --mixed_precision's policy."""
-    if config.model not in METHODS:
-        raise ValueError(f"--model must be one of {', '.join(METHODS)}; got {config.model!r}")
+    method = method_class(config.model)
     with precision_policy(config.mixed_precision):
-        return METHODS[config.model](config)
+        return method(config)

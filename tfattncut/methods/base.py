@@ -4,6 +4,7 @@ A method is the per-replica math of one paper (Model Garden's `Task`): its netwo
 optimisers and one step. The trainer (tfattncut.training.trainer) owns everything around it
 -- strategy, loop, checkpoints, summaries -- and talks to a method only through `Method`.
 """
+import collections
 import contextlib
 import functools
 import threading
@@ -12,6 +13,7 @@ import keras
 import tensorflow as tf
 from tensorflow.python.eager import context as tf_context
 
+from tfattncut.config import NoOptions
 from tfattncut.methods.adam import make_adam
 from tfattncut.methods.guarded_update import GuardedUpdate
 from tfattncut.methods.precision import check_precision_policy
@@ -53,6 +55,15 @@ class _XlaGradients:
 
 _xla_gradients = _XlaGradients()
 
+
+class Diagnostics(collections.namedtuple("Diagnostics", ["scalars", "selection_maps"])):
+    """What a method shows in TensorBoard beyond its losses and image rows.
+
+    scalars: {tag: float32 []}, e.g. how much of an attention mask is kept;
+    selection_maps: [tfattncut.selection.base.SelectionMap], where the selectors look.
+    """
+
+
 # What a method calls its networks with once, so that every weight exists before the
 # optimisers are built; [1, 64, 64, 3] fits every network and costs little.
 PROBE_SHAPE = [1, 64, 64, 3]
@@ -67,19 +78,29 @@ class Method(keras.Model):
     used (`fit` fails under MultiWorkerMirroredStrategy with Keras 3, training.md); the step
     is `replica_step`, a different name so that no one mistakes it for Keras'.
 
-    The constructor does what every method needs, in this order: it checks that the global
-    Keras policy is --mixed_precision's, seeds every initialiser with --seed, calls
-    `build_networks(probe)`, then `build_optimizers()` (optimisers built up front: lazily
-    created ones fail with 2+ replicas), and makes the two guarded updates `update_d` and
-    `update_g` (tfattncut.methods.guarded_update).
+    Everything about one method is in its own file; the trainer, the data layer and the
+    flags find it through these class attributes and classmethods:
+      options: a frozen dataclass of the method's own flags (tfattncut.config.option
+        fields), read back as `config.<name>`; check_config(config) refuses values that
+        cannot work together, before any data is read;
+      input_streams(config): the names of the batch entries `forward` needs
+        (tfattncut.data.unaligned: images "a", "b" and label maps "a_labels", "b_labels");
+      stacks_domains(config): why every training image must have one size, or None.
+
+    The constructor does what every method needs, in this order: it checks its options,
+    checks that the global Keras policy is --mixed_precision's, seeds every initialiser with
+    --seed, calls `build_networks(probe)`, then `build_optimizers()` (optimisers built up
+    front: lazily created ones fail with 2+ replicas), and makes the two guarded updates
+    `update_d` and `update_g` (tfattncut.methods.guarded_update).
 
     `replica_step` is the update rule of losses.md, the same for every method: one forward
     pass, D's update, then G's (and F's, ...) update against the *updated* D. A subclass
     declares the pieces that XLA may compile -- pure functions of tensors and the networks'
     weights, with no cross-replica communication:
       forward(batch, seed) -> out: the translations (and whatever else both losses need) of
-        this replica's batch {"a": [B, H, W, 3], "b": [B, H, W, 3]}; a dict of tensors or
-        lists of tensors; seed int32 [2], unique to the step and equal on every replica;
+        this replica's batch {stream: tensor} of `input_streams` ("a", "b": [B, H, W, 3]);
+        a dict of tensors or lists of tensors; seed int32 [2], unique to the step and equal
+        on every replica;
       discriminator_loss(judged) -> (loss, terms): D's float32 [] loss (this replica's mean,
         unscaled) and its logged terms, from `judged` (see discriminator_inputs);
       generator_loss(out, seed) -> (loss, terms): the same for the G-side update, computed
@@ -96,17 +117,21 @@ class Method(keras.Model):
         callable that maps [B, H, W, 3] images in [-1, 1] for inference and export, and the
         objects to restore into it (keys as in `networks`);
     and may override `discriminator_inputs` / `discriminator_updated` (what D sees, e.g.
-    through a pool of earlier fakes, which needs all replicas' fakes), `summary_images`,
-    extend `extra_state` (checkpointed state beyond networks and optimisers) and
-    `start_epoch`, and set `image_rows`.
+    through a pool of earlier fakes, which needs all replicas' fakes), `prepare` (work on
+    the run's data before its first step, e.g. a frozen network trained or loaded),
+    `summary_images` and `diagnostics` (what TensorBoard shows), extend `extra_state`
+    (checkpointed state beyond networks and optimisers) and `start_epoch`, and set
+    `image_rows`.
     """
 
     # TensorBoard image rows: tag -> the `images` keys shown side by side (rows whose keys a
     # step does not return are skipped).
     image_rows = {}
+    options = NoOptions
 
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
+        self.check_config(config)
         self.config = config
         check_precision_policy(config.mixed_precision)
         keras.utils.set_random_seed(config.seed)
@@ -118,6 +143,20 @@ class Method(keras.Model):
         self.update_d = GuardedUpdate(config.mixed_precision, name="update_d")
         self.update_g = GuardedUpdate(config.mixed_precision, name="update_g")
         self.built = True
+
+    @classmethod
+    def check_config(cls, config):
+        """Raises ValueError naming the flags when the method's options cannot work with the
+        rest of `config` (config.validate calls it, before the data is read). Nothing by
+        default."""
+        del config
+
+    @classmethod
+    def input_streams(cls, config):
+        """The batch entries `forward` reads, served by the data layer
+        (tfattncut.data.unaligned.UnalignedFolders): real images of A and B by default."""
+        del config
+        return ("a", "b")
 
     @classmethod
     def stacks_domains(cls, config):
@@ -167,11 +206,17 @@ class Method(keras.Model):
         keys = {key for row in self.image_rows.values() for key in row}
         return {key: value for key, value in out.items() if key in keys}
 
-    def summary_scalars(self, images):
-        """Scalars read off `summary_images`' images, logged with them: tag -> value. None by
-        default."""
-        del images
-        return {}
+    def prepare(self, data, run_dir):
+        """Called once by the trainer before the first step of this process, resumed runs
+        included, with the run's `UnalignedFolders` (serving `input_streams`) and the folder
+        where this process keeps the run's files. Nothing by default."""
+        del data, run_dir
+
+    def diagnostics(self, images, seed):
+        """`Diagnostics` of `summary_images`' images, which the trainer logs with them (in a
+        tf.function); seed int32 [2], the step's. Nothing by default."""
+        del images, seed
+        return Diagnostics({}, [])
 
     @functools.cached_property
     def _xla_parts(self):

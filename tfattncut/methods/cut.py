@@ -3,15 +3,23 @@
 One generator G, one PatchGAN D, projection heads F. The update of losses.md (the step of
 methods.base): D step on G(x), then the G+F step against the *updated* D.
 
+With label maps of the source images, the label-aware options (label_aware.py) add semantic
+consistency and label-aware PatchNCE negatives, with any selector.
+
 Non-finite numbers: D's update is gated on D's loss and gradients, G+F's on theirs
 (guarded_update.GuardedUpdate); D is updated before G's gradients exist, so a non-finite G
 step does not withhold D's finite update, and the step counts as skipped (`nonfinite`) if
 either was.
 """
+import dataclasses
+
 import tensorflow as tf
 
 from tfattncut import losses
-from tfattncut.methods.base import PROBE_SHAPE, Method
+from tfattncut.config import option
+from tfattncut.data.labels import IGNORE_TRAIN_ID
+from tfattncut.methods import label_aware
+from tfattncut.methods.base import PROBE_SHAPE, Diagnostics, Method
 from tfattncut.models.discriminator import build_discriminator
 from tfattncut.models.generator import build_generator
 from tfattncut.models.heads import build_projector, layer_seeds_of
@@ -20,19 +28,45 @@ from tfattncut.selection.base import SelectionMap
 from tfattncut.selection.random import RandomSelector
 
 
+@dataclasses.dataclass(frozen=True)
+class CUTOptions(label_aware.LabelAwareOptions):
+    """CUT's own switches and the label-aware options."""
+    nce_idt: bool = option(True, "Also apply PatchNCE to G(y) vs y (identity).")
+    flip_equivariance: bool = option(False, "FastCUT: flip the input batch with p=½.")
+
+
 class CUT(Method):
     """Contrastive unpaired translation A→B; FastCUT is this with the fastcut preset."""
 
+    options = CUTOptions
     image_rows = {
         "translation/real_A|fake_B|real_B": ("real_a", "fake_b", "real_b"),
         "identity/real_B|idt_B": ("real_b", "idt_b"),
     }
+
+    @classmethod
+    def check_config(cls, config):
+        label_aware.check_options(config)
+
+    @classmethod
+    def input_streams(cls, config):
+        streams = super().input_streams(config)
+        return streams + ("a_labels",) if label_aware.uses_labels(config) else streams
 
     def build_networks(self, probe):
         self.generator = build_generator(self.config)
         self.discriminator = build_discriminator(self.config)
         self.discriminator(self.generator(probe))
         self.projector = build_projector(self.config, self.generator)
+        if self.config.lambda_sem:
+            # Frozen: not among `networks` (the run keeps it apart) nor any update's groups.
+            self.segmenter = label_aware.frozen_segmenter(self.config)
+
+    def prepare(self, data, run_dir):
+        """Semantic consistency's S_A: the run's (trained now if it has none) or
+        --sem_segmenter's."""
+        if self.config.lambda_sem:
+            label_aware.prepare_segmenter(self.segmenter, data, run_dir, self.config)
 
     def build_optimizers(self):
         self.optimizer_g = self.add_optimizer("generator", self.generator.trainable_variables)
@@ -77,6 +111,8 @@ class CUT(Method):
         flip_seed = split_seed(seed, 3)[0]
         real = tf.concat([real_a, real_b], 0) if cfg.nce_idt else real_a
         out = {"real_a": real_a, "real_b": real_b}
+        if label_aware.uses_labels(cfg):
+            out["labels_a"] = batch["a_labels"]
         if cfg.flip_equivariance:
             # Integer Philox bits: the same draw with and without XLA (see random_positions).
             flipped = tf.random.stateless_uniform(
@@ -103,7 +139,8 @@ class CUT(Method):
 
     def generator_loss(self, out, seed):
         """λ_GAN·G_GAN against the updated D, plus the PatchNCE loss (the mean of NCE and
-        NCE_Y with the identity term); seed: the patch positions, as in `forward`."""
+        NCE_Y with the identity term), plus λ_sem·SEM with semantic consistency; seed: the
+        patch positions, as in `forward`."""
         cfg = self.config
         _, seed_x, seed_y = split_seed(seed, 3)
         loss_g_gan = losses.generator_gan_loss(cfg.gan_mode, self.discriminator(out["fake_b"]))
@@ -115,34 +152,48 @@ class CUT(Method):
         parts = 2 if cfg.nce_idt else 1
         source_x, *source_y = zip(*[tf.split(f, parts) for f in out["source_features"]])
         translated_x, *translated_y = zip(*[tf.split(f, parts) for f in translated_features])
-        loss_nce = self._nce(source_x, translated_x, seed_x)
+        loss_nce = self._nce(source_x, translated_x, seed_x,
+                             out["labels_a"] if cfg.label_nce else None)
         terms = {"G_GAN": loss_g_gan, "NCE": loss_nce}
         loss_nce_total = loss_nce
         if cfg.nce_idt:
             terms["NCE_Y"] = self._nce(source_y[0], translated_y[0], seed_y)
             loss_nce_total = 0.5 * (loss_nce + terms["NCE_Y"])
-        return cfg.lambda_GAN * loss_g_gan + loss_nce_total, terms
+        loss = cfg.lambda_GAN * loss_g_gan + loss_nce_total
+        if cfg.lambda_sem:
+            terms["SEM"] = self._semantic_consistency(out)
+            loss += cfg.lambda_sem * terms["SEM"]
+        return loss, terms
 
-    def selection_maps(self, real_a, seed):
-        """Where the selector looks, for TensorBoard: a SelectionMap per non-random NCE layer.
+    def _semantic_consistency(self, out):
+        """CE(S_A(G(x_A)), y_A), unweighted. FastCUT's flipped batches translate the mirror
+        image, whose labels are mirrored too."""
+        labels = out["labels_a"]
+        if self.config.flip_equivariance:
+            labels = tf.cond(out["flipped"], lambda: tf.reverse(labels, [2]), lambda: labels)
+        logits = self.segmenter(tf.cast(out["fake_b"], tf.float32))
+        return losses.pixel_cross_entropy(logits, labels, IGNORE_TRAIN_ID)
+
+    def diagnostics(self, images, seed):
+        """Where the selector looks: a SelectionMap per non-random NCE layer, over
+        images["real_a"] [B, H, W, 3].
 
         Significance is what the selector ranks by (for QS-Attn: minus the attention entropy,
         the heat map of the paper's Fig. 2).
         """
-        _, features = self.generator.call_with_features(real_a, self.config.nce_layers)
+        _, features = self.generator.call_with_features(images["real_a"],
+                                                        self.config.nce_layers)
         layer_seeds = layer_seeds_of(seed, len(features))
         maps = []
-        for i, selector in enumerate(self.projector.selectors):
+        for layer, selector, layer_features, layer_seed in zip(
+                self.config.nce_layers, self.projector.selectors, features, layer_seeds):
             if isinstance(selector, RandomSelector):
                 continue
-            indices = selector(features[i], features[i], layer_seeds[i]).indices
-            significance = (selector.significance(features[i])
-                            if hasattr(selector, "significance") else None)
-            zero_entropy = (selector.zero_entropy_fraction(features[i])
-                            if hasattr(selector, "zero_entropy_fraction") else None)
-            maps.append(SelectionMap(self.config.nce_layers[i], indices, significance,
-                                     tuple(features[i].shape[1:3]), zero_entropy))
-        return maps
+            indices = selector(layer_features, layer_features, layer_seed).indices
+            maps.append(SelectionMap(layer, indices, selector.significance(layer_features),
+                                     tuple(layer_features.shape[1:3]),
+                                     selector.zero_entropy_fraction(layer_features)))
+        return Diagnostics({}, maps)
 
     def _translate_flipped(self, real, flipped):
         """FastCUT: G sees the (maybe) flipped batch; the source features are those of the
@@ -154,10 +205,19 @@ class CUT(Method):
                                   lambda: features)
         return fake, source_features
 
-    def _nce(self, source_features, translated_features, seed):
-        """losses.layer_mean_nce between two lists of per-layer features, through F."""
+    def _nce(self, source_features, translated_features, seed, labels=None):
+        """losses.layer_mean_nce between two lists of per-layer features, through F; with
+        the source's label maps `labels` int [B, H, W], label-aware (a patch labelled by
+        label_aware.cell_labels at its layer's resolution and selected position)."""
         cfg = self.config
-        keys, queries, _ = self.projector(list(source_features), list(translated_features),
-                                          seed)
+        keys, queries, positions = self.projector(list(source_features),
+                                                  list(translated_features), seed)
+        patch_labels = None
+        if labels is not None:
+            patch_labels = [
+                tf.gather(label_aware.cell_labels(labels, features.shape[1:3]), indices,
+                          batch_dims=1)
+                for features, indices in zip(source_features, positions)]
         return losses.layer_mean_nce(queries, keys, cfg.lambda_NCE, cfg.nce_T,
-                                     cfg.nce_includes_all_negatives_from_minibatch)
+                                     cfg.nce_includes_all_negatives_from_minibatch,
+                                     patch_labels)

@@ -4,8 +4,22 @@
 
 The preset (configs/cyclegan.cfg) uses the reference's non-anti-aliased networks.
 """
+import dataclasses
+
 from tfattncut import losses
-from tfattncut.methods.two_way import TwoWayGAN, identity_terms
+from tfattncut.config import NON_NEGATIVE, option
+from tfattncut.methods.two_way import TwoWayGAN, TwoWayOptions, identity_terms
+
+
+@dataclasses.dataclass(frozen=True)
+class CycleGANOptions(TwoWayOptions):
+    """CycleGAN's weights (the attention-guided CycleGAN's options inherit them)."""
+    lambda_A: float = option(
+        10.0, "Weight of the cycle loss A -> B -> A.", bounds=NON_NEGATIVE)
+    lambda_B: float = option(
+        10.0, "Weight of the cycle loss B -> A -> B.", bounds=NON_NEGATIVE)
+    lambda_identity: float = option(
+        0.5, "Identity L1 weight, as a fraction of lambda_A / lambda_B.", bounds=NON_NEGATIVE)
 
 
 def cycle_terms(out, lambda_a, lambda_b):
@@ -18,6 +32,7 @@ class CycleGAN(TwoWayGAN):
     """Two generators tied by cycle consistency; `translator_ab/ba` are what translates (the
     attention-guided subclass swaps in its compositions and keeps everything else)."""
 
+    options = CycleGANOptions
     identity_flag = "lambda_identity"
 
     image_rows = {

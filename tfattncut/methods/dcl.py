@@ -6,14 +6,30 @@ projector_ba (H2) -- the *other* generator's encoder embeds the translated image
 mirror image, so each head always embeds the features of one generator's encoder. The loss is
 λ_GAN·(GAN_AB + GAN_BA) + λ_NCE·(NCE_AB + NCE_BA) + λ_IDT·(identity L1 of both).
 """
+import dataclasses
+
 import tensorflow as tf
 
 from tfattncut import losses
-from tfattncut.methods.two_way import TwoWayGAN, identity_terms
+from tfattncut.config import BELOW_ONE, NON_NEGATIVE, POSITIVE, option
+from tfattncut.methods.two_way import TwoWayGAN, TwoWayOptions, identity_terms
 from tfattncut.models.heads import build_projector, layer_seeds_of
 from tfattncut.models.similarity import SimilarityMapper
 from tfattncut.randomness import split_seed
 from tfattncut.selection.random import RandomSelector
+
+
+@dataclasses.dataclass(frozen=True)
+class DCLGANOptions(TwoWayOptions):
+    """DCLGAN's identity weight and the heads' optimiser (SimDCL's options inherit them)."""
+    lambda_IDT: float = option(1.0, "Weight of the identity L1.", bounds=NON_NEGATIVE)
+    lr_F: float = option(1e-3, "Initial Adam learning rate of the heads.", bounds=POSITIVE)
+    beta1_F: float = option(0.9, "Adam beta1 of the heads.", bounds=BELOW_ONE)
+
+
+@dataclasses.dataclass(frozen=True)
+class SimDCLOptions(DCLGANOptions):
+    lambda_SIM: float = option(10.0, "Weight of the similarity loss.", bounds=NON_NEGATIVE)
 
 
 def embed(key_projector, query_projector, key_features, query_features, seed):
@@ -43,6 +59,7 @@ def similarity_distance(u, v):
 class DCLGAN(TwoWayGAN):
     """Two generators, two Ds, two projection heads; hinge loss and no pool in the preset."""
 
+    options = DCLGANOptions
     identity_flag = "lambda_IDT"
 
     def build_networks(self, probe):
@@ -112,6 +129,8 @@ class SimDCL(DCLGAN):
     Real images use the keys of the NCE; translated images are embedded at fresh random
     positions by the head of the encoder that saw them (as the reference samples them).
     """
+
+    options = SimDCLOptions
 
     def build_networks(self, probe):
         super().build_networks(probe)

@@ -11,10 +11,12 @@ Non-finite numbers: as in CUT, the D update is gated on the Ds' loss and gradien
 G-side update on its own (guarded_update.GuardedUpdate); a skipped D update also leaves the
 pools as they were, so a non-finite fake never enters them.
 """
+import dataclasses
+
 import tensorflow as tf
 
 from tfattncut import losses
-from tfattncut.config import DIRECTIONS
+from tfattncut.config import DIRECTIONS, NON_NEGATIVE, option
 from tfattncut.methods.base import PROBE_SHAPE, Method
 from tfattncut.methods.image_pool import ImagePool
 from tfattncut.models.discriminator import build_discriminator
@@ -24,6 +26,13 @@ from tfattncut.randomness import split_seed
 _DIRECTION_KEYS = dict(zip(DIRECTIONS, ("ab", "ba")))
 # Preprocessing modes whose training views vary in size: a pool stores fakes of one size.
 _VARIABLE_SIZE_MODES = ("none", "scale_width")
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoWayOptions:
+    """What every two-way baseline lets a run choose (their own options inherit these)."""
+    pool_size: int = option(
+        50, "Earlier fakes kept per discriminator (0: none).", bounds=NON_NEGATIVE)
 
 
 def identity_terms(out, weight_a, weight_b):
@@ -45,6 +54,7 @@ class TwoWayGAN(Method):
     and `generator_groups` (further networks trained with the generators).
     """
 
+    options = TwoWayOptions
     # Channels a pool stores per pixel (the attention-guided model adds its mask).
     record_channels = 3
     identity_flag = None  # set by each subclass (see above)
@@ -55,12 +65,15 @@ class TwoWayGAN(Method):
         "identity/real_B|idt_B": ("real_b", "idt_b"),
     }
 
-    def __init__(self, config, **kwargs):
+    @classmethod
+    def check_config(cls, config):
         if config.pool_size and config.preprocess in _VARIABLE_SIZE_MODES:
             raise ValueError(
                 f"--pool_size={config.pool_size} stores fakes of one size, but "
                 f"--preprocess={config.preprocess} keeps each image's own size; use a cropping "
                 "--preprocess (resize_and_crop, crop, scale_width_and_crop) or --pool_size=0")
+
+    def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
         side = config.crop_size // 4 * 4
         shape = [side, side, self.record_channels]

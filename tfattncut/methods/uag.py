@@ -6,13 +6,28 @@ networks train with the generators for `--uag_attention_epochs` epochs and are t
 from then on each D sees its images masked by the thresholded attention, m > τ: real t by
 A_T(t), a translation by the attention of the source it came from.
 """
+import dataclasses
+
 import tensorflow as tf
 
-from tfattncut.methods.base import PROBE_SHAPE
-from tfattncut.methods.cyclegan import CycleGAN
+from tfattncut.config import AT_LEAST_ONE, BELOW_ONE, NON_NEGATIVE, option
+from tfattncut.methods.base import PROBE_SHAPE, Diagnostics
+from tfattncut.methods.cyclegan import CycleGAN, CycleGANOptions
 from tfattncut.methods.two_way import direction_key
 from tfattncut.models.attention import AttentionTranslator, build_attention
 from tfattncut.models.generator import build_generator
+
+
+@dataclasses.dataclass(frozen=True)
+class UAGOptions(CycleGANOptions):
+    """CycleGAN's options and the attention networks'."""
+    uag_attention_epochs: int = option(
+        30, "Epochs the attention networks train; then they are frozen and the "
+        "discriminators see attention-masked images.", bounds=NON_NEGATIVE)
+    uag_threshold: float = option(
+        0.1, "Attention above this keeps a pixel in the discriminators' view.",
+        bounds=BELOW_ONE)
+    uag_attention_ngf: int = option(32, "Attention network width.", bounds=AT_LEAST_ONE)
 
 
 def masked_view(record, threshold, masked):
@@ -27,6 +42,7 @@ class UAG(CycleGAN):
     """Pools store (image, attention) records, so a fake drawn from the pool later is masked
     by its own attention, thresholded by the rule of the current epoch."""
 
+    options = UAGOptions
     record_channels = 4
     image_rows = {
         **CycleGAN.image_rows,
@@ -118,14 +134,15 @@ class UAG(CycleGAN):
         images.update(mask_a=2.0 * out["mask_a"] - 1.0, mask_b=2.0 * out["mask_b"] - 1.0)
         return images
 
-    def summary_scalars(self, images):
+    def diagnostics(self, images, seed):
         """How much each attention keeps: its mean and the share above --uag_threshold (what
         the Ds see once it is frozen). Attention that collapses to 0 makes the method the
         identity, which these show at a glance."""
+        del seed
         scalars = {}
         for domain in ("A", "B"):
             mask = (images[f"mask_{domain.lower()}"] + 1.0) / 2.0
             scalars[f"attention/mask_{domain}_mean"] = tf.reduce_mean(mask)
             scalars[f"attention/mask_{domain}_above_threshold"] = tf.reduce_mean(
                 tf.cast(mask > self.config.uag_threshold, tf.float32))
-        return scalars
+        return Diagnostics(scalars, [])

@@ -12,6 +12,8 @@ import collections
 import keras
 import tensorflow as tf
 
+from tfattncut.config import NoOptions
+from tfattncut.layers import make_initializer
 from tfattncut.randomness import philox_bits
 
 
@@ -44,17 +46,57 @@ class Selector(keras.layers.Layer):
       positions must use only `tf.random.stateless_*` ops with it, so that a resumed run and
       every replica of a distribution strategy draw exactly the same positions.
     num_patches: P; a selector returns min(P, H*W) vectors.
+
+    A selector is built for a run by its own `from_run_config`; `options` is the frozen
+    dataclass of its own flags (tfattncut.config), none by default.
     """
+
+    options = NoOptions
 
     def __init__(self, num_patches, **kwargs):
         super().__init__(**kwargs)
         self.num_patches = num_patches
 
+    @classmethod
+    def from_run_config(cls, config, channels, name):
+        """This selector for an NCE layer of `channels` channels, as the run's Config asks:
+        --num_patches and `arguments_from(config, channels)`. (Not Keras' `from_config`,
+        which rebuilds a layer from its own `get_config`.)"""
+        return cls(config.num_patches, name=name, **cls.arguments_from(config, channels))
+
+    @classmethod
+    def arguments_from(cls, config, channels):
+        """The constructor's arguments besides num_patches and name that the run's Config
+        sets; none by default."""
+        del config, channels
+        return {}
+
     def call(self, source, translated, seed):
         raise NotImplementedError
 
+    def significance(self, source):
+        """What the selector ranks positions by, [B, H, W, C] -> [B, N] (TensorBoard's heat
+        map), or None for a selector without one."""
+        del source
+
+    def zero_entropy_fraction(self, source):
+        """The share of positions tied at entropy 0, [B, H, W, C] -> scalar, or None for a
+        selector that does not rank by entropy."""
+        del source
+        return None
+
     def get_config(self):
         return {**super().get_config(), "num_patches": self.num_patches}
+
+
+class LearnedSelector(Selector):
+    """A selector with weights of its own (attention-based CUT's modules): sized to its
+    layer's channels and initialised as every weight of F (--init_type, --init_gain)."""
+
+    @classmethod
+    def arguments_from(cls, config, channels):
+        return {"channels": channels,
+                "initializer": make_initializer(config.init_type, config.init_gain)}
 
 
 def flatten_positions(features):

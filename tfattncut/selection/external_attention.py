@@ -7,11 +7,12 @@ import tensorflow as tf
 
 from tfattncut.layers import make_initializer
 
-from tfattncut.selection.base import Selection, Selector, flatten_positions, most_significant
+from tfattncut.selection.base import (LearnedSelector, Selection, flatten_positions,
+                                      most_significant)
 from tfattncut.selection.significance import gather_positions
 
 
-class ExternalAttentionSelector(Selector):
+class ExternalAttentionSelector(LearnedSelector):
     """External attention (Guo et al.) with memories M_k (C→S) and M_v (S→C), no biases.
 
     A = softmax over the N positions of X M_kᵀ, then each row divided by (1e-9 + its sum

@@ -8,14 +8,38 @@ one of them only:
           from the source and are NOT stop-gradient (losses.md "QS-Attn gradient path").
 The module-level functions below are the shared pieces; the selectors are thin compositions.
 """
+import dataclasses
+
 import tensorflow as tf
 
+from tfattncut.config import NON_NEGATIVE, option
 from tfattncut.selection.base import Selection, Selector, flatten_positions, most_significant
 
 WINDOW = 7
 RADIUS = WINDOW // 2
 LAYOUTS = ("reference", "correct")
 TIE_BREAKS = ("random", "index")
+
+
+@dataclasses.dataclass(frozen=True)
+class QSOptions:
+    """What every QS-Attn selector (here and in ablations.py) lets a run choose."""
+    qs_tie_break: str = option(
+        "random", "How equal scores are ranked (many entropies are exactly 0 early in "
+        "training): random (uniformly, from the step's seed, like the reference's GPU sort) "
+        "or index (lowest position first).", TIE_BREAKS)
+    qs_block_size: int = option(
+        512, "Rows per block of the memory-efficient global entropy (0: dense N×N).",
+        bounds=NON_NEGATIVE)
+
+
+@dataclasses.dataclass(frozen=True)
+class QSLocalOptions(QSOptions):
+    """The local selectors' window layout besides QSOptions."""
+    qs_local_layout: str = option(
+        "reference", "Window layout: reference (the reference code's mixed-up (C, 49) "
+        "layout, which produced the published numbers) or correct (the true 7x7 "
+        "neighbours).", LAYOUTS)
 
 
 def at_least_float32(features):
@@ -167,6 +191,8 @@ class QSGlobal(Selector):
     Subclasses change `select` or `route`; both receive [B, H, W, C] maps.
     """
 
+    options = QSOptions
+
     def __init__(self, num_patches, block_size=512, blocked=True, tie_break="random", **kwargs):
         super().__init__(num_patches, **kwargs)
         if block_size < 1:
@@ -177,6 +203,14 @@ class QSGlobal(Selector):
         self.block_size = block_size
         self.blocked = blocked
         self.tie_break = tie_break
+
+    @classmethod
+    def arguments_from(cls, config, channels):
+        """--qs_tie_break, and --qs_block_size (0: the dense computation)."""
+        del channels
+        blocking = ({"block_size": config.qs_block_size} if config.qs_block_size
+                    else {"blocked": False})
+        return {**blocking, "tie_break": config.qs_tie_break}
 
     def call(self, source, translated, seed):
         source, translated = at_least_float32(source), at_least_float32(translated)
@@ -240,6 +274,8 @@ class QSLocal(QSGlobal):
     globally.
     """
 
+    options = QSLocalOptions
+
     def __init__(self, num_patches, layout="reference", **kwargs):
         super().__init__(num_patches, **kwargs)
         if layout not in LAYOUTS:
@@ -248,6 +284,10 @@ class QSLocal(QSGlobal):
                 f"{LAYOUTS}, got {layout!r}."
             )
         self.layout = layout
+
+    @classmethod
+    def arguments_from(cls, config, channels):
+        return {**super().arguments_from(config, channels), "layout": config.qs_local_layout}
 
     def significance(self, source):
         """[B, H, W, C] -> [B, N]: minus the local (7×7) entropy of each position."""

@@ -6,11 +6,12 @@ import tensorflow as tf
 
 from tfattncut.layers import make_initializer
 
-from tfattncut.selection.base import Selection, Selector, flatten_positions, most_significant
+from tfattncut.selection.base import (LearnedSelector, Selection, flatten_positions,
+                                      most_significant)
 from tfattncut.selection.significance import gather_positions, reduced_width
 
 
-class SelfAttentionSelector(Selector):
+class SelfAttentionSelector(LearnedSelector):
     """A = softmax(Q Kᵀ / √d) over positions, Q = X W_q + b_q, K = X W_k, d = C / reduction.
 
     significance = −entropy of each row of A (sharp rows first); source vectors = A_sel · X,

@@ -5,7 +5,8 @@ The selection is deterministic: ties go to the lower raster index (base.most_sig
 """
 import tensorflow as tf
 
-from tfattncut.selection.base import Selection, Selector, flatten_positions, most_significant
+from tfattncut.selection.base import (LearnedSelector, Selection, flatten_positions,
+                                      most_significant)
 
 
 def reduced_width(module, channels, reduction):
@@ -23,7 +24,7 @@ def gather_positions(values, indices):
     return tf.gather(values, indices, batch_dims=1)
 
 
-class GatedSelector(Selector):
+class GatedSelector(LearnedSelector):
     """A module that rescales the features with a gate M in (0, 1) computed from the source.
 
     significance of a position = mean over channels of M there; vectors = (r + M) ⊙ X at the

@@ -19,7 +19,7 @@ import tensorflow as tf
 from tfattncut.data import synthetic
 from tfattncut.data.image_files import decode_image, list_images
 from tfattncut.evaluation import images as image_files
-from tfattncut.evaluation.segmenter import read_train_ids
+from tfattncut.data.labels import read_train_ids
 
 # name -> (image folder, label folder): the parts of the data set a study reads.
 SPLITS = {

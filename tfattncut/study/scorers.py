@@ -47,8 +47,8 @@ class SegmenterSettings:
     label_epochs: int = 20
 
     def fit(self, pixels, labels, seed):
-        return segmenter.fit_segmenter(pixels, labels, self.epochs, self.batch_size,
-                                       self.learning_rate, seed, self.width)
+        return segmenter.train_on_arrays(pixels, labels, self.epochs, self.batch_size,
+                                         self.learning_rate, seed, self.width)
 
 
 def make_deterministic(threads):

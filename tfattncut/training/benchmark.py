@@ -23,7 +23,9 @@ import time
 
 import tensorflow as tf
 
+from tfattncut.data.unaligned import is_label_stream
 from tfattncut.methods import build_method
+from tfattncut.models.segmenter import NUM_CLASSES
 from tfattncut.training.strategy import make_strategy, resolve_jit_compile, run_step
 
 _CONVOLUTIONS = {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "DepthwiseConv2dNative",
@@ -122,9 +124,20 @@ def peak_memory_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def random_inputs(streams, batch_size, size):
+    """A random batch of `streams` (data.unaligned.STREAMS): images [B, size, size, 3] in
+    [-1, 1], label maps [B, size, size] of train ids."""
+    shape = [batch_size, size, size]
+    return {stream: tf.random.uniform(shape, 0, NUM_CLASSES, tf.int32, seed=i)
+            if is_label_stream(stream) else tf.random.uniform(shape + [3], -1, 1, seed=i)
+            for i, stream in enumerate(streams)}
+
+
 def measure_training_step(config, steps=5, warmup=2):
     """Mean wall time and FLOPs of `steps` training steps after `warmup` untimed steps, on
-    random [batch, crop, crop, 3] inputs (the data pipeline is not part of the step), run as
+    `random_inputs` of the method's streams (the data pipeline is not part of the step; a
+    frozen network a method prepares from the data, such as semantic consistency's S_A,
+    keeps its initial weights, which cost the same), run as
     training runs them: under --strategy, each replica with its share of --batch_size, with
     --jit_compile resolved as training resolves it (tfattncut.training.strategy).
 
@@ -140,15 +153,14 @@ def measure_training_step(config, steps=5, warmup=2):
         method = build_method(config)
     jit, _ = resolve_jit_compile(config.jit_compile, strategy)
     step = tf.function(lambda batch, seed: run_step(strategy, method, batch, seed, jit)[0])
-    shape = [config.batch_size, config.crop_size, config.crop_size, 3]
-    images = {k: tf.random.uniform(shape, -1, 1, seed=i) for i, k in enumerate("ab")}
+    inputs = random_inputs(method.input_streams(config), config.batch_size, config.crop_size)
     share = config.batch_size // replicas
 
-    def replica_images(context):
+    def replica_inputs(context):
         start = context.replica_id_in_sync_group * share
-        return {k: v[start:start + share] for k, v in images.items()}
+        return {k: v[start:start + share] for k, v in inputs.items()}
 
-    batch = strategy.experimental_distribute_values_from_function(replica_images)
+    batch = strategy.experimental_distribute_values_from_function(replica_inputs)
     start = time.perf_counter()
     graph = step.get_concrete_function(batch, tf.constant([config.seed, 0])).graph
     trace_s = time.perf_counter() - start

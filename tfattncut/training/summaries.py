@@ -34,12 +34,6 @@ def write_scalars(step, losses, learning_rate):
     tf.summary.scalar("lr", learning_rate, step=step)
 
 
-def write_method_scalars(step, scalars):
-    """A method's own scalars (Method.summary_scalars), under their own tags."""
-    for tag, value in scalars.items():
-        tf.summary.scalar(tag, value, step=step)
-
-
 def write_images(step, images, rows):
     for name, grid in image_grids(images, rows).items():
         tf.summary.image(name, grid, step=step, max_outputs=grid.shape[0])
@@ -76,6 +70,15 @@ def selection_overlay(images, indices, significance, grid):
         red = base + 0.5 * upsample((significance - low) / (high - low + 1e-12), "bilinear")
     green = tf.maximum(base, upsample(selected, "nearest"))
     return tf.clip_by_value(tf.concat([red, green, base], axis=-1), 0.0, 1.0)
+
+
+def write_diagnostics(step, images, diagnostics):
+    """A method's `Diagnostics` of the step's images: its scalars under their own tags, its
+    selection maps as `write_selection_maps` shows them over images["real_a"]."""
+    for tag, value in diagnostics.scalars.items():
+        tf.summary.scalar(tag, value, step=step)
+    if diagnostics.selection_maps:
+        write_selection_maps(step, images["real_a"], diagnostics.selection_maps)
 
 
 def write_selection_maps(step, images, maps):

@@ -27,7 +27,7 @@ from tfattncut.data.unaligned import UnalignedFolders
 from tfattncut.evaluation import charts, evaluate
 from tfattncut.metrics import inception
 from tfattncut.inference import translate
-from tfattncut.methods import build_method
+from tfattncut.methods import build_method, method_class
 from tfattncut.progress import Progress
 from tfattncut.training import profiling, summaries
 from tfattncut.training.strategy import make_strategy, resolve_jit_compile, run_step
@@ -104,7 +104,8 @@ class Trainer:
         if config.eval_every_epochs:
             check_eval_setup(config)
         config_lib.check_discriminator_fits(config)  # configs not built from flags
-        self.data = UnalignedFolders(config)
+        streams = method_class(config.model).input_streams(config)
+        self.data = UnalignedFolders(config, streams=streams)
         self.steps_per_epoch = self.data.steps_per_epoch(config.batch_size)
         if self.steps_per_epoch == 0:
             raise ValueError(f"--batch_size={config.batch_size} is larger than the data set in "
@@ -138,8 +139,7 @@ class Trainer:
             max_to_keep=1)
         self._saved_step = None
         self._distributed_step = self._make_distributed_step()
-        if hasattr(self.method, "selection_maps"):
-            self._selection_maps = tf.function(self.method.selection_maps)
+        self._diagnostics = tf.function(self.method.diagnostics)
 
     @property
     def total_steps(self):
@@ -222,6 +222,7 @@ class Trainer:
         config = self.config
         self.restore_or_start()
         profiling.check_window(config.profile_steps, self.total_steps, int(self.step))
+        self.method.prepare(self.data, self._writable(config.run_dir))
         if self.is_chief:
             os.makedirs(config.run_dir, exist_ok=True)
             with open(os.path.join(config.run_dir, "config.json"), "w") as f:
@@ -370,11 +371,8 @@ class Trainer:
             summaries.write_scalars(step, losses, lr)
         if step % config.image_every == 0 or step == 1:
             summaries.write_images(step, images, self.method.image_rows)
-            summaries.write_method_scalars(step, self.method.summary_scalars(images))
-            if hasattr(self.method, "selection_maps"):
-                seed = tf.constant([self.config.seed, step], tf.int32)
-                summaries.write_selection_maps(
-                    step, images["real_a"], self._selection_maps(images["real_a"], seed))
+            seed = tf.constant([self.config.seed, step], tf.int32)
+            summaries.write_diagnostics(step, images, self._diagnostics(images, seed))
             summaries.write_histograms(step, self.method.networks)
 
     @property
