@@ -17,8 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfattncut.data import synthetic
-from tfattncut.data.image_files import decode_image, list_images
-from tfattncut.evaluation import images as image_files
+from tfattncut.data.image_files import decode_image, list_images, match_by_stem
 from tfattncut.data.labels import read_train_ids
 
 # name -> (image folder, label folder): the parts of the data set a study reads.
@@ -66,8 +65,8 @@ class StudyData:
     def split(self, name):
         folder, label_folder = SPLITS[name]
         paths = list_images(os.path.join(self.dataroot, folder))
-        label_paths = image_files.match_by_stem(paths, os.path.join(self.dataroot,
-                                                                     label_folder), "--dataroot")
+        label_paths = match_by_stem(paths, os.path.join(self.dataroot, label_folder),
+                                    "--dataroot")
         pixels = np.stack([decode_image(tf.io.read_file(p)).numpy() for p in paths])
         labels = np.stack([read_train_ids(p) for p in label_paths])
         if pixels.shape[:3] != labels.shape:
