@@ -1,4 +1,4 @@
-"""Losses against NumPy implementations of losses.md."""
+"""Losses against NumPy implementations of docs/design/losses.md."""
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized

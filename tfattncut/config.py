@@ -129,7 +129,7 @@ class SharedOptions:
     selectors' own."""
     _area("method")  # its objective follows the data and the networks
     model: str = _field("cut", "Training method.", METHODS)
-    _area("data")  # training.md, "Unaligned folder data set"
+    _area("data")  # docs/design/training.md#unaligned-folder-data-set
     dataroot: str = _field("data/synth_street", "Folder with trainA, trainB, testA, testB.")
     make_synthetic: bool = _field(
         False, "Render the bundled synthetic street scenes into dataroot if it has none.")
@@ -148,7 +148,7 @@ class SharedOptions:
     crop_size: int = _field(256, "Training crop size.", bounds=AT_LEAST_ONE)
     no_flip: bool = _field(False, "Disable random horizontal flips.")
     batch_size: int = _field(1, "Global batch size (split over replicas).", bounds=AT_LEAST_ONE)
-    _area("networks")  # networks.md
+    _area("networks")  # docs/design/networks.md
     netG: str = _field("resnet_9blocks", "Generator.", ["resnet_9blocks", "resnet_6blocks"])
     ngf: int = _field(64, "Generator width.", bounds=AT_LEAST_ONE)
     ndf: int = _field(64, "Discriminator width.", bounds=AT_LEAST_ONE)
@@ -158,7 +158,7 @@ class SharedOptions:
     init_gain: float = _field(0.02, "Initialisation gain.", bounds=NON_NEGATIVE)
     no_antialias: bool = _field(False, "Strided convs instead of blur downsampling.")
     no_antialias_up: bool = _field(False, "Transposed convs instead of blur upsampling.")
-    _area("method")  # the objective: losses.md
+    _area("method")  # the objective: docs/design/losses.md
     gan_mode: str = _field("lsgan", "GAN loss.", ["lsgan", "vanilla", "hinge"])
     lambda_GAN: float = _field(1.0, "Weight of the GAN loss.", bounds=NON_NEGATIVE)
     lambda_NCE: float = _field(1.0, "Weight of the PatchNCE loss.", bounds=NON_NEGATIVE)
@@ -168,13 +168,14 @@ class SharedOptions:
     netF_nc: int = _field(256, "Projection head width.", bounds=AT_LEAST_ONE)
     nce_includes_all_negatives_from_minibatch: bool = _field(
         False, "Take negatives from the whole batch instead of the same image.")
-    _area("selection")  # selection.md
+    _area("selection")  # docs/design/selection.md
     selector: str = _field(
-        "random", "Patch selector (selection.md).",
+        "random", "Patch selector (docs/design/selection.md).",
         SELECTORS)
     qs_layers: tuple[int, ...] = _field(
         (), "NCE layers where a non-random selector acts (empty: the last two nce_layers).")
-    _area("training")  # the run, optimisation (training.md, "Optimisation"), runtime
+    # the run, optimisation (docs/design/training.md#optimisation), runtime
+    _area("training")
     name: str = _field("experiment", "Run name: outputs go to checkpoints_dir/name.")
     checkpoints_dir: str = _field("runs", "Root folder of run directories.")
     seed: int = _field(0, "Seed of every random draw (data order, crops, patches, init).",
@@ -226,7 +227,7 @@ class SharedOptions:
         10, "Stop with an error after this many consecutive steps skipped for a non-finite "
         "loss or gradient (0: never stop; float16 loss-scale overflows do not count).",
         bounds=NON_NEGATIVE)
-    _area("evaluation")  # during training: metrics.md
+    _area("evaluation")  # during training: docs/design/metrics.md#reports
     eval_every_epochs: int = _field(
         0, "Every N epochs, translate the test split, score it, log the metrics, and keep the "
         "best-FID checkpoint in RUN/best_fid/ (0: never).", bounds=NON_NEGATIVE)

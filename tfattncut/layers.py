@@ -3,7 +3,7 @@ and the reference's weight initialisers.
 
 Keras has no reflection padding layer, its GroupNormalization defaults differ from the
 reference instance norm, and its GlorotNormal is truncated with gain 1; these small layers
-reproduce the reference behaviour exactly (networks.md).
+reproduce the reference behaviour exactly (docs/design/networks.md#building-blocks).
 """
 import random
 

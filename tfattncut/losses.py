@@ -1,4 +1,4 @@
-"""The objectives of losses.md as pure functions on tensors.
+"""The objectives of docs/design/losses.md as pure functions on tensors.
 
 All return the mean over the local batch; under a distribution strategy the caller divides by
 the number of replicas before taking gradients (Keras sums gradients across replicas).
@@ -35,7 +35,7 @@ def discriminator_terms(gan_mode, real_logits, fake_logits):
 
 def discriminator_loss(gan_mode, real_term, fake_term):
     """½·(real + fake) for lsgan and vanilla (the reference's D loss); hinge is the plain sum
-    (losses.md)."""
+    (docs/design/losses.md#gan-losses)."""
     return real_term + fake_term if gan_mode == "hinge" else 0.5 * (real_term + fake_term)
 
 

@@ -6,8 +6,9 @@ legacy pickle stream whose tensors are `torch._utils._rebuild_tensor_v2(storage,
 size, stride, ...)` calls on storages kept as raw bytes. A restricted unpickler allows only
 those few globals, so a .pth cannot run code. Reference names map to tfattncut's layer list
 one to one: `model.I.weight` is entry I of `ResnetGenerator.layer_list` and
-`model.I.conv_block.J.weight` entry J of residual block I's body (networks.md); the fixed
-blur filters (`model.I.filt`) are buffers with nothing to import.
+`model.I.conv_block.J.weight` entry J of residual block I's body
+(docs/design/networks.md#reference-weight-layout); the fixed blur filters (`model.I.filt`)
+are buffers with nothing to import.
 """
 import collections
 import glob

@@ -78,7 +78,8 @@ class TFGANReferenceTest(tf.test.TestCase):
 
     def test_laplacian_pyramid_matches(self):
         # TF-GAN's SWD normalises each patch by its own mean and std, not each channel by the
-        # set's statistics as ProGAN (and metrics.md) do, so only the pyramid is compared.
+        # set's statistics as ProGAN (and docs/design/metrics.md#swd) do, so only the pyramid
+        # is compared.
         images = np.random.default_rng(2).uniform(0, 255, size=(2, 32, 32, 3)).astype(np.float32)
         expected = self.sliced_wasserstein.laplacian_pyramid(tf.constant(images), 2)
         for got, want in zip(swd.laplacian_pyramid(images, 2), expected):

@@ -1,5 +1,6 @@
-"""The QS-Attn ablations against NumPy (selection.md "Ablations"); the contract they share
-with qs_global (blocked == dense, XLA, per image, gradients) is tested in test_qsattn.py."""
+"""The QS-Attn ablations against NumPy (docs/design/selection.md#ablations); the contract
+they share with qs_global (blocked == dense, XLA, per image, gradients) is tested in
+test_qsattn.py."""
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized

@@ -1,4 +1,5 @@
-"""The four attention modules of attention-based CUT (selection.md): each against a float64
+"""The four attention modules of attention-based CUT
+(docs/design/selection.md#attention-modules-of-attention-based-cut): each against a float64
 NumPy oracle recomputed from the layer's own weights, plus the contract they share as
 selectors with weights inside F (parameter placement, one set of weights for both domains,
 trainable by an optimizer on a loss of the Selection, XLA == eager)."""

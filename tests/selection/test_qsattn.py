@@ -1,6 +1,6 @@
-"""QS-Attn selection against NumPy oracles (selection.md "QS-Attn"), plus the contract every
-QS-Attn selector (here and in ablations.py) keeps: blocked == dense, XLA == eager, per-image
-selection, gradients."""
+"""QS-Attn selection against NumPy oracles (docs/design/selection.md#qs-attn), plus the
+contract every QS-Attn selector (here and in ablations.py) keeps: blocked == dense, XLA ==
+eager, per-image selection, gradients."""
 import itertools
 
 import numpy as np
@@ -42,7 +42,8 @@ def features(shape, seed, dtype=np.float64):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-# NumPy oracles: straight transcriptions of selection.md, one image at a time.
+# NumPy oracles: straight transcriptions of docs/design/selection.md#qs-attn, one image at a
+# time.
 
 
 def np_softmax(logits, axis=-1):

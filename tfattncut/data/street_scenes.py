@@ -1,4 +1,5 @@
-"""The geometry of the synthetic street scenes (spec: synthetic.md), shared by both styles.
+"""The geometry of the synthetic street scenes (docs/design/synthetic.md#scene-grammar),
+shared by both styles.
 
 A scene is a few axis-aligned boxes, circles and ground strips in a 3-D street frame seen by a
 pinhole camera (x right, y up, z forward, in metres), drawn far to near into a map of *keys*;

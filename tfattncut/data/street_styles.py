@@ -1,6 +1,7 @@
-"""The two looks of the synthetic street scenes (spec: synthetic.md): domain A, the "simulator"
-(flat saturated colours, hard edges), and domain B, the "camera" (varied palette, textures,
-shading, shadows, blur, grading, noise, JPEG). Each colours a street_scenes.Scene's key map.
+"""The two looks of the synthetic street scenes (docs/design/synthetic.md#styles): domain A,
+the "simulator" (flat saturated colours, hard edges), and domain B, the "camera" (varied
+palette, textures, shading, shadows, blur, grading, noise, JPEG). Each colours a
+street_scenes.Scene's key map.
 """
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter

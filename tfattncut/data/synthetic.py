@@ -1,4 +1,4 @@
-"""The bundled sim-to-real street scenes on disk (spec: synthetic.md): one example
+"""The bundled sim-to-real street scenes on disk (docs/design/synthetic.md): one example
 (`render_example`) and the data set's writer (`generate_dataset`, `ensure_dataset`).
 
 Real sim-to-real data (GTA5 -> Cityscapes) cannot ship, so we render our own: a "simulator"

@@ -1,5 +1,5 @@
-"""The unaligned folder data set (training.md, "Unaligned folder data set") as a tf.data
-pipeline, sharded over input pipelines for tf.distribute.
+"""The unaligned folder data set (docs/design/training.md#unaligned-folder-data-set) as a
+tf.data pipeline, sharded over input pipelines for tf.distribute.
 
 Layout: `dataroot/{phase}A`, `dataroot/{phase}B`. Domain A is walked in a per-epoch order and
 each A image is paired with a B image drawn at random, as in the reference's UnalignedDataset.

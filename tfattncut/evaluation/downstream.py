@@ -1,4 +1,5 @@
-"""The downstream sim-to-real experiment (attention-based CUT's validation; synthetic.md).
+"""The downstream sim-to-real experiment (attention-based CUT's validation;
+docs/design/synthetic.md#the-downstream-check).
 
 A translation A -> B is useful for sim-to-real when it changes the style and keeps every
 object where it was, so that the simulator's labels stay valid. The experiment measures

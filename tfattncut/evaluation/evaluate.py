@@ -1,5 +1,5 @@
-"""Metric reports (spec/metrics.md): chosen metrics between two image sets, as a dict, a
-printable table, JSON and TensorBoard scalars.
+"""Metric reports (docs/design/metrics.md#reports): chosen metrics between two image sets,
+as a dict, a printable table, JSON and TensorBoard scalars.
 
 A report is a JSON-ready dict:
     inputs:     what was compared (folders, image counts, segmenter, ...);

@@ -24,7 +24,7 @@ class TorchAdam(keras.optimizers.Adam):
     non-finite gradients.
 
     Keras adds ε to √v (before bias correction), which differs from the reference when v is
-    small; training.md asks for PyTorch's form.
+    small; docs/design/training.md#optimisation asks for PyTorch's form.
 
     `apply(grads, variables, skip)` changes nothing -- no variable, no moment, not
     `iterations` (the bias correction's step count) -- when `skip` is True or any gradient

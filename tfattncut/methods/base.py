@@ -75,8 +75,9 @@ class Method(keras.Model):
     A `keras.Model` rather than a `tf.Module`: the networks are Keras models, so as attributes
     of one they are tracked and counted like any Keras sub-model, and `method(images)`
     translates A→B as in the keras.io examples. Keras' own `fit` / `train_step(data)` are not
-    used (`fit` fails under MultiWorkerMirroredStrategy with Keras 3, training.md); the step
-    is `replica_step`, a different name so that no one mistakes it for Keras'.
+    used (`fit` fails under MultiWorkerMirroredStrategy with Keras 3,
+    docs/design/training.md#distribution); the step is `replica_step`, a different name so
+    that no one mistakes it for Keras'.
 
     Everything about one method is in its own file; the trainer, the data layer and the
     flags find it through these class attributes and classmethods:
@@ -93,10 +94,10 @@ class Method(keras.Model):
     front: lazily created ones fail with 2+ replicas), and makes the two guarded updates
     `update_d` and `update_g` (tfattncut.methods.guarded_update).
 
-    `replica_step` is the update rule of losses.md, the same for every method: one forward
-    pass, D's update, then G's (and F's, ...) update against the *updated* D. A subclass
-    declares the pieces that XLA may compile -- pure functions of tensors and the networks'
-    weights, with no cross-replica communication:
+    `replica_step` is the update rule of docs/design/losses.md#update-step, the same for
+    every method: one forward pass, D's update, then G's (and F's, ...) update against the
+    *updated* D. A subclass declares the pieces that XLA may compile -- pure functions of
+    tensors and the networks' weights, with no cross-replica communication:
       forward(batch, seed) -> out: the translations (and whatever else both losses need) of
         this replica's batch {stream: tensor} of `input_streams` ("a", "b": [B, H, W, 3]);
         a dict of tensors or lists of tensors; seed int32 [2], unique to the step and equal
@@ -236,9 +237,10 @@ class Method(keras.Model):
         through the tape, the gradient function of each. The rest -- the pool exchange of
         `discriminator_inputs`, loss scaling, the finiteness agreement and the optimiser
         updates, whose cross-replica all-reduces XLA cannot compile under MirroredStrategy
-        (training.md) -- stays in graph mode between them. One forward pass serves both
-        updates, as without XLA: G's tape records the compiled calls, so G's gradient runs
-        the backward of `forward` that XLA compiles for it, with no second forward pass.
+        (docs/design/training.md#xla) -- stays in graph mode between them. One forward pass
+        serves both updates, as without XLA: G's tape records the compiled calls, so G's
+        gradient runs the backward of `forward` that XLA compiles for it, with no second
+        forward pass.
         """
         if not jit_compile:
             return self._step(batch, seed, self.forward, self.discriminator_loss,

@@ -1,7 +1,8 @@
 """CUT and FastCUT (and, through the selector, QS-Attn and attention-based CUT).
 
-One generator G, one PatchGAN D, projection heads F. The update of losses.md (the step of
-methods.base): D step on G(x), then the G+F step against the *updated* D.
+One generator G, one PatchGAN D, projection heads F. The update of
+docs/design/losses.md#update-step (the step of methods.base): D step on G(x), then the G+F
+step against the *updated* D.
 
 With label maps of the source images, the label-aware options (label_aware.py) add semantic
 consistency and label-aware PatchNCE negatives, with any selector.

@@ -1,4 +1,4 @@
-"""CycleGAN (baselines.md): L = GAN(G_ab, D_b) + GAN(G_ba, D_a)
+"""CycleGAN (docs/design/baselines.md#cyclegan): L = GAN(G_ab, D_b) + GAN(G_ba, D_a)
 + λ_A·‖G_ba(G_ab(a)) − a‖₁ + λ_B·‖G_ab(G_ba(b)) − b‖₁
 + λ_identity·(λ_A·‖G_ba(a) − a‖₁ + λ_B·‖G_ab(b) − b‖₁), with a 50-fake pool per D.
 

@@ -1,4 +1,5 @@
-"""DCLGAN and SimDCL (baselines.md): dual contrastive learning between two generators.
+"""DCLGAN and SimDCL (docs/design/baselines.md#dclgan): dual contrastive learning between two
+generators.
 
 For A→B the keys are G_ab's encoder features of a, embedded by projector_ab (the reference's
 H1, stop-gradient), and the queries are G_ba's encoder features of G_ab(a), embedded by
@@ -36,8 +37,8 @@ def embed(key_projector, query_projector, key_features, query_features, seed):
     """Keys and queries of one direction, per NCE layer.
 
     The key projector's selector picks the positions (seeing both maps, as every selector of
-    selection.md does), its head embeds the key features there and the query projector's head
-    the query features. Features: lists of [B, H, W, C]; seed int32 [2].
+    docs/design/selection.md#the-contract does), its head embeds the key features there and
+    the query projector's head the query features. Features: lists of [B, H, W, C]; seed int32 [2].
     Returns (keys, queries): lists of [B, P, d].
     """
     keys, queries = [], []

@@ -1,11 +1,12 @@
-"""What the two-way baselines share (baselines.md): CycleGAN, DCLGAN / SimDCL and the
-attention-guided CycleGAN all train G_ab: A→B and G_ba: B→A against discriminators D_a, D_b
-(each judging images of its own domain), optionally through a pool of earlier fakes.
+"""What the two-way baselines share
+(docs/design/baselines.md#what-the-two-way-baselines-share): CycleGAN, DCLGAN / SimDCL and
+the attention-guided CycleGAN all train G_ab: A→B and G_ba: B→A against discriminators D_a,
+D_b (each judging images of its own domain), optionally through a pool of earlier fakes.
 
-`TwoWayGAN` fills in methods.base's step (the update order of losses.md: both D steps, then
-the step of the generators and the method's other G-side networks against the *updated* Ds)
-for all of them; a method adds its forward pass (`translate_pair`) and its G-side loss terms
-(`generator_terms`).
+`TwoWayGAN` fills in methods.base's step (the update order of
+docs/design/losses.md#update-step: both D steps, then the step of the generators and the
+method's other G-side networks against the *updated* Ds) for all of them; a method adds its
+forward pass (`translate_pair`) and its G-side loss terms (`generator_terms`).
 
 Non-finite numbers: as in CUT, the D update is gated on the Ds' loss and gradients and the
 G-side update on its own (guarded_update.GuardedUpdate); a skipped D update also leaves the

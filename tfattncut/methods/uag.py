@@ -1,4 +1,4 @@
-"""Attention-guided CycleGAN (baselines.md, "unsupervised attention-guided translation").
+"""Attention-guided CycleGAN (docs/design/baselines.md#attention-guided-cyclegan).
 
 CycleGAN whose translations are compositions s' = A_S(s) ⊙ G(s) + (1 − A_S(s)) ⊙ s, so only
 the attended region changes (the cycle runs through the compositions too). The attention

@@ -1,5 +1,5 @@
-"""Fréchet Inception Distance (metrics.md): the Fréchet distance of two Gaussians fitted to
-the pool features of two image sets."""
+"""Fréchet Inception Distance (docs/design/metrics.md#fid): the Fréchet distance of two
+Gaussians fitted to the pool features of two image sets."""
 import tensorflow as tf
 
 

@@ -1,4 +1,5 @@
-"""Paired fidelity (metrics.md): PSNR and SSIM of a translation against its ground truth.
+"""Paired fidelity (docs/design/metrics.md#paired-fidelity): PSNR and SSIM of a translation
+against its ground truth.
 
 Inputs are the library's [-1, 1] images. Both metrics are computed after mapping them to
 [0, 1] with a peak value of 1, which gives the same numbers as the usual 8-bit computation

@@ -1,4 +1,5 @@
-"""Inception Score (metrics.md): exp(E_x KL(p(y|x) ‖ p(y))), mean ± std over splits."""
+"""Inception Score (docs/design/metrics.md#inception-score): exp(E_x KL(p(y|x) ‖ p(y))),
+mean ± std over splits."""
 import tensorflow as tf
 
 

@@ -1,5 +1,6 @@
-"""Kernel Inception Distance (metrics.md): unbiased MMD² with the cubic polynomial kernel,
-averaged over random subsets (Bińkowski et al. 2018; torch-fidelity's defaults)."""
+"""Kernel Inception Distance (docs/design/metrics.md#kid): unbiased MMD² with the cubic
+polynomial kernel, averaged over random subsets (Bińkowski et al. 2018; torch-fidelity's
+defaults)."""
 import tensorflow as tf
 
 

@@ -1,5 +1,6 @@
-"""Segmentation score (metrics.md): how well a segmentation model's predictions on translated
-images match the source labels, from one confusion matrix accumulated over the whole set.
+"""Segmentation score (docs/design/metrics.md#segmentation-score): how well a segmentation
+model's predictions on translated images match the source labels, from one confusion matrix
+accumulated over the whole set.
 
 The scores follow the FCN / pix2pix Cityscapes evaluation (`fast_hist`): per-class IoU
 TP / (TP + FP + FN) and class accuracy TP / (TP + FN), averaged over the classes where they

@@ -1,5 +1,5 @@
-"""Sliced Wasserstein distance (metrics.md), as ProGAN's `metrics/sliced_wasserstein.py`
-computes it and the QS-Attn paper reports it.
+"""Sliced Wasserstein distance (docs/design/metrics.md#swd), as ProGAN's
+`metrics/sliced_wasserstein.py` computes it and the QS-Attn paper reports it.
 
 Per Laplacian-pyramid level (finest first, down to 16 px), 128 random 7x7x3 neighbourhoods
 per image become descriptors; each set's descriptors are normalised per colour channel by

@@ -1,5 +1,6 @@
-"""Attention-guided translation (baselines.md, "Attention-guided CycleGAN"): the attention
-network A that finds the region to translate, and the composition that replaces only it.
+"""Attention-guided translation (docs/design/baselines.md#attention-guided-cyclegan): the
+attention network A that finds the region to translate, and the composition that replaces
+only it.
 """
 import keras
 

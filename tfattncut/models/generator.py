@@ -1,8 +1,9 @@
 """The ResNet encoder-decoder generator with the reference's layer numbering.
 
-The numbering matters: `nce_layers` name entries of this flat list (networks.md), and the
-contrastive loss reads the features of those entries, both from the generator's own forward
-pass (source features) and from an encode-only pass over the translated image.
+The numbering matters: `nce_layers` name entries of this flat list
+(docs/design/networks.md#layer-list), and the contrastive loss reads the features of those
+entries, both from the generator's own forward pass (source features) and from an
+encode-only pass over the translated image.
 """
 import keras
 import tensorflow as tf
@@ -34,7 +35,8 @@ class ResnetBlock(keras.layers.Layer):
 class ResnetGenerator(keras.Model):
     """`netG = resnet_9blocks | resnet_6blocks`, NHWC images in [-1, 1].
 
-    Layer list (index = `nce_layers` number) with anti-aliasing, as networks.md tabulates:
+    Layer list (index = `nce_layers` number) with anti-aliasing, as
+    docs/design/networks.md#layer-list tabulates:
     0 pad, 1 conv7, 2 IN, 3 ReLU, 4 conv, 5 IN, 6 ReLU, 7 down, 8 conv, 9 IN, 10 ReLU, 11 down,
     12.. residual blocks, then up, conv, IN, ReLU (×2), pad, conv7, tanh.
     With `no_antialias` each downsampling stage is [stride-2 conv, IN, ReLU] (3 entries instead

@@ -1,7 +1,8 @@
 """The projection side F of the contrastive loss: one selector and one MLP head per NCE layer.
 
 Selectors with weights (the attention modules of attention-based CUT) live here, so they are
-trained by F's optimiser and add nothing to G or D (selection.md).
+trained by F's optimiser and add nothing to G or D
+(docs/design/selection.md#attention-modules-of-attention-based-cut).
 """
 import keras
 import tensorflow as tf

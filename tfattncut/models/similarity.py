@@ -1,6 +1,7 @@
-"""SimDCL's extra networks (baselines.md, "SimDCL"): each maps the projected patches of one
-image, all NCE layers together, to one 64-d unit vector, so that a real and a translated image
-of the same domain can be compared as wholes (the similarity loss that counters mode collapse).
+"""SimDCL's extra networks (docs/design/baselines.md#simdcl): each maps the projected patches
+of one image, all NCE layers together, to one 64-d unit vector, so that a real and a
+translated image of the same domain can be compared as wholes (the similarity loss that
+counters mode collapse).
 """
 import keras
 import tensorflow as tf

@@ -1,4 +1,4 @@
-"""The QS-Attn ablations of the paper's Table 3 (selection.md "Ablations").
+"""The QS-Attn ablations of the paper's Table 3 (docs/design/selection.md#ablations).
 
 Each one is qs_global with one step replaced: the queries are chosen differently, or they
 are routed differently. All take qs_global's constructor arguments (block_size, blocked).

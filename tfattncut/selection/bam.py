@@ -1,5 +1,6 @@
 """Attention-based CUT's `bam` selector: a bottleneck attention module (Park et al.) gates
-the source features, and the positions it amplifies most are compared (selection.md).
+the source features, and the positions it amplifies most are compared
+(docs/design/selection.md#attention-modules-of-attention-based-cut).
 """
 import keras
 import tensorflow as tf

@@ -3,9 +3,10 @@
 A selector decides which P feature vectors of one NCE layer the contrastive loss compares.
 It sees the source features X (from G's forward pass on the real image) and the translated
 features X~ (G's encoder on the generated image) together, because every method in
-selection.md must pick -- or route -- both at the same positions with the same weights.
-Selectors are Keras layers so that the ones with weights (the attention modules of
-attention-based CUT) live inside the projection heads F and are trained by F's optimiser.
+docs/design/selection.md#the-contract must pick -- or route -- both at the same positions
+with the same weights. Selectors are Keras layers so that the ones with weights (the
+attention modules of attention-based CUT) live inside the projection heads F and are
+trained by F's optimiser.
 """
 import collections
 
@@ -100,7 +101,8 @@ class LearnedSelector(Selector):
 
 
 def flatten_positions(features):
-    """[B, H, W, C] -> [B, H*W, C] in raster order (the N axis of selection.md)."""
+    """[B, H, W, C] -> [B, H*W, C] in raster order (the N axis of
+    docs/design/selection.md#the-contract)."""
     shape = tf.shape(features)
     return tf.reshape(features, [shape[0], shape[1] * shape[2], features.shape[-1]])
 

@@ -1,6 +1,6 @@
 """Attention-based CUT's `external_attention` selector: attention of every position to S
 learned memory units picks the patches whose assignment to the memory is sharpest
-(selection.md).
+(docs/design/selection.md#attention-modules-of-attention-based-cut).
 """
 import keras
 import tensorflow as tf

@@ -1,11 +1,12 @@
-"""QS-Attn query selection (selection.md "QS-Attn"): keep the P source queries whose attention
-is most peaked, and route both domains through those attention rows.
+"""QS-Attn query selection (docs/design/selection.md#qs-attn): keep the P source queries
+whose attention is most peaked, and route both domains through those attention rows.
 
 Every QS-Attn selector is two steps, and the variants (here and in ablations.py) differ in
 one of them only:
   select: [B, H, W, C] source -> [B, P] query ids (no gradient: they are indices);
   route:  the ids -> the [B, P, C] source and translated vectors. The attention weights come
-          from the source and are NOT stop-gradient (losses.md "QS-Attn gradient path").
+          from the source and are NOT stop-gradient
+          (docs/design/losses.md#qs-attn-gradient-path).
 The module-level functions below are the shared pieces; the selectors are thin compositions.
 """
 import dataclasses

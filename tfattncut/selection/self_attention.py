@@ -1,5 +1,6 @@
 """Attention-based CUT's `self_attention` selector: the rows of a learned self-attention that
-attend most sharply pick the patches, and route both domains (selection.md).
+attend most sharply pick the patches, and route both domains
+(docs/design/selection.md#attention-modules-of-attention-based-cut).
 """
 import keras
 import tensorflow as tf

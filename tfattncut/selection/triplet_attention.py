@@ -1,6 +1,7 @@
 """Attention-based CUT's `triplet_attention` selector: triplet attention (Misra et al.) gates
 the source features through its three cross-dimension branches, and the positions it lets
-through most are compared (selection.md).
+through most are compared
+(docs/design/selection.md#attention-modules-of-attention-based-cut).
 """
 import keras
 import tensorflow as tf

@@ -79,7 +79,7 @@ def resolve_jit_compile(setting, strategy):
     XLA compiles each replica's forward pass, losses and gradients, never the updates
     (Method.replica_step), so it works with any number of replicas. `auto` compiles on a
     GPU or TPU and not on CPU, where XLA measured slower than graph mode for this generator
-    (training.md).
+    (docs/design/training.md#xla).
     """
     if setting in ("true", "false"):
         return setting == "true", f"--jit_compile={setting}"
