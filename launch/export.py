@@ -11,7 +11,7 @@ import os
 from absl import flags
 
 from tfattncut import cli
-from tfattncut.config import DIRECTIONS
+from tfattncut.options import DIRECTIONS
 from tfattncut.serving import image_header
 from tfattncut.serving.export import BATCHING_CONFIG, MODELS_CONFIG, SIGNATURES, export
 

@@ -23,41 +23,8 @@ import typing
 from absl import flags
 
 from tfattncut import json_files
-
-
-@dataclasses.dataclass(frozen=True)
-class Bounds:
-    """The interval a numeric option must lie in: checked when its flag is parsed (absl's
-    FATAL flags error, before anything runs) and by `validate` for configs built otherwise."""
-    low: float
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def __contains__(self, value):
-        above = value > self.low if self.low_open else value >= self.low
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def __str__(self):
-        if self.high is None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
-        high = self.high if isinstance(self.high, int) else f"{self.high:g}"  # 2**32 - 1 in full
-        return (f"in {'(' if self.low_open else '['}{self.low:g}, {high}"
-                f"{')' if self.high_open else ']'}")
-
-
-POSITIVE = Bounds(0, low_open=True)             # learning rates, temperatures
-NON_NEGATIVE = Bounds(0)                        # loss weights, sizes where 0 means "off"
-AT_LEAST_ONE = Bounds(1)                        # counts, widths, intervals
-BELOW_ONE = Bounds(0, 1, high_open=True)        # Adam betas, thresholds of a sigmoid
-SEED = Bounds(0, 2**32 - 1)                     # what keras.utils.set_random_seed accepts
-
-
-def register_bounds(name, bounds, flag_values=flags.FLAGS):
-    """Makes parsing --NAME fail with a FATAL flags error unless its value is in `bounds`."""
-    flags.register_validator(name, lambda value: value in bounds, f"must be {bounds}",
-                             flag_values=flag_values)
+from tfattncut.options import (AT_LEAST_ONE, BELOW_ONE, DIRECTIONS, NON_NEGATIVE, POSITIVE, SEED,
+                               option, register_bounds)
 
 
 class RegistryKeys(collections.abc.Sequence):
@@ -90,8 +57,6 @@ class RegistryKeys(collections.abc.Sequence):
 # declare their own options (`options`).
 METHODS = RegistryKeys("tfattncut.methods", "METHODS")
 SELECTORS = RegistryKeys("tfattncut.selection", "SELECTORS")
-# The translation directions: AtoB trains (and translates) A -> B; BtoA swaps the domains.
-DIRECTIONS = ("AtoB", "BtoA")
 # --preprocess modes that resize to load_size and then crop crop_size² out of that.
 _RESIZE_THEN_CROP = ("resize_and_crop", "scale_width_and_crop")
 
@@ -105,22 +70,8 @@ def _area(name):
     _next_area = name
 
 
-def option(default, help_text, choices=None, bounds=None, area=None):
-    """A field of an options dataclass: its flag's default, help, choices and bounds.
-
-    `area`: the --helpfull heading; None for the options of a method or selector, which
-    `Config` files under "method" or "selection"."""
-    return dataclasses.field(default=default, metadata={
-        "help": help_text, "choices": choices, "bounds": bounds, "area": area})
-
-
 def _field(default, help_text, choices=None, bounds=None):
     return option(default, help_text, choices, bounds, _next_area)
-
-
-@dataclasses.dataclass(frozen=True)
-class NoOptions:
-    """The options of a method or selector that has none of its own."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,8 +12,8 @@ import collections
 import keras
 import tensorflow as tf
 
-from tfattncut.config import NoOptions
 from tfattncut.layers import make_initializer
+from tfattncut.options import NoOptions
 from tfattncut.randomness import philox_bits
 
 
