@@ -189,6 +189,21 @@ class EvaluateTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, "--segmenter and --labels go together"):
             evaluate.run(fake=self.test_a, labels=self.test_a)
 
+    def test_training_evaluation_errors_name_trainings_flags(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(), count=2, size=16)
+        config = tiny_config(root, name="run", eval_every_epochs=1, inception="random")
+        evaluate.check_training_evaluation(config.replace(eval_metrics=("fid", "swd")))
+        with self.assertRaisesRegex(ValueError, r"^--eval_metrics=psnr: psnr needs the paired "
+                                                r"target .*; add them to --dataroot \(training "
+                                                r"scores .*testA_as_B of --dataroot\)$"):
+            evaluate.check_training_evaluation(config.replace(eval_metrics=("psnr",)))
+        with self.assertRaisesRegex(ValueError, r"^--eval_metrics: unknown \['kdi'\]"):
+            evaluate.check_training_evaluation(config.replace(eval_metrics=("kdi",)))
+        shutil.rmtree(os.path.join(root, "testA"))
+        with self.assertRaisesRegex(ValueError, f"^--eval_every_epochs=1 translates the test "
+                                                f"images of {root}/testA, which does not exist"):
+            evaluate.check_training_evaluation(config)
+
     def test_a_later_data_set_scores_only_its_own_translations(self):
         first = write_unaligned_folders(tempfile.mkdtemp(), count=3, size=32)
         second = write_unaligned_folders(tempfile.mkdtemp(), count=1, size=32, seed=1)

@@ -32,31 +32,58 @@ def default_metrics(has_real, has_paired):
     return (SET_METRICS if has_real else ()) + (PAIRED_METRICS if has_paired else ())
 
 
-def check_metrics(metrics, has_real, has_paired, has_backbone):
-    """Raises, naming the flag to add, when a metric is unknown or lacks its input."""
+# What launch.evaluate's user passes for each input a metric needs (`check_metrics`).
+EVALUATE_REMEDIES = {
+    "real": "pass --real=DIR (or --dataroot with --checkpoint).",
+    "paired": "pass --paired=DIR (e.g. testA_as_B).",
+    "backbone": "pass --inception=fid2015:PATH (comparable with published numbers), "
+                "keras:PATH, segmenter:PATH (domain-specific) or random (smoke test only).",
+}
+
+
+def check_metrics(metrics, has_real, has_paired, has_backbone, flag="--metrics",
+                  remedies=EVALUATE_REMEDIES):
+    """Raises, naming `flag` (the metrics' flag) and the remedy for the missing input
+    (`remedies`: {real, paired, backbone}: what to pass), when a metric is unknown or lacks
+    its input."""
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
-        raise ValueError(f"--metrics: unknown {unknown}; choose from {','.join(METRICS)}.")
+        raise ValueError(f"{flag}: unknown {unknown}; choose from {','.join(METRICS)}.")
 
-    def refuse(names, verbs, what):
+    def refuse(names, verbs, what, remedy):
         """verbs: (singular, plural), as in 'fid needs', 'fid,kid need'."""
         verb = verbs[len(names) > 1]
-        raise ValueError(f"--metrics={','.join(metrics)}: {','.join(names)} {verb} {what}")
+        raise ValueError(f"{flag}={','.join(metrics)}: {','.join(names)} {verb} {what}; "
+                         f"{remedies[remedy]}")
 
     needs_real = [m for m in metrics if m in ("fid", "kid", "swd")]
     if needs_real and not has_real:
-        refuse(needs_real, ("compares with", "compare with"),
-               "real images; pass --real=DIR (or --dataroot with --checkpoint).")
+        refuse(needs_real, ("compares with", "compare with"), "real images", "real")
     needs_paired = [m for m in metrics if m in PAIRED_METRICS]
     if needs_paired and not has_paired:
-        refuse(needs_paired, ("needs", "need"),
-               "the paired target of each fake image; pass --paired=DIR (e.g. testA_as_B).")
+        refuse(needs_paired, ("needs", "need"), "the paired target of each fake image",
+               "paired")
     needs_backbone = [m for m in metrics if m in INCEPTION_METRICS]
     if needs_backbone and not has_backbone:
-        refuse(needs_backbone, ("needs", "need"),
-               "an Inception backbone; pass --inception=fid2015:PATH (comparable with published "
-               "numbers), keras:PATH, segmenter:PATH (domain-specific) or random (smoke test "
-               "only).")
+        refuse(needs_backbone, ("needs", "need"), "an Inception backbone", "backbone")
+
+
+def check_training_evaluation(config):
+    """Raises, naming training's flags, when --eval_every_epochs could not score
+    --eval_metrics on --dataroot's test split (as `evaluate_translator` will): before
+    training, not after its first epoch."""
+    found = test_split_folders(config.dataroot, config.direction)
+    if not os.path.isdir(found["source"]):
+        raise ValueError(f"--eval_every_epochs={config.eval_every_epochs} translates the test "
+                         f"images of {found['source']}, which does not exist; add them to "
+                         "--dataroot, or pass --eval_every_epochs=0")
+    scored = (f"(training scores {found['source']} against {found['real']} and, for "
+              "psnr/ssim, testA_as_B of --dataroot)")
+    check_metrics(config.eval_metrics, os.path.isdir(found["real"]),
+                  found["paired"] is not None, bool(config.inception), "--eval_metrics",
+                  {"real": f"add them to --dataroot {scored}",
+                   "paired": f"add them to --dataroot {scored}",
+                   "backbone": f"pass --inception {scored}"})
 
 
 def resolve_backbone(backbone):

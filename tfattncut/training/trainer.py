@@ -65,25 +65,6 @@ RESUMABLE_CHANGES = frozenset({
     "eval_metrics"})
 
 
-def check_eval_setup(config):
-    """Raises, naming the flag, when --eval_every_epochs could not score --eval_metrics on
-    --dataroot's test split: before training, not after its first epoch."""
-    found = evaluate.test_split_folders(config.dataroot, config.direction)
-    if not os.path.isdir(found["source"]):
-        raise ValueError(f"--eval_every_epochs={config.eval_every_epochs} translates the test "
-                         f"images of {found['source']}, which does not exist; add them to "
-                         "--dataroot, or pass --eval_every_epochs=0")
-    try:
-        evaluate.check_metrics(config.eval_metrics, os.path.isdir(found["real"]),
-                               found["paired"] is not None, bool(config.inception))
-    except ValueError as error:
-        # check_metrics names launch.evaluate's --metrics; training's flag is --eval_metrics,
-        # and its inputs are --dataroot's test folders.
-        raise ValueError(f"--eval_metrics{str(error).removeprefix('--metrics')} (training "
-                         f"scores {found['source']} against {found['real']} and, for "
-                         "psnr/ssim, testA_as_B of --dataroot)") from error
-
-
 class Trainer:
     """Trains `config.model` on `config.dataroot` into `config.run_dir`."""
 
@@ -97,7 +78,7 @@ class Trainer:
         self.jit_compile, self.jit_reason = resolve_jit_compile(config.jit_compile, self.strategy)
         process_settings.allow_tf32(config.tf32)
         if config.eval_every_epochs:
-            check_eval_setup(config)
+            evaluate.check_training_evaluation(config)
         config_lib.check_discriminator_fits(config)  # configs not built from flags
         streams = method_class(config.model).input_streams(config)
         self.data = UnalignedFolders(config, streams=streams)
