@@ -10,7 +10,7 @@ import time
 
 from absl import flags
 
-from tfattncut import cli
+from tfattncut import cli, output_folders
 from tfattncut import inference, options
 from tfattncut.data import synthetic
 from tfattncut.evaluation import downstream
@@ -39,7 +39,7 @@ FLAGS = flags.FLAGS
 def main(_argv):  # cli.run refuses positional arguments
     # A wrong --checkpoint or --output fails before the rendering.
     inference.find_run(FLAGS.checkpoint)
-    cli.check_output_folder("--output", FLAGS.output)
+    output_folders.check_output_folder("--output", FLAGS.output)
     if FLAGS.make_synthetic:
         synthetic.ensure_dataset(FLAGS.dataroot)
     start = time.time()

@@ -23,6 +23,7 @@ import typing
 from absl import flags
 
 from tfattncut import json_files
+from tfattncut.errors import InvalidValue
 from tfattncut.options import (AT_LEAST_ONE, BELOW_ONE, DIRECTIONS, NON_NEGATIVE, POSITIVE, SEED,
                                option, register_bounds)
 
@@ -213,7 +214,7 @@ class _ConfigMethods:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"{path}: unknown config fields {unknown}")
+            raise InvalidValue(f"{path}: unknown config fields {unknown}")
         for field in dataclasses.fields(cls):
             if typing.get_origin(field.type) is tuple and field.name in values:
                 values[field.name] = tuple(values[field.name])
@@ -319,48 +320,48 @@ def from_flags(flag_values=flags.FLAGS):
 
 
 def validate(config):
-    """Raises ValueError naming the flag for values that cannot work: out of a field's
-    choices or bounds (which parsing flags checks too), inconsistent with each other, or
-    refused by the method's own `check_config`."""
+    """Raises InvalidValue (a ValueError) naming the flag for values that cannot work: out of
+    a field's choices or bounds (which parsing flags checks too), inconsistent with each
+    other, or refused by the method's own `check_config`."""
     for field in dataclasses.fields(config):
         choices, value = field.metadata["choices"], getattr(config, field.name)
         if choices and value not in choices:
-            raise ValueError(f"--{field.name} must be one of {', '.join(choices)}; "
-                             f"got {value!r}")
+            raise InvalidValue(f"--{field.name} must be one of {', '.join(choices)}; "
+                               f"got {value!r}")
         bounds = field.metadata["bounds"]
         if bounds and value not in bounds:
-            raise ValueError(f"--{field.name} must be {bounds}; got {value}")
+            raise InvalidValue(f"--{field.name} must be {bounds}; got {value}")
     parts = config.name.replace(os.sep, "/").split("/")
     if os.path.isabs(config.name) or any(part in ("", ".", "..") for part in parts):
-        raise ValueError("--name must be a run folder under --checkpoints_dir (subfolders "
-                         f"allowed: a/b), without empty, '.' or '..' parts; got "
-                         f"{config.name!r}")
+        raise InvalidValue("--name must be a run folder under --checkpoints_dir (subfolders "
+                           f"allowed: a/b), without empty, '.' or '..' parts; got "
+                           f"{config.name!r}")
     if config.preprocess in _RESIZE_THEN_CROP and config.load_size < config.crop_size:
-        raise ValueError(f"--load_size ({config.load_size}) must be >= --crop_size "
-                         f"({config.crop_size}) for --preprocess={config.preprocess}")
+        raise InvalidValue(f"--load_size ({config.load_size}) must be >= --crop_size "
+                           f"({config.crop_size}) for --preprocess={config.preprocess}")
     if config.n_epochs + config.n_epochs_decay < 1:
-        raise ValueError("--n_epochs + --n_epochs_decay must be >= 1 (the epochs to train); "
-                         f"got {config.n_epochs} + {config.n_epochs_decay}")
+        raise InvalidValue("--n_epochs + --n_epochs_decay must be >= 1 (the epochs to train); "
+                           f"got {config.n_epochs} + {config.n_epochs_decay}")
     if config.crop_size % 4:
-        raise ValueError(f"--crop_size must be a multiple of 4 (the generator downsamples "
-                         f"twice); got {config.crop_size}")
+        raise InvalidValue(f"--crop_size must be a multiple of 4 (the generator downsamples "
+                           f"twice); got {config.crop_size}")
     if not config.nce_layers or min(config.nce_layers) < 0:
-        raise ValueError(
+        raise InvalidValue(
             f"--nce_layers must be non-negative layer numbers; got {config.nce_layers}")
     # The encoder returns its features in layer order, and selectors, heads and summaries
     # are matched to them by position: another order or a repeat pairs them with the wrong
     # layers without any error.
     if list(config.nce_layers) != sorted(set(config.nce_layers)):
-        raise ValueError("--nce_layers must be strictly increasing layer numbers; got "
-                         f"{','.join(map(str, config.nce_layers))}")
+        raise InvalidValue("--nce_layers must be strictly increasing layer numbers; got "
+                           f"{','.join(map(str, config.nce_layers))}")
     if config.profile_steps and (len(config.profile_steps) != 2 or
                                  not 1 <= config.profile_steps[0] <= config.profile_steps[1]):
-        raise ValueError(f"--profile_steps must be two steps A,B with 1 <= A <= B; got "
-                         f"{','.join(str(s) for s in config.profile_steps)}")
+        raise InvalidValue(f"--profile_steps must be two steps A,B with 1 <= A <= B; got "
+                           f"{','.join(str(s) for s in config.profile_steps)}")
     if config.eval_every_epochs and not config.inception and \
             {"fid", "kid", "is"} & set(config.eval_metrics):
-        raise ValueError("--eval_every_epochs with FID/KID/IS needs --inception=keras:PATH, "
-                         "fid2015:PATH (local weights) or random (smoke tests only)")
+        raise InvalidValue("--eval_every_epochs with FID/KID/IS needs --inception=keras:PATH, "
+                           "fid2015:PATH (local weights) or random (smoke tests only)")
     METHODS.registry()[config.model].check_config(config)
 
 
@@ -375,6 +376,6 @@ def check_discriminator_fits(config):
     64² probe as the methods build it)."""
     smallest_crop = 3 * 2**max(1, config.n_layers_D)
     if config.crop_size < smallest_crop:
-        raise ValueError(f"--crop_size must be >= {smallest_crop} (3·2^max(1, n_layers_D)) "
-                         f"for the discriminator of --n_layers_D={config.n_layers_D}; got "
-                         f"{config.crop_size}")
+        raise InvalidValue(f"--crop_size must be >= {smallest_crop} (3·2^max(1, n_layers_D)) "
+                           f"for the discriminator of --n_layers_D={config.n_layers_D}; got "
+                           f"{config.crop_size}")

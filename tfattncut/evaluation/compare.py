@@ -11,7 +11,7 @@ import dataclasses
 import glob
 import os
 
-from tfattncut import cli, json_files
+from tfattncut import json_files, output_folders
 from tfattncut.evaluation import charts
 from tfattncut.evaluation.reports import EVAL_FOLDER
 
@@ -172,7 +172,7 @@ def plot(runs, path):
 def compare(run_dirs, output_dir):
     """Writes OUTPUT_DIR/compare.md and (with per-epoch reports) compare.png; returns
     (the Markdown table, the plot's path or None)."""
-    cli.check_output_folder("--output", output_dir)
+    output_folders.check_output_folder("--output", output_dir)
     runs = [load_run(run_dir, name) for run_dir, name in zip(run_dirs, run_names(run_dirs))]
     table = markdown_table(runs)
     os.makedirs(output_dir, exist_ok=True)

@@ -13,8 +13,9 @@ import tempfile
 
 import numpy as np
 
-from tfattncut import cli, inference, translation
+from tfattncut import inference, output_folders, translation
 from tfattncut.data.image_files import list_images, match_by_stem
+from tfattncut.errors import InvalidValue
 from tfattncut.evaluation import images as image_files
 from tfattncut.evaluation import segmenter as segmenter_lib
 from tfattncut.evaluation.reports import (EVAL_FOLDER, backbone_info, check_report_path,
@@ -48,13 +49,13 @@ def check_metrics(metrics, has_real, has_paired, has_backbone, flag="--metrics",
     its input."""
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
-        raise ValueError(f"{flag}: unknown {unknown}; choose from {','.join(METRICS)}.")
+        raise InvalidValue(f"{flag}: unknown {unknown}; choose from {','.join(METRICS)}.")
 
     def refuse(names, verbs, what, remedy):
         """verbs: (singular, plural), as in 'fid needs', 'fid,kid need'."""
         verb = verbs[len(names) > 1]
-        raise ValueError(f"{flag}={','.join(metrics)}: {','.join(names)} {verb} {what}; "
-                         f"{remedies[remedy]}")
+        raise InvalidValue(f"{flag}={','.join(metrics)}: {','.join(names)} {verb} {what}; "
+                           f"{remedies[remedy]}")
 
     needs_real = [m for m in metrics if m in ("fid", "kid", "swd")]
     if needs_real and not has_real:
@@ -74,9 +75,9 @@ def check_training_evaluation(config):
     training, not after its first epoch."""
     found = test_split_folders(config.dataroot, config.direction)
     if not os.path.isdir(found["source"]):
-        raise ValueError(f"--eval_every_epochs={config.eval_every_epochs} translates the test "
-                         f"images of {found['source']}, which does not exist; add them to "
-                         "--dataroot, or pass --eval_every_epochs=0")
+        raise InvalidValue(f"--eval_every_epochs={config.eval_every_epochs} translates the test "
+                           f"images of {found['source']}, which does not exist; add them to "
+                           "--dataroot, or pass --eval_every_epochs=0")
     scored = (f"(training scores {found['source']} against {found['real']} and, for "
               "psnr/ssim, testA_as_B of --dataroot)")
     check_metrics(config.eval_metrics, os.path.isdir(found["real"]),
@@ -253,8 +254,9 @@ def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
       another data set) are left alone and not counted.
     segmentation: a `Segmentation` to add its score on the translations, or None.
     epoch: recorded in the report; write it with
-      `reports.write_json(report, reports.epoch_report_path(run_dir, epoch))` (what launch.compare reads) and
-      log it with `reports.log_to_tensorboard(report, step)` inside the run's summary writer.
+      `reports.write_json(report, reports.epoch_report_path(run_dir, epoch))` (what
+      launch.compare reads) and log it with `reports.log_to_tensorboard(report, step)` inside
+      the run's summary writer.
     """
     keep = output_dir is not None
     output_dir = output_dir or tempfile.mkdtemp(prefix="tfattncut-eval-")
@@ -300,12 +302,12 @@ def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, ch
     if output:
         check_report_path(output)
     if logdir:
-        cli.check_output_folder("--logdir", logdir)
+        output_folders.check_output_folder("--logdir", logdir)
     if not fake:
         raise ValueError("Nothing to evaluate: pass --fake=DIR, or --checkpoint=RUN with "
                          "--dataroot=DIR.")
     if checkpoint:
-        cli.check_output_folder("--output", fake)
+        output_folders.check_output_folder("--output", fake)
         translator, config = inference.load_translator(checkpoint)
         found = test_split_folders(dataroot, config.direction)
         real = real or found["real"]

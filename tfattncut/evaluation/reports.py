@@ -16,7 +16,8 @@ import os
 
 import tensorflow as tf
 
-from tfattncut import cli, json_files
+from tfattncut import json_files, output_folders
+from tfattncut.errors import ExistingPath, IsAFolder
 
 EVAL_FOLDER = "eval"
 # The keys every report has: how `check_report_path` recognises an earlier report.
@@ -71,9 +72,9 @@ def check_report_path(path):
     Run before any work, so that a mistyped path fails at once rather than after the metrics.
     """
     if os.path.isdir(path):
-        raise IsADirectoryError(f"--output={path} is a folder; give the report's file path, "
-                                f"e.g. {os.path.join(path, 'evaluate.json')}")
-    cli.check_output_folder("--output", os.path.dirname(os.path.abspath(path)))
+        raise IsAFolder(f"--output={path} is a folder; give the report's file path, "
+                        f"e.g. {os.path.join(path, 'evaluate.json')}")
+    output_folders.check_output_folder("--output", os.path.dirname(os.path.abspath(path)))
     if not os.path.exists(path):
         return
     try:
@@ -82,10 +83,10 @@ def check_report_path(path):
     except (UnicodeDecodeError, ValueError):
         earlier = None
     if not (isinstance(earlier, dict) and REPORT_KEYS <= earlier.keys()):
-        raise FileExistsError(f"--output={path} exists and is not an evaluation report; "
-                              f"writing the report would replace it: choose another path")
+        raise ExistingPath(f"--output={path} exists and is not an evaluation report; "
+                           f"writing the report would replace it: choose another path")
     if earlier.get("epoch") is not None:
-        raise FileExistsError(
+        raise ExistingPath(
             f"--output={path} is training's report of epoch {earlier['epoch']}; writing this "
             f"report (which has no epoch) would take that point out of launch.compare's plot: "
             f"choose another path, e.g. {os.path.join(os.path.dirname(path), 'evaluate.json')}")
