@@ -31,10 +31,13 @@ from tfattncut.options import (AT_LEAST_ONE, BELOW_ONE, DIRECTIONS, NON_NEGATIVE
 class RegistryKeys(collections.abc.Sequence):
     """The names in a registry (`module.attribute`, a dict name -> class) as a list of choices.
 
-    A choice list lives once, in its registry; it is read on first use (when define_flags
-    makes the enum flag), so importing this module does not import TensorFlow. The registry
-    is imported by name, never by an import statement: its modules declare their options
-    with this one.
+    A choice list lives once, in its registry, which the methods (tfattncut.methods.METHODS)
+    and selectors (tfattncut.selection.SELECTORS) fill with their classes; config reads it on
+    first use (when define_flags makes the enum flag or `Config` is gathered), so importing
+    this module does not import TensorFlow. The dependency runs one way: config reads the
+    registries, and the methods and selectors declare their options with
+    tfattncut.options, never importing config, so there is no cycle to hide. (The data layer
+    does not import config either: the trainer validates a config before it reads data.)
     """
 
     def __init__(self, module, attribute):

@@ -48,7 +48,7 @@ class Selector(keras.layers.Layer):
     num_patches: P; a selector returns min(P, H*W) vectors.
 
     A selector is built for a run by its own `from_run_config`; `options` is the frozen
-    dataclass of its own flags (tfattncut.config), none by default.
+    dataclass of its own flags (tfattncut.options.option fields), none by default.
     """
 
     options = NoOptions

@@ -16,7 +16,8 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from tfattncut import output_folders, translation
 from tfattncut.data import image_files
 from tfattncut.progress import Progress
-from tfattncut.serving.export import BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT
+from tfattncut.serving.export import (BYTES_INPUT, BYTES_OUTPUT, DEFAULT_SIGNATURE, INPUT,
+                                      OUTPUT)
 from tfattncut.serving.validation import DEFAULT_MAX_MESSAGE_BYTES
 from tfattncut.translation import UnreadableImages
 
@@ -65,7 +66,7 @@ class TranslationClient:
 
     def translate_pixels(self, images):
         """uint8 [B, H, W, 3] -> uint8 [B, H, W, 3] (signature serving_default)."""
-        return self.predict("serving_default", {INPUT: np.asarray(images, np.uint8)})[OUTPUT]
+        return self.predict(DEFAULT_SIGNATURE, {INPUT: np.asarray(images, np.uint8)})[OUTPUT]
 
     def translate_encoded(self, contents):
         """Encoded image files (bytes) -> PNG bytes, one each (signature translate_encoded)."""

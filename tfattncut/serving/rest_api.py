@@ -16,10 +16,11 @@ from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
 
 from tfattncut.serving.admission import mib
-from tfattncut.serving.servable import DEFAULT_SIGNATURE, run_arrays
+from tfattncut.serving.export import DEFAULT_SIGNATURE
+from tfattncut.serving.servable import run_arrays
 from tfattncut.serving.validation import (ServingError, exhausted, invalid, not_found,
                                           quoted, quoted_list)
-from tfattncut.serving.versions import MAX_VERSION
+from tfattncut.serving.version_folders import MAX_VERSION
 
 # TF Serving's REST API maps status codes to HTTP like this; a body over the size limit is 413,
 # a request whose client went away 499 (nginx's "client closed request"; no one reads it).

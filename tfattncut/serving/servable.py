@@ -28,12 +28,12 @@ from tensorflow_serving.apis import predict_pb2
 from tfattncut.serving import image_header, memory
 from tfattncut.serving.admission import NO_DEADLINE, MemoryBudget
 from tfattncut.serving.batching import Batcher, call_signature
-from tfattncut.serving.export import WARMUP_FILE, read_warmup_file, warmup_image
+from tfattncut.serving.export import (DEFAULT_SIGNATURE, WARMUP_FILE, read_warmup_file,
+                                      warmup_image)
 from tfattncut.serving.validation import (RequestLimits, ServingError, check_inputs, invalid,
                                           not_found, quoted, quoted_list, request_arrays,
                                           shape_text)
 
-DEFAULT_SIGNATURE = "serving_default"
 # Sides of the two images measured: far enough apart for the per-pixel slope to stand out, and
 # small: with the batch of two at the smaller side that runs first (its one-off allocations
 # are no cost per pixel; it shows whether the outputs keep the batch dimension), 114,688

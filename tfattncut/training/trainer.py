@@ -28,7 +28,8 @@ from tfattncut.metrics import inception
 from tfattncut.methods import build_method, method_class
 from tfattncut.progress import Progress
 from tfattncut.training import profiling, samples, summaries
-from tfattncut.training.strategy import make_strategy, resolve_jit_compile, run_step
+from tfattncut.training.strategy import (make_strategy, replica_share, resolve_jit_compile,
+                                         run_step)
 
 # Exit status of a run stopped by SIGTERM after saving its checkpoint (sysexits' EX_TEMPFAIL:
 # "try again"): the same command with --resume continues it.
@@ -71,10 +72,8 @@ class Trainer:
     def __init__(self, config, strategy=None):
         self.config = config
         self.strategy = strategy or make_strategy(config.strategy)
-        replicas = self.strategy.num_replicas_in_sync
-        if config.batch_size % replicas:
-            raise ValueError(f"--batch_size={config.batch_size} must be a multiple of the "
-                             f"{replicas} replicas of --strategy={config.strategy}")
+        config_lib.validate(config)  # configs not built from flags
+        replica_share(config, self.strategy)
         self.jit_compile, self.jit_reason = resolve_jit_compile(config.jit_compile, self.strategy)
         process_settings.allow_tf32(config.tf32)
         if config.eval_every_epochs:
