@@ -1,4 +1,6 @@
-"""Translating image files with a trained run: what `launch.translate` runs, and what
+"""Translation modules, local files: a run's checkpoint on image files, in this process.
+
+Translating image files with a trained run: what `launch.translate` runs, and what
 evaluation, the downstream experiment and the study run before scoring translations.
 
 Files in, PNG files out (OUTPUT/STEM.png), with label maps copied alongside; every
