@@ -28,7 +28,7 @@ from tfattncut.bulk import images, pipeline
 from tfattncut.bulk.files import Layout, local_absolute
 from tfattncut.bulk.model_handler import (DEFAULT_MAX_BATCH_PIXELS, checkpoint_identity,
                                           exported_checkpoint, model_identity, resolve_model)
-from tfattncut.config import DIRECTIONS
+from tfattncut.options import DIRECTIONS
 from tfattncut.serving import image_header
 
 flags.DEFINE_string("model", None, "Exported model: saved_models/NAME (newest version) or "

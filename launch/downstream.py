@@ -10,9 +10,8 @@ import time
 
 from absl import flags
 
-from tfattncut import cli
-from tfattncut import config as config_lib
-from tfattncut import inference
+from tfattncut import cli, output_folders
+from tfattncut import inference, options
 from tfattncut.data import synthetic
 from tfattncut.evaluation import downstream
 
@@ -31,8 +30,8 @@ flags.DEFINE_integer("max_train_images", 0, "Train on the first N images of trai
 flags.DEFINE_integer("width", 32, "Segmenter width (channels of its first layer).",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Segmenter initialisation and data order.")
-config_lib.register_bounds("learning_rate", config_lib.POSITIVE)
-config_lib.register_bounds("seed", config_lib.SEED)
+options.register_bounds("learning_rate", options.POSITIVE)
+options.register_bounds("seed", options.SEED)
 flags.mark_flags_as_required(["checkpoint", "output"])
 FLAGS = flags.FLAGS
 
@@ -40,7 +39,7 @@ FLAGS = flags.FLAGS
 def main(_argv):  # cli.run refuses positional arguments
     # A wrong --checkpoint or --output fails before the rendering.
     inference.find_run(FLAGS.checkpoint)
-    cli.check_output_folder("--output", FLAGS.output)
+    output_folders.check_output_folder("--output", FLAGS.output)
     if FLAGS.make_synthetic:
         synthetic.ensure_dataset(FLAGS.dataroot)
     start = time.time()

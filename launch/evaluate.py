@@ -7,7 +7,7 @@ to the JSON). Prints a table that names the Inception backbone (tfattncut.evalua
 from absl import flags
 
 from tfattncut import cli
-from tfattncut.evaluation import evaluate
+from tfattncut.evaluation import evaluate, reports
 
 flags.DEFINE_string("real", None, "Folder of real target-domain images (FID, KID, SWD).")
 flags.DEFINE_string("fake", None, "Folder of translated images.")
@@ -39,7 +39,7 @@ def main(_argv):  # cli.run refuses positional arguments
         segmenter=FLAGS.segmenter, labels=FLAGS.labels, image_size=FLAGS.image_size,
         batch_size=FLAGS.batch_size, output=FLAGS.output, logdir=FLAGS.logdir)
     print()
-    print(evaluate.format_table(report))
+    print(reports.format_table(report))
     if FLAGS.checkpoint:
         print(f"Translations: {report['inputs']['fake']}")
     if output:

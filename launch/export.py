@@ -10,8 +10,8 @@ import os
 
 from absl import flags
 
-from tfattncut import cli
-from tfattncut.config import DIRECTIONS
+from tfattncut import cli, output_folders
+from tfattncut.options import DIRECTIONS
 from tfattncut.serving import image_header
 from tfattncut.serving.export import BATCHING_CONFIG, MODELS_CONFIG, SIGNATURES, export
 
@@ -30,7 +30,7 @@ FLAGS = flags.FLAGS
 
 
 def main(_argv):  # cli.run refuses positional arguments
-    cli.check_output_folder("--export_dir", FLAGS.export_dir)
+    output_folders.check_output_folder("--export_dir", FLAGS.export_dir)
     path = export(FLAGS.checkpoint, FLAGS.name, FLAGS.export_dir, FLAGS.version,
                   FLAGS.direction, FLAGS.max_image_pixels)
     print(f"Exported {path} with signatures {', '.join(SIGNATURES)}")

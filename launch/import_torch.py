@@ -8,7 +8,7 @@ decides netG, ngf and no_antialias.
 """
 from absl import flags
 
-from tfattncut import cli
+from tfattncut import cli, output_folders
 from tfattncut.torch_import import import_generator
 
 flags.DEFINE_string("netG", None, "The generator's state dict (.pth), e.g. latest_net_G.pth.")
@@ -19,7 +19,7 @@ FLAGS = flags.FLAGS
 
 
 def main(_argv):  # cli.run refuses positional arguments
-    cli.check_output_folder("--out", FLAGS.out)
+    output_folders.check_output_folder("--out", FLAGS.out)
     out = import_generator(FLAGS.netG, FLAGS.preset, FLAGS.out)
     print(f"Imported {FLAGS.netG} into {out}; export it with "
           f"python -m launch.export --checkpoint={out} --name=NAME")

@@ -1,4 +1,6 @@
-"""Translates images through a model server (the embedded one or tensorflow_model_server):
+"""Translation modules, served: image files through a model server (gRPC), not locally.
+
+Translates images through a model server (the embedded one or tensorflow_model_server):
 `python -m launch.infer --server=HOST:PORT --model_name=NAME --input=DIR_OR_FILE --output=DIR
 [--concurrency=N]`. Writes OUTPUT/STEM.png per image; never overwrites an input, nor (unless
 --overwrite) files already in OUTPUT. An image

@@ -13,7 +13,7 @@ import time
 
 from absl import flags, logging
 
-from tfattncut import cli
+from tfattncut import cli, process_settings
 from tfattncut.study import plan, runner, scorers
 from tfattncut.study.data import DataSpec, StudyData
 from tfattncut.study.page import HEADLINE_END, HEADLINE_START
@@ -80,7 +80,7 @@ def settings_from_flags():
 
 
 def main(_argv):  # cli.run refuses positional arguments
-    scorers.make_deterministic(FLAGS.threads)
+    process_settings.make_deterministic(FLAGS.threads)
     settings = settings_from_flags()
     start = time.time()
     data = StudyData(DataSpec(settings.dataroot).render())

@@ -5,7 +5,7 @@ import time
 
 from absl import flags, logging
 
-from tfattncut import cli
+from tfattncut import cli, output_folders
 from tfattncut import config as config_lib
 from tfattncut.data import synthetic
 from tfattncut.training.strategy import make_strategy
@@ -16,7 +16,7 @@ config_lib.define_flags()
 
 def main(_argv):  # cli.run refuses positional arguments
     config = config_lib.from_flags(flags.FLAGS)
-    cli.check_output_folder("--checkpoints_dir", config.checkpoints_dir)
+    output_folders.check_output_folder("--checkpoints_dir", config.checkpoints_dir)
     # Before any other TensorFlow op: --strategy=multi_worker sets up the runtime's collectives.
     strategy = make_strategy(config.strategy)
     if config.make_synthetic:

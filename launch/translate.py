@@ -15,7 +15,7 @@ every such file is listed with its reason at the end, and the exit status is 1.
 from absl import flags
 
 from tfattncut import cli
-from tfattncut.config import DIRECTIONS
+from tfattncut.options import DIRECTIONS
 from tfattncut.translation import labels_folder, translate_files
 
 flags.DEFINE_string("checkpoint", None, "Run directory, its checkpoints/ folder, or a prefix.")

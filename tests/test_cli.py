@@ -1,5 +1,5 @@
-"""cli.run: errors our code raises for the user are one line; library errors keep their
-traceback; a flagfile that names one this folder cannot reach is named before absl parses."""
+"""cli.run: errors our code raises for the user (UserError, or ValueError and OSError raised
+in tfattncut/ or launch/) are one line; library errors keep their traceback; a flagfile that names one this folder cannot reach is named before absl parses."""
 import contextlib
 import json
 import os
@@ -11,7 +11,7 @@ from unittest import mock
 import tensorflow as tf
 from absl import app
 
-from tfattncut import cli
+from tfattncut import cli, errors
 from tfattncut.data import image_files
 
 
@@ -23,6 +23,11 @@ def missing_folder(argv):
 def library_bug(argv):
     del argv
     json.loads("{")
+
+
+def refuse_value(argv):
+    del argv
+    raise errors.InvalidValue("--lr must be > 0; got -1")
 
 
 def refuse_usage(argv):
@@ -42,6 +47,11 @@ class RunTest(tf.test.TestCase):
         message = caught.exception.code
         self.assertRegex(message, "^.*: error: Image folder /no/such/folder does not exist")
         self.assertNotIn("\n", message)
+
+    def test_a_user_error_is_one_line_wherever_it_is_raised(self):
+        with self.assertRaises(SystemExit) as caught:
+            self.run_main(refuse_value)  # raised in tests/, outside tfattncut/ and launch/
+        self.assertRegex(caught.exception.code, r"^\S+: error: --lr must be > 0; got -1$")
 
     def test_errors_raised_inside_libraries_keep_their_traceback(self):
         with self.assertRaises(json.JSONDecodeError) as caught:
@@ -66,22 +76,6 @@ class RunTest(tf.test.TestCase):
         with self.assertRaises(SystemExit) as caught:
             self.run_main(lambda argv: None)
         self.assertIsNone(caught.exception.code)
-
-
-class CheckOutputFolderTest(tf.test.TestCase):
-
-    def test_a_file_on_the_path_is_named_and_folders_to_be_created_pass(self):
-        root = tempfile.mkdtemp()
-        afile = os.path.join(root, "afile")
-        open(afile, "w").close()
-        for path in (afile, os.path.join(afile, "below", "deeper")):
-            with self.subTest(path=path), self.assertRaisesRegex(
-                    NotADirectoryError,
-                    f"^--output={path}: {afile} exists and is not a folder; name a folder"):
-                cli.check_output_folder("--output", path)
-        cli.check_output_folder("--output", os.path.join(root, "new", "deeper"))
-        cli.check_output_folder("--output", root)
-        self.assertEqual(os.listdir(root), ["afile"])  # nothing created
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ import tensorflow as tf
 from absl import flags
 
 from tfattncut import config as config_lib
+from tfattncut import options
 from tfattncut.config import Config
 from tfattncut.methods.base import PROBE_SHAPE
 from tfattncut.models.discriminator import PatchDiscriminator
@@ -169,7 +170,7 @@ class ConfigTest(tf.test.TestCase):
             config_lib.validate(config_lib.Config(lr=-0.1))
         with self.assertRaisesRegex(ValueError, "--n_epochs \\+ --n_epochs_decay must be >= 1"):
             config_lib.validate(config_lib.Config(n_epochs=0, n_epochs_decay=0))
-        self.assertEqual(str(config_lib.Bounds(0, 1, low_open=True)), "in (0, 1]")
+        self.assertEqual(str(options.Bounds(0, 1, low_open=True)), "in (0, 1]")
 
     def test_validate_checks_choices_and_sizes_of_configs_not_from_flags(self):
         with self.assertRaisesRegex(ValueError, "--direction must be one of AtoB, BtoA; got 'x'"):

@@ -1,10 +1,11 @@
 """How the launch/*.py entry points start: `cli.run(main)` instead of `app.run(main)`.
 
 A user's mistake (a missing folder, a bad value, flags that contradict each other) is
-reported by our own code as a ValueError or OSError whose message names the flag or file;
-it is printed as one line, `launch.NAME: error: MESSAGE`, with exit status 1, instead of a
-traceback. Errors raised inside TensorFlow, Keras or any other library keep their traceback:
-those are the program's problem, and the traceback is what a bug report needs. Bad flag
+reported by our own code as a `tfattncut.errors.UserError`, or a ValueError or OSError raised
+in tfattncut/ or launch/, whose message names the flag or file; it is printed as one line,
+`launch.NAME: error: MESSAGE`, with exit status 1, instead of a traceback. Errors raised
+inside TensorFlow, Keras or any other library keep their traceback: those are the program's
+problem, and the traceback is what a bug report needs. Bad flag
 values are refused earlier still, while parsing (absl's FATAL flags error).
 
 Flagfiles that name other flagfiles (configs/demo.cfg names configs/cut.cfg) are read by
@@ -17,6 +18,8 @@ import re
 import sys
 
 from absl import app, logging
+
+from tfattncut.errors import UserError
 
 # The repository: the tfattncut package, the launch/ entry points and configs/.
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,36 +86,13 @@ def run(main, flags_parser=app.parse_flags_with_usage):
             return main(argv)
         except app.UsageError as error:  # absl would print the whole --helpshort first
             sys.exit(f"{_program_name()}: error: {error} (--helpshort lists the flags)")
-        except (ValueError, OSError) as error:
-            if not raised_by_us(error):
+        except (UserError, ValueError, OSError) as error:
+            if not (isinstance(error, UserError) or raised_by_us(error)):
                 raise
             logging.debug("Traceback of the error below", exc_info=True)
             sys.exit(f"{_program_name()}: error: {error}")
 
     app.run(main_with_user_errors, flags_parser=parse_flags)
-
-
-def check_output_folder(flag, path):
-    """Refuses an output folder flag whose path, or a folder above it, is a file: os.makedirs
-    would fail there only after the work was done, with a traceback."""
-    probe = os.path.abspath(path)
-    while not os.path.lexists(probe):  # a dangling link blocks makedirs too
-        probe = os.path.dirname(probe)
-    if not os.path.isdir(probe):
-        raise NotADirectoryError(f"{flag}={path}: {probe} exists and is not a folder; name a "
-                                 f"folder (it is created if missing)")
-
-
-def check_not_replacing(flag, folder, targets, overwrite):
-    """Refuses writing `targets` (the files a command would write in FLAG's folder) when any
-    exists, unless `overwrite`: a mistyped folder must not lose a data set's files, while
-    --overwrite replaces an earlier run's."""
-    existing = [] if overwrite else [t for t in targets if os.path.lexists(t)]
-    if existing:
-        more = (f", and {len(existing) - 1} more files this would replace"
-                if len(existing) > 1 else "")
-        raise FileExistsError(f"{flag}={folder}: {existing[0]} exists{more}; pass --overwrite "
-                              f"to replace them, or choose another {flag}")
 
 
 def _program_name():

@@ -23,50 +23,21 @@ import typing
 from absl import flags
 
 from tfattncut import json_files
-
-
-@dataclasses.dataclass(frozen=True)
-class Bounds:
-    """The interval a numeric option must lie in: checked when its flag is parsed (absl's
-    FATAL flags error, before anything runs) and by `validate` for configs built otherwise."""
-    low: float
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def __contains__(self, value):
-        above = value > self.low if self.low_open else value >= self.low
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def __str__(self):
-        if self.high is None:
-            return f"{'>' if self.low_open else '>='} {self.low:g}"
-        high = self.high if isinstance(self.high, int) else f"{self.high:g}"  # 2**32 - 1 in full
-        return (f"in {'(' if self.low_open else '['}{self.low:g}, {high}"
-                f"{')' if self.high_open else ']'}")
-
-
-POSITIVE = Bounds(0, low_open=True)             # learning rates, temperatures
-NON_NEGATIVE = Bounds(0)                        # loss weights, sizes where 0 means "off"
-AT_LEAST_ONE = Bounds(1)                        # counts, widths, intervals
-BELOW_ONE = Bounds(0, 1, high_open=True)        # Adam betas, thresholds of a sigmoid
-SEED = Bounds(0, 2**32 - 1)                     # what keras.utils.set_random_seed accepts
-
-
-def register_bounds(name, bounds, flag_values=flags.FLAGS):
-    """Makes parsing --NAME fail with a FATAL flags error unless its value is in `bounds`."""
-    flags.register_validator(name, lambda value: value in bounds, f"must be {bounds}",
-                             flag_values=flag_values)
+from tfattncut.errors import InvalidValue
+from tfattncut.options import (AT_LEAST_ONE, BELOW_ONE, DIRECTIONS, NON_NEGATIVE, POSITIVE, SEED,
+                               option, register_bounds)
 
 
 class RegistryKeys(collections.abc.Sequence):
     """The names in a registry (`module.attribute`, a dict name -> class) as a list of choices.
 
-    A choice list lives once, in its registry; it is read on first use (when define_flags
-    makes the enum flag), so importing this module does not import TensorFlow. The registry
-    is imported by name, never by an import statement: its modules declare their options
-    with this one.
+    A choice list lives once, in its registry, which the methods (tfattncut.methods.METHODS)
+    and selectors (tfattncut.selection.SELECTORS) fill with their classes; config reads it on
+    first use (when define_flags makes the enum flag or `Config` is gathered), so importing
+    this module does not import TensorFlow. The dependency runs one way: config reads the
+    registries, and the methods and selectors declare their options with
+    tfattncut.options, never importing config, so there is no cycle to hide. (The data layer
+    does not import config either: the trainer validates a config before it reads data.)
     """
 
     def __init__(self, module, attribute):
@@ -90,8 +61,6 @@ class RegistryKeys(collections.abc.Sequence):
 # declare their own options (`options`).
 METHODS = RegistryKeys("tfattncut.methods", "METHODS")
 SELECTORS = RegistryKeys("tfattncut.selection", "SELECTORS")
-# The translation directions: AtoB trains (and translates) A -> B; BtoA swaps the domains.
-DIRECTIONS = ("AtoB", "BtoA")
 # --preprocess modes that resize to load_size and then crop crop_size² out of that.
 _RESIZE_THEN_CROP = ("resize_and_crop", "scale_width_and_crop")
 
@@ -105,22 +74,8 @@ def _area(name):
     _next_area = name
 
 
-def option(default, help_text, choices=None, bounds=None, area=None):
-    """A field of an options dataclass: its flag's default, help, choices and bounds.
-
-    `area`: the --helpfull heading; None for the options of a method or selector, which
-    `Config` files under "method" or "selection"."""
-    return dataclasses.field(default=default, metadata={
-        "help": help_text, "choices": choices, "bounds": bounds, "area": area})
-
-
 def _field(default, help_text, choices=None, bounds=None):
     return option(default, help_text, choices, bounds, _next_area)
-
-
-@dataclasses.dataclass(frozen=True)
-class NoOptions:
-    """The options of a method or selector that has none of its own."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +218,7 @@ class _ConfigMethods:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"{path}: unknown config fields {unknown}")
+            raise InvalidValue(f"{path}: unknown config fields {unknown}")
         for field in dataclasses.fields(cls):
             if typing.get_origin(field.type) is tuple and field.name in values:
                 values[field.name] = tuple(values[field.name])
@@ -369,48 +324,48 @@ def from_flags(flag_values=flags.FLAGS):
 
 
 def validate(config):
-    """Raises ValueError naming the flag for values that cannot work: out of a field's
-    choices or bounds (which parsing flags checks too), inconsistent with each other, or
-    refused by the method's own `check_config`."""
+    """Raises InvalidValue (a ValueError) naming the flag for values that cannot work: out of
+    a field's choices or bounds (which parsing flags checks too), inconsistent with each
+    other, or refused by the method's own `check_config`."""
     for field in dataclasses.fields(config):
         choices, value = field.metadata["choices"], getattr(config, field.name)
         if choices and value not in choices:
-            raise ValueError(f"--{field.name} must be one of {', '.join(choices)}; "
-                             f"got {value!r}")
+            raise InvalidValue(f"--{field.name} must be one of {', '.join(choices)}; "
+                               f"got {value!r}")
         bounds = field.metadata["bounds"]
         if bounds and value not in bounds:
-            raise ValueError(f"--{field.name} must be {bounds}; got {value}")
+            raise InvalidValue(f"--{field.name} must be {bounds}; got {value}")
     parts = config.name.replace(os.sep, "/").split("/")
     if os.path.isabs(config.name) or any(part in ("", ".", "..") for part in parts):
-        raise ValueError("--name must be a run folder under --checkpoints_dir (subfolders "
-                         f"allowed: a/b), without empty, '.' or '..' parts; got "
-                         f"{config.name!r}")
+        raise InvalidValue("--name must be a run folder under --checkpoints_dir (subfolders "
+                           f"allowed: a/b), without empty, '.' or '..' parts; got "
+                           f"{config.name!r}")
     if config.preprocess in _RESIZE_THEN_CROP and config.load_size < config.crop_size:
-        raise ValueError(f"--load_size ({config.load_size}) must be >= --crop_size "
-                         f"({config.crop_size}) for --preprocess={config.preprocess}")
+        raise InvalidValue(f"--load_size ({config.load_size}) must be >= --crop_size "
+                           f"({config.crop_size}) for --preprocess={config.preprocess}")
     if config.n_epochs + config.n_epochs_decay < 1:
-        raise ValueError("--n_epochs + --n_epochs_decay must be >= 1 (the epochs to train); "
-                         f"got {config.n_epochs} + {config.n_epochs_decay}")
+        raise InvalidValue("--n_epochs + --n_epochs_decay must be >= 1 (the epochs to train); "
+                           f"got {config.n_epochs} + {config.n_epochs_decay}")
     if config.crop_size % 4:
-        raise ValueError(f"--crop_size must be a multiple of 4 (the generator downsamples "
-                         f"twice); got {config.crop_size}")
+        raise InvalidValue(f"--crop_size must be a multiple of 4 (the generator downsamples "
+                           f"twice); got {config.crop_size}")
     if not config.nce_layers or min(config.nce_layers) < 0:
-        raise ValueError(
+        raise InvalidValue(
             f"--nce_layers must be non-negative layer numbers; got {config.nce_layers}")
     # The encoder returns its features in layer order, and selectors, heads and summaries
     # are matched to them by position: another order or a repeat pairs them with the wrong
     # layers without any error.
     if list(config.nce_layers) != sorted(set(config.nce_layers)):
-        raise ValueError("--nce_layers must be strictly increasing layer numbers; got "
-                         f"{','.join(map(str, config.nce_layers))}")
+        raise InvalidValue("--nce_layers must be strictly increasing layer numbers; got "
+                           f"{','.join(map(str, config.nce_layers))}")
     if config.profile_steps and (len(config.profile_steps) != 2 or
                                  not 1 <= config.profile_steps[0] <= config.profile_steps[1]):
-        raise ValueError(f"--profile_steps must be two steps A,B with 1 <= A <= B; got "
-                         f"{','.join(str(s) for s in config.profile_steps)}")
+        raise InvalidValue(f"--profile_steps must be two steps A,B with 1 <= A <= B; got "
+                           f"{','.join(str(s) for s in config.profile_steps)}")
     if config.eval_every_epochs and not config.inception and \
             {"fid", "kid", "is"} & set(config.eval_metrics):
-        raise ValueError("--eval_every_epochs with FID/KID/IS needs --inception=keras:PATH, "
-                         "fid2015:PATH (local weights) or random (smoke tests only)")
+        raise InvalidValue("--eval_every_epochs with FID/KID/IS needs --inception=keras:PATH, "
+                           "fid2015:PATH (local weights) or random (smoke tests only)")
     METHODS.registry()[config.model].check_config(config)
 
 
@@ -425,6 +380,6 @@ def check_discriminator_fits(config):
     64² probe as the methods build it)."""
     smallest_crop = 3 * 2**max(1, config.n_layers_D)
     if config.crop_size < smallest_crop:
-        raise ValueError(f"--crop_size must be >= {smallest_crop} (3·2^max(1, n_layers_D)) "
-                         f"for the discriminator of --n_layers_D={config.n_layers_D}; got "
-                         f"{config.crop_size}")
+        raise InvalidValue(f"--crop_size must be >= {smallest_crop} (3·2^max(1, n_layers_D)) "
+                           f"for the discriminator of --n_layers_D={config.n_layers_D}; got "
+                           f"{config.crop_size}")

@@ -1,4 +1,6 @@
-"""Translating images of any size with a trained generator, and loading one from a run.
+"""Translation modules, local tensors: a generator in this process (and loading one).
+
+Translates images of any size with a trained generator, and loads one from a run.
 
 Size rule: the generator halves the resolution twice, so an image whose height or width is
 not a multiple of 4 is reflect-padded at the bottom and right up to the next multiple of 4,

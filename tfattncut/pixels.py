@@ -1,4 +1,6 @@
-"""The one conversion between stored pixels and the networks' range.
+"""Image modules, pixel ranges: the one conversion uint8 <-> [-1, 1] <-> [0, 1].
+
+The one conversion between stored pixels and the networks' range.
 
 Networks see float32 images in [-1, 1] (the reference's Normalize(0.5, 0.5)); files, serving
 requests and PNGs hold uint8, and TensorBoard and PSNR/SSIM want [0, 1]. Every module converts

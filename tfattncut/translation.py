@@ -1,4 +1,6 @@
-"""Translating image files with a trained run: what `launch.translate` runs, and what
+"""Translation modules, local files: a run's checkpoint on image files, in this process.
+
+Translating image files with a trained run: what `launch.translate` runs, and what
 evaluation, the downstream experiment and the study run before scoring translations.
 
 Files in, PNG files out (OUTPUT/STEM.png), with label maps copied alongside; every
@@ -12,7 +14,7 @@ import shutil
 
 import tensorflow as tf
 
-from tfattncut import cli
+from tfattncut import output_folders
 from tfattncut.config import Config
 from tfattncut.data import image_files, transforms
 from tfattncut.data.image_files import stem
@@ -151,13 +153,13 @@ def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB",
     paths = image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
     sources = label_paths(labels, paths) if labels else {}
     # All before the checkpoint is read.
-    cli.check_output_folder("--output", output)
+    output_folders.check_output_folder("--output", output)
     check_destinations(paths, output)
     label_targets = {source: os.path.join(labels_folder(output), os.path.basename(source))
                      for source in sources.values()}
     if sources:
         _refuse_overwriting_inputs(label_targets, labels_folder(output), "label maps")
-    cli.check_not_replacing(
+    output_folders.check_not_replacing(
         "--output", output,
         [*(translation_path(output, p) for p in paths), *label_targets.values()], overwrite)
     translator, _ = load_translator(checkpoint, direction)

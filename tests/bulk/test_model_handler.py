@@ -8,7 +8,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfattncut.bulk import model_handler
-from tfattncut.serving.export import INPUT, OUTPUT
+from tfattncut.serving.export import DEFAULT_SIGNATURE, INPUT, OUTPUT
 
 
 class _Doubling:
@@ -22,7 +22,7 @@ class _Doubling:
         return images * 2
 
 
-def write_saved_model_pb(folder, signature=model_handler.SIGNATURE):
+def write_saved_model_pb(folder, signature=DEFAULT_SIGNATURE):
     """FOLDER/saved_model.pb with one signature from INPUT to OUTPUT and no graph: all that
     resolve_model reads."""
     saved_model = saved_model_pb2.SavedModel()

@@ -2,7 +2,7 @@
 import json
 import os
 
-from tfattncut.evaluation import evaluate
+from tfattncut.evaluation import reports as report_files
 
 
 def write_run(root, name, selector, reports):
@@ -14,9 +14,9 @@ def write_run(root, name, selector, reports):
     for index, (epoch, backbone, metrics) in enumerate(reports):
         report = {"inception": {"backbone": backbone}, "metrics": metrics}
         if epoch is None:
-            path = os.path.join(run_dir, evaluate.EVAL_FOLDER, f"evaluate{index}.json")
+            path = os.path.join(run_dir, report_files.EVAL_FOLDER, f"evaluate{index}.json")
         else:
             report["epoch"] = epoch
-            path = evaluate.epoch_report_path(run_dir, epoch)
-        evaluate.write_json(report, path)
+            path = report_files.epoch_report_path(run_dir, epoch)
+        report_files.write_json(report, path)
     return run_dir

@@ -6,7 +6,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tests.evaluation.fake_runs import write_run
-from tfattncut.evaluation import compare, evaluate
+from tfattncut.evaluation import compare, reports
 
 
 class CompareTest(tf.test.TestCase):
@@ -79,13 +79,13 @@ class CompareTest(tf.test.TestCase):
     def test_reports_without_a_needed_field_name_the_file_and_field(self):
         root = tempfile.mkdtemp()
         run_dir = write_run(root, "run", "random", [])
-        path = os.path.join(run_dir, evaluate.EVAL_FOLDER, "evaluate.json")
+        path = os.path.join(run_dir, reports.EVAL_FOLDER, "evaluate.json")
         for report, field in (({"metrics": {"fid": 3.0}}, "inception.backbone"),
                               ({"metrics": {"fid": "3"}, "inception": {"backbone": None}},
                                "metrics.fid"),
                               ({"metrics": {}, "inception": {"backbone": None}, "epoch": "2"},
                                "epoch")):
-            evaluate.write_json(report, path)
+            reports.write_json(report, path)
             with self.assertRaisesRegex(ValueError, f"{path}: .*field '{field}'"):
                 compare.load_run(run_dir)
 

@@ -1,7 +1,6 @@
 """Metric reports between folders, of a checkpoint, and of a translator (random backbone);
 mistakes refused before any work."""
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -16,7 +15,7 @@ from tests.evaluation import segmentation_data
 from tests.testdata import tiny_config, write_png, write_tiny_run, write_unaligned_folders
 from tfattncut.data import image_files
 from tfattncut import pixels
-from tfattncut.evaluation import evaluate
+from tfattncut.evaluation import evaluate, reports
 from tfattncut.inference import translate
 from tfattncut.metrics import inception
 
@@ -71,7 +70,7 @@ class EvaluateTest(tf.test.TestCase):
         self.assertEqual(report["inception"]["backbone"], "random")
         self.assertFalse(report["inception"]["comparable"])
         self.assertRegex(report["inception"]["note"], "SMOKE TEST ONLY.*not comparable")
-        self.assertIn(report["inception"]["note"], evaluate.format_table(report))
+        self.assertIn(report["inception"]["note"], reports.format_table(report))
         with open(output) as f:
             self.assertEqual(json.load(f), report)
 
@@ -108,7 +107,7 @@ class EvaluateTest(tf.test.TestCase):
         self.assertAllClose(report["metrics"]["ssim"], np.mean(
             tf.image.ssim(fakes, targets, max_val=1.0)), rtol=1e-5)
         self.assertIsNone(report["inception"]["backbone"])
-        self.assertIn("No Inception backbone", evaluate.format_table(report))
+        self.assertIn("No Inception backbone", reports.format_table(report))
 
     def test_checkpoint_is_translated_next_to_the_report(self):
         config = tiny_config(tempfile.mkdtemp(), name="run")
@@ -149,7 +148,6 @@ class EvaluateTest(tf.test.TestCase):
                                                  crop_size=32)
         self.assertAllClose(temporary["metrics"]["fid"], report["metrics"]["fid"])
         self.assertIsNone(temporary["inputs"]["fake"])
-        self.assertEqual(evaluate.epoch_report_path("runs/x", 3), "runs/x/eval/epoch_0003.json")
 
     def test_report_never_replaces_an_input_or_any_other_file(self):
         folder = write_unaligned_folders(tempfile.mkdtemp(), count=2, size=16)
@@ -190,6 +188,21 @@ class EvaluateTest(tf.test.TestCase):
             evaluate.check_metrics(("lpips",), True, True, True)
         with self.assertRaisesRegex(ValueError, "--segmenter and --labels go together"):
             evaluate.run(fake=self.test_a, labels=self.test_a)
+
+    def test_training_evaluation_errors_name_trainings_flags(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(), count=2, size=16)
+        config = tiny_config(root, name="run", eval_every_epochs=1, inception="random")
+        evaluate.check_training_evaluation(config.replace(eval_metrics=("fid", "swd")))
+        with self.assertRaisesRegex(ValueError, r"^--eval_metrics=psnr: psnr needs the paired "
+                                                r"target .*; add them to --dataroot \(training "
+                                                r"scores .*testA_as_B of --dataroot\)$"):
+            evaluate.check_training_evaluation(config.replace(eval_metrics=("psnr",)))
+        with self.assertRaisesRegex(ValueError, r"^--eval_metrics: unknown \['kdi'\]"):
+            evaluate.check_training_evaluation(config.replace(eval_metrics=("kdi",)))
+        shutil.rmtree(os.path.join(root, "testA"))
+        with self.assertRaisesRegex(ValueError, f"^--eval_every_epochs=1 translates the test "
+                                                f"images of {root}/testA, which does not exist"):
+            evaluate.check_training_evaluation(config)
 
     def test_a_later_data_set_scores_only_its_own_translations(self):
         first = write_unaligned_folders(tempfile.mkdtemp(), count=3, size=32)
@@ -242,15 +255,6 @@ class EvaluateTest(tf.test.TestCase):
             evaluate.run(fake=image_dir, paired=image_dir, metrics=["psnr"], segmenter=saved,
                          labels=labels)
 
-    def test_non_finite_metrics_are_refused_naming_them(self):
-        path = os.path.join(tempfile.mkdtemp(), "report.json")
-        report = {"inputs": {}, "inception": {"backbone": None},
-                  "metrics": {"fid": 3.0, "swd": math.nan, "swd_16": -math.inf}}
-        with self.assertRaisesRegex(ValueError, f"Not writing {path}: metrics.swd is nan, "
-                                                "metrics.swd_16 is -inf, which JSON cannot hold"):
-            evaluate.write_json(report, path)
-        self.assertFalse(os.path.exists(path))
-
     def test_ssim_refuses_images_smaller_than_its_window(self):
         folder = tempfile.mkdtemp()
         rng = np.random.default_rng(3)
@@ -298,9 +302,9 @@ class EvaluateTest(tf.test.TestCase):
 
     def test_trainings_epoch_reports_are_never_replaced(self):
         run_dir = tempfile.mkdtemp()
-        path = evaluate.epoch_report_path(run_dir, 3)
-        evaluate.write_json({"inputs": {}, "inception": {"backbone": "random"},
-                             "metrics": {"fid": 1.0}, "epoch": 3}, path)
+        path = reports.epoch_report_path(run_dir, 3)
+        reports.write_json({"inputs": {}, "inception": {"backbone": "random"},
+                            "metrics": {"fid": 1.0}, "epoch": 3}, path)
         with open(path) as f:
             before = f.read()
         with self.assertRaisesRegex(FileExistsError, "is training's report of epoch 3.*"

@@ -1,4 +1,6 @@
-"""One input file's bytes -> the uint8 pixels the model is given, or why it cannot be; and a
+"""Image modules, a bulk job's bytes: untrusted file bytes <-> pixels, in Beam workers.
+
+One input file's bytes -> the uint8 pixels the model is given, or why it cannot be; and a
 translation's pixels -> the output file's bytes.
 
 The checks and the decoder are the server's: the header's declared size against

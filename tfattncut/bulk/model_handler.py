@@ -17,9 +17,9 @@ from google.protobuf import message
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfattncut.inference import find_run
-from tfattncut.serving.export import INPUT, OUTPUT, export
+from tfattncut.serving.export import DEFAULT_SIGNATURE, INPUT, OUTPUT, export
+from tfattncut.serving.version_folders import list_versions
 
-SIGNATURE = "serving_default"
 # 2 Mi pixels: one 1052x1914 frame, or 32 256x256 images, per signature call. Memory grows
 # with the batch and speed on a CPU does not: with the full-size CUT generator a worker
 # peaked at 2.9 GiB for one frame per call and 4.9 GiB for two (launch.benchmark --bulk).
@@ -31,8 +31,7 @@ def resolve_model(path):
     here, before the job starts, to have the signature the workers call."""
     model = path
     if not tf.io.gfile.exists(tf.io.gfile.join(path, "saved_model.pb")):
-        versions = [int(name.strip("/")) for name in tf.io.gfile.listdir(path)
-                    if name.strip("/").isdigit()] if tf.io.gfile.isdir(path) else []
+        versions = list_versions(path)
         if not versions:
             raise FileNotFoundError(f"--model={path} is neither a SavedModel (no "
                                     "saved_model.pb) nor a model folder of integer versions "
@@ -50,7 +49,7 @@ def resolve_model(path):
 
 
 def _check_signature(flag_value, model):
-    """Refuses a SavedModel that cannot be parsed or lacks SIGNATURE (INPUT -> OUTPUT): the
+    """Refuses a SavedModel that cannot be parsed or lacks DEFAULT_SIGNATURE (INPUT -> OUTPUT): the
     workers would fail on it only once the job runs, with a traceback."""
     pb = tf.io.gfile.join(model, "saved_model.pb")
     saved_model = saved_model_pb2.SavedModel()
@@ -61,10 +60,10 @@ def _check_signature(flag_value, model):
         raise ValueError(f"--model={flag_value}: {pb} is not a SavedModel ({error})") from None
     signatures = {name: signature for graph in saved_model.meta_graphs
                   for name, signature in graph.signature_def.items()}
-    signature = signatures.get(SIGNATURE)
+    signature = signatures.get(DEFAULT_SIGNATURE)
     if signature is None or INPUT not in signature.inputs or OUTPUT not in signature.outputs:
-        raise ValueError(f"--model={flag_value}: {model} has no {SIGNATURE!r} signature from "
-                         f"{INPUT!r} to {OUTPUT!r} (its signatures: {sorted(signatures)}); "
+        raise ValueError(f"--model={flag_value}: {model} has no {DEFAULT_SIGNATURE!r} signature "
+                         f"from {INPUT!r} to {OUTPUT!r} (its signatures: {sorted(signatures)}); "
                          "export the translator with launch.export")
 
 
@@ -98,7 +97,7 @@ class _Translator:
 
     def __init__(self, path):
         self._loaded = tf.saved_model.load(path)
-        self._signature = self._loaded.signatures[SIGNATURE]
+        self._signature = self._loaded.signatures[DEFAULT_SIGNATURE]
 
     def translate(self, images):
         return self._signature(**{INPUT: tf.constant(images)})[OUTPUT].numpy()

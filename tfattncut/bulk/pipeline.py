@@ -37,7 +37,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from tfattncut import cli
+from tfattncut import output_folders
 from tfattncut.bulk import files, images
 from tfattncut.bulk.model_handler import (DEFAULT_MAX_BATCH_PIXELS, SavedModelHandler,
                                           model_identity)
@@ -272,7 +272,7 @@ def require_input(layout):
     file, or lies below one."""
     for folder in (layout.output, layout.labels_output):
         if "://" not in folder:
-            cli.check_output_folder("--output", folder)
+            output_folders.check_output_folder("--output", folder)
     matched = FileSystems.match([layout.input_pattern], [1])[0].metadata_list
     if not matched:
         raise FileNotFoundError(f"--input={layout.input_pattern} matches no file")

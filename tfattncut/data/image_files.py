@@ -1,4 +1,6 @@
-"""Image files: which files a folder holds (`list_images`, as the reference lists them), which
+"""Image modules, files on disk: list a folder, pair files by stem, decode one file.
+
+Image files: which files a folder holds (`list_images`, as the reference lists them), which
 file of another folder goes with each (`match_by_stem`: label maps, paired targets), and how
 one file decodes to uint8 pixels (`read_image` in tf.data pipelines, `load_image` for
 inference), the same reader in training, caching and inference so no path changes a pixel.

@@ -24,7 +24,6 @@ import os
 
 import tensorflow as tf
 
-from tfattncut import config as config_lib
 from tfattncut.data import image_cache, transforms
 from tfattncut.data.image_files import list_images
 from tfattncut.pixels import from_uint8
@@ -51,7 +50,6 @@ class UnalignedFolders:
     """
 
     def __init__(self, config, phase="train", cache=True, streams=IMAGE_STREAMS):
-        config_lib.validate(config)
         unknown = [stream for stream in streams if stream not in STREAMS]
         if unknown:
             raise ValueError(f"Input streams {unknown}: the unaligned folders serve "

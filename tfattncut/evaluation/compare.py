@@ -1,7 +1,7 @@
 """Several runs side by side: their evaluation reports in one Markdown table and one plot.
 
-A run's reports are the JSON files in RUN/eval/ (`evaluate.EVAL_FOLDER`): per-epoch ones
-written during training (`evaluate.epoch_report_path`, with an `epoch`) and any written by
+A run's reports are the JSON files in RUN/eval/ (`reports.EVAL_FOLDER`): per-epoch ones
+written during training (`reports.epoch_report_path`, with an `epoch`) and any written by
 `launch.evaluate --checkpoint=RUN` (no epoch). The table shows each run's newest report
 (highest epoch) and its best FID; the plot shows every metric against the epoch, one line
 per run.
@@ -11,8 +11,9 @@ import dataclasses
 import glob
 import os
 
-from tfattncut import cli, json_files
-from tfattncut.evaluation import charts, evaluate
+from tfattncut import json_files, output_folders
+from tfattncut.evaluation import charts
+from tfattncut.evaluation.reports import EVAL_FOLDER
 
 # Table and plot columns, in this order; std and per-level SWD entries stay in the JSON.
 SHOWN = ("fid", "kid", "is", "swd", "psnr", "ssim", "mean_iou", "pixel_accuracy",
@@ -94,7 +95,7 @@ def run_names(run_dirs):
 def load_run(run_dir, name=None):
     """The Run of a run directory; an error says where reports were looked for, or which file
     and field is wrong. name: its name in the table and plot (default: the folder's name)."""
-    paths = sorted(glob.glob(os.path.join(run_dir, evaluate.EVAL_FOLDER, "*.json")))
+    paths = sorted(glob.glob(os.path.join(run_dir, EVAL_FOLDER, "*.json")))
     reports = []
     for path in paths:
         report = json_files.read_object(path, f"keep only reports in {os.path.dirname(path)}")
@@ -103,7 +104,7 @@ def load_run(run_dir, name=None):
     if not reports:
         raise FileNotFoundError(
             f"--runs: {run_dir} has no evaluation reports (looked for "
-            f"{os.path.join(run_dir, evaluate.EVAL_FOLDER, '*.json')}); write one with "
+            f"{os.path.join(run_dir, EVAL_FOLDER, '*.json')}); write one with "
             f"`python -m launch.evaluate --checkpoint={run_dir} --dataroot=DIR`.")
     reports.sort(key=lambda r: -1 if r.get("epoch") is None else r["epoch"])
     method = "?"
@@ -171,7 +172,7 @@ def plot(runs, path):
 def compare(run_dirs, output_dir):
     """Writes OUTPUT_DIR/compare.md and (with per-epoch reports) compare.png; returns
     (the Markdown table, the plot's path or None)."""
-    cli.check_output_folder("--output", output_dir)
+    output_folders.check_output_folder("--output", output_dir)
     runs = [load_run(run_dir, name) for run_dir, name in zip(run_dirs, run_names(run_dirs))]
     table = markdown_table(runs)
     os.makedirs(output_dir, exist_ok=True)

@@ -17,7 +17,7 @@ import os
 
 from tfattncut import inference, translation
 from tfattncut.data import image_files
-from tfattncut.evaluation import charts, evaluate
+from tfattncut.evaluation import charts, reports
 from tfattncut.evaluation import segmenter
 
 RAW, TRANSLATED, UPPER = "raw A", "translated A", "B (upper bound)"
@@ -70,7 +70,7 @@ def run_downstream(dataroot, checkpoint, output_dir, epochs=5, batch_size=8,
                          seed=seed),
         "results": results,
     }
-    evaluate.write_json(report, os.path.join(output_dir, REPORT))
+    reports.write_json(report, os.path.join(output_dir, REPORT))
     charts.bar_chart({name: r["mean_iou"] for name, r in results.items()},
                      os.path.join(output_dir, CHART), "Segmenter mean IoU on B's test split")
     return report

@@ -1,41 +1,31 @@
-"""Metric reports (docs/design/metrics.md#reports): chosen metrics between two image sets,
-as a dict, a printable table, JSON and TensorBoard scalars.
-
-A report is a JSON-ready dict:
-    inputs:     what was compared (folders, image counts, segmenter, ...);
-    inception:  {backbone, comparable, note}: every report says which Inception backbone its
-                FID/KID/IS came from, and for `random` that they are smoke-test numbers only;
-    metrics:    flat {name: float}: fid, kid, kid_std, is, is_std, swd, swd_RES (per pyramid
-                level), psnr, ssim, and with a segmenter mean_iou, pixel_accuracy,
-                mean_class_accuracy;
-    per_class_iou (with a segmenter), epoch (when a training run evaluates itself).
+"""Metric reports (docs/design/metrics.md#reports): chosen metrics between two image sets, a
+translator's scores on a data set's test split, and what `launch.evaluate` does. The report
+itself (its keys, table, JSON and TensorBoard scalars) is `reports`'.
 
 Sets are streamed one batch at a time (`images.ImageSet`, or any re-iterable of batches such
 as a `tf.data.Dataset`): the Inception pass keeps running moments, so set size is not bounded
 by memory except for KID's feature rows.
 """
 import collections
-import json
 import os
 import shutil
 import tempfile
 
 import numpy as np
-import tensorflow as tf
 
-from tfattncut import cli, inference, json_files, translation
+from tfattncut import inference, output_folders, translation
 from tfattncut.data.image_files import list_images, match_by_stem
+from tfattncut.errors import InvalidValue
 from tfattncut.evaluation import images as image_files
 from tfattncut.evaluation import segmenter as segmenter_lib
+from tfattncut.evaluation.reports import (EVAL_FOLDER, backbone_info, check_report_path,
+                                         log_to_tensorboard, write_json)
 from tfattncut.metrics import fid, fidelity, inception, inception_score, kid, streaming, swd
 
 INCEPTION_METRICS = ("fid", "kid", "is")
 SET_METRICS = INCEPTION_METRICS + ("swd",)  # compare a fake set with a real one
 PAIRED_METRICS = ("psnr", "ssim")           # need the paired target of each fake image
 METRICS = SET_METRICS + PAIRED_METRICS
-EVAL_FOLDER = "eval"
-# The keys every report has: how `check_report_path` recognises an earlier report.
-REPORT_KEYS = {"inputs", "inception", "metrics"}
 
 
 def default_metrics(has_real, has_paired):
@@ -43,51 +33,58 @@ def default_metrics(has_real, has_paired):
     return (SET_METRICS if has_real else ()) + (PAIRED_METRICS if has_paired else ())
 
 
-def check_metrics(metrics, has_real, has_paired, has_backbone):
-    """Raises, naming the flag to add, when a metric is unknown or lacks its input."""
+# What launch.evaluate's user passes for each input a metric needs (`check_metrics`).
+EVALUATE_REMEDIES = {
+    "real": "pass --real=DIR (or --dataroot with --checkpoint).",
+    "paired": "pass --paired=DIR (e.g. testA_as_B).",
+    "backbone": "pass --inception=fid2015:PATH (comparable with published numbers), "
+                "keras:PATH, segmenter:PATH (domain-specific) or random (smoke test only).",
+}
+
+
+def check_metrics(metrics, has_real, has_paired, has_backbone, flag="--metrics",
+                  remedies=EVALUATE_REMEDIES):
+    """Raises, naming `flag` (the metrics' flag) and the remedy for the missing input
+    (`remedies`: {real, paired, backbone}: what to pass), when a metric is unknown or lacks
+    its input."""
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
-        raise ValueError(f"--metrics: unknown {unknown}; choose from {','.join(METRICS)}.")
+        raise InvalidValue(f"{flag}: unknown {unknown}; choose from {','.join(METRICS)}.")
 
-    def refuse(names, verbs, what):
+    def refuse(names, verbs, what, remedy):
         """verbs: (singular, plural), as in 'fid needs', 'fid,kid need'."""
         verb = verbs[len(names) > 1]
-        raise ValueError(f"--metrics={','.join(metrics)}: {','.join(names)} {verb} {what}")
+        raise InvalidValue(f"{flag}={','.join(metrics)}: {','.join(names)} {verb} {what}; "
+                           f"{remedies[remedy]}")
 
     needs_real = [m for m in metrics if m in ("fid", "kid", "swd")]
     if needs_real and not has_real:
-        refuse(needs_real, ("compares with", "compare with"),
-               "real images; pass --real=DIR (or --dataroot with --checkpoint).")
+        refuse(needs_real, ("compares with", "compare with"), "real images", "real")
     needs_paired = [m for m in metrics if m in PAIRED_METRICS]
     if needs_paired and not has_paired:
-        refuse(needs_paired, ("needs", "need"),
-               "the paired target of each fake image; pass --paired=DIR (e.g. testA_as_B).")
+        refuse(needs_paired, ("needs", "need"), "the paired target of each fake image",
+               "paired")
     needs_backbone = [m for m in metrics if m in INCEPTION_METRICS]
     if needs_backbone and not has_backbone:
-        refuse(needs_backbone, ("needs", "need"),
-               "an Inception backbone; pass --inception=fid2015:PATH (comparable with published "
-               "numbers), keras:PATH, segmenter:PATH (domain-specific) or random (smoke test "
-               "only).")
+        refuse(needs_backbone, ("needs", "need"), "an Inception backbone", "backbone")
 
 
-def backbone_info(backbone, spec=None):
-    """The report's `inception` entry for a `metrics.inception.Backbone` (or None)."""
-    if backbone is None:
-        return {"backbone": None, "comparable": None,
-                "note": "No Inception backbone: no FID, KID or IS in this report."}
-    name = spec or backbone.name
-    if backbone.name == "random":
-        note = ("Inception backbone 'random' (a tiny fixed-seed random network): SMOKE TEST "
-                "ONLY. Its FID/KID/IS are not comparable with published numbers, with other "
-                "backbones or with anything but the same smoke test.")
-    elif backbone.comparable:
-        note = (f"Inception backbone '{name}' (the 2015 Inception graph): FID/KID/IS comparable "
-                f"with published numbers.")
-    else:
-        note = (f"Inception backbone '{name}' (keras.applications InceptionV3): FID/KID/IS "
-                f"comparable only with numbers from this backbone, not with published ones "
-                f"(those use fid2015).")
-    return {"backbone": name, "comparable": bool(backbone.comparable), "note": note}
+def check_training_evaluation(config):
+    """Raises, naming training's flags, when --eval_every_epochs could not score
+    --eval_metrics on --dataroot's test split (as `evaluate_translator` will): before
+    training, not after its first epoch."""
+    found = test_split_folders(config.dataroot, config.direction)
+    if not os.path.isdir(found["source"]):
+        raise InvalidValue(f"--eval_every_epochs={config.eval_every_epochs} translates the test "
+                           f"images of {found['source']}, which does not exist; add them to "
+                           "--dataroot, or pass --eval_every_epochs=0")
+    scored = (f"(training scores {found['source']} against {found['real']} and, for "
+              "psnr/ssim, testA_as_B of --dataroot)")
+    check_metrics(config.eval_metrics, os.path.isdir(found["real"]),
+                  found["paired"] is not None, bool(config.inception), "--eval_metrics",
+                  {"real": f"add them to --dataroot {scored}",
+                   "paired": f"add them to --dataroot {scored}",
+                   "backbone": f"pass --inception {scored}"})
 
 
 def resolve_backbone(backbone):
@@ -257,8 +254,9 @@ def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
       another data set) are left alone and not counted.
     segmentation: a `Segmentation` to add its score on the translations, or None.
     epoch: recorded in the report; write it with
-      `write_json(report, epoch_report_path(run_dir, epoch))` (what launch.compare reads) and
-      log it with `log_to_tensorboard(report, step)` inside the run's summary writer.
+      `reports.write_json(report, reports.epoch_report_path(run_dir, epoch))` (what
+      launch.compare reads) and log it with `reports.log_to_tensorboard(report, step)` inside
+      the run's summary writer.
     """
     keep = output_dir is not None
     output_dir = output_dir or tempfile.mkdtemp(prefix="tfattncut-eval-")
@@ -279,11 +277,6 @@ def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
     if epoch is not None:
         report["epoch"] = epoch
     return report
-
-
-def epoch_report_path(run_dir, epoch):
-    """RUN/eval/epoch_NNNN.json: where a run's per-epoch reports go (launch.compare reads them)."""
-    return os.path.join(run_dir, EVAL_FOLDER, f"epoch_{epoch:04d}.json")
 
 
 def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, checkpoint=None,
@@ -309,12 +302,12 @@ def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, ch
     if output:
         check_report_path(output)
     if logdir:
-        cli.check_output_folder("--logdir", logdir)
+        output_folders.check_output_folder("--logdir", logdir)
     if not fake:
         raise ValueError("Nothing to evaluate: pass --fake=DIR, or --checkpoint=RUN with "
                          "--dataroot=DIR.")
     if checkpoint:
-        cli.check_output_folder("--output", fake)
+        output_folders.check_output_folder("--output", fake)
         translator, config = inference.load_translator(checkpoint)
         found = test_split_folders(dataroot, config.direction)
         real = real or found["real"]
@@ -354,70 +347,3 @@ def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, ch
     if logdir:
         log_to_tensorboard(report, step=report.get("epoch", 0), logdir=logdir)
     return report, output
-
-
-def format_table(report):
-    """The report as Markdown: metrics, the backbone note, and per-class IoU if present."""
-    lines = ["| metric | value |", "|---|---:|"]
-    lines += [f"| {name} | {value:.4f} |" for name, value in report["metrics"].items()]
-    lines += ["", report["inception"]["note"]]
-    per_class = {k: v for k, v in report.get("per_class_iou", {}).items() if v is not None}
-    if per_class:
-        lines += ["", "| class | IoU |", "|---|---:|"]
-        lines += [f"| {name} | {iou:.4f} |" for name, iou in per_class.items()]
-        lines += ["(classes in neither the labels nor the predictions have no IoU and are "
-                  "left out of the means)"]
-    return "\n".join(lines)
-
-
-def check_report_path(path):
-    """Refuses --output=PATH when writing the report there would destroy something or fail:
-    a folder; an existing file that is not an earlier report (an input image, a config, ...)
-    or is training's report of an epoch (launch.compare plots those, and a report of
-    launch.evaluate has no epoch); a path below an existing file.
-
-    Run before any work, so that a mistyped path fails at once rather than after the metrics.
-    """
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"--output={path} is a folder; give the report's file path, "
-                                f"e.g. {os.path.join(path, 'evaluate.json')}")
-    cli.check_output_folder("--output", os.path.dirname(os.path.abspath(path)))
-    if not os.path.exists(path):
-        return
-    try:
-        with open(path) as f:
-            earlier = json.load(f)
-    except (UnicodeDecodeError, ValueError):
-        earlier = None
-    if not (isinstance(earlier, dict) and REPORT_KEYS <= earlier.keys()):
-        raise FileExistsError(f"--output={path} exists and is not an evaluation report; "
-                              f"writing the report would replace it: choose another path")
-    if earlier.get("epoch") is not None:
-        raise FileExistsError(
-            f"--output={path} is training's report of epoch {earlier['epoch']}; writing this "
-            f"report (which has no epoch) would take that point out of launch.compare's plot: "
-            f"choose another path, e.g. {os.path.join(os.path.dirname(path), 'evaluate.json')}")
-
-
-def write_json(report, path):
-    """Writes the report (json_files.write_atomic); a NaN or infinite metric is a
-    json_files.NonFiniteValue naming its entry, raised before the file is touched."""
-    try:
-        return json_files.write_atomic(report, path)
-    except json_files.NonFiniteValue as error:
-        raise json_files.NonFiniteValue(f"{error}; the metric failed on these images.") \
-            from None
-
-
-def log_to_tensorboard(report, step, logdir=None):
-    """Scalars eval/NAME for every metric and the backbone note as text eval/inception, into
-    a new writer at `logdir`, or (None) into the default writer of the caller's context."""
-    if logdir:
-        writer = tf.summary.create_file_writer(logdir)
-        with writer.as_default():
-            log_to_tensorboard(report, step)
-        writer.flush()
-        return
-    for name, value in report["metrics"].items():
-        tf.summary.scalar(f"eval/{name}", value, step=step)
-    tf.summary.text("eval/inception", report["inception"]["note"], step=step)

@@ -1,4 +1,6 @@
-"""Image sets on disk for evaluation: re-iterable batches.
+"""Image modules, sets for metrics: a folder as re-iterable batches for evaluation.
+
+Image sets on disk for evaluation: re-iterable batches.
 
 Metrics make several passes over a set (Inception features, SWD, PSNR/SSIM), so a set is a
 re-iterable object that decodes one batch at a time rather than a one-shot generator or an

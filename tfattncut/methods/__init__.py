@@ -8,6 +8,7 @@ METHODS; --model's choices and the method's flags are read from METHODS.
 Build a method with `build_method(config)`: its networks need --mixed_precision's Keras
 policy while they are built (the constructor refuses any other global policy).
 """
+from tfattncut.errors import InvalidValue
 from tfattncut.methods.cut import CUT
 from tfattncut.methods.cyclegan import CycleGAN
 from tfattncut.methods.dcl import DCLGAN, SimDCL
@@ -20,7 +21,7 @@ METHODS = {"cut": CUT, "cyclegan": CycleGAN, "dclgan": DCLGAN, "simdcl": SimDCL,
 def method_class(model):
     """The method class of --model=`model`."""
     if model not in METHODS:
-        raise ValueError(f"--model must be one of {', '.join(METHODS)}; got {model!r}")
+        raise InvalidValue(f"--model must be one of {', '.join(METHODS)}; got {model!r}")
     return METHODS[model]
 
 

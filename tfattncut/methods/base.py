@@ -13,11 +13,11 @@ import keras
 import tensorflow as tf
 from tensorflow.python.eager import context as tf_context
 
-from tfattncut.config import NoOptions
 from tfattncut.methods.adam import make_adam
 from tfattncut.methods.guarded_update import GuardedUpdate
 from tfattncut.methods.precision import check_precision_policy
 from tfattncut.methods.schedule import EpochSchedule
+from tfattncut.options import NoOptions
 
 
 class _XlaGradients:
@@ -81,7 +81,7 @@ class Method(keras.Model):
 
     Everything about one method is in its own file; the trainer, the data layer and the
     flags find it through these class attributes and classmethods:
-      options: a frozen dataclass of the method's own flags (tfattncut.config.option
+      options: a frozen dataclass of the method's own flags (tfattncut.options.option
         fields), read back as `config.<name>`; check_config(config) refuses values that
         cannot work together, before any data is read;
       input_streams(config): the names of the batch entries `forward` needs

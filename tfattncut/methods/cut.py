@@ -17,13 +17,13 @@ import dataclasses
 import tensorflow as tf
 
 from tfattncut import losses
-from tfattncut.config import option
 from tfattncut.data.labels import IGNORE_TRAIN_ID
 from tfattncut.methods import label_aware
 from tfattncut.methods.base import PROBE_SHAPE, Diagnostics, Method
 from tfattncut.models.discriminator import build_discriminator
 from tfattncut.models.generator import build_generator
 from tfattncut.models.heads import build_projector, layer_seeds_of
+from tfattncut.options import option
 from tfattncut.randomness import split_seed
 from tfattncut.selection.base import SelectionMap
 from tfattncut.selection.random import RandomSelector

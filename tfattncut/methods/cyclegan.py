@@ -7,8 +7,8 @@ The preset (configs/cyclegan.cfg) uses the reference's non-anti-aliased networks
 import dataclasses
 
 from tfattncut import losses
-from tfattncut.config import NON_NEGATIVE, option
 from tfattncut.methods.two_way import TwoWayGAN, TwoWayOptions, identity_terms
+from tfattncut.options import NON_NEGATIVE, option
 
 
 @dataclasses.dataclass(frozen=True)

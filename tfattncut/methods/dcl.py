@@ -12,10 +12,10 @@ import dataclasses
 import tensorflow as tf
 
 from tfattncut import losses
-from tfattncut.config import BELOW_ONE, NON_NEGATIVE, POSITIVE, option
 from tfattncut.methods.two_way import TwoWayGAN, TwoWayOptions, identity_terms
 from tfattncut.models.heads import build_projector, layer_seeds_of
 from tfattncut.models.similarity import SimilarityMapper
+from tfattncut.options import BELOW_ONE, NON_NEGATIVE, POSITIVE, option
 from tfattncut.randomness import split_seed
 from tfattncut.selection.random import RandomSelector
 

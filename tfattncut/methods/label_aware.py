@@ -23,11 +23,11 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from tfattncut.config import AT_LEAST_ONE, NON_NEGATIVE, option
 from tfattncut.data.labels import IGNORE_TRAIN_ID
 from tfattncut.methods.precision import precision_policy
 from tfattncut.models.segmenter import NUM_CLASSES, build_segmenter, fit_segmenter, \
     load_segmenter
+from tfattncut.options import AT_LEAST_ONE, NON_NEGATIVE, option
 
 # Where a run keeps the S_A it trained (a Keras weights file, which needs this suffix).
 SEGMENTER_FILE = "segmenter_A.weights.h5"

@@ -17,11 +17,11 @@ import dataclasses
 import tensorflow as tf
 
 from tfattncut import losses
-from tfattncut.config import DIRECTIONS, NON_NEGATIVE, option
 from tfattncut.methods.base import PROBE_SHAPE, Method
 from tfattncut.methods.image_pool import ImagePool
 from tfattncut.models.discriminator import build_discriminator
 from tfattncut.models.generator import build_generator
+from tfattncut.options import DIRECTIONS, NON_NEGATIVE, option
 from tfattncut.randomness import split_seed
 
 _DIRECTION_KEYS = dict(zip(DIRECTIONS, ("ab", "ba")))

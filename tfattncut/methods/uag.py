@@ -10,12 +10,12 @@ import dataclasses
 
 import tensorflow as tf
 
-from tfattncut.config import AT_LEAST_ONE, BELOW_ONE, NON_NEGATIVE, option
 from tfattncut.methods.base import PROBE_SHAPE, Diagnostics
 from tfattncut.methods.cyclegan import CycleGAN, CycleGANOptions
 from tfattncut.methods.two_way import direction_key
 from tfattncut.models.attention import AttentionTranslator, build_attention
 from tfattncut.models.generator import build_generator
+from tfattncut.options import AT_LEAST_ONE, BELOW_ONE, NON_NEGATIVE, option
 
 
 @dataclasses.dataclass(frozen=True)

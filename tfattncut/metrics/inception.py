@@ -169,7 +169,7 @@ def _segmenter(path):
             f"of 'segmenter:PATH'; launch.downstream and launch.study export one), but it "
             f"holds no saved_model.pb.")
     loaded = tf.saved_model.load(path)
-    signature = loaded.signatures.get("serving_default")
+    signature = loaded.signatures.get(tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY)
     outputs = signature.structured_outputs if signature is not None else {}
     if not {"features", "logits"} <= set(outputs):
         raise ValueError(f"'segmenter:{path}': its serving_default signature returns "

@@ -74,7 +74,7 @@ def load_segmenter(path, flag="--segmenter"):
         raise FileNotFoundError(f"{flag}={path} is not a SavedModel folder (no "
                                 f"saved_model.pb); expected {wanted}.")
     loaded = tf.saved_model.load(path)
-    signature = loaded.signatures.get("serving_default")
+    signature = loaded.signatures.get(tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY)
     inputs = signature.structured_input_signature[1] if signature is not None else {}
     specs = list(inputs.values())
     if len(specs) != 1 or specs[0].dtype != tf.float32 or specs[0].shape.rank != 4:

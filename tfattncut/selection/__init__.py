@@ -5,6 +5,7 @@ NCE layers named by `--qs_layers` (default: the last two) and `random` on the ot
 QS-Attn does; adding a selector means adding a file and one entry here (--selector's
 choices and the selectors' own flags are read from SELECTORS).
 """
+from tfattncut.errors import InvalidValue
 from tfattncut.selection.ablations import Informer, QSRandomRoute, QSSelectOnly, QSSelfRoute
 from tfattncut.selection.bam import BAMSelector
 from tfattncut.selection.external_attention import ExternalAttentionSelector
@@ -35,8 +36,8 @@ def selected_layers(config):
         return list(range(max(0, len(config.nce_layers) - 2), len(config.nce_layers)))
     unknown = [layer for layer in config.qs_layers if layer not in config.nce_layers]
     if unknown:
-        raise ValueError(f"--qs_layers {list(config.qs_layers)} must be among --nce_layers "
-                         f"{list(config.nce_layers)}; {unknown} are not")
+        raise InvalidValue(f"--qs_layers {list(config.qs_layers)} must be among --nce_layers "
+                           f"{list(config.nce_layers)}; {unknown} are not")
     return [config.nce_layers.index(layer) for layer in config.qs_layers]
 
 
@@ -44,8 +45,8 @@ def make_selectors(config, channels):
     """One selector per NCE layer, given each layer's channel count: `config.selector`'s on
     the selected layers, `random` on the others, each built by its own `from_run_config`."""
     if config.selector not in SELECTORS:
-        raise ValueError(f"--selector must be one of {', '.join(SELECTORS)}; "
-                         f"got {config.selector!r}")
+        raise InvalidValue(f"--selector must be one of {', '.join(SELECTORS)}; "
+                           f"got {config.selector!r}")
     chosen = set(selected_layers(config)) if config.selector != "random" else set()
     return [SELECTORS[config.selector if i in chosen else "random"].from_run_config(
                 config, width, name=f"select_{i}")

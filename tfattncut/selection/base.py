@@ -13,8 +13,8 @@ import collections
 import keras
 import tensorflow as tf
 
-from tfattncut.config import NoOptions
 from tfattncut.layers import make_initializer
+from tfattncut.options import NoOptions
 from tfattncut.randomness import philox_bits
 
 
@@ -49,7 +49,7 @@ class Selector(keras.layers.Layer):
     num_patches: P; a selector returns min(P, H*W) vectors.
 
     A selector is built for a run by its own `from_run_config`; `options` is the frozen
-    dataclass of its own flags (tfattncut.config), none by default.
+    dataclass of its own flags (tfattncut.options.option fields), none by default.
     """
 
     options = NoOptions

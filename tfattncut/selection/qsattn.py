@@ -13,7 +13,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from tfattncut.config import NON_NEGATIVE, option
+from tfattncut.options import NON_NEGATIVE, option
 from tfattncut.selection.base import Selection, Selector, flatten_positions, most_significant
 
 WINDOW = 7

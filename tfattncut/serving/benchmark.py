@@ -16,7 +16,8 @@ import tensorflow as tf
 from tfattncut.config import Config
 from tfattncut.methods import METHODS
 from tfattncut.serving.client import TranslationClient
-from tfattncut.serving.export import INPUT, BatchingOptions, save_servable, warmup_image
+from tfattncut.serving.export import (DEFAULT_SIGNATURE, INPUT, BatchingOptions, save_servable,
+                                      warmup_image)
 from tfattncut.serving.server import ModelServer
 
 PATHS = ("in-process", "grpc", "grpc+batching")
@@ -54,7 +55,7 @@ def run_serving_benchmark(size=256, requests=64, concurrencies=(1, 4, 16), confi
     with tempfile.TemporaryDirectory(prefix="serving_benchmark_") as root, \
             contextlib.ExitStack() as stack:
         save_servable(translator, os.path.join(root, "1"), {"benchmark": True}, "bench", size)
-        signature = tf.saved_model.load(os.path.join(root, "1")).signatures["serving_default"]
+        signature = tf.saved_model.load(os.path.join(root, "1")).signatures[DEFAULT_SIGNATURE]
         calls = {"in-process": lambda: signature(**{INPUT: tf.constant(image)})}
         for path, options in (("grpc", None), ("grpc+batching", batching)):
             server = stack.enter_context(ModelServer(

@@ -13,10 +13,11 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from tfattncut import cli, translation
+from tfattncut import output_folders, translation
 from tfattncut.data import image_files
 from tfattncut.progress import Progress
-from tfattncut.serving.export import BYTES_INPUT, BYTES_OUTPUT, INPUT, OUTPUT
+from tfattncut.serving.export import (BYTES_INPUT, BYTES_OUTPUT, DEFAULT_SIGNATURE, INPUT,
+                                      OUTPUT)
 from tfattncut.serving.validation import DEFAULT_MAX_MESSAGE_BYTES
 from tfattncut.translation import UnreadableImages
 
@@ -65,7 +66,7 @@ class TranslationClient:
 
     def translate_pixels(self, images):
         """uint8 [B, H, W, 3] -> uint8 [B, H, W, 3] (signature serving_default)."""
-        return self.predict("serving_default", {INPUT: np.asarray(images, np.uint8)})[OUTPUT]
+        return self.predict(DEFAULT_SIGNATURE, {INPUT: np.asarray(images, np.uint8)})[OUTPUT]
 
     def translate_encoded(self, contents):
         """Encoded image files (bytes) -> PNG bytes, one each (signature translate_encoded)."""
@@ -87,11 +88,11 @@ def output_paths(inputs, output, overwrite=False):
     """{input path: OUTPUT/STEM.png}, as launch.translate names them; refuses what it refuses
     (an OUTPUT that is not a folder or holds an input, inputs with one stem, and unless
     `overwrite` files already there)."""
-    cli.check_output_folder("--output", output)
+    output_folders.check_output_folder("--output", output)
     paths = image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
     translation.check_destinations(paths, output)
     targets = {path: translation.translation_path(output, path) for path in paths}
-    cli.check_not_replacing("--output", output, targets.values(), overwrite)
+    output_folders.check_not_replacing("--output", output, targets.values(), overwrite)
     return targets
 
 

@@ -29,10 +29,14 @@ from tfattncut.data.image_files import decode_image
 from tfattncut.inference import MIN_SIDE, find_run, load_translator, translate
 from tfattncut.pixels import from_uint8, to_uint8
 from tfattncut.serving import image_header
+from tfattncut.serving.version_folders import list_versions
 
 INPUT, OUTPUT = "images", "translated"
 BYTES_INPUT, BYTES_OUTPUT = "image_bytes", "translated_bytes"
-SIGNATURES = ("serving_default", "translate_float", "translate_encoded")
+# What a request that names no signature runs (TF Serving's default key); ModelServer, bulk
+# jobs and clients call it by this name.
+DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+SIGNATURES = (DEFAULT_SIGNATURE, "translate_float", "translate_encoded")
 FACTS_FILE = "tfattncut.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 MODELS_CONFIG = "models.config"
@@ -107,7 +111,7 @@ def warmup_requests(name, size):
     """One PredictRequest per signature on a size² image (what TF Serving replays on load)."""
     image = warmup_image(size)[np.newaxis]
     inputs = {
-        "serving_default": {INPUT: image},
+        DEFAULT_SIGNATURE: {INPUT: image},
         "translate_float": {INPUT: from_uint8(image).numpy()},
         "translate_encoded": {BYTES_INPUT: np.array([tf.io.encode_png(image[0]).numpy()],
                                                     dtype=object)},
@@ -148,9 +152,7 @@ def checkpoint_step(prefix):
 
 def next_version(model_dir):
     """1 + the largest integer version folder in `model_dir` (1 if none)."""
-    versions = [int(n) for n in tf.io.gfile.listdir(model_dir) if n.strip("/").isdigit()] \
-        if tf.io.gfile.isdir(model_dir) else []
-    return max(versions, default=0) + 1
+    return max(list_versions(model_dir), default=0) + 1
 
 
 _STAGING = re.compile(r"^\.staging-\d+-(\d+)$")

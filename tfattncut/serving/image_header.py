@@ -1,4 +1,6 @@
-"""The size an encoded image declares in its header, read without decoding it.
+"""Image modules, a request's header: the declared size, checked before decoding.
+
+The size an encoded image declares in its header, read without decoding it.
 
 A decoder allocates the whole [H, W, C] image the header announces before it reads a pixel,
 so a 400-byte PNG claiming 20000x20000 costs gigabytes (and, through a generator, far more).

@@ -1,23 +1,21 @@
-"""One loaded version of a model and how a request runs on it: the signature lookup, the
-input checks of `validation`, admission by cost (`admission`), optional batching of
-concurrent requests (as TF Serving's batching session does), and TF errors turned into
-ServingErrors with the op's own message.
+"""One loaded version of a model and how a request is let onto it: loading, the measured
+cost of each signature, the signature lookup, the input checks of `validation` and admission
+by cost (`admission`). Running a signature, alone or batched with concurrent requests, is
+`batching`'s.
 
 What a request costs is measured when a version loads (`Servable.costs`): each signature
 with image inputs runs on a 128x128 and a 256x256 image while nothing else runs, and the
 growth of the peak memory between the two gives the bytes per pixel (a request's cost counts
 all its images' pixels: an overestimate for a signature that runs its images one at a time).
 The same runs give the least time a pixel takes (their CPU time over the cores): a request
-that could not end before its deadline even at that rate is not started (a model call cannot be stopped once it runs). A
-first run on two images checks, with batching on, that every output has one row per input
-row (a model whose outputs lose the batch dimension cannot be split among the requests of a
-batch), so such a model fails to load instead of failing every request.
+that could not end before its deadline even at that rate is not started (a model call
+cannot be stopped once it runs). A first run on two images checks, with batching on, that
+every output has one row per input row (a model whose outputs lose the batch dimension
+cannot be split among the requests of a batch), so such a model fails to load instead of
+failing every request.
 """
-import collections
-import concurrent.futures
 import dataclasses
 import os
-import threading
 import time
 
 import grpc
@@ -29,12 +27,13 @@ from tensorflow_serving.apis import predict_pb2
 
 from tfattncut.serving import image_header, memory
 from tfattncut.serving.admission import NO_DEADLINE, MemoryBudget
-from tfattncut.serving.export import WARMUP_FILE, read_warmup_file, warmup_image
-from tfattncut.serving.validation import (RequestLimits, ServingError, check_inputs, exhausted,
-                                          invalid, not_found, quoted, quoted_list,
-                                          request_arrays, shape_text)
+from tfattncut.serving.batching import Batcher, call_signature
+from tfattncut.serving.export import (DEFAULT_SIGNATURE, WARMUP_FILE, read_warmup_file,
+                                      warmup_image)
+from tfattncut.serving.validation import (RequestLimits, ServingError, check_inputs, invalid,
+                                          not_found, quoted, quoted_list, request_arrays,
+                                          shape_text)
 
-DEFAULT_SIGNATURE = "serving_default"
 # Sides of the two images measured: far enough apart for the per-pixel slope to stand out, and
 # small: with the batch of two at the smaller side that runs first (its one-off allocations
 # are no cost per pixel; it shows whether the outputs keep the batch dimension), 114,688
@@ -63,192 +62,6 @@ class SignatureCost:
     measured: bool = False
 
 
-@dataclasses.dataclass
-class _Task:
-    """One request waiting in a _Batcher: its inputs, row count, batching key and call."""
-    key: tuple
-    rows: int
-    inputs: dict
-    call: object
-    future: concurrent.futures.Future
-    since: float
-
-
-class _Batcher:
-    """Runs concurrent calls of one signature as one batch when their inputs' shapes (but the
-    batch dimension) and dtypes agree, as TF Serving's batching session does.
-
-    A batch closes when it holds max_batch_size rows or its first request has waited
-    batch_timeout_micros. A request larger than max_batch_size runs alone. Requests whose
-    client has gone are dropped before they run. Whatever a batch raises fails its requests
-    only (a failed batch is rerun request by request, so one bad request fails alone); the
-    threads run until `close`.
-    """
-
-    def __init__(self, signature_name, function, options):
-        self._signature_name = signature_name
-        self._function = function
-        self._options = options
-        self._queue = collections.deque()
-        self._cond = threading.Condition()
-        self._closed = False
-        self.batch_sizes = collections.Counter()  # rows per model call -> how many calls
-        for _ in range(max(1, options.num_batch_threads)):
-            threading.Thread(target=self._loop, daemon=True, name="batcher").start()
-
-    def __call__(self, inputs, call=NO_DEADLINE):
-        """inputs {name: ndarray [B, ...]} -> outputs {name: ndarray [B, ...]}."""
-        task = _Task(key=tuple((name, value.dtype.str, value.shape[1:])
-                               for name, value in sorted(inputs.items())),
-                     rows=next(iter(inputs.values())).shape[0], inputs=inputs, call=call,
-                     future=concurrent.futures.Future(), since=time.monotonic())
-        limit = self._options.max_enqueued_batches * self._options.max_batch_size
-        with self._cond:
-            enqueued = not self._closed
-            if enqueued:
-                if len(self._queue) >= limit:
-                    raise ServingError(grpc.StatusCode.UNAVAILABLE,
-                                       f"the batching queue is full ({limit} requests waiting)")
-                self._queue.append(task)
-                self._cond.notify_all()
-        if not enqueued:  # this version was swapped out meanwhile
-            return self._run(inputs, task.rows)
-        return call.wait(task.future, "its batch ran")
-
-    def _take_batch(self):
-        """Blocks until a batch is due; returns its tasks (None once closed and drained).
-        Tasks whose client has gone leave the queue with their error."""
-        timeout = self._options.batch_timeout_micros / 1e6
-        with self._cond:
-            while True:
-                self._drop_abandoned()
-                if not self._queue:
-                    if self._closed:
-                        return None
-                    self._cond.wait()
-                    continue
-                first = self._queue[0]
-                same = [task for task in self._queue if task.key == first.key]
-                full = sum(task.rows for task in same) >= self._options.max_batch_size
-                wait = first.since + timeout - time.monotonic()
-                if full or wait <= 0 or self._closed:
-                    break
-                self._cond.wait(wait)
-            batch, rows = [], 0
-            for task in same:
-                if batch and rows + task.rows > self._options.max_batch_size:
-                    break
-                batch.append(task)
-                rows += task.rows
-            for task in batch:
-                self._queue.remove(task)
-            return batch
-
-    def _drop_abandoned(self):
-        for task in [task for task in self._queue if _fail_if_abandoned(task)]:
-            self._queue.remove(task)
-
-    def _loop(self):
-        while True:
-            batch = []
-            try:
-                batch = self._take_batch()
-                if batch is None:
-                    return
-                self._run_batch(batch)
-            except Exception as error:  # a bug here must fail its batch, not the thread
-                logging.exception("Batcher of signature %s failed", self._signature_name)
-                for task in batch:
-                    if not task.future.done():
-                        task.future.set_exception(ServingError(
-                            grpc.StatusCode.INTERNAL,
-                            f"the batch failed: {type(error).__name__}: {error}"))
-
-    def _run_batch(self, batch):
-        rows = [task.rows for task in batch]
-        try:
-            outputs = self._run({name: np.concatenate([task.inputs[name] for task in batch])
-                                 for name in batch[0].inputs}, sum(rows))
-        except ServingError as error:
-            self._run_alone(batch, error)
-            return
-        self.batch_sizes[sum(rows)] += 1
-        splits = np.cumsum(rows)[:-1]
-        parts = {name: np.split(value, splits) for name, value in outputs.items()}
-        for i, task in enumerate(batch):
-            task.future.set_result({name: value[i] for name, value in parts.items()})
-
-    def _run(self, inputs, rows):
-        """_call, and INVALID_ARGUMENT unless every output has `rows` rows."""
-        outputs = _call(self._function, inputs)
-        for name, value in outputs.items():
-            if value.ndim == 0 or value.shape[0] != rows:
-                raise invalid(f"output {quoted(name)} has shape {shape_text(value.shape)} for "
-                              f"{rows} input row(s): with --enable_batching every output "
-                              "must have one row per input row (the batch dimension first)")
-        return outputs
-
-    def _run_alone(self, batch, error):
-        """A failed batch is rerun request by request (those whose client is still there), so
-        that one bad request (say, bytes that are not an image) fails alone."""
-        if len(batch) == 1:
-            batch[0].future.set_exception(error)
-            return
-        for task in batch:
-            if _fail_if_abandoned(task):
-                continue
-            try:
-                task.future.set_result(self._run(task.inputs, task.rows))
-            except ServingError as own_error:
-                task.future.set_exception(own_error)
-
-    def close(self):
-        """Runs what is queued, then stops the threads; later calls run unbatched."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
-def _fail_if_abandoned(task):
-    """Fails a task whose client has gone (True), else False."""
-    try:
-        task.call.check("its batch ran")
-    except ServingError as error:
-        task.future.set_exception(error)
-        return True
-    return False
-
-
-# TF's error codes are gRPC's (both are google.rpc.Code).
-_GRPC_CODE = {code.value[0]: code for code in grpc.StatusCode}
-
-
-def _call(function, inputs):
-    """Runs a signature; TF errors become ServingErrors with the op's own first line, any
-    other error INTERNAL (logged)."""
-    try:
-        outputs = function(**{name: tf.constant(value) for name, value in inputs.items()})
-        return {name: value.numpy() for name, value in outputs.items()}
-    except tf.errors.ResourceExhaustedError as error:
-        raise exhausted(_op_message(error)) from None
-    except tf.errors.OpError as error:
-        raise ServingError(_GRPC_CODE.get(error.error_code, grpc.StatusCode.UNKNOWN),
-                           _op_message(error)) from None
-    except Exception as error:
-        logging.exception("A model call failed")
-        raise ServingError(grpc.StatusCode.INTERNAL,
-                           f"the model call failed: {type(error).__name__}: {error}") from None
-
-
-def _op_message(error):
-    """The failing op's own message: the line before "[[{{node ...}}]]" in TF's report."""
-    lines = [line.strip() for line in error.message.split("\n")]
-    for before, line in zip(lines, lines[1:]):
-        if line.startswith("[[") and before:
-            return before
-    return lines[0]
-
-
 class Servable:
     """One loaded version of a model: its signatures, their SignatureDefs and measured costs,
     the limits every request on it is checked against and the budget it is admitted from."""
@@ -262,8 +75,8 @@ class Servable:
             meta_graph = saved_model_pb2.SavedModel.FromString(f.read()).meta_graphs[0]
         self.signature_defs = {key: value for key, value in meta_graph.signature_def.items()
                                if key in self._loaded.signatures}
-        self._runners = {key: (_Batcher(key, fn, batching) if batching else
-                               lambda inputs, call=NO_DEADLINE, fn=fn: _call(fn, inputs))
+        self._runners = {key: (Batcher(key, fn, batching) if batching else
+                               lambda inputs, call=NO_DEADLINE, fn=fn: call_signature(fn, inputs))
                          for key, fn in self._loaded.signatures.items()}
         try:
             with self.budget.exclusive():
@@ -283,11 +96,11 @@ class Servable:
         function = self._loaded.signatures[signature_name]
         peaks, pixels, rates = [], [], []
         try:
-            outputs = _call(function, pair)
+            outputs = call_signature(function, pair)
             for side in _CALIBRATION_SIDES:
                 inputs = _calibration_inputs(signature_def, side, 1)
                 started = time.process_time()
-                peaks.append(memory.peak_growth_bytes(lambda: _call(function, inputs)))
+                peaks.append(memory.peak_growth_bytes(lambda: call_signature(function, inputs)))
                 pixels.append(check_inputs(signature_name, signature_def, inputs, _NO_LIMITS))
                 # CPU time over the cores: what no run can beat, however idle the machine;
                 # wall time would count other processes' load at this moment.
@@ -326,7 +139,7 @@ class Servable:
     def batch_sizes(self):
         """{signature: Counter(rows per model call)} where batching is on."""
         return {key: runner.batch_sizes for key, runner in self._runners.items()
-                if isinstance(runner, _Batcher)}
+                if isinstance(runner, Batcher)}
 
     def signature(self, name):
         """(SignatureDef, runner) of a signature name ('' = serving_default)."""
@@ -350,13 +163,13 @@ class Servable:
         for request in requests:
             name = request.model_spec.signature_name or DEFAULT_SIGNATURE
             signature_def, _ = self.signature(name)
-            _call(self._loaded.signatures[name],
+            call_signature(self._loaded.signatures[name],
                   request_arrays(name, signature_def, request, _NO_LIMITS))
         return len(requests)
 
     def close(self):
         for runner in self._runners.values():
-            if isinstance(runner, _Batcher):
+            if isinstance(runner, Batcher):
                 runner.close()
 
 

@@ -29,7 +29,7 @@ _INT_VAL_TYPES = ("int8", "int16", "int32", "uint8", "uint16")
 
 class ServingError(Exception):
     """A request the server refuses: a gRPC status code and a message for the client, and
-    the REST status where the code's usual one (rest.HTTP_STATUS) does not fit."""
+    the REST status where the code's usual one (rest_api.HTTP_STATUS) does not fit."""
 
     def __init__(self, code, message, http_status=None):
         super().__init__(message)

@@ -12,7 +12,6 @@ int64 version (ModelSpec.version) are passed over with a warning.
 """
 import dataclasses
 import os
-import re
 import threading
 
 import tensorflow as tf
@@ -23,11 +22,10 @@ from tfattncut.serving import memory
 from tfattncut.serving.admission import MemoryBudget
 from tfattncut.serving.servable import Servable
 from tfattncut.serving.validation import RequestLimits, not_found, quoted
+from tfattncut.serving.version_folders import MAX_VERSION, list_versions
 
 # As tensorflow_model_server's --max_num_load_retries (default 5) plus the first try.
 MAX_LOAD_ATTEMPTS = 6
-MAX_VERSION = 2 ** 63 - 1  # ModelSpec.version is an int64
-_VERSION_NAME = re.compile(r"^[0-9]+$")  # ASCII digits: str.isdigit() takes "²" too
 STATE = get_model_status_pb2.ModelVersionStatus.State
 OK, UNKNOWN = 0, 2  # tensorflow.error.Code
 
@@ -78,23 +76,16 @@ class ModelSource:
 
     def available_versions(self):
         """Integer versions on disk holding a saved_model.pb, ascending."""
-        if not tf.io.gfile.isdir(self.base_path):
-            return []
-        versions = []
-        for entry in tf.io.gfile.listdir(self.base_path):
-            name = entry.strip("/")
-            if not _VERSION_NAME.match(name):
-                continue
-            if int(name) > MAX_VERSION:
-                if name not in self._passed_over:
-                    self._passed_over.add(name)
-                    logging.warning("Model %s: version folder %s is passed over: versions "
-                                    "are int64, at most %d", self.name,
-                                    os.path.join(self.base_path, name), MAX_VERSION)
-                continue
-            if tf.io.gfile.exists(os.path.join(self.base_path, name, "saved_model.pb")):
-                versions.append(int(name))
-        return sorted(versions)
+        return [version for version in list_versions(self.base_path, self._pass_over)
+                if tf.io.gfile.exists(os.path.join(self._path(version), "saved_model.pb"))]
+
+    def _pass_over(self, name):
+        """Warns, once per folder, of a version folder whose number is not an int64."""
+        if name not in self._passed_over:
+            self._passed_over.add(name)
+            logging.warning("Model %s: version folder %s is passed over: versions are int64, "
+                            "at most %d", self.name, os.path.join(self.base_path, name),
+                            MAX_VERSION)
 
     def poll(self):
         """Loads the newest version newer than the served one; when it fails, the next

@@ -17,6 +17,7 @@ import os
 from absl import flags
 
 from tfattncut import config as config_lib
+from tfattncut import options
 
 REFERENCE = "cut"
 # Study variants beyond the presets of configs/: name -> (preset, extra training flags).
@@ -76,9 +77,9 @@ class StudySettings:
             raise ValueError(f"--stages: unknown {bad_stages}; choose from {', '.join(STAGES)}")
         for flag, seeds in (("--screen_seeds", self.screen_seeds),
                             ("--confirm_seeds", self.confirm_seeds)):
-            bad = [s for s in seeds if s not in config_lib.SEED]
+            bad = [s for s in seeds if s not in options.SEED]
             if bad:
-                raise ValueError(f"{flag}: {bad} not {config_lib.SEED}, the seeds a run accepts")
+                raise ValueError(f"{flag}: {bad} not {options.SEED}, the seeds a run accepts")
             if len(set(seeds)) < len(seeds):
                 raise ValueError(f"{flag}: {', '.join(map(str, seeds))} names one twice")
         shared = set(self.screen_seeds) & set(self.confirm_seeds)

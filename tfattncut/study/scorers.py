@@ -51,15 +51,6 @@ class SegmenterSettings:
                                          self.learning_rate, seed, self.width)
 
 
-def make_deterministic(threads):
-    """Op determinism and `threads` intra- and inter-op threads for this process: the same
-    computation then gives the same bits on this machine. Must run before TensorFlow starts
-    its runtime (the thread pools are made once)."""
-    tf.config.experimental.enable_op_determinism()
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
 def versions():
     """The packages whose numerics a score depends on, and the commit of tfattncut's own
     code when it runs from a git checkout ("-dirty" with uncommitted changes; None outside

@@ -26,7 +26,8 @@ import tensorflow as tf
 from tfattncut.data.unaligned import is_label_stream
 from tfattncut.methods import build_method
 from tfattncut.models.segmenter import NUM_CLASSES
-from tfattncut.training.strategy import make_strategy, resolve_jit_compile, run_step
+from tfattncut.training.strategy import (make_strategy, replica_share, resolve_jit_compile,
+                                         run_step)
 
 _CONVOLUTIONS = {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "DepthwiseConv2dNative",
                  "DepthwiseConv2dNativeBackpropInput", "DepthwiseConv2dNativeBackpropFilter"}
@@ -145,16 +146,12 @@ def measure_training_step(config, steps=5, warmup=2):
     (XLA's compilation, graph optimisation). FLOPs are those of every replica together.
     """
     strategy = make_strategy(config.strategy)
-    replicas = strategy.num_replicas_in_sync
-    if config.batch_size % replicas:
-        raise ValueError(f"--batch_size={config.batch_size} must be a multiple of the "
-                         f"{replicas} replicas of --strategy={config.strategy}")
+    share = replica_share(config, strategy)
     with strategy.scope():
         method = build_method(config)
     jit, _ = resolve_jit_compile(config.jit_compile, strategy)
     step = tf.function(lambda batch, seed: run_step(strategy, method, batch, seed, jit)[0])
     inputs = random_inputs(method.input_streams(config), config.batch_size, config.crop_size)
-    share = config.batch_size // replicas
 
     def replica_inputs(context):
         start = context.replica_id_in_sync_group * share
@@ -175,7 +172,8 @@ def measure_training_step(config, steps=5, warmup=2):
     mean = statistics.mean(timed)
     return {
         "selector": config.selector, "model": config.model, "size": config.crop_size,
-        "batch": config.batch_size, "strategy": config.strategy, "replicas": replicas,
+        "batch": config.batch_size, "strategy": config.strategy,
+        "replicas": strategy.num_replicas_in_sync,
         "jit": jit, "steps": steps, "compile_s": trace_s + times[0] - mean, "step_s": mean,
         "step_s_std": statistics.stdev(timed) if len(timed) > 1 else 0.0,
         "images_per_s": config.batch_size / mean, "gflop_per_step": flops / 1e9,

@@ -5,6 +5,8 @@ import os
 
 import tensorflow as tf
 
+from tfattncut.errors import InvalidValue
+
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 
 _TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
@@ -71,6 +73,16 @@ def _make_tpu_strategy():
         raise ValueError(f"--strategy=tpu found no TPU (TPU_NAME={tpu!r}): "
                          f"{str(error).splitlines()[0]}") from None
     return tf.distribute.TPUStrategy(resolver)
+
+
+def replica_share(config, strategy):
+    """The examples each replica of `strategy` takes of --batch_size (the global batch); an
+    error naming both flags unless it splits evenly."""
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise InvalidValue(f"--batch_size={config.batch_size} must be a multiple of the "
+                           f"{replicas} replicas of --strategy={config.strategy}")
+    return config.batch_size // replicas
 
 
 def resolve_jit_compile(setting, strategy):

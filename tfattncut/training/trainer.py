@@ -20,17 +20,16 @@ from absl import logging
 
 from tfattncut.checkpoints import make_checkpoint, newest_intact
 from tfattncut import config as config_lib
-from tfattncut import json_files
+from tfattncut import json_files, process_settings
 from tfattncut.config import Config
-from tfattncut.data import image_files, transforms
 from tfattncut.data.unaligned import UnalignedFolders
-from tfattncut.evaluation import charts, evaluate
+from tfattncut.evaluation import evaluate, reports
 from tfattncut.metrics import inception
-from tfattncut.inference import translate
 from tfattncut.methods import build_method, method_class
 from tfattncut.progress import Progress
-from tfattncut.training import profiling, summaries
-from tfattncut.training.strategy import make_strategy, resolve_jit_compile, run_step
+from tfattncut.training import profiling, samples, summaries
+from tfattncut.training.strategy import (make_strategy, replica_share, resolve_jit_compile,
+                                         run_step)
 
 # Exit status of a run stopped by SIGTERM after saving its checkpoint (sysexits' EX_TEMPFAIL:
 # "try again"): the same command with --resume continues it.
@@ -67,42 +66,18 @@ RESUMABLE_CHANGES = frozenset({
     "eval_metrics"})
 
 
-def check_eval_setup(config):
-    """Raises, naming the flag, when --eval_every_epochs could not score --eval_metrics on
-    --dataroot's test split: before training, not after its first epoch."""
-    found = evaluate.test_split_folders(config.dataroot, config.direction)
-    if not os.path.isdir(found["source"]):
-        raise ValueError(f"--eval_every_epochs={config.eval_every_epochs} translates the test "
-                         f"images of {found['source']}, which does not exist; add them to "
-                         "--dataroot, or pass --eval_every_epochs=0")
-    try:
-        evaluate.check_metrics(config.eval_metrics, os.path.isdir(found["real"]),
-                               found["paired"] is not None, bool(config.inception))
-    except ValueError as error:
-        # check_metrics names launch.evaluate's --metrics; training's flag is --eval_metrics,
-        # and its inputs are --dataroot's test folders.
-        raise ValueError(f"--eval_metrics{str(error).removeprefix('--metrics')} (training "
-                         f"scores {found['source']} against {found['real']} and, for "
-                         "psnr/ssim, testA_as_B of --dataroot)") from error
-
-
 class Trainer:
     """Trains `config.model` on `config.dataroot` into `config.run_dir`."""
 
     def __init__(self, config, strategy=None):
         self.config = config
         self.strategy = strategy or make_strategy(config.strategy)
-        replicas = self.strategy.num_replicas_in_sync
-        if config.batch_size % replicas:
-            raise ValueError(f"--batch_size={config.batch_size} must be a multiple of the "
-                             f"{replicas} replicas of --strategy={config.strategy}")
+        config_lib.validate(config)  # configs not built from flags
+        replica_share(config, self.strategy)
         self.jit_compile, self.jit_reason = resolve_jit_compile(config.jit_compile, self.strategy)
-        # TensorFlow computes float32 matmuls and convolutions in TF32 on Ampere+ GPUs unless
-        # told otherwise; that moves QS-Attn's X·Xᵀ logits enough to flip near-tied rankings,
-        # and the reference ran without it, so it is opt-in (--tf32).
-        tf.config.experimental.enable_tensor_float_32_execution(config.tf32)
+        process_settings.allow_tf32(config.tf32)
         if config.eval_every_epochs:
-            check_eval_setup(config)
+            evaluate.check_training_evaluation(config)
         config_lib.check_discriminator_fits(config)  # configs not built from flags
         streams = method_class(config.model).input_streams(config)
         self.data = UnalignedFolders(config, streams=streams)
@@ -329,10 +304,10 @@ class Trainer:
             self._backbone, config.crop_size, epoch=epoch, seed=config.seed)
         if self.is_chief:
             try:
-                evaluate.write_json(report, evaluate.epoch_report_path(config.run_dir, epoch))
+                reports.write_json(report, reports.epoch_report_path(config.run_dir, epoch))
             except json_files.NonFiniteValue as error:  # not worth the training run
                 logging.warning("Epoch %d: %s Training goes on.", epoch, error)
-        evaluate.log_to_tensorboard(report, step)
+        reports.log_to_tensorboard(report, step)
         fid = report["metrics"].get("fid")
         if fid is not None and fid < float(self.best_fid):
             self.best_fid.assign(fid)
@@ -394,36 +369,9 @@ class Trainer:
             shutil.rmtree(self._scratch_dir, ignore_errors=True)
 
     def write_samples(self, max_images=8):
-        """The first test images of the source domain, their translations, and as many real
-        test images of the target domain (unpaired: what translations should look like), as
-        one PNG sheet whose header names the columns; None when the data set has no source
-        test split or this process is not the chief. Without a target test split the sheet
-        has no real column."""
+        """`samples.write_sample_sheet` of this step's generator; None when this process is
+        not the chief (or the data set has no source test split)."""
         if not self.is_chief:
             return None
-        found = evaluate.test_split_folders(self.config.dataroot, self.config.direction)
-
-        def first_images(folder):
-            """[N, crop, crop, 3] of the folder's first images; None without images."""
-            try:
-                paths = image_files.list_images(folder)[:max_images]
-            except (FileNotFoundError, ValueError):
-                logging.info("No images in %s for the sample sheet", folder)
-                return None
-            views = [transforms.test_transform(image_files.load_image(p), self.config)
-                     for p in paths]  # with --preprocess=none, each its own size
-            return tf.stack([charts.fit(view, views[0].shape[:2]) for view in views])
-
-        images = first_images(found["source"])
-        if images is None:
-            return None
-        source, target = (os.path.basename(found[k]) for k in ("source", "real"))  # testA, ...
-        columns = [(f"input ({source})", images),
-                   ("translation", translate(self.method.generator, images)),
-                   (f"real {target[-1]} ({target})", first_images(found["real"]))]
-        path = os.path.join(self.config.run_dir, "samples", f"step_{int(self.step)}.png")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        sheet = charts.image_columns([(name, charts.fit(column, images.shape[1:3]))
-                                      for name, column in columns if column is not None])
-        tf.io.write_file(path, tf.io.encode_png(sheet))
-        return path
+        return samples.write_sample_sheet(self.method.generator, self.config, int(self.step),
+                                          max_images)
