@@ -110,6 +110,10 @@ class HeadlineTest(tf.test.TestCase):
         records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.28]})
         numbers = summary.summarise(records, FakeScorers(), settings)
         self.assertEqual((numbers["cost"]["runs"], numbers["cost"]["planned"]), (4, 6))
+        # Two screen runs left at the records' 10 min of training and 2 of scoring each.
+        self.assertAllClose(numbers["cost"]["remaining_hours"], 24 / 60)
+        self.assertIn("; about 0.4 h more for the 2 planned runs left",
+                      page.report(numbers, settings))
         paragraph = page.headline_paragraph(numbers)
         self.assertTrue(paragraph.startswith("4 of 6 planned runs scored, in progress."))
         # One seed of attn_bam: no paired interval yet, so no claim about CUT at all.

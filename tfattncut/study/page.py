@@ -145,7 +145,8 @@ def report(summary, settings, image_dir=""):
     lines += ["", "## How this was made", "",
               f"- {cost['runs']} of {cost['planned']} planned runs scored; "
               f"{cost['training_hours']:.1f} h of training and "
-              f"{cost['scoring_hours']:.1f} h of scoring on {'; '.join(cost['machines'])}",
+              f"{cost['scoring_hours']:.1f} h of scoring on {'; '.join(cost['machines'])}"
+              + _still_to_run(cost),
               f"- scorers {scorer['fingerprint']} on data {scorer['data_hash']} (trained on "
               f"{scorer['machine']}; {', '.join(f'{k} {v}' for k, v in scorer['versions'].items())})",
               f"- shared training flags: `{' '.join(settings.train_flags) or '(none)'}`",
@@ -156,6 +157,15 @@ def report(summary, settings, image_dir=""):
               f"![sample grid: testA inputs, each method's first screen seed, real testB]"
               f"({image_dir}samples.png)"]
     return "\n".join(lines) + "\n"
+
+
+def _still_to_run(cost):
+    """'; about N h more for the M runs left', from the mean cost of the runs scored."""
+    left = cost["planned"] - cost["runs"]
+    if not left or cost.get("remaining_hours") is None:
+        return ""
+    return (f"; about {cost['remaining_hours']:.1f} h more for the {left} planned runs left "
+            "(at the mean cost of a scored run)")
 
 
 def headline_paragraph(summary):

@@ -141,5 +141,19 @@ def summarise(records, scorers, settings):
         "runs": len(records), "planned": len({run.name for run in planned} | set(records)),
         "training_hours": sum(r["training_minutes"] for r in timed) / 60,
         "scoring_hours": sum(r.get("scoring_minutes", 0.0) for r in timed) / 60,
+        "remaining_hours": remaining_hours(
+            [run for run in planned if run.name not in records], timed),
         "machines": sorted({r["machine"] for r in records.values()})}
     return summary
+
+
+def remaining_hours(runs, timed):
+    """What the planned `runs` not yet scored will take, at the mean cost of the `timed`
+    records of screen length (a budget run's training in proportion to its steps); None
+    before any run was timed."""
+    screen = [r for r in timed if r.get("steps_factor", 1) == 1] or timed
+    if not screen:
+        return None
+    training = sum(r["training_minutes"] for r in screen) / len(screen)
+    scoring = sum(r.get("scoring_minutes", 0.0) for r in screen) / len(screen)
+    return sum(training * run.steps_factor + scoring for run in runs) / 60
