@@ -148,12 +148,11 @@ def summarise(records, scorers, settings):
 
 
 def remaining_hours(runs, timed):
-    """What the planned `runs` not yet scored will take, at the mean cost of the `timed`
-    records of screen length (a budget run's training in proportion to its steps); None
-    before any run was timed."""
-    screen = [r for r in timed if r.get("steps_factor", 1) == 1] or timed
-    if not screen:
+    """What the planned `runs` not yet scored will take at the mean cost of the `timed`
+    records: training per screen length (a budget run's minutes over its steps factor, and
+    back for each run), scoring per run. None before any run was timed."""
+    if not timed:
         return None
-    training = sum(r["training_minutes"] for r in screen) / len(screen)
-    scoring = sum(r.get("scoring_minutes", 0.0) for r in screen) / len(screen)
+    training = sum(r["training_minutes"] / r.get("steps_factor", 1) for r in timed) / len(timed)
+    scoring = sum(r.get("scoring_minutes", 0.0) for r in timed) / len(timed)
     return sum(training * run.steps_factor + scoring for run in runs) / 60
