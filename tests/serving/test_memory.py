@@ -23,9 +23,18 @@ class MemoryTest(tf.test.TestCase):
             runs["a NumPy array"] = lambda: np.ones(64 * MIB, np.uint8).sum()
         for name, run in runs.items():
             with self.subTest(name):
-                # 64 MiB held at once, freed before the call returns; the rest of the process
-                # (other threads of TensorFlow) may add to it, never take from it.
-                self.assertGreaterEqual(memory.peak_growth_bytes(run), 64 * MIB)
+                # 64 MiB held at once, freed before the call returns. The kernel's count moves
+                # by pages the rest of the process frees or touches meanwhile (a few MiB).
+                self.assertGreaterEqual(memory.peak_growth_bytes(run), 56 * MIB)
+
+    def test_memory_held_before_the_call_does_not_count(self):
+        # 128 MiB of tensors alive throughout (as a test process or a server holds its
+        # models); the call itself holds 4 MiB. TensorFlow's allocator reports its peak as
+        # the bytes in use, those held before included: only the rise above them counts.
+        held = [tf.ones([16 * MIB]) + float(i) for i in range(2)]
+        growth = memory.peak_growth_bytes(lambda: tf.reduce_sum(tf.ones([MIB])).numpy())
+        self.assertLess(growth, 64 * MIB)
+        self.assertLen(held, 2)
 
 
 if __name__ == "__main__":
