@@ -83,6 +83,13 @@ class OptionsTest(tf.test.TestCase):
         with self.assertRaisesRegex(FileNotFoundError, "^--sem_segmenter=/nowhere is not a "
                                                        "SavedModel"):
             build_method(tiny_config("/unused", lambda_sem=1.0, sem_segmenter="/nowhere"))
+        with self.assertRaisesRegex(ValueError, "^--sem_adapt trains the S_A of semantic "
+                                                "consistency; pass --lambda_sem > 0"):
+            config_lib.validate(tiny_config("/unused", sem_adapt=True))
+        with self.assertRaisesRegex(ValueError, "^--sem_adapt with --sem_segmenter=x: a "
+                                                "SavedModel cannot be trained on"):
+            config_lib.validate(tiny_config("/unused", lambda_sem=1.0, sem_adapt=True,
+                                            sem_segmenter="x"))
 
 
 class SemanticConsistencyTest(tf.test.TestCase):
@@ -141,6 +148,54 @@ class SemanticConsistencyTest(tf.test.TestCase):
         # Training it again from the same seed and views gives the same S_A.
         retrained = label_aware.train_segmenter_a(data, config)
         for variable, want in zip(retrained.weights, trained):
+            self.assertAllEqual(variable, want)
+
+
+class AdaptiveSegmenterTest(tf.test.TestCase):
+
+    def test_d_update_trains_s_a_on_the_translations_and_g_update_leaves_it(self):
+        method = CUT(tiny_config("/unused", lambda_sem=1.0, sem_adapt=True))
+        self.assertIs(method.networks["segmenter"], method.segmenter)
+        self.assertIn("segmenter", method.optimizers)
+        batch = labelled_batch(batch_size=2, seed=3)
+        out = method.forward(batch, tf.constant([0, 0]))
+        judged, _ = method.discriminator_inputs(out, tf.constant([0, 0]))
+        loss, terms = method.discriminator_loss(judged)
+        # S_A's CE on the translation, the G-side term's value, added to D's loss (the same
+        # eager ops on the same tensors: exact).
+        self.assertAllEqual(terms["S_fake"], method._semantic_consistency(out))
+        plain = losses.discriminator_loss("lsgan", terms["D_real"], terms["D_fake"])
+        self.assertAllClose(loss, plain + terms["S_fake"], rtol=1e-6)
+        # One step: D's update moves S_A (towards reading the translations), G's does not:
+        # S_A's variables are in D's groups only.
+        s_vars = {id(v) for v in method.segmenter.trainable_variables}
+        self.assertTrue(any(id(v) in s_vars for _, vs in method.discriminator_groups()
+                            for v in vs))
+        self.assertFalse(any(id(v) in s_vars for _, vs in method.generator_groups()
+                             for v in vs))
+        before = [v.numpy() for v in method.segmenter.trainable_variables]
+        values, _ = tf.function(method.replica_step)(batch, tf.constant([0, 1]))
+        self.assertIn("S_fake", values)
+        changed = [not np.array_equal(v.numpy(), old)
+                   for v, old in zip(method.segmenter.trainable_variables, before)]
+        self.assertAllEqual(changed, [True] * len(changed))
+        self.assertEqual(int(method.optimizer_s.iterations), 1)
+
+    def test_a_restored_s_a_that_has_learned_is_not_replaced_by_the_initial_file(self):
+        root = write_unaligned_folders(tempfile.mkdtemp(prefix="label_aware_"), count=4,
+                                       labels=True)
+        config = tiny_config(root, lambda_sem=1.0, sem_adapt=True, sem_epochs=1)
+        data = UnalignedFolders(config, streams=CUT.input_streams(config))
+        run_dir = os.path.join(root, "run")
+        method = CUT(config)
+        method.prepare(data, run_dir)  # trains S_A and loads it
+        initial = [v.numpy() for v in method.segmenter.weights]
+        tf.function(method.replica_step)(labelled_batch(batch_size=1), tf.constant([0, 1]))
+        adapted = [v.numpy() for v in method.segmenter.weights]
+        self.assertNotAllClose(adapted[0], initial[0])
+        # As after a checkpoint's restore: the trainer calls prepare again.
+        method.prepare(data, run_dir)
+        for variable, want in zip(method.segmenter.weights, adapted):
             self.assertAllEqual(variable, want)
 
 

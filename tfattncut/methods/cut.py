@@ -60,25 +60,35 @@ class CUT(Method):
         self.discriminator(self.generator(probe))
         self.projector = build_projector(self.config, self.generator)
         if self.config.lambda_sem:
-            # Frozen: not among `networks` (the run keeps it apart) nor any update's groups.
-            self.segmenter = label_aware.frozen_segmenter(self.config)
+            # Frozen, it is not among `networks` (the run keeps it apart) nor any update's
+            # groups; with --sem_adapt it is both.
+            self.segmenter = label_aware.build_segmenter_a(self.config)
 
     def prepare(self, data, run_dir):
         """Semantic consistency's S_A: the run's (trained now if it has none) or
-        --sem_segmenter's."""
-        if self.config.lambda_sem:
-            label_aware.prepare_segmenter(self.segmenter, data, run_dir, self.config)
+        --sem_segmenter's. An adaptive S_A restored from a checkpoint has learned since: it
+        is kept."""
+        cfg = self.config
+        if cfg.lambda_sem and not (cfg.sem_adapt and int(self.optimizer_s.iterations)):
+            label_aware.prepare_segmenter(self.segmenter, data, run_dir, cfg)
 
     def build_optimizers(self):
         self.optimizer_g = self.add_optimizer("generator", self.generator.trainable_variables)
         self.optimizer_d = self.add_optimizer("discriminator",
                                               self.discriminator.trainable_variables)
         self.optimizer_f = self.add_optimizer("projector", self.projector.trainable_variables)
+        if self.config.sem_adapt:
+            self.optimizer_s = self.add_optimizer(
+                "segmenter", self.segmenter.trainable_variables,
+                label_aware.SEGMENTER_LEARNING_RATE, label_aware.SEGMENTER_BETA_1)
 
     @property
     def networks(self):
-        return {"generator": self.generator, "discriminator": self.discriminator,
-                "projector": self.projector}
+        networks = {"generator": self.generator, "discriminator": self.discriminator,
+                    "projector": self.projector}
+        if self.config.sem_adapt:
+            networks["segmenter"] = self.segmenter
+        return networks
 
     @classmethod
     def build_translator(cls, config, direction="AtoB"):
@@ -92,7 +102,10 @@ class CUT(Method):
         return generator, {"generator": generator}
 
     def discriminator_groups(self):
-        return [(self.optimizer_d, self.discriminator.trainable_variables)]
+        groups = [(self.optimizer_d, self.discriminator.trainable_variables)]
+        if self.config.sem_adapt:
+            groups.append((self.optimizer_s, self.segmenter.trainable_variables))
+        return groups
 
     def generator_groups(self):
         return [(self.optimizer_g, self.generator.trainable_variables),
@@ -131,12 +144,18 @@ class CUT(Method):
         return out
 
     def discriminator_loss(self, judged):
+        """D's loss; with --sem_adapt plus S_A's CE on the translations (`judged` holds no
+        gradient to G), which only S_A's variables feel."""
         cfg = self.config
         loss_d_real, loss_d_fake = losses.discriminator_terms(
             cfg.gan_mode, self.discriminator(judged["real_b"]),
             self.discriminator(judged["fake_b"]))
-        return (losses.discriminator_loss(cfg.gan_mode, loss_d_real, loss_d_fake),
-                {"D_real": loss_d_real, "D_fake": loss_d_fake})
+        loss = losses.discriminator_loss(cfg.gan_mode, loss_d_real, loss_d_fake)
+        terms = {"D_real": loss_d_real, "D_fake": loss_d_fake}
+        if cfg.sem_adapt:
+            terms["S_fake"] = self._semantic_consistency(judged)
+            loss += terms["S_fake"]
+        return loss, terms
 
     def generator_loss(self, out, seed):
         """λ_GAN·G_GAN against the updated D, plus the PatchNCE loss (the mean of NCE and
@@ -167,7 +186,7 @@ class CUT(Method):
         return loss, terms
 
     def _semantic_consistency(self, out):
-        """CE(S_A(G(x_A)), y_A), unweighted. FastCUT's flipped batches translate the mirror
+        """CE(S_A(G(x_A)), y_A), unweighted, from `out` of `forward`. FastCUT's flipped batches translate the mirror
         image, whose labels are mirrored too."""
         labels = out["labels_a"]
         if self.config.flip_equivariance:

@@ -12,6 +12,13 @@ is any SavedModel given with --sem_segmenter. It never scores anything: the eval
 segmenters are trained apart, on B (label preservation) or from scratch on translated A
 (downstream).
 
+Adaptive S_A, --sem_adapt: the frozen S_A reads A's look only (the study's measured it: mIoU
+0.58 on testA, 0.09 on the same scenes in B's look), so the CE term pulls G back towards A's
+colours, against the adversarial loss. With --sem_adapt, S_A starts from the same training
+and keeps learning in D's update: CE(S_A(G(x_A)), y_A) on the translations, without gradient
+to G, so it reads what G makes as G moves towards B; G's term then asks only that the labels
+stay readable (docs/design/losses.md#semantic-consistency).
+
 Label-aware PatchNCE negatives, --label_nce: a patch is labelled with the majority label of
 its cell at its layer's resolution (`cell_labels`), and a key of the query's class is no
 negative (losses.patch_nce_loss), so the loss stops pushing apart patches that should look
@@ -35,6 +42,8 @@ SEGMENTER_FILE = "segmenter_A.weights.h5"
 SEGMENTER_BATCH = 8
 SEGMENTER_LEARNING_RATE = 1e-3
 SEGMENTER_WIDTH = 32
+# --sem_adapt's Adam β1 for S_A: the one S_A first trained with (Keras' default), not --beta1.
+SEGMENTER_BETA_1 = 0.9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +63,10 @@ class LabelAwareOptions:
     sem_epochs: int = option(
         5, "Epochs of the training views S_A trains on when --sem_segmenter is empty.",
         bounds=AT_LEAST_ONE)
+    sem_adapt: bool = option(
+        False, "S_A keeps learning on the translations, with the source labels, in D's "
+        "update (logged as S_fake), so that it reads G's current look instead of A's alone; "
+        "needs the run's own S_A (--sem_segmenter empty). False: frozen, as in CyCADA.")
     label_nce: bool = option(
         False, "Label-aware PatchNCE: a patch of the anchor's class (the majority label of "
         "its cell at the layer's resolution) is not a negative. Needs the label maps, as "
@@ -67,6 +80,13 @@ def uses_labels(config):
 
 def check_options(config):
     """Raises ValueError naming the flags of label-aware options that cannot work."""
+    if config.sem_adapt and not config.lambda_sem:
+        raise ValueError("--sem_adapt trains the S_A of semantic consistency; pass "
+                         "--lambda_sem > 0 too, or leave it out")
+    if config.sem_adapt and config.sem_segmenter:
+        raise ValueError(f"--sem_adapt with --sem_segmenter={config.sem_segmenter}: a "
+                         "SavedModel cannot be trained on; leave --sem_segmenter empty (the run "
+                         "trains its own S_A) or drop --sem_adapt")
     if config.sem_segmenter and not config.lambda_sem:
         raise ValueError(f"--sem_segmenter={config.sem_segmenter} is only used by semantic "
                          "consistency; pass --lambda_sem > 0 too, or leave it out")
@@ -76,14 +96,14 @@ def check_options(config):
                          f"RUN/{SEGMENTER_FILE}) or export one, and pass it as --sem_segmenter")
 
 
-def frozen_segmenter(config):
+def build_segmenter_a(config):
     """S_A, called images [B, H, W, 3] float32 -> logits [B, H, W, 19]: --sem_segmenter's
     SavedModel, else the untrained network that `prepare_segmenter` fills. Float32 under any
-    --mixed_precision (it computes as it was trained), and never trained with the method."""
+    --mixed_precision (it computes as it was trained); trainable with --sem_adapt only."""
     if config.sem_segmenter:
         return load_segmenter(config.sem_segmenter, "--sem_segmenter")
     segmenter = _new_segmenter(config)
-    segmenter.trainable = False
+    segmenter.trainable = config.sem_adapt
     return segmenter
 
 
@@ -112,7 +132,7 @@ def train_segmenter_a(data, config):
 
 
 def prepare_segmenter(segmenter, data, run_dir, config):
-    """Fills `frozen_segmenter`'s network with the run's S_A: RUN/SEGMENTER_FILE, trained
+    """Fills `build_segmenter_a`'s network with the run's S_A: RUN/SEGMENTER_FILE, trained
     first (`train_segmenter_a`) if the run has none yet. Nothing for --sem_segmenter."""
     if config.sem_segmenter:
         return

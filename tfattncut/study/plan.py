@@ -24,7 +24,8 @@ REFERENCE = "cut"
 VARIANTS = {"qsattn_local_correct": ("qsattn_local", ("--qs_local_layout=correct",))}
 # The families the confirmation takes its best member from.
 ATTENTION_MODULES = ("attn_self", "attn_external", "attn_bam", "attn_triplet")
-LABEL_AWARE = ("cut_sem", "qsattn_local_sem", "cut_label_nce", "cut_sem_label_nce")
+LABEL_AWARE = ("cut_sem", "qsattn_local_sem", "cut_label_nce", "cut_sem_label_nce",
+               "cut_sem_adapt")
 CONFIRMED = (REFERENCE, "qsattn_global")  # always confirmed, beside the two families' best
 STAGES = ("screen", "confirm", "budget")
 PRIMARY_METRIC = "downstream_miou"
