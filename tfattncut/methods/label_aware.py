@@ -12,7 +12,7 @@ is any SavedModel given with --sem_segmenter. It never scores anything: the eval
 segmenters are trained apart, on B (label preservation) or from scratch on translated A
 (downstream).
 
-Adaptive S_A, --sem_adapt: the frozen S_A reads A's look only (the study's measured it: mIoU
+Adaptive S_A, --sem_adapt: the frozen S_A reads A's look only (measured in the study: mIoU
 0.58 on testA, 0.09 on the same scenes in B's look), so the CE term pulls G back towards A's
 colours, against the adversarial loss. With --sem_adapt, S_A starts from the same training
 and keeps learning in D's update: CE(S_A(G(x_A)), y_A) on the translations, without gradient
