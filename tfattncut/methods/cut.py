@@ -186,8 +186,9 @@ class CUT(Method):
         return loss, terms
 
     def _semantic_consistency(self, out):
-        """CE(S_A(G(x_A)), y_A), unweighted, from `out` of `forward`. FastCUT's flipped batches translate the mirror
-        image, whose labels are mirrored too."""
+        """CE(S_A(G(x_A)), y_A), unweighted, from `forward`'s `out` (G's term) or D's
+        gradient-free copy of it (--sem_adapt's update of S_A). FastCUT's flipped batches
+        translate the mirror image, whose labels are mirrored too."""
         labels = out["labels_a"]
         if self.config.flip_equivariance:
             labels = tf.cond(out["flipped"], lambda: tf.reverse(labels, [2]), lambda: labels)
