@@ -75,6 +75,19 @@ class SummaryTest(tf.test.TestCase):
         self.assertIn("| uag | 3 | 2 |", text)
         self.assertIn("- uag_seed2: NonFiniteSteps: 10 steps", text)
 
+    def test_the_gap_share_places_downstream_between_floor_and_ceiling(self):
+        # FakeScorers' floor 0.08 and ceiling 0.34: 0.08 -> 0, 0.34 -> 1, 0.21 -> 0.5.
+        records = _records({"cut": [0.08, 0.34, 0.21]})
+        numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        gap = numbers["stages"]["screen"]["variants"]["cut"]["metrics"]["gap_closed"]
+        self.assertAllClose([gap["values"][seed] for seed in (0, 1, 2)], [0.0, 1.0, 0.5])
+        self.assertAllClose(gap["mean"], 0.5)
+        text = page.report(numbers, _settings(self.get_temp_dir()))
+        self.assertIn("share of the floor→ceiling gap", text)
+        self.assertIn("| cut | 3 | 0 | 0.210 ± ", text)
+        self.assertIn(" | 0.50 ± ", text)
+        self.assertIn("goes 50 % (95 % interval ", page.headline_paragraph(numbers))
+
     def test_the_detectable_effect_comes_from_the_paired_spread(self):
         records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.33, 0.21, 0.30],
                             "attn_self": [0.27, 0.22, 0.23]})

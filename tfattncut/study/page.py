@@ -3,7 +3,7 @@ from `summary.summarise`'s numbers in small pieces, one per section."""
 import textwrap
 
 from tfattncut.study import plan, scores, statistics
-from tfattncut.study.summary import BY_KEY, COMPARED, METRICS
+from tfattncut.study.summary import BY_KEY, COMPARED, GAP_CLOSED, METRICS
 
 # The README block `--readme` rewrites: everything between these two lines.
 HEADLINE_START = "<!-- study headline: written by launch.study --readme -->"
@@ -177,6 +177,7 @@ def headline_paragraph(summary):
     cost = summary["cost"]
     parts = [f"{cost['runs']} of {cost['planned']} planned runs scored"
              + (", in progress." if cost["runs"] < cost["planned"] else ".")]
+    parts += _reference_gap(screen)
     test = screen["omnibus"]
     if test:
         parts.append("The screen " + ("separates" if test["differ"] else "does not separate")
@@ -205,6 +206,19 @@ def headline_paragraph(summary):
         parts.append(f"{len(summary['collapsed'])} runs returned their input and are "
                      "reported apart.")
     return " ".join(parts)
+
+
+def _reference_gap(stage):
+    """How far CUT's translations go from the floor to the ceiling: [] before it is scored."""
+    gap = stage["variants"].get(plan.REFERENCE, {}).get("metrics", {}).get(GAP_CLOSED)
+    if gap is None:
+        return []
+    interval = statistics.Interval.from_dict(gap)
+    spread = ("" if interval.half_width is None else
+              f" (95 % interval {100 * interval.low:.0f} to {100 * interval.high:.0f} %)")
+    return [f"Training a segmenter on CUT's translations of the simulator frames goes "
+            f"{100 * interval.mean:.0f} %{spread} of the way from training it on the raw "
+            "frames to training it on real labelled ones."]
 
 
 def headline(summary, report_link):

@@ -17,10 +17,13 @@ class Metric:
     digits: int
 
 
-# The per-run scores in report order: the downstream use first, then label preservation,
-# then realism led by KID (unbiased at 500 images, where FID is not), the paired ground truth
-# and the cost.
+# A per-run measure derived from downstream mIoU and the reference lines (`_value`).
+GAP_CLOSED = "gap_closed"
+# The per-run scores in report order: the downstream use first (and how much of the way from
+# raw A to real labelled B it goes), then label preservation, then realism led by KID
+# (unbiased at 500 images, where FID is not), the paired ground truth and the cost.
 METRICS = (Metric("downstream_miou", "downstream mIoU", True, 3),
+           Metric(GAP_CLOSED, "share of the floor→ceiling gap", True, 2),
            Metric("label_miou", "label mIoU", True, 3),
            Metric("kid_seg", "KID (segmenter)", False, 4),
            Metric("fid_seg", "FID (segmenter)", False, 2),
@@ -30,6 +33,19 @@ METRICS = (Metric("downstream_miou", "downstream mIoU", True, 3),
 # The metrics compared with CUT, each a family of its own for Holm's correction.
 COMPARED = ("downstream_miou", "label_miou", "kid_seg")
 BY_KEY = {metric.key: metric for metric in METRICS}
+
+
+def _value(record, key, references):
+    """A record's score for `key`. GAP_CLOSED places its downstream mIoU between the floor
+    (a segmenter trained on raw A: 0) and the ceiling (trained on B: 1), the scale on which a
+    user reads how much translating buys over not translating."""
+    if key != GAP_CLOSED:
+        return record.get(key)
+    downstream = record.get(plan.PRIMARY_METRIC)
+    if downstream is None:
+        return None
+    floor, ceiling = references["floor"]["mean"], references["ceiling"]["mean"]
+    return (downstream - floor) / (ceiling - floor)
 
 
 def _variant_entry(records, references):
@@ -46,7 +62,8 @@ def _variant_entry(records, references):
         else:
             kept.append(record)
     for metric in METRICS:
-        values = {r["seed"]: r[metric.key] for r in kept if r.get(metric.key) is not None}
+        values = {r["seed"]: _value(r, metric.key, references) for r in kept}
+        values = {seed: value for seed, value in values.items() if value is not None}
         if values:
             entry["metrics"][metric.key] = {
                 "values": values, **statistics.mean_interval(values.values()).to_dict()}
