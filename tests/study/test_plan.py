@@ -31,6 +31,14 @@ class PlanTest(tf.test.TestCase):
         self.assertEqual([r.name for r in plan.confirm_runs(settings, arms)][:3],
                          ["cut_seed7", "qsattn_global_seed7", "attn_self_seed7"])
 
+    def test_confirmation_runs_count_before_their_arms_are_chosen(self):
+        settings = _settings()
+        # cut, qsattn_global and the best attention module, on 2 confirm seeds.
+        self.assertEqual(plan.unchosen_confirm_runs(settings, {"cut": 0.2}), 6)
+        self.assertEqual(plan.unchosen_confirm_runs(
+            settings, {"cut": 0.2, "attn_bam": 0.3, "attn_self": 0.35}), 0)  # named now
+        self.assertEqual(plan.unchosen_confirm_runs(_settings(stages=("screen",)), {}), 0)
+
     def test_budget_runs_scale_the_epochs(self):
         settings = _settings()
         runs = plan.budget_runs(settings)

@@ -132,6 +132,17 @@ class HeadlineTest(tf.test.TestCase):
         # One seed of attn_bam: no paired interval yet, so no claim about CUT at all.
         self.assertNotIn("beat", paragraph)
 
+    def test_the_confirmation_counts_before_the_screen_chooses_its_arms(self):
+        settings = _settings(self.get_temp_dir())  # every stage, confirm seeds 10-13
+        records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.28]})
+        numbers = summary.summarise(records, FakeScorers(), settings)
+        # 6 screen runs, 2 arms (cut, the best attention module) x 4 seeds, cut's budget
+        # runs x4 and x8 on 3 seeds.
+        self.assertEqual(numbers["cost"]["planned"], 6 + 8 + 6)
+        # At 10 min of training per screen length and 2 of scoring per run.
+        minutes = 2 * 12 + 8 * 12 + 3 * (40 + 2) + 3 * (80 + 2)
+        self.assertAllClose(numbers["cost"]["remaining_hours"], minutes / 60)
+
     def test_the_readme_block_is_replaced_and_the_rest_kept(self):
         path = os.path.join(self.get_temp_dir(), "README.md")
         with open(path, "w") as f:

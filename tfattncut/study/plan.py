@@ -105,19 +105,32 @@ def screen_runs(settings):
                  for group in (first, rest))
 
 
+def _families(settings):
+    """The members in the study of each family the confirmation takes its best from."""
+    families = ([v for v in family if v in settings.variants]
+                for family in (ATTENTION_MODULES, LABEL_AWARE))
+    return [members for members in families if members]
+
+
 def confirm_arms(settings, screen_means):
     """The confirmation's variants: CONFIRMED and the best member of each family by screen
     mean downstream mIoU, once every member of that family has all its screen seeds scored
     (`screen_means`: {variant: mean} over complete variants only); None until then."""
     arms = [v for v in CONFIRMED if v in settings.variants]
-    for family in (ATTENTION_MODULES, LABEL_AWARE):
-        members = [v for v in family if v in settings.variants]
-        if not members:
-            continue
+    for members in _families(settings):
         if any(v not in screen_means for v in members):
             return None
         arms.append(max(members, key=screen_means.get))
     return arms
+
+
+def unchosen_confirm_runs(settings, screen_means):
+    """How many confirmation runs `planned_runs` cannot name yet, its arms not being chosen
+    (one per arm and confirm seed): what a count or a cost of the whole study adds."""
+    if "confirm" not in settings.stages or confirm_arms(settings, screen_means) is not None:
+        return 0
+    arms = len([v for v in CONFIRMED if v in settings.variants]) + len(_families(settings))
+    return arms * len(settings.confirm_seeds)
 
 
 def confirm_runs(settings, arms):

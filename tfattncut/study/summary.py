@@ -153,23 +153,28 @@ def summarise(records, scorers, settings):
     summary["failed"] = {name: r["failed"] for name, r in sorted(records.items())
                          if r.get("failed")}
     timed = [r for r in records.values() if r.get("training_minutes") is not None]
-    planned = plan.planned_runs(settings, scores.screen_means(records, settings))
+    screen_means = scores.screen_means(records, settings)
+    planned = plan.planned_runs(settings, screen_means)
+    unchosen = plan.unchosen_confirm_runs(settings, screen_means)
     summary["cost"] = {
-        "runs": len(records), "planned": len({run.name for run in planned} | set(records)),
+        "runs": len(records),
+        "planned": len({run.name for run in planned} | set(records)) + unchosen,
         "training_hours": sum(r["training_minutes"] for r in timed) / 60,
         "scoring_hours": sum(r.get("scoring_minutes", 0.0) for r in timed) / 60,
         "remaining_hours": remaining_hours(
-            [run for run in planned if run.name not in records], timed),
+            [run for run in planned if run.name not in records], timed, unchosen),
         "machines": sorted({r["machine"] for r in records.values()})}
     return summary
 
 
-def remaining_hours(runs, timed):
-    """What the planned `runs` not yet scored will take at the mean cost of the `timed`
+def remaining_hours(runs, timed, unnamed_runs=0):
+    """What the planned `runs` not yet scored, and `unnamed_runs` more of the screen's length
+    (the confirmation before its arms are chosen), will take at the mean cost of the `timed`
     records: training per screen length (a budget run's minutes over its steps factor, and
     back for each run), scoring per run. None before any run was timed."""
     if not timed:
         return None
     training = sum(r["training_minutes"] / r.get("steps_factor", 1) for r in timed) / len(timed)
     scoring = sum(r.get("scoring_minutes", 0.0) for r in timed) / len(timed)
-    return sum(training * run.steps_factor + scoring for run in runs) / 60
+    return (sum(training * run.steps_factor + scoring for run in runs)
+            + unnamed_runs * (training + scoring)) / 60
