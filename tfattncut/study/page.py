@@ -123,7 +123,8 @@ def report(summary, settings, image_dir=""):
             f"Every variant on the screen seeds {', '.join(map(str, settings.screen_seeds))}. "
             "Means ± 95 % intervals (Student's t) over seeds; KID leads realism (unbiased at "
             "500 images, where FID is not). Runs that returned their input are counted apart "
-            "and left out of the means.")
+            "and left out of the means. Step time is each run's median on a machine that "
+            "other work shared at times: `launch.benchmark` compares costs.")
     if "confirm" in stages:
         lines += _stage_section(
             "Stage 2, the confirmation", stages["confirm"],
