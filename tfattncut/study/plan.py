@@ -105,6 +105,12 @@ def screen_runs(settings):
                  for group in (first, rest))
 
 
+def _always_confirmed(settings):
+    """The variants of CONFIRMED that the study has: the budget check's and the
+    confirmation's fixed arms."""
+    return [v for v in CONFIRMED if v in settings.variants]
+
+
 def _families(settings):
     """The members in the study of each family the confirmation takes its best from."""
     families = ([v for v in family if v in settings.variants]
@@ -116,7 +122,7 @@ def confirm_arms(settings, screen_means):
     """The confirmation's variants: CONFIRMED and the best member of each family by screen
     mean downstream mIoU, once every member of that family has all its screen seeds scored
     (`screen_means`: {variant: mean} over complete variants only); None until then."""
-    arms = [v for v in CONFIRMED if v in settings.variants]
+    arms = _always_confirmed(settings)
     for members in _families(settings):
         if any(v not in screen_means for v in members):
             return None
@@ -129,7 +135,7 @@ def unchosen_confirm_runs(settings, screen_means):
     (one per arm and confirm seed): what a count or a cost of the whole study adds."""
     if "confirm" not in settings.stages or confirm_arms(settings, screen_means) is not None:
         return 0
-    arms = len([v for v in CONFIRMED if v in settings.variants]) + len(_families(settings))
+    arms = len(_always_confirmed(settings)) + len(_families(settings))
     return arms * len(settings.confirm_seeds)
 
 
@@ -138,8 +144,9 @@ def confirm_runs(settings, arms):
 
 
 def budget_runs(settings):
+    confirmed = _always_confirmed(settings)
     return [Run("budget", v, seed, factor) for factor in settings.budget_factors
-            for seed in settings.screen_seeds for v in CONFIRMED if v in settings.variants]
+            for seed in settings.screen_seeds for v in confirmed]
 
 
 def run_config(settings, run):
