@@ -143,6 +143,31 @@ class HeadlineTest(tf.test.TestCase):
         minutes = 2 * 12 + 8 * 12 + 3 * (40 + 2) + 3 * (80 + 2)
         self.assertAllClose(numbers["cost"]["remaining_hours"], minutes / 60)
 
+    def test_the_gap_comes_from_the_stage_with_the_most_cut_seeds(self):
+        # Floor 0.08, ceiling 0.34: the screen's CUT closes 50 %, the confirmation's 20 %.
+        records = _records({"cut": [0.08, 0.34, 0.21]})
+        records.update({f"cut_seed{s}": record("cut", s, x, stage="confirm")
+                        for s, x in zip((10, 11, 12, 13), (0.132, 0.132, 0.128, 0.136))})
+        numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        self.assertIn("goes 20 % (95 % interval 18 to 22 %, 4 seeds) of the way",
+                      page.headline_paragraph(numbers))
+
+    def test_the_budget_verdict_says_whether_the_screen_order_survives(self):
+        screen = {"cut": [0.30, 0.20, 0.25], "qsattn_global": [0.29, 0.23, 0.24]}
+        longer = {"cut": [0.40, 0.42, 0.41], "qsattn_global": [0.30, 0.31, 0.30]}
+        records = _records(screen)
+        numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        self.assertNotIn("Trained longer", page.headline_paragraph(numbers))
+        records.update({plan.run_name(v, s, 4): record(v, s, x, stage="budget", factor=4)
+                        for v, xs in longer.items() for s, x in enumerate(xs)})
+        numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        paragraph = page.headline_paragraph(numbers)
+        # Screen differences -0.01, +0.03, -0.01 (no difference); x4 -0.10, -0.11, -0.11.
+        self.assertIn("Trained longer (the budget check, 3 seeds), qsattn_global minus CUT in "
+                      "downstream mIoU is +0.003 [", paragraph)
+        self.assertIn("] at 1x, -0.107 [", paragraph)
+        self.assertIn("the verdict depends on the budget.", paragraph)
+
     def test_the_readme_block_is_replaced_and_the_rest_kept(self):
         path = os.path.join(self.get_temp_dir(), "README.md")
         with open(path, "w") as f:

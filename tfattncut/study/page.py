@@ -178,7 +178,7 @@ def headline_paragraph(summary):
     cost = summary["cost"]
     parts = [f"{cost['runs']} of {cost['planned']} planned runs scored"
              + (", in progress." if cost["runs"] < cost["planned"] else ".")]
-    parts += _reference_gap(screen)
+    parts += _reference_gap(screen, confirm)
     test = screen["omnibus"]
     if test:
         parts.append("The screen " + ("separates" if test["differ"] else "does not separate")
@@ -203,23 +203,53 @@ def headline_paragraph(summary):
             + " after Holm's correction"
             + (f"; differences below {found['effect']:.3f} would mostly go unseen"
                if found and found["effect"] else "") + ".")
+    parts += _budget_verdict(summary["stages"].get("budget", {}))
     if summary["collapsed"]:
         parts.append(f"{len(summary['collapsed'])} runs returned their input and are "
                      "reported apart.")
     return " ".join(parts)
 
 
-def _reference_gap(stage):
-    """How far CUT's translations go from the floor to the ceiling: [] before it is scored."""
-    gap = stage["variants"].get(plan.REFERENCE, {}).get("metrics", {}).get(GAP_CLOSED)
-    if gap is None:
+def _reference_gap(*stages):
+    """How far CUT's translations go from the floor to the ceiling, from the stage that has
+    the most CUT seeds (the confirmation's ten, once trained): [] before CUT is scored."""
+    gaps = [statistics.Interval.from_dict(stage["variants"][plan.REFERENCE]["metrics"]
+                                          [GAP_CLOSED])
+            for stage in stages if stage and GAP_CLOSED in stage["variants"].get(
+                plan.REFERENCE, {}).get("metrics", {})]
+    if not gaps:
         return []
-    interval = statistics.Interval.from_dict(gap)
+    interval = max(gaps, key=lambda gap: gap.n)
     spread = ("" if interval.half_width is None else
-              f" (95 % interval {100 * interval.low:.0f} to {100 * interval.high:.0f} %)")
+              f" (95 % interval {100 * interval.low:.0f} to {100 * interval.high:.0f} %, "
+              f"{interval.n} seeds)")
     return [f"Training a segmenter on CUT's translations of the simulator frames goes "
             f"{100 * interval.mean:.0f} %{spread} of the way from training it on the raw "
             "frames to training it on real labelled ones."]
+
+
+def _budget_verdict(budget):
+    """Whether qsattn_global's difference from CUT at the screen's budget survives longer
+    training: [] until a longer budget has a paired interval."""
+    challenger = plan.CONFIRMED[1]
+    found = {}
+    for factor, stage in budget.items():
+        entry = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).get(challenger)
+        if entry and entry["ci95"] is not None:
+            found[int(factor)] = statistics.PairedComparison.from_dict(entry)
+    if not any(factor > 1 for factor in found):
+        return []
+    signs = {0 if c.p_value is None or c.p_value >= statistics.ALPHA
+             else (1 if c.interval.mean > 0 else -1) for c in found.values()}
+    verdict = ("at no budget are the two distinguishable" if signs == {0} else
+               "the order holds at every budget" if len(signs) == 1 else
+               "the verdict depends on the budget")
+    differences = ", ".join(
+        f"{c.interval.mean:+.3f} [{c.interval.low:+.3f}, {c.interval.high:+.3f}] at "
+        f"{factor}x" for factor, c in sorted(found.items()))
+    seeds = min(c.interval.n for c in found.values())
+    return [f"Trained longer (the budget check, {seeds} seeds), {challenger} minus CUT in "
+            f"downstream mIoU is {differences} the screen's steps: {verdict}."]
 
 
 def headline(summary, report_link):
