@@ -20,19 +20,23 @@ from tfattncut.study.page import HEADLINE_END, HEADLINE_START
 from tfattncut.study.report import write_report
 from tfattncut.training.trainer import EXIT_PREEMPTED, Preempted
 
+_DEFAULT, _DATA = plan.StudySettings(), DataSpec()
 flags.DEFINE_list("presets", [], "Presets (configs/NAME.cfg) and study variants ("
                   f"{', '.join(plan.VARIANTS)}) of the screen.")
-flags.DEFINE_list("screen_seeds", ["0", "1", "2"], "Seeds of every variant in the screen.")
-flags.DEFINE_list("confirm_seeds", [str(s) for s in range(100, 110)],
+flags.DEFINE_list("screen_seeds", list(map(str, _DEFAULT.screen_seeds)),
+                  "Seeds of every variant in the screen.")
+flags.DEFINE_list("confirm_seeds", list(map(str, _DEFAULT.confirm_seeds)),
                   "Fresh seeds of the confirmation (none may be a screen seed).")
-flags.DEFINE_list("budget_factors", ["4", "8"], "The budget check's lengths, as multiples "
-                  "of the screen's steps.")
+flags.DEFINE_list("budget_factors", list(map(str, _DEFAULT.budget_factors)), "The budget "
+                  "check's lengths, as multiples (2 or more) of the screen's steps.")
 flags.DEFINE_list("stages", list(plan.STAGES), "Which stages to run: screen, confirm, budget.")
-flags.DEFINE_string("dataroot", "data/synth_street_study", "The study's data set (rendered "
-                    "here with 200 training and 500 test images per domain if missing).")
-flags.DEFINE_string("study_dir", "docs/study", "Small results: scorers/, scores/, report.md, "
-                    "report.json, chart.png, samples.png (keep it in version control).")
-flags.DEFINE_string("runs_dir", "runs/study", "Run directories (large).")
+flags.DEFINE_string("dataroot", _DEFAULT.dataroot, "The study's data set (rendered here with "
+                    f"{_DATA.num_train} training and {_DATA.num_test} test images per domain "
+                    "if missing).")
+flags.DEFINE_string("study_dir", _DEFAULT.study_dir, "Small results: scorers/, scores/, "
+                    "report.md, report.json, chart.png, samples.png (keep it in version "
+                    "control).")
+flags.DEFINE_string("runs_dir", _DEFAULT.runs_dir, "Run directories (large).")
 flags.DEFINE_multi_string("train_flag", [], "A launch.train flag applied to every run after "
                           "its preset, e.g. --train_flag=--ngf=32 (repeat the flag).")
 flags.DEFINE_string("configs_dir", "configs", "Folder of the preset flagfiles.")
@@ -43,7 +47,8 @@ flags.DEFINE_bool("train_scorers", False, "Train the fixed scorers into STUDY_DI
                   "(refused if they exist) and stop: once per study, then commit them.")
 _SEGMENTER = scorers.SegmenterSettings()
 flags.DEFINE_integer("segmenter_epochs", _SEGMENTER.epochs, "With --train_scorers: epochs of "
-                     "the downstream segmenters (three per run).", lower_bound=1)
+                     "the downstream segmenters (one per downstream seed, "
+                     f"{len(scorers.DOWNSTREAM_SEEDS)} per run).", lower_bound=1)
 flags.DEFINE_integer("label_scorer_epochs", _SEGMENTER.label_epochs, "With --train_scorers: "
                      "epochs of the label scorer (trained once).", lower_bound=1)
 flags.DEFINE_float("segmenter_learning_rate", _SEGMENTER.learning_rate, "With "
@@ -85,10 +90,6 @@ def main(_argv):  # cli.run refuses positional arguments
     start = time.time()
     data = StudyData(DataSpec(settings.dataroot).render())
     if FLAGS.train_scorers:
-        if scorers.has_scorers(settings.study_dir):
-            raise FileExistsError(f"{scorers.scorer_dir(settings.study_dir)} already holds "
-                                  "the study's scorers; every score refers to them, so they "
-                                  "are never trained over (delete the folder to start anew)")
         made = scorers.train_scorers(settings.study_dir, data, scorers.SegmenterSettings(
             epochs=FLAGS.segmenter_epochs, learning_rate=FLAGS.segmenter_learning_rate,
             width=FLAGS.segmenter_width, label_epochs=FLAGS.label_scorer_epochs))

@@ -34,8 +34,9 @@ class EventsTest(tf.test.TestCase):
                    _scalar_event("loss/G", step, wall, 1.0),
                    _scalar_event("selection/zero_entropy_fraction/layer_16", step, wall,
                                  step / 100))])
-        self.assertAllClose(events.median_step_time(logdir), 0.2)
-        series = events.scalar_series(logdir, "selection/zero_entropy_fraction/")
+        run = events.RunEvents(logdir)
+        self.assertAllClose(run.median_step_time(), 0.2)
+        series = run.scalar_series("selection/zero_entropy_fraction/")
         self.assertEqual(list(series), ["layer_16"])
         self.assertAllClose(series["layer_16"], [[s, s / 100] for s in walls], rtol=1e-6)
 
@@ -49,6 +50,7 @@ class EventsTest(tf.test.TestCase):
                           for step, wall in enumerate(walls)])
         with open(path, "ab") as f:
             f.write(b"\x10\x00\x00")
-        self.assertAllClose(events.training_minutes(logdir), 1.5)
-        self.assertEqual(events.training_minutes(os.path.join(logdir, "empty")), 0)
-        self.assertIsNone(events.median_step_time(os.path.join(logdir, "empty")))
+        self.assertAllClose(events.RunEvents(logdir).training_minutes(), 1.5)
+        empty = events.RunEvents(os.path.join(logdir, "empty"))
+        self.assertEqual(empty.training_minutes(), 0)
+        self.assertIsNone(empty.median_step_time())

@@ -66,3 +66,12 @@ class StudyEndToEndTest(tf.test.TestCase):
         shutil.rmtree(settings.runs_dir)
         write_report(settings, made, data)
         self.assertAllEqual(np.asarray(Image.open(grid_path)), before)
+
+        # Merged from a study run elsewhere: that folder's rows are in the grid too.
+        elsewhere = os.path.join(self.get_temp_dir(), "elsewhere")
+        for kind, suffix in (("scores", ".json"), ("samples", ".png")):
+            os.makedirs(os.path.join(elsewhere, kind))
+            shutil.move(os.path.join(settings.study_dir, kind, "qsattn_global_seed0" + suffix),
+                        os.path.join(elsewhere, kind))
+        write_report(settings, made, data, [elsewhere])
+        self.assertAllEqual(np.asarray(Image.open(grid_path)), before)

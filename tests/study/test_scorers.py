@@ -107,6 +107,20 @@ class CommittedScorersTest(tf.test.TestCase):
             scorers.load_scorers(self.settings.study_dir, other)
         with self.assertRaisesRegex(FileNotFoundError, "launch.study --train_scorers"):
             scorers.load_scorers(self.get_temp_dir(), self.data)
+        record_path = os.path.join(scorers.scorer_dir(study_dir), scorers.SCORERS_JSON)
+        with open(record_path, "w") as f:
+            json.dump({"fingerprint": "0", "data_hash": "0"}, f)
+        with self.assertRaisesRegex(ValueError, f"{record_path} has no segmenter_settings, "
+                                                "label_seed, downstream_seeds, references"):
+            scorers.load_scorers(study_dir, self.data)
+
+    def test_committed_scorers_are_never_trained_over(self):
+        weights = os.path.join(scorers.scorer_dir(self.settings.study_dir),
+                               scorers.LABEL_SCORER)
+        modified = os.path.getmtime(weights)
+        with self.assertRaisesRegex(FileExistsError, "already holds the study's scorers"):
+            scorers.train_scorers(self.settings.study_dir, self.data, TINY_SEGMENTER)
+        self.assertEqual(os.path.getmtime(weights), modified)
 
 
 class ReferenceLinesTest(tf.test.TestCase):

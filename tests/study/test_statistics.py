@@ -21,7 +21,7 @@ class IntervalTest(tf.test.TestCase, parameterized.TestCase):
     def test_one_value_has_no_interval(self):
         interval = statistics.mean_interval([0.42])
         self.assertIsNone(interval.half_width)
-        self.assertTrue(interval.contains_zero())
+        self.assertIsNone(interval.low)
         self.assertEqual(interval.format(2), "0.42 (n=1)")
         with self.assertRaisesRegex(ValueError, "no values"):
             statistics.mean_interval([])
@@ -68,8 +68,6 @@ class PairedTest(tf.test.TestCase):
         text = statistics.describe_comparison(corrected_away, "mIoU", "a", "cut")
         self.assertIn("Holm-adjusted p = 0.06", text)
         self.assertIn("not distinguishable", text)
-        self.assertIn("no seed in common", statistics.describe_comparison(
-            None, "mIoU", "a", "cut"))
 
 
 class OmnibusTest(tf.test.TestCase):

@@ -48,9 +48,8 @@ class DataSpec:
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """One split in memory: its files, uint8 [N, H, W, 3] pixels and uint8 [N, H, W] train
-    ids (255: ignore)."""
-    paths: tuple
+    """One split in memory: uint8 [N, H, W, 3] pixels and uint8 [N, H, W] train ids (255:
+    ignore)."""
     pixels: np.ndarray
     labels: np.ndarray
 
@@ -72,7 +71,7 @@ class StudyData:
         if pixels.shape[:3] != labels.shape:
             raise ValueError(f"{self.dataroot}: {folder} is {pixels.shape[:3]} but its label "
                              f"maps in {label_folder} are {labels.shape}; they must match")
-        return Split(tuple(paths), pixels, labels)
+        return Split(pixels, labels)
 
     @functools.cached_property
     def hash(self):

@@ -70,7 +70,8 @@ def _detectable(stage):
     if not found or found["effect"] is None:
         return "Detectable effect: not yet estimable (it needs two paired seeds)."
     return (f"With {found['seeds']} seeds, the smallest difference in downstream mIoU from "
-            f"CUT that this stage finds with 80 % power (two-sided paired t-test, α = 0.05) "
+            f"CUT that this stage finds with {100 * statistics.POWER:.0f} % power (two-sided "
+            f"paired t-test, α = {statistics.ALPHA}) "
             f"is {found['effect']:.3f} (standard deviation of the per-seed differences "
             f"{found['sd_of_differences']:.3f}); smaller true differences mostly go unseen.")
 
@@ -96,12 +97,13 @@ def _references(references):
 def _budget(budget):
     lines = ["", "## Budget check: does the screen's verdict survive longer training?", "",
              "| steps (x the screen's) | " + " | ".join(plan.CONFIRMED) + " | "
-             f"{plan.CONFIRMED[1]} - {plan.REFERENCE} |", "|---:|" + "---:|" * 3]
+             f"{plan.CHALLENGER} - {plan.REFERENCE} |",
+             "|---:|" + "---:|" * (len(plan.CONFIRMED) + 1)]
     for factor, stage in budget.items():
         means = [_interval(stage["variants"][v]["metrics"][plan.PRIMARY_METRIC], 3)
                  if plan.PRIMARY_METRIC in stage["variants"].get(v, {}).get("metrics", {})
                  else "–" for v in plan.CONFIRMED]
-        versus = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).get(plan.CONFIRMED[1])
+        versus = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).get(plan.CHALLENGER)
         difference = "–" if versus is None else _interval(versus, 3)
         lines.append(f"| x{factor} | " + " | ".join(means) + f" | {difference} |")
     return lines
@@ -184,16 +186,14 @@ def headline_paragraph(summary):
         parts.append("The screen " + ("separates" if test["differ"] else "does not separate")
                      + f" the methods as a group (Friedman p = {test['friedman_p']:.2g}).")
     for stage, name in ((screen, "screen"), (confirm, "confirmation")):
-        tested = stage and stage["vs_reference"].get(plan.PRIMARY_METRIC, {})
-        if not any(c["p"] is not None for c in (tested or {}).values()):
+        tested = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}) if stage else {}
+        if not any(c["p"] is not None for c in tested.values()):
             continue
         found = stage["detectable"]
-        better = [v for v, c in stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).items()
-                  if c["holm_p"] is not None and c["holm_p"] < statistics.ALPHA
-                  and c["mean"] > 0]
-        worse = [v for v, c in stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).items()
-                 if c["holm_p"] is not None and c["holm_p"] < statistics.ALPHA
-                 and c["mean"] < 0]
+        differ = {v: c["mean"] for v, c in tested.items()
+                  if c["holm_p"] is not None and c["holm_p"] < statistics.ALPHA}
+        better = [v for v, mean in differ.items() if mean > 0]
+        worse = [v for v, mean in differ.items() if mean < 0]
         parts.append(
             f"In the {name} ({len(stage['seeds'])} seeds), "
             + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} CUT on downstream "
@@ -231,7 +231,7 @@ def _reference_gap(*stages):
 def _budget_verdict(budget):
     """Whether qsattn_global's difference from CUT at the screen's budget survives longer
     training: [] until a longer budget has a paired interval."""
-    challenger = plan.CONFIRMED[1]
+    challenger = plan.CHALLENGER
     found = {}
     for factor, stage in budget.items():
         entry = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).get(challenger)

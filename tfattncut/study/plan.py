@@ -18,6 +18,7 @@ from absl import flags
 
 from tfattncut import config as config_lib
 from tfattncut import options
+from tfattncut.study.data import DataSpec
 
 REFERENCE = "cut"
 # Study variants beyond the presets of configs/: name -> (preset, extra training flags).
@@ -26,7 +27,9 @@ VARIANTS = {"qsattn_local_correct": ("qsattn_local", ("--qs_local_layout=correct
 ATTENTION_MODULES = ("attn_self", "attn_external", "attn_bam", "attn_triplet")
 LABEL_AWARE = ("cut_sem", "qsattn_local_sem", "cut_label_nce", "cut_sem_label_nce",
                "cut_sem_adapt")
-CONFIRMED = (REFERENCE, "qsattn_global")  # always confirmed, beside the two families' best
+# The method the budget check holds against CUT at longer training.
+CHALLENGER = "qsattn_global"
+CONFIRMED = (REFERENCE, CHALLENGER)  # always confirmed, beside the two families' best
 STAGES = ("screen", "confirm", "budget")
 PRIMARY_METRIC = "downstream_miou"
 
@@ -52,10 +55,10 @@ def run_name(variant, seed, steps_factor=1):
 
 @dataclasses.dataclass(frozen=True)
 class StudySettings:
-    """What `launch.study`'s flags set; see its help for each."""
-    study_dir: str
-    runs_dir: str
-    dataroot: str = "data/synth_street_study"
+    """What `launch.study`'s flags set (these are their defaults); see its help for each."""
+    study_dir: str = "docs/study"
+    runs_dir: str = "runs/study"
+    dataroot: str = DataSpec.dataroot
     variants: tuple = ()
     screen_seeds: tuple = (0, 1, 2)
     confirm_seeds: tuple = tuple(range(100, 110))
@@ -89,10 +92,24 @@ class StudySettings:
                              "seeds too")
         if len(set(self.variants)) < len(self.variants):
             raise ValueError(f"--presets: {', '.join(self.variants)} names one twice")
+        # A factor of 1 would name the screen's own runs (run_name drops "_x1").
+        if any(f < 2 for f in self.budget_factors) or len(set(self.budget_factors)) < len(
+                self.budget_factors):
+            raise ValueError(f"--budget_factors: {', '.join(map(str, self.budget_factors))}; "
+                             "each must be an integer of at least 2, named once")
+
+    @property
+    def sample_seed(self):
+        """The screen seed whose runs give the sample grid its rows."""
+        return min(self.screen_seeds)
 
     def preset_path(self, variant):
-        preset, _ = VARIANTS.get(variant, (variant, ()))
-        return os.path.join(self.configs_dir, preset + ".cfg")
+        return os.path.join(self.configs_dir, _preset_and_flags(variant)[0] + ".cfg")
+
+
+def _preset_and_flags(variant):
+    """(the preset of configs/, its extra training flags) of a study variant."""
+    return VARIANTS.get(variant, (variant, ()))
 
 
 def screen_runs(settings):
@@ -153,7 +170,7 @@ def run_config(settings, run):
     """The Config of `run`: the preset's flagfile, the variant's flags, the study's shared
     flags, the budget's epochs, then the study's data set and the run's name, folder and
     seed."""
-    preset, extra = VARIANTS.get(run.variant, (run.variant, ()))
+    _, extra = _preset_and_flags(run.variant)
     flag_values = flags.FlagValues()
     config_lib.define_flags(flag_values)
     arguments = ["study", f"--flagfile={settings.preset_path(run.variant)}", *extra,

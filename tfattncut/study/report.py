@@ -37,7 +37,7 @@ def write_report(settings, scorers, data, merge_dirs=()):
         if means:
             charts.bar_chart(means, os.path.join(settings.study_dir, "chart.png"),
                              "Downstream mIoU on testB (screen, mean over seeds)")
-        seed = min(settings.screen_seeds)
-        grid.draw(settings.study_dir, {v: plan.run_name(v, seed) for v in screen["variants"]},
+        grid.draw([settings.study_dir, *merge_dirs],
+                  {v: plan.run_name(v, settings.sample_seed) for v in screen["variants"]},
                   data, os.path.join(settings.study_dir, "samples.png"))
     return numbers

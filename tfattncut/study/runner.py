@@ -84,7 +84,7 @@ class Study:
                   "downstream_miou_per_seed": downstream["per_seed"],
                   **measures.translation_scores(self.scorers, self.data, translated_test,
                                                 kid_seed=run.seed)}
-        if run.seed == min(self.settings.screen_seeds) and run.stage == "screen":
+        if run.seed == self.settings.sample_seed and run.stage == "screen":
             grid.write_row(self.settings.study_dir, run.name, translated_test)
         result["scoring_minutes"] = (time.time() - started) / 60
         self._write(run, config, steps, result)
@@ -93,15 +93,14 @@ class Study:
               f"{result['label_miou']:.4f}, KID (segmenter) {result['kid_seg']:.4f}")
 
     def _write(self, run, config, steps, result):
-        logdir = os.path.join(config.run_dir, "logs")
-        step_time = events.median_step_time(logdir)
+        logged = events.RunEvents(os.path.join(config.run_dir, "logs"))
         record = {
             "variant": run.variant, "seed": run.seed, "stage": run.stage,
             "steps_factor": run.steps_factor, "steps": steps, "model": config.model,
             "selector": config.selector, **self.scorers.identity(), "versions": versions(),
-            "machine": machine.describe(), "training_minutes": events.training_minutes(logdir),
-            "step_time_s": step_time,
-            **{key: events.scalar_series(logdir, prefix) for key, prefix in SERIES},
+            "machine": machine.describe(), "training_minutes": logged.training_minutes(),
+            "step_time_s": logged.median_step_time(),
+            **{key: logged.scalar_series(prefix) for key, prefix in SERIES},
             **result}
         json_files.write_atomic(record, scores.score_path(self.settings.study_dir, run.name),
                                 sort_keys=True)

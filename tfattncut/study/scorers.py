@@ -32,14 +32,16 @@ from tfattncut.study import measures
 
 SCORERS_JSON = "scorers.json"
 LABEL_SCORER = "label_scorer.npz"
+LABEL_SEED = 0  # the label scorer's initialisation and data order
+DOWNSTREAM_SEEDS = (0, 1, 2)  # one downstream segmenter each, per run (tests use fewer)
+KID_SEED = 0  # the reference lines' KID subsets (a run's use its own seed)
 
 
 @dataclasses.dataclass(frozen=True)
 class SegmenterSettings:
-    """How the study's segmenters train: the downstream ones of every run (three per run, so
-    their cost is the study's scoring cost) and, for `label_epochs`, the label scorer (trained
-    once). 10 epochs at 3e-3 reach mIoU 0.49 on testB from trainB, 5 at 1e-3 (the first
-    study's) 0.31, 20 at 3e-3 0.54 (docs/design/study.md, "Measures")."""
+    """How the study's segmenters train: the downstream ones of every run (one per downstream
+    seed, so their cost is the study's scoring cost) and, for `label_epochs`, the label
+    scorer (trained once). Why these numbers: docs/design/study.md, "Measures"."""
     epochs: int = 10
     batch_size: int = 8
     learning_rate: float = 3e-3
@@ -61,8 +63,9 @@ def versions():
 
 def _commit():
     try:
-        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=os.path.dirname(
-            __file__), capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"],
+                              cwd=os.path.dirname(__file__), capture_output=True, text=True,
+                              check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -101,17 +104,21 @@ class Scorers:
         return self._features[name]
 
 
-def train_scorers(study_dir, data, settings, label_seed=0, downstream_seeds=(0, 1, 2),
-                  kid_seed=0):
+def train_scorers(study_dir, data, settings, downstream_seeds=DOWNSTREAM_SEEDS):
     """Trains the label scorer on trainB, measures the reference lines, and writes both to
-    STUDY_DIR/scorers/ (the weights last, so a file there means a finished set)."""
+    STUDY_DIR/scorers/ (the weights last, so a file there means a finished set). Refused
+    where scorers exist: every score refers to them."""
+    if has_scorers(study_dir):
+        raise FileExistsError(f"{scorer_dir(study_dir)} already holds the study's scorers; "
+                              "every score refers to them, so they are never trained over "
+                              "(delete the folder to start anew)")
     train_a, train_b = data.split("train_a"), data.split("train_b")
     model = dataclasses.replace(settings, epochs=settings.label_epochs).fit(
-        train_b.pixels, train_b.labels, label_seed)
+        train_b.pixels, train_b.labels, LABEL_SEED)
     weights = model.get_weights()
     record = {
         "fingerprint": segmenter.fingerprint(weights), "data_hash": data.hash,
-        "label_seed": label_seed, "downstream_seeds": list(downstream_seeds),
+        "label_seed": LABEL_SEED, "downstream_seeds": list(downstream_seeds),
         "segmenter_settings": dataclasses.asdict(settings), "versions": versions(),
         "machine": machine.describe(),
     }
@@ -120,10 +127,10 @@ def train_scorers(study_dir, data, settings, label_seed=0, downstream_seeds=(0, 
     record["references"] = {
         "floor": measures.downstream(scorers, data, train_a.pixels, train_a.labels),
         "ceiling": measures.downstream(scorers, data, train_b.pixels, train_b.labels),
-        "untranslated": measures.translation_scores(scorers, data, test_a.pixels, kid_seed),
+        "untranslated": measures.translation_scores(scorers, data, test_a.pixels, KID_SEED),
         # testA_as_B against itself has no PSNR (infinite) nor SSIM (1) worth a line.
         "ideal": {key: value for key, value in measures.translation_scores(
-            scorers, data, data.split("test_a_as_b").pixels, kid_seed).items()
+            scorers, data, data.split("test_a_as_b").pixels, KID_SEED).items()
             if key not in ("psnr", "ssim")},
     }
     directory = scorer_dir(study_dir)
@@ -146,6 +153,11 @@ def load_scorers(study_dir, data):
                                 "once with `launch.study --train_scorers` and commit them")
     record = json_files.read_object(json_path, "the scorers are trained with launch.study "
                                                "--train_scorers")
+    missing = [key for key in ("fingerprint", "data_hash", "segmenter_settings", "label_seed",
+                               "downstream_seeds", "references") if key not in record]
+    if missing:
+        raise ValueError(f"{json_path} has no {', '.join(missing)}: not the record "
+                         "`launch.study --train_scorers` writes beside its weights")
     with np.load(weights_path) as stored:
         weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
     found = segmenter.fingerprint(weights)
@@ -156,7 +168,8 @@ def load_scorers(study_dir, data):
         raise ValueError(
             f"--dataroot={data.dataroot} hashes to {data.hash} but the scorers in {directory} "
             f"were made on data hashing to {record['data_hash']}: scores on other data are "
-            "not comparable; render the study's data set with the recorded arguments")
+            "not comparable; delete that folder and launch.study renders the study's data set "
+            "again (every image is a pure function of its index)")
     settings = SegmenterSettings(**record["segmenter_settings"])
     model = segmenter.build_segmenter(width=settings.width, seed=record["label_seed"])
     model.set_weights(weights)

@@ -25,6 +25,12 @@ def score_path(study_dir, name):
     return os.path.join(study_dir, "scores", f"{name}.json")
 
 
+def _score_files(study_dir):
+    """(run name, path) of every score file of STUDY_DIR, in name order: score_path's inverse."""
+    for path in sorted(glob.glob(score_path(study_dir, "*"))):
+        yield os.path.basename(path)[:-len(".json")], path
+
+
 def _read(path):
     again = "delete it and the study scores that run again"
     record = json_files.read_object(path, again)
@@ -43,7 +49,7 @@ def load(study_dirs, scorers):
     records, sources = {}, {}
     want = scorers.identity()
     for directory in study_dirs:
-        for path in sorted(glob.glob(os.path.join(directory, "scores", "*.json"))):
+        for name, path in _score_files(directory):
             record = _read(path)
             found = {key: record[key] for key in want}
             if found != want:
@@ -52,7 +58,6 @@ def load(study_dirs, scorers):
                     f"{found['data_hash']}, the committed scorers are {want['scorer']} on "
                     f"{want['data_hash']}: its scores are not comparable; score the run again "
                     "(delete the file) or leave that folder out")
-            name = os.path.basename(path)[:-len(".json")]
             if name in sources:
                 raise ValueError(f"{name} was scored twice: {sources[name]} and {path}; keep one")
             records[name], sources[name] = record, path
@@ -69,8 +74,7 @@ def collapsed(record, references):
 def read_records(study_dir):
     """{run name: score record} of STUDY_DIR/scores, unchecked: what planning reads (which
     runs are done, which arms the screen chose), never what a report shows."""
-    return {os.path.basename(path)[:-len(".json")]: _read(path)
-            for path in sorted(glob.glob(os.path.join(study_dir, "scores", "*.json")))}
+    return {name: _read(path) for name, path in _score_files(study_dir)}
 
 
 def screen_means(records, settings):

@@ -34,9 +34,6 @@ class Interval:
     def high(self):
         return None if self.half_width is None else self.mean + self.half_width
 
-    def contains_zero(self):
-        return self.half_width is None or self.low <= 0.0 <= self.high
-
     def format(self, digits=3):
         if self.half_width is None:
             return f"{self.mean:.{digits}f} (n=1)"
@@ -110,8 +107,6 @@ def holm(p_values):
 def describe_comparison(comparison, metric, name, reference, higher_is_better=True):
     """One sentence on a paired comparison, claiming only what its Holm-corrected test
     shows (a difference needs holm_p < ALPHA; without a correction, p < ALPHA)."""
-    if comparison is None:
-        return f"{name} vs {reference} ({metric}): no seed in common, no comparison."
     interval = comparison.interval
     if interval.half_width is None:
         return (f"{name} vs {reference} ({metric}): {interval.mean:+.3f} on one seed; one "
@@ -167,20 +162,20 @@ def omnibus(values):
                    float(f_value), float(stats.f.sf(f_value, df_between, df_residual)))
 
 
-def detectable_difference(sd_difference, seeds, alpha=ALPHA, power=POWER):
-    """The smallest true mean difference a two-sided paired t-test over `seeds` seeds finds
-    with probability `power` when the per-seed differences have this standard deviation
-    (exact, through the noncentral t distribution); None below two seeds."""
+def detectable_difference(sd_difference, seeds):
+    """The smallest true mean difference a two-sided paired t-test at ALPHA over `seeds`
+    seeds finds with probability POWER when the per-seed differences have this standard
+    deviation (exact, through the noncentral t distribution); None below two seeds."""
     if seeds < 2 or not sd_difference > 0:
         return None
     df = seeds - 1
-    critical = stats.t.ppf(1 - alpha / 2, df)
+    critical = stats.t.ppf(1 - ALPHA / 2, df)
 
     def shortfall(effect):
         shift = effect / (sd_difference / math.sqrt(seeds))
         # P(T > c) + P(T < -c) under the shift; the lower tail as the upper tail of the
         # mirrored shift, which SciPy keeps finite where nct.cdf(-c) gives NaN (df = 1).
-        return (stats.nct.sf(critical, df, shift) + stats.nct.sf(critical, df, -shift)) - power
+        return (stats.nct.sf(critical, df, shift) + stats.nct.sf(critical, df, -shift)) - POWER
 
     high = sd_difference
     while shortfall(high) < 0:

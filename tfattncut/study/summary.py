@@ -141,7 +141,7 @@ def summarise(records, scorers, settings):
     if by_stage["confirm"]:
         summary["stages"]["confirm"] = _stage(by_stage["confirm"], references,
                                               settings.confirm_seeds)
-    budget = [r for r in by_stage["budget"]] + [
+    budget = by_stage["budget"] + [
         r for r in by_stage["screen"] if r["variant"] in plan.CONFIRMED]
     if by_stage["budget"]:
         summary["stages"]["budget"] = {
