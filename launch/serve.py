@@ -71,6 +71,9 @@ flags.DEFINE_integer("rest_api_timeout_in_ms", int(rest.DEFAULT_TIMEOUT_SECONDS 
 flags.DEFINE_integer("rest_api_max_connections_per_client",
                      rest.DEFAULT_MAX_CONNECTIONS_PER_CLIENT, "REST connections one client "
                      "address may hold open; more are answered 503.", lower_bound=1)
+flags.DEFINE_integer("grpc_max_concurrent_rpcs", server_lib.DEFAULT_MAX_CONCURRENT_RPCS,
+                     "gRPC calls running or waiting for a worker at once; more are answered "
+                     "RESOURCE_EXHAUSTED.", lower_bound=1)
 flags.DEFINE_float("grace_seconds", 10.0, "How long running requests may take to finish "
                    "at shutdown.", lower_bound=0)
 FLAGS = flags.FLAGS
@@ -103,7 +106,8 @@ def main(_argv):  # cli.run refuses positional arguments
         rest_api_timeout_seconds=FLAGS.rest_api_timeout_in_ms / 1000,
         rest_api_max_connections_per_client=FLAGS.rest_api_max_connections_per_client,
         max_inflight_memory_bytes=(FLAGS.max_inflight_memory_mb << 20
-                                   if FLAGS.max_inflight_memory_mb else None))
+                                   if FLAGS.max_inflight_memory_mb else None),
+        max_concurrent_rpcs=FLAGS.grpc_max_concurrent_rpcs)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -141,6 +141,14 @@ def label_paths(labels_dir, image_paths):
     return {path: by_stem[stem(path)] for path in image_paths}
 
 
+def input_images(inputs):
+    """The images of --input: a folder's, or the one file; FileNotFoundError naming the flag
+    when there is nothing at that path (before any output folder is made)."""
+    if not os.path.exists(inputs):
+        raise FileNotFoundError(f"--input={inputs} does not exist")
+    return image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
+
+
 def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB",
                     overwrite=False):
     """Writes OUTPUT/STEM.png for each input and OUTPUT_labels/ copies of their label maps;
@@ -148,9 +156,7 @@ def translate_files(checkpoint, inputs, output, labels=None, direction="AtoB",
     `overwrite` (a mistyped --output must not replace a data set's images with translations).
     UnreadableImages (see translate_images) comes after every other input is translated and
     its label map copied."""
-    if not os.path.exists(inputs):
-        raise FileNotFoundError(f"--input={inputs} does not exist")
-    paths = image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
+    paths = input_images(inputs)
     sources = label_paths(labels, paths) if labels else {}
     # All before the checkpoint is read.
     output_folders.check_output_folder("--output", output)

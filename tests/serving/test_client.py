@@ -96,6 +96,11 @@ class InferFilesTest(tf.test.TestCase):
             client_lib.infer_files("127.0.0.1:1", "tiny", image, output)
         self.assertEqual(client_lib.output_paths(image, output, overwrite=True),
                          {image: os.path.join(output, "a.png")})
+        # A mistyped --input: named, before any request or output folder.
+        missing, output = os.path.join(root, "nowhere"), os.path.join(root, "new")
+        with self.assertRaisesRegex(FileNotFoundError, f"^--input={missing} does not exist"):
+            client_lib.infer_files("127.0.0.1:1", "tiny", missing, output)
+        self.assertFalse(os.path.exists(output))
 
     def test_translates_a_folder_through_the_server(self):
         root = tempfile.mkdtemp()

@@ -61,3 +61,8 @@ class DeclaredSizeTest(tf.test.TestCase):
             with self.subTest(size=size, limit=limit):
                 self.assertEqual(bool(image_header.within_limit(
                     tf.constant(size, tf.int64), limit)), want)
+        image_header.check_pixel_limit(biggest)
+        for limit in (0, biggest + 1):
+            with self.assertRaisesRegex(ValueError, rf"^--max_image_pixels must lie in \[1, "
+                                                    rf"{biggest}\]; got {limit}$"):
+                image_header.check_pixel_limit(limit)

@@ -657,7 +657,7 @@ class BudgetTest(tf.test.TestCase):
         cls.server = server_lib.ModelServer(
             {"tiny": _model_dir(VERSION_1)}, port=0, rest_api_port=0, poll_wait_seconds=0,
             batching=BatchingOptions(num_batch_threads=1), rest_api_timeout_seconds=1.0,
-            max_inflight_memory_bytes=4 << 20).start()
+            max_inflight_memory_bytes=4 << 20, max_concurrent_rpcs=2).start()
         cls.channel = grpc.insecure_channel(f"127.0.0.1:{cls.server.port}", options=UNLIMITED)
         cls.predict = prediction_service_pb2_grpc.PredictionServiceStub(cls.channel).Predict
         cls.url = f"http://127.0.0.1:{cls.server.rest_api_port}/v1/models/tiny:predict"
@@ -688,6 +688,41 @@ class BudgetTest(tf.test.TestCase):
         status, error = self._rest(pixels[:, :256])  # a JSON body within the message limit
         self.assertEqual(status, 413)
         self.assertIn("(--max_inflight_memory_mb)", error)
+
+    def test_grpc_calls_past_the_concurrency_limit_are_refused_at_once(self):
+        budget = self.server.budget
+        pixels = np.zeros([1, 8, 8, 3], np.uint8)
+        with budget.admit(budget.total_bytes, admission.Call.within(60)):
+            waiting = [self.predict.future(_request(images=pixels), timeout=3)
+                       for _ in range(2)]  # both wait for room in the budget
+            time.sleep(0.5)
+            with self.assertRaises(grpc.RpcError) as raised:
+                self.predict(_request(images=pixels), timeout=30)
+            self.assertEqual(raised.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertIn("Concurrent RPC limit exceeded", raised.exception.details())
+        for future in waiting:  # admitted once the budget is free, or out of time
+            self.assertIn(future.code(), (grpc.StatusCode.OK,
+                                          grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                          grpc.StatusCode.DEADLINE_EXCEEDED))
+
+    def test_a_body_announced_but_not_sent_holds_only_what_arrived(self):
+        budget = self.server.budget
+        with socket.create_connection(("127.0.0.1", self.server.rest_api_port)) as sock:
+            sock.sendall(b"POST /v1/models/tiny:predict HTTP/1.1\r\nContent-Length: "
+                         + str(3 << 20).encode() + b"\r\n\r\n" + b"[" * 100)
+            for _ in range(400):
+                if budget.in_use >= 100:
+                    break
+                time.sleep(0.005)
+            # The 100 bytes that came (and what the tests before may hold a moment longer),
+            # not the 3 MiB announced: others still fit.
+            self.assertBetween(budget.in_use, 100, 1 << 20)
+            self.assertIsNone(self._rest(np.zeros([1, 8, 8, 3], np.uint8)))  # answered 200
+        for _ in range(400):  # the server notices the close (or the deadline) and lets go
+            if not budget.in_use:
+                break
+            time.sleep(0.005)
+        self.assertEqual(budget.in_use, 0)
 
     def test_a_request_that_finds_no_room_by_its_deadline_is_never_run(self):
         budget = self.server.budget

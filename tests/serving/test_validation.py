@@ -74,6 +74,15 @@ class RequestArraysTest(tf.test.TestCase):
         arrays = self._arrays(_signature(tf.int64, rank=2), _request(x=proto), 200_000)
         self.assertAllEqual(arrays["x"], np.zeros([1, 20000], np.int64))
 
+    def test_each_string_counts_more_than_its_bytes(self):
+        # 2,000 empty strings: 4 KB on the wire, 2,000 Python objects once decoded.
+        proto = tf.make_tensor_proto(np.array([b""] * 2000, dtype=object))
+        self.assertLess(proto.ByteSize(), 5_000)
+        with self.assertRaisesRegex(validation.ServingError, "more than 100000 bytes"):
+            self._arrays(_signature(tf.string, rank=1), _request(x=proto), 100_000)
+        self.assertLen(self._arrays(_signature(tf.string, rank=1), _request(x=proto),
+                                    2000 * validation.STRING_OVERHEAD_BYTES)["x"], 2000)
+
     def test_protos_that_hold_what_they_claim_decode(self):
         pixels = np.arange(24, dtype=np.uint8).reshape([1, 2, 4, 3])
         arrays = self._arrays(_signature(tf.uint8), _request(x=tf.make_tensor_proto(pixels)))

@@ -47,7 +47,9 @@ class Batcher:
         self._queue = collections.deque()
         self._cond = threading.Condition()
         self._closed = False
-        self.batch_sizes = collections.Counter()  # rows per model call -> how many calls
+        # rows per model call -> how many calls: what tells a test (or an operator reading
+        # Servable.batch_sizes) that requests really ran together
+        self.batch_sizes = collections.Counter()
         for _ in range(max(1, options.num_batch_threads)):
             threading.Thread(target=self._loop, daemon=True, name="batcher").start()
 
@@ -62,8 +64,10 @@ class Batcher:
             enqueued = not self._closed
             if enqueued:
                 if len(self._queue) >= limit:
-                    raise ServingError(grpc.StatusCode.UNAVAILABLE,
-                                       f"the batching queue is full ({limit} requests waiting)")
+                    raise ServingError(
+                        grpc.StatusCode.UNAVAILABLE, f"the batching queue is full ({limit} "
+                        "requests waiting: max_enqueued_batches x max_batch_size of "
+                        "--batching_parameters_file); retry later")
                 self._queue.append(task)
                 self._cond.notify_all()
         if not enqueued:  # this version was swapped out meanwhile
@@ -127,20 +131,19 @@ class Batcher:
         except ServingError as error:
             self._run_alone(batch, error)
             return
-        self.batch_sizes[sum(rows)] += 1
+        with self._cond:  # several batch threads count
+            self.batch_sizes[sum(rows)] += 1
         splits = np.cumsum(rows)[:-1]
         parts = {name: np.split(value, splits) for name, value in outputs.items()}
         for i, task in enumerate(batch):
             task.future.set_result({name: value[i] for name, value in parts.items()})
 
     def _run(self, inputs, rows):
-        """_call, and INVALID_ARGUMENT unless every output has `rows` rows."""
+        """call_signature, and INVALID_ARGUMENT unless every output has `rows` rows."""
         outputs = call_signature(self._function, inputs)
-        for name, value in outputs.items():
-            if value.ndim == 0 or value.shape[0] != rows:
-                raise invalid(f"output {quoted(name)} has shape {shape_text(value.shape)} for "
-                              f"{rows} input row(s): with --enable_batching every output "
-                              "must have one row per input row (the batch dimension first)")
+        for name, shape in outputs_without_rows(outputs, rows).items():
+            raise invalid(f"output {quoted(name)} has shape {shape_text(shape)} for {rows} "
+                          f"input row(s): {ONE_ROW_PER_INPUT}")
         return outputs
 
     def _run_alone(self, batch, error):
@@ -176,6 +179,17 @@ def _fail_if_abandoned(task):
 
 # TF's error codes are gRPC's (both are google.rpc.Code).
 _GRPC_CODE = {code.value[0]: code for code in grpc.StatusCode}
+
+
+ONE_ROW_PER_INPUT = ("with --enable_batching every output must have one row per input row "
+                     "(the batch dimension first)")
+
+
+def outputs_without_rows(outputs, rows):
+    """{name: shape} of the outputs that do not have `rows` rows first: what batching
+    cannot split back into its requests' answers."""
+    return {name: value.shape for name, value in outputs.items()
+            if value.ndim == 0 or value.shape[0] != rows}
 
 
 def call_signature(function, inputs):

@@ -14,7 +14,6 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from tfattncut import output_folders, translation
-from tfattncut.data import image_files
 from tfattncut.progress import Progress
 from tfattncut.serving.export import (BYTES_INPUT, BYTES_OUTPUT, DEFAULT_SIGNATURE, INPUT,
                                       OUTPUT)
@@ -88,8 +87,8 @@ def output_paths(inputs, output, overwrite=False):
     """{input path: OUTPUT/STEM.png}, as launch.translate names them; refuses what it refuses
     (an OUTPUT that is not a folder or holds an input, inputs with one stem, and unless
     `overwrite` files already there)."""
+    paths = translation.input_images(inputs)
     output_folders.check_output_folder("--output", output)
-    paths = image_files.list_images(inputs) if os.path.isdir(inputs) else [inputs]
     translation.check_destinations(paths, output)
     targets = {path: translation.translation_path(output, path) for path in paths}
     output_folders.check_not_replacing("--output", output, targets.values(), overwrite)

@@ -191,16 +191,16 @@ def save_servable(translator, path, facts, name, warmup_size,
     staging = os.path.join(parent, f".staging-{version}-{os.getpid()}")
     if tf.io.gfile.exists(staging):
         tf.io.gfile.rmtree(staging)
-    module = TranslatorModule(translator, max_image_pixels)
-    tf.saved_model.save(module, staging, signatures=module.signatures())
-    extra = os.path.join(staging, "assets.extra")
-    os.makedirs(extra, exist_ok=True)
-    with open(os.path.join(extra, FACTS_FILE), "w") as f:
-        json.dump(facts, f, indent=2, sort_keys=True)
-    write_warmup_file(os.path.join(extra, WARMUP_FILE), warmup_requests(name, warmup_size))
     try:
+        module = TranslatorModule(translator, max_image_pixels)
+        tf.saved_model.save(module, staging, signatures=module.signatures())
+        extra = os.path.join(staging, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        with open(os.path.join(extra, FACTS_FILE), "w") as f:
+            json.dump(facts, f, indent=2, sort_keys=True)
+        write_warmup_file(os.path.join(extra, WARMUP_FILE), warmup_requests(name, warmup_size))
         os.rename(staging, path)
-    except OSError:
+    except BaseException:  # what this live process leaves, no later export would remove
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
@@ -234,12 +234,13 @@ def update_models_config(export_dir, name, config=None):
     return path
 
 
-def write_batching_config(export_dir, options=BatchingOptions()):
-    """EXPORT_DIR/batching.config, unless one exists (it may hold tuned values)."""
+def write_batching_config(export_dir):
+    """EXPORT_DIR/batching.config with BatchingOptions' defaults, unless one exists (it may
+    hold tuned values)."""
     path = os.path.join(export_dir, BATCHING_CONFIG)
     if not os.path.exists(path):
         with open(path, "w") as f:
-            f.write(options.to_text())
+            f.write(BatchingOptions().to_text())
     return path
 
 
@@ -250,9 +251,7 @@ def export(checkpoint, name, export_dir="saved_models", version=None, direction=
     `translate_encoded` refuses images declaring more than max_image_pixels pixels."""
     if not name or os.sep in name or name.startswith("."):
         raise ValueError(f"--name={name!r} must be a plain folder name")
-    if not 1 <= max_image_pixels <= image_header.MAX_PIXELS_LIMIT:
-        raise ValueError(f"--max_image_pixels must lie in [1, {image_header.MAX_PIXELS_LIMIT}]; "
-                         f"got {max_image_pixels}")
+    image_header.check_pixel_limit(max_image_pixels)
     model_dir = os.path.join(export_dir, name)
     version = next_version(model_dir) if version is None else version
     if version < 1:

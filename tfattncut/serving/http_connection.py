@@ -67,10 +67,20 @@ class Connection:
                 return None
             await self._fill()
 
-    async def read(self, size):
-        """`size` bytes, fewer if the stream ends first."""
-        while len(self.buffer) < size and not self.eof:
-            await self._fill()
+    async def read(self, size, deadline, reserve):
+        """`size` bytes, fewer if the stream ends first; TimeoutError if they have not arrived
+        by `deadline` (loop time). Each piece is passed to `await reserve(bytes)` as it
+        arrives, before more is read: what holds memory for them, or refuses it."""
+        reserved = 0
+        while True:
+            arrived = min(len(self.buffer), size)
+            if arrived > reserved:
+                await reserve(arrived - reserved)
+                reserved = arrived
+            if arrived == size or self.eof:
+                break
+            async with asyncio.timeout_at(deadline):
+                await self._fill()
         with memoryview(self.buffer) as view:  # one copy of a body of up to --max_message_mb
             data = bytes(view[:size])
         del self.buffer[:size]
@@ -178,9 +188,14 @@ def _parse_request_line(words):
     return method, path, version
 
 
-def response(status, result, close):
-    """The bytes of an HTTP/1.1 answer with a JSON body."""
-    data = json.dumps(result).encode()
+def json_body(result):
+    """The bytes of a JSON answer's body; `rest_api` makes them in a worker thread, never on
+    the event loop, where a large answer would stall every connection."""
+    return json.dumps(result).encode()
+
+
+def response(status, data, close):
+    """The bytes of an HTTP/1.1 answer with a JSON body of bytes `data` (`json_body`)."""
     try:
         reason = http.HTTPStatus(status).phrase
     except ValueError:

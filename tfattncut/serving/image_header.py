@@ -63,6 +63,13 @@ def declared_size(contents):
                    lambda: size)
 
 
+def check_pixel_limit(max_pixels):
+    """A ValueError naming --max_image_pixels unless it lies in [1, MAX_PIXELS_LIMIT]."""
+    if not 1 <= max_pixels <= MAX_PIXELS_LIMIT:
+        raise ValueError(f"--max_image_pixels must lie in [1, {MAX_PIXELS_LIMIT}]; got "
+                         f"{max_pixels}")
+
+
 def within_limit(size, max_pixels):
     """bool: a declared_size is readable and has at most max_pixels (<= MAX_PIXELS_LIMIT)
     pixels. Each side is compared first, so their product cannot overflow int64."""

@@ -13,10 +13,13 @@ kilobytes, never a worker:
     503 and closed) and MAX_CONNECTIONS in all (more wait in the listen backlog of
     LISTEN_BACKLOG);
   - the request line and headers read with `http_connection`'s limits, and a body's bytes
-    taken from the in-flight memory budget before it is read (`rest_api` then refuses a JSON
-    body whose parse would take more than the message limit, before it is parsed);
+    taken from the in-flight memory budget as they arrive, before more are read (a client
+    that announces a large body and sends little holds little; `rest_api` then refuses a
+    JSON body whose parse would take more than the message limit, before it is parsed);
   - a client that closes its connection cancels its request (REST clients send no deadline),
-    and a request waits for room in the memory budget at most `timeout_seconds` (then 429);
+    and a request waits for room in the memory budget until its deadline (then 429);
+  - the answer's JSON is encoded by the worker, within the request's share of the budget,
+    never on the event loop;
   - after a refusal the connection is closed gracefully (what the client still sends is read
     for a moment), so the client reads the answer instead of a connection reset.
 A server library (waitress, cheroot, uvicorn) would bring a similar event loop, but it
@@ -36,9 +39,9 @@ import time
 from absl import logging
 
 from tfattncut.serving import rest_api
-from tfattncut.serving.admission import Call
+from tfattncut.serving.admission import POLL_SECONDS, Call
 from tfattncut.serving.http_connection import (LINGER_SECONDS, Connection, HttpError, Request,
-                                               body_length, read_head, response)
+                                               body_length, json_body, read_head, response)
 from tfattncut.serving.validation import ServingError
 
 # As large as Linux allows by default (net.core.somaxconn caps it): a burst of clients that
@@ -60,7 +63,7 @@ class RestServer:
                  timeout_seconds=DEFAULT_TIMEOUT_SECONDS,
                  max_connections_per_client=DEFAULT_MAX_CONNECTIONS_PER_CLIENT):
         self.model_server = model_server
-        self.num_threads, self.timeout_seconds = num_threads, timeout_seconds
+        self.timeout_seconds = timeout_seconds
         self.max_connections_per_client = max_connections_per_client
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self._listener = socket.create_server(address, family=family, backlog=LISTEN_BACKLOG)
@@ -85,7 +88,10 @@ class RestServer:
     def _serve(self):
         asyncio.set_event_loop(self._loop)
         self._acceptor = self._loop.create_task(self._accept())
-        self._loop.run_forever()
+        try:
+            self._loop.run_forever()
+        finally:  # its selector and wake-up sockets
+            self._loop.close()
 
     async def _accept(self):
         slots = asyncio.Semaphore(MAX_CONNECTIONS)
@@ -168,12 +174,12 @@ class RestServer:
             call = Call(cancelled=lambda: connection.eof, wait_seconds=self.timeout_seconds)
             connection.watch_for_close()
             try:
-                status, result = await self._loop.run_in_executor(
+                status, body = await self._loop.run_in_executor(
                     self._workers, rest_api.respond, self.model_server, request, call)
             finally:
                 connection.stop_watching()
             close = request.close or self.closing.is_set()
-            await connection.send(response(status, result, close), self.timeout_seconds)
+            await connection.send(response(status, body, close), self.timeout_seconds)
             return not close
         finally:
             with self._state:
@@ -181,15 +187,15 @@ class RestServer:
                 self._state.notify_all()
 
     async def _refuse(self, connection, error):
-        await connection.send(response(error.status, {"error": error.message}, True),
+        await connection.send(response(error.status, json_body({"error": error.message}), True),
                               self.timeout_seconds)
         await connection.linger()
 
     async def _read_request(self, connection, deadline):
         """(Request, bytes held from the budget for its body), or (None, 0) when the client
         closed the connection between requests. TimeoutError when it has not arrived by
-        `deadline` (loop time, moved on by the time its body waited for the budget);
-        HttpError for what cannot be answered."""
+        `deadline` (loop time); HttpError for what cannot be answered (429 when the budget
+        has no room for its body by then)."""
         async with asyncio.timeout_at(deadline):
             head = await read_head(connection)
         if head is None:
@@ -203,26 +209,34 @@ class RestServer:
             budget.check_fits(length, "the request body")
         except ServingError as error:
             raise HttpError(413, error.message) from None
-        waited = time.monotonic()
-        while not budget.try_take(length):
-            if time.monotonic() - waited > self.timeout_seconds:
-                raise HttpError(429, budget.busy(length, self.timeout_seconds,
-                                                 "the request body").message)
-            await asyncio.sleep(0.05)
-        waited = time.monotonic() - waited
+        held = 0
+
+        async def reserve(size):
+            """Takes the body's bytes from the budget as they arrive, so that a client that
+            announces a large body and sends little holds little; 429 without room by the
+            deadline."""
+            nonlocal held
+            started = self._loop.time()
+            while not budget.try_take(size):
+                if self._loop.time() >= deadline:
+                    raise HttpError(429, budget.busy(
+                        length, self._loop.time() - started, "the request body").message)
+                await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - self._loop.time())))
+            held += size
+
         try:
-            async with asyncio.timeout_at(deadline + waited):
-                if headers.get("Expect", "").lower() == "100-continue" and version >= (1, 1):
+            if headers.get("Expect", "").lower() == "100-continue" and version >= (1, 1):
+                async with asyncio.timeout_at(deadline):
                     await self._loop.sock_sendall(connection.sock,
                                                   b"HTTP/1.1 100 Continue\r\n\r\n")
-                body = await connection.read(length)
+            body = await connection.read(length, deadline, reserve)
             if len(body) < length:
                 raise HttpError(400, f"the body ended after {len(body)} of its {length} bytes "
                                      "(Content-Length)")
         except BaseException:
-            budget.give_back(length)
+            budget.give_back(held)
             raise
-        return Request(method, path, headers, body, close), length
+        return Request(method, path, headers, body, close), held
 
     def stop(self, deadline):
         """Stops accepting, answers 503 to requests that start from now on, waits until

@@ -1,7 +1,8 @@
 """TF Serving's REST API on a ModelServer: GET /v1/models/NAME[/versions/N][/metadata] and
 POST /v1/models/NAME[/versions/N]:predict (row "instances" or columnar "inputs"), from a
-request as `http_connection` read it to (HTTP status, JSON result). A JSON body whose parse
-would take more than the message limit (`json_cost`) is refused before it is parsed.
+request as `http_connection` read it to (HTTP status, JSON body bytes), made in a worker
+thread. A JSON body whose parse would take more than the message limit (`json_cost`) is
+refused before it is parsed.
 """
 import base64
 import binascii
@@ -17,6 +18,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from tfattncut.serving.admission import mib
 from tfattncut.serving.export import DEFAULT_SIGNATURE
+from tfattncut.serving.http_connection import json_body
 from tfattncut.serving.servable import run_arrays
 from tfattncut.serving.validation import (ServingError, exhausted, invalid, not_found,
                                           quoted, quoted_list)
@@ -42,16 +44,16 @@ _ERROR_CODE = get_model_status_pb2.ModelVersionStatus.DESCRIPTOR.fields_by_name[
 
 
 def respond(model_server, request, call):
-    """(HTTP status, JSON result) of a request to `model_server` (its predict, metadata and
-    status calls); runs in a worker thread."""
+    """(HTTP status, JSON body bytes) of a request to `model_server` (its predict, metadata
+    and status calls); runs in a worker thread."""
     try:
         return 200, _result(model_server, request, call)
     except ServingError as error:
         return (error.http_status or HTTP_STATUS.get(error.code, 500),
-                {"error": error.message})
+                json_body({"error": error.message}))
     except Exception as error:  # a bug here must not cost the client its answer
         logging.exception("REST %s %s failed", request.method, request.path[:200])
-        return 500, {"error": f"internal error: {type(error).__name__}: {error}"}
+        return 500, json_body({"error": f"internal error: {type(error).__name__}: {error}"})
 
 
 def _result(model_server, request, call):
@@ -74,13 +76,13 @@ def _result(model_server, request, call):
                 model_spec=spec, metadata_field=["signature_def"]))
         signatures = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signatures)
-        return {"model_spec": _proto_json(response.model_spec),
-                "metadata": {"signature_def": _proto_json(signatures)}}
+        return json_body({"model_spec": _proto_json(response.model_spec),
+                          "metadata": {"signature_def": _proto_json(signatures)}})
     if verb == ":predict":
         call.check("it started")
         return _rest_predict(model_server.servable(spec), request.body, call)
-    return _status_json(model_server.get_model_status(
-        get_model_status_pb2.GetModelStatusRequest(model_spec=spec)))
+    return json_body(_status_json(model_server.get_model_status(
+        get_model_status_pb2.GetModelStatusRequest(model_spec=spec))))
 
 
 _PATH = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?(/metadata|:predict)?$")
@@ -107,7 +109,7 @@ def _status_json(response):
 
 
 def _rest_predict(servable, body, call):
-    """The JSON predict request body -> the JSON response dict (TF Serving's formats). What
+    """The JSON predict request body -> the JSON answer's bytes (TF Serving's formats). What
     parsing the body and encoding the answer take (`json_cost`) is refused over the message
     limit, before the parse, and otherwise admitted from the budget."""
     if _TOO_DEEP in body:
@@ -125,6 +127,11 @@ def _rest_predict(servable, body, call):
     call.check("its answer was encoded")
     with servable.budget.admit(cost, call, "encoding the JSON answer"):
         encoded = {name: _array_to_json(name, value) for name, value in outputs.items()}
+        return json_body(_predict_answer(encoded, columnar))
+
+
+def _predict_answer(encoded, columnar):
+    """The predict answer of the outputs {name: nested lists}, in the request's format."""
     if columnar:
         return {"outputs": encoded if len(encoded) > 1 else next(iter(encoded.values()))}
     if len(encoded) == 1:

@@ -27,12 +27,13 @@ from tensorflow_serving.apis import predict_pb2
 
 from tfattncut.serving import image_header, memory
 from tfattncut.serving.admission import NO_DEADLINE, MemoryBudget
-from tfattncut.serving.batching import Batcher, call_signature
+from tfattncut.serving.batching import (ONE_ROW_PER_INPUT, Batcher, call_signature,
+                                        outputs_without_rows)
 from tfattncut.serving.export import (DEFAULT_SIGNATURE, WARMUP_FILE, read_warmup_file,
                                       warmup_image)
 from tfattncut.serving.validation import (RequestLimits, ServingError, check_inputs, invalid,
                                           not_found, quoted, quoted_list, request_arrays,
-                                          shape_text)
+                                          shape_text, string_bytes)
 
 # Sides of the two images measured: far enough apart for the per-pixel slope to stand out, and
 # small: with the batch of two at the smaller side that runs first (its one-off allocations
@@ -110,14 +111,12 @@ class Servable:
                             "is counted as its tensors' alone: %s", self.name, self.version,
                             signature_name, error.message)
             return SignatureCost()
-        lost = {name: value.shape for name, value in outputs.items()
-                if value.ndim == 0 or value.shape[0] != 2}
+        lost = outputs_without_rows(outputs, 2)
         if batching and lost:
             raise ValueError(
                 f"signature {signature_name!r} answers 2 input rows with outputs of shapes "
-                f"{', '.join(f'{k}: {shape_text(v)}' for k, v in lost.items())}: with "
-                "--enable_batching every output must have one row per input row (the batch "
-                "dimension first)")
+                f"{', '.join(f'{k}: {shape_text(v)}' for k, v in lost.items())}: "
+                f"{ONE_ROW_PER_INPUT}")
         per_pixel = max(0.0, (peaks[1] - peaks[0]) / (pixels[1] - pixels[0]))
         cost = SignatureCost(int(max(0.0, peaks[0] - per_pixel * pixels[0])), per_pixel,
                              min(rates), True)
@@ -132,7 +131,7 @@ class Servable:
         `pixels` pixels."""
         measured = self.costs.get(signature_name, SignatureCost())
         tensors = sum(value.nbytes if value.dtype != object else
-                      sum(len(item) for item in value.flat) for value in inputs.values())
+                      string_bytes(value.flat) for value in inputs.values())
         return int(measured.fixed_bytes + _MARGIN * measured.bytes_per_pixel * pixels
                    + _COPIES_OUTSIDE_THE_MODEL * tensors)
 

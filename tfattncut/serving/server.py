@@ -33,6 +33,10 @@ from tfattncut.serving.validation import (DEFAULT_MAX_MESSAGE_BYTES, SERVER_MAX_
 from tfattncut.serving.versions import ModelSource
 
 DEFAULT_HOST = "127.0.0.1"
+# gRPC calls beyond the workers wait in a queue; past this many in all, a call is answered
+# RESOURCE_EXHAUSTED at once, so that a client opening streams without end cannot grow the
+# queue (REST's counterpart: rest.MAX_CONNECTIONS and the per-client limit).
+DEFAULT_MAX_CONCURRENT_RPCS = 1024
 # How long stop() waits for gRPC's own shutdown past the grace period (it cancels the calls
 # still running at the end of the grace period, then returns quickly).
 _STOP_MARGIN_SECONDS = 1.0
@@ -87,7 +91,8 @@ class ModelServer:
     (config_files.read_ssl_config_file) puts TLS on the gRPC port. A port that cannot be
     bound is an OSError naming its flag (--port, --rest_api_port), with no port left held.
     `max_inflight_memory_bytes`: the memory budget of the requests in flight (None: a share
-    of the machine's, `memory.default_budget_bytes`).
+    of the machine's, `memory.default_budget_bytes`). `max_concurrent_rpcs`: gRPC calls
+    running or queued for a worker at once (more are RESOURCE_EXHAUSTED).
     """
 
     def __init__(self, models, port=8500, host=DEFAULT_HOST, rest_api_port=None,
@@ -96,17 +101,18 @@ class ModelServer:
                  rest_api_num_threads=rest.DEFAULT_NUM_THREADS,
                  rest_api_timeout_seconds=rest.DEFAULT_TIMEOUT_SECONDS,
                  rest_api_max_connections_per_client=rest.DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
-                 max_inflight_memory_bytes=None):
+                 max_inflight_memory_bytes=None,
+                 max_concurrent_rpcs=DEFAULT_MAX_CONCURRENT_RPCS):
         self.limits = RequestLimits(max_message_bytes, max_image_pixels)
         self.budget = MemoryBudget(max_inflight_memory_bytes or memory.default_budget_bytes())
         memory.return_large_blocks()
         self.sources = {name: ModelSource(name, path, batching, self.limits, self.budget)
                         for name, path in models.items()}
-        self.host, self.poll_wait_seconds = host, poll_wait_seconds
+        self.poll_wait_seconds = poll_wait_seconds
         options = [("grpc.max_receive_message_length", max_message_bytes),
                    ("grpc.max_send_message_length", max_message_bytes)]
         self._grpc = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers),
-                                 options=options)
+                                 options=options, maximum_concurrent_rpcs=max_concurrent_rpcs)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             _PredictionService(self), self._grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(_ModelService(self), self._grpc)

@@ -25,6 +25,10 @@ SERVER_MAX_IMAGE_PIXELS = 1 << 24
 # Names and values from a request are quoted up to this many characters in errors.
 MAX_QUOTED_CHARS = 200
 _INT_VAL_TYPES = ("int8", "int16", "int32", "uint8", "uint16")
+# What a string value takes decoded beyond its bytes: a Python bytes object's header and its
+# slot in an object array (41 bytes), rounded up. Without it, a message of empty strings (2
+# bytes each on the wire) would count as nothing and decode to gigabytes of objects.
+STRING_OVERHEAD_BYTES = 64
 
 
 class ServingError(Exception):
@@ -76,9 +80,7 @@ class RequestLimits:
     max_image_pixels: int = SERVER_MAX_IMAGE_PIXELS
 
     def __post_init__(self):
-        if not 1 <= self.max_image_pixels <= image_header.MAX_PIXELS_LIMIT:
-            raise ValueError(f"--max_image_pixels must lie in [1, "
-                             f"{image_header.MAX_PIXELS_LIMIT}]; got {self.max_image_pixels}")
+        image_header.check_pixel_limit(self.max_image_pixels)
 
 
 # The TensorProto field that holds each dtype's values when tensor_content is empty, and how
@@ -134,8 +136,13 @@ def _decoded_bytes(name, proto):
             raise invalid(f"input {quoted(name)} is {dtype.name}: values must lie in "
                           f"[{dtype.min}, {dtype.max}]; int_val holds [{low}, {high}]")
     if dtype == tf.string:
-        return sum(len(value) for value in proto.string_val)
+        return string_bytes(proto.string_val)
     return count * dtype.size
+
+
+def string_bytes(values):
+    """The memory string `values` take decoded: their lengths and STRING_OVERHEAD_BYTES each."""
+    return sum(len(value) + STRING_OVERHEAD_BYTES for value in values)
 
 
 def request_arrays(signature_name, signature_def, request, limits):
