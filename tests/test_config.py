@@ -170,6 +170,8 @@ class ConfigTest(tf.test.TestCase):
             config_lib.validate(config_lib.Config(lr=-0.1))
         with self.assertRaisesRegex(ValueError, "--n_epochs \\+ --n_epochs_decay must be >= 1"):
             config_lib.validate(config_lib.Config(n_epochs=0, n_epochs_decay=0))
+        with self.assertRaisesRegex(ValueError, "--lr_policy=cosine needs --n_epochs >= 1"):
+            config_lib.validate(config_lib.Config(lr_policy="cosine", n_epochs=0))
         self.assertEqual(str(options.Bounds(0, 1, low_open=True)), "in (0, 1]")
 
     def test_validate_checks_choices_and_sizes_of_configs_not_from_flags(self):

@@ -50,8 +50,7 @@ class BlurTest(tf.test.TestCase):
 
     def test_filters(self):
         # Tight: both are the same dyadic numbers, exact in float32.
-        self.assertAllClose(layers.binomial_filter(3), np.outer([1, 2, 1], [1, 2, 1]) / 16)
-        self.assertAllClose(layers.binomial_filter(4), np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 64)
+        self.assertAllClose(layers.binomial_filter(), np.outer([1, 2, 1], [1, 2, 1]) / 16)
 
     def test_downsample_matches_reference(self):
         x = np.random.default_rng(0).normal(size=(2, 8, 6, 3)).astype(np.float32)

@@ -24,7 +24,9 @@ from absl import flags
 
 from tfattncut import json_files
 from tfattncut.errors import InvalidValue
-from tfattncut.options import (AT_LEAST_ONE, BELOW_ONE, DIRECTIONS, NON_NEGATIVE, POSITIVE, SEED,
+from tfattncut.options import (AT_LEAST_ONE, BELOW_ONE, DIRECTIONS, GAN_MODES,
+                               GENERATOR_BLOCKS, INIT_TYPES, LR_POLICIES, NON_NEGATIVE,
+                               POSITIVE, PRECISION_POLICIES, PREPROCESS_MODES, SEED, STRATEGIES,
                                option, register_bounds)
 
 
@@ -96,25 +98,22 @@ class SharedOptions:
                              "image's size, scale_width its aspect ratio, so images of several "
                              "sizes "
                              "need batch size 1 and a method that keeps A and B apart (no "
-                             "--nce_idt or identity term).",
-                             ["resize_and_crop", "crop", "scale_width", "scale_width_and_crop",
-                              "none"])
+                             "--nce_idt or identity term).", PREPROCESS_MODES)
     load_size: int = _field(286, "Resize target before cropping.", bounds=AT_LEAST_ONE)
     crop_size: int = _field(256, "Training crop size.", bounds=AT_LEAST_ONE)
     no_flip: bool = _field(False, "Disable random horizontal flips.")
     batch_size: int = _field(1, "Global batch size (split over replicas).", bounds=AT_LEAST_ONE)
     _area("networks")  # docs/design/networks.md
-    netG: str = _field("resnet_9blocks", "Generator.", ["resnet_9blocks", "resnet_6blocks"])
+    netG: str = _field("resnet_9blocks", "Generator.", list(GENERATOR_BLOCKS))
     ngf: int = _field(64, "Generator width.", bounds=AT_LEAST_ONE)
     ndf: int = _field(64, "Discriminator width.", bounds=AT_LEAST_ONE)
     n_layers_D: int = _field(3, "Discriminator depth.", bounds=NON_NEGATIVE)
-    init_type: str = _field("xavier", "Weight initialisation.",
-                            ["xavier", "normal", "kaiming", "orthogonal"])
+    init_type: str = _field("xavier", "Weight initialisation.", INIT_TYPES)
     init_gain: float = _field(0.02, "Initialisation gain.", bounds=NON_NEGATIVE)
     no_antialias: bool = _field(False, "Strided convs instead of blur downsampling.")
     no_antialias_up: bool = _field(False, "Transposed convs instead of blur upsampling.")
     _area("method")  # the objective: docs/design/losses.md
-    gan_mode: str = _field("lsgan", "GAN loss.", ["lsgan", "vanilla", "hinge"])
+    gan_mode: str = _field("lsgan", "GAN loss.", GAN_MODES)
     lambda_GAN: float = _field(1.0, "Weight of the GAN loss.", bounds=NON_NEGATIVE)
     lambda_NCE: float = _field(1.0, "Weight of the PatchNCE loss.", bounds=NON_NEGATIVE)
     nce_layers: tuple[int, ...] = _field((0, 4, 8, 12, 16), "Generator layers used by PatchNCE.")
@@ -138,8 +137,7 @@ class SharedOptions:
     lr: float = _field(2e-4, "Initial Adam learning rate of G, D and F.", bounds=POSITIVE)
     beta1: float = _field(0.5, "Adam β1.", bounds=BELOW_ONE)
     beta2: float = _field(0.999, "Adam β2.", bounds=BELOW_ONE)
-    lr_policy: str = _field("linear", "Learning-rate policy per epoch.",
-                            ["linear", "step", "cosine"])
+    lr_policy: str = _field("linear", "Learning-rate policy per epoch.", LR_POLICIES)
     n_epochs: int = _field(200, "Epochs at the initial learning rate.", bounds=NON_NEGATIVE)
     n_epochs_decay: int = _field(200, "Epochs of linear decay after n_epochs.", bounds=NON_NEGATIVE)
     lr_decay_iters: int = _field(
@@ -152,8 +150,7 @@ class SharedOptions:
         "default", "tf.distribute strategy: default (none), one_device, mirrored (every local "
         "GPU, else every logical CPU), multi_worker (MultiWorkerMirroredStrategy over the "
         "cluster in the TF_CONFIG environment variable; --batch_size is the global batch), tpu "
-        "(the TPU named by TPU_NAME, else this TPU VM's).",
-        ["default", "one_device", "mirrored", "multi_worker", "tpu"])
+        "(the TPU named by TPU_NAME, else this TPU VM's).", STRATEGIES)
     max_steps: int = _field(
         0, "Stop after this many steps in total (0: run every epoch).", bounds=NON_NEGATIVE)
     checkpoint_every: int = _field(
@@ -173,7 +170,7 @@ class SharedOptions:
     mixed_precision: str = _field(
         "none", "Keras dtype policy of the networks: compute in float16 (with dynamic loss "
         "scaling) or bfloat16, variables float32; losses, NCE logits and QS-Attn attention "
-        "stay float32.", ["none", "mixed_float16", "mixed_bfloat16"])
+        "stay float32.", list(PRECISION_POLICIES))
     tf32: bool = _field(
         False, "Allow TF32 float32 matmuls/convolutions on Ampere or newer GPUs (TensorFlow's "
         "own default is on). Off, so float32 runs compute as the reference did; for speed "
@@ -346,6 +343,9 @@ def validate(config):
     if config.n_epochs + config.n_epochs_decay < 1:
         raise InvalidValue("--n_epochs + --n_epochs_decay must be >= 1 (the epochs to train); "
                            f"got {config.n_epochs} + {config.n_epochs_decay}")
+    if config.lr_policy == "cosine" and config.n_epochs < 1:
+        raise InvalidValue("--lr_policy=cosine needs --n_epochs >= 1 (its period); got "
+                           f"{config.n_epochs}")
     if config.crop_size % 4:
         raise InvalidValue(f"--crop_size must be a multiple of 4 (the generator downsamples "
                            f"twice); got {config.crop_size}")

@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfattncut.options import INIT_TYPES
+
 
 def xavier_normal(gain=0.02, seed=None):
     """Untruncated N(0, std²), std = gain·sqrt(2 / (fan_in + fan_out)) (PyTorch's xavier_normal_).
@@ -20,8 +22,6 @@ def xavier_normal(gain=0.02, seed=None):
     """
     return keras.initializers.VarianceScaling(gain**2, "fan_avg", "untruncated_normal", seed=seed)
 
-
-INIT_TYPES = ("xavier", "normal", "kaiming", "orthogonal")
 
 
 class FreshlySeeded(keras.initializers.Initializer):
@@ -69,17 +69,15 @@ class ReflectionPad(keras.layers.Layer):
         return {**super().get_config(), "pad": self.pad}
 
 
-def instance_norm(name=None):
+def instance_norm():
     """The reference InstanceNorm2d: per-sample, per-channel over H, W; eps 1e-5; no affine.
     Under a float16 / bfloat16 policy Keras computes its statistics in float32."""
-    return keras.layers.GroupNormalization(
-        groups=-1, center=False, scale=False, epsilon=1e-5, name=name)
+    return keras.layers.GroupNormalization(groups=-1, center=False, scale=False, epsilon=1e-5)
 
 
-def binomial_filter(size):
-    """The normalised 2-D binomial filter ([1,2,1]⊗[1,2,1])/16 for size 3, [1,3,3,1] for 4."""
-    row = {3: [1.0, 2.0, 1.0], 4: [1.0, 3.0, 3.0, 1.0]}[size]
-    filt = np.outer(row, row)
+def binomial_filter():
+    """The normalised 3x3 binomial filter ([1,2,1]⊗[1,2,1])/16 of blur downsampling."""
+    filt = np.outer([1.0, 2.0, 1.0], [1.0, 2.0, 1.0])
     return (filt / filt.sum()).astype(np.float32)
 
 
@@ -88,7 +86,7 @@ class BlurDownsample(keras.layers.Layer):
 
     def call(self, x):
         channels = x.shape[-1]
-        filt = tf.constant(np.tile(binomial_filter(3)[:, :, None, None], [1, 1, channels, 1]),
+        filt = tf.constant(np.tile(binomial_filter()[:, :, None, None], [1, 1, channels, 1]),
                            x.dtype)
         x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
         return tf.nn.depthwise_conv2d(x, filt, strides=[1, 2, 2, 1], padding="VALID")

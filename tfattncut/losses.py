@@ -7,7 +7,7 @@ They compute in float32 whatever their inputs' dtype (float16 / bfloat16 network
 """
 import tensorflow as tf
 
-GAN_MODES = ("lsgan", "vanilla", "hinge")
+from tfattncut.options import GAN_MODES
 
 
 def _float32(x):

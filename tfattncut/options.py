@@ -49,6 +49,19 @@ def register_bounds(name, bounds, flag_values=flags.FLAGS):
 # The translation directions: AtoB trains (and translates) A -> B; BtoA swaps the domains.
 DIRECTIONS = ("AtoB", "BtoA")
 
+# The choices of the shared options, each once: `config` offers them as flags, the code that
+# acts on an option takes its list from here (so neither can offer what the other lacks).
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+CROPPING_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")  # end in a crop_size² crop
+GENERATOR_BLOCKS = {"resnet_9blocks": 9, "resnet_6blocks": 6}  # --netG -> residual blocks
+INIT_TYPES = ("xavier", "normal", "kaiming", "orthogonal")
+GAN_MODES = ("lsgan", "vanilla", "hinge")
+LR_POLICIES = ("linear", "step", "cosine")
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
+# --mixed_precision -> Keras dtype policy: compute in float16 / bfloat16, variables float32.
+PRECISION_POLICIES = {"none": "float32", "mixed_float16": "mixed_float16",
+                      "mixed_bfloat16": "mixed_bfloat16"}
+
 
 def option(default, help_text, choices=None, bounds=None, area=None):
     """A field of an options dataclass: its flag's default, help, choices and bounds.

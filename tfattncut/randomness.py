@@ -9,6 +9,12 @@ training step derives, and every random bit it uses, comes from here.
 import tensorflow as tf
 
 
+def step_seed(seed, step):
+    """The int32 [2] seed of a training step: (--seed, step), the seed wrapped into int32
+    (--seed may be up to 2**32 - 1), so that a step's draws depend on both and nothing else."""
+    return tf.cast(tf.constant([seed, step], tf.int64), tf.int32)
+
+
 def philox_bits(shape, seed):
     """Uniform int32 bits of `shape` from an int32 [2] seed (integer Philox)."""
     return tf.random.stateless_uniform(shape, seed, minval=None, maxval=None, dtype=tf.int32,

@@ -24,7 +24,7 @@ from absl import flags, logging
 from tfattncut import config as config_lib
 from tfattncut.checkpoints import make_checkpoint
 from tfattncut.methods import METHODS
-from tfattncut.models.generator import BLOCKS, ResnetBlock, ResnetGenerator
+from tfattncut.models.generator import GENERATOR_BLOCKS, ResnetBlock, ResnetGenerator
 
 _LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 _STORAGE_DTYPES = {
@@ -181,11 +181,12 @@ def generator_options(state):
         raise ValueError("not a reference ResnetGenerator state dict: it has no "
                          f"model.1.weight (first names: {sorted(state)[:4]})")
     blocks = sorted({int(name.split(".")[1]) for name in state if ".conv_block." in name})
-    if len(blocks) not in BLOCKS.values() or blocks != list(range(blocks[0], blocks[-1] + 1)):
-        raise ValueError(f"expected {sorted(BLOCKS.values())} residual blocks numbered "
+    if len(blocks) not in GENERATOR_BLOCKS.values() or blocks != list(
+            range(blocks[0], blocks[-1] + 1)):
+        raise ValueError(f"expected {sorted(GENERATOR_BLOCKS.values())} residual blocks numbered "
                          f"consecutively; the state dict has blocks {blocks}")
     return {
-        "netG": next(name for name, count in BLOCKS.items() if count == len(blocks)),
+        "netG": next(name for name, count in GENERATOR_BLOCKS.items() if count == len(blocks)),
         "ngf": int(state["model.1.weight"].shape[0]),
         # Anti-aliased downsampling adds a blur entry per stage: blocks start at 12, not 10.
         "no_antialias": blocks[0] == 10,

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from tests.testdata import tiny_config
 from tfattncut.bulk import benchmark
-from tfattncut.models.generator import BLOCKS, build_generator
+from tfattncut.models.generator import GENERATOR_BLOCKS, build_generator
 from tfattncut.training.benchmark import count_flops
 
 SIZE = (24, 40)
@@ -90,7 +90,7 @@ class LayerProfileTest(tf.test.TestCase):
         self.assertAllClose(sum(entry["gflop"] for entry in kinds.values()),
                             sum(count_flops(graph).values()) / 1e9, rtol=1e-9, atol=0)
         # Each residual block is timed as its 7 layers and its sum.
-        blocks = BLOCKS[config.netG]
+        blocks = GENERATOR_BLOCKS[config.netG]
         self.assertEqual(sum(entry["layers"] for entry in kinds.values()),
                          len(generator.layer_list) + blocks * 7)
         self.assertTrue(all(entry["seconds"] > 0 for entry in kinds.values()))

@@ -25,7 +25,7 @@ from tfattncut.bulk.files import Layout
 from tfattncut.checkpoints import make_checkpoint
 from tfattncut.inference import translate
 from tfattncut.methods import METHODS
-from tfattncut.models.generator import BLOCKS, ResnetBlock, build_generator
+from tfattncut.models.generator import GENERATOR_BLOCKS, ResnetBlock, build_generator
 from tfattncut.serving.export import export
 from tfattncut.training.benchmark import count_flops
 from tfattncut.translation import translate_files
@@ -92,10 +92,10 @@ def measure_reference(root, python, config):
     """The reference's single-image path (launch/torch_reference.py) run by PYTHON, an
     interpreter with torch, on ROOT's images with `config`'s generator width and depth; a
     row like `measure`'s."""
-    blocks = BLOCKS.get(config.netG)
+    blocks = GENERATOR_BLOCKS.get(config.netG)
     if blocks is None:
         raise ValueError(f"--netG={config.netG}: the reference row has the ResNet generators "
-                         f"only ({', '.join(BLOCKS)})")
+                         f"only ({', '.join(GENERATOR_BLOCKS)})")
     command = [python, TORCH_REFERENCE, f"--input={os.path.join(root, 'images')}",
                f"--output={os.path.join(root, 'out_reference')}", f"--ngf={config.ngf}",
                f"--blocks={blocks}"]

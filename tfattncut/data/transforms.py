@@ -8,8 +8,7 @@ view, so the same crop and flip apply to both, labels resized by nearest neighbo
 """
 import tensorflow as tf
 
-# The --preprocess modes that end in a crop_size² crop.
-CROPPING_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")
+from tfattncut.options import CROPPING_MODES
 
 
 def _resize(image, size):

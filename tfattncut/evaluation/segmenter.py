@@ -19,7 +19,8 @@ from tfattncut.evaluation import images as image_files
 from tfattncut.metrics import segmentation
 # load_segmenter: evaluate.py and the study load their scorers through this module.
 from tfattncut.models.segmenter import (  # noqa: F401
-    NUM_CLASSES, build_segmenter, fit_segmenter, load_segmenter)
+    BATCH_SIZE, LEARNING_RATE, NUM_CLASSES, WIDTH, build_segmenter, fit_segmenter,
+    load_segmenter)
 from tfattncut.pixels import from_uint8
 
 ENDPOINT = "serve"
@@ -50,15 +51,16 @@ def _check_same_size(image_path, image_shape, label_path, label_shape):
                          f"{image_path} is {tuple(image_shape)}; they must match pixel for pixel.")
 
 
-def train_segmenter(image_paths, label_dir, epochs, batch_size=8, learning_rate=1e-3, seed=0,
-                    width=32):
+def train_segmenter(image_paths, label_dir, epochs, batch_size=BATCH_SIZE,
+                    learning_rate=LEARNING_RATE, seed=0, width=WIDTH):
     """A freshly built segmenter (`seed`) trained on the images and their label maps
     (`train_on_arrays` on `load_pairs`). Returns the Keras model."""
     pixels, labels = load_pairs(image_paths, label_dir)
     return train_on_arrays(pixels, labels, epochs, batch_size, learning_rate, seed, width)
 
 
-def train_on_arrays(pixels, labels, epochs, batch_size=8, learning_rate=1e-3, seed=0, width=32):
+def train_on_arrays(pixels, labels, epochs, batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
+                    seed=0, width=WIDTH):
     """A freshly built segmenter (`seed`) trained on uint8 [N, H, W, 3] images and their
     uint8 [N, H, W] train ids.
 

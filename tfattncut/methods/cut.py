@@ -21,6 +21,7 @@ from tfattncut.data.labels import IGNORE_TRAIN_ID
 from tfattncut.methods import label_aware
 from tfattncut.methods.base import PROBE_SHAPE, Diagnostics, Method
 from tfattncut.models.discriminator import build_discriminator
+from tfattncut.models import segmenter as segmenter_lib
 from tfattncut.models.generator import build_generator
 from tfattncut.models.heads import build_projector, layer_seeds_of
 from tfattncut.options import option
@@ -80,7 +81,7 @@ class CUT(Method):
         if self.config.sem_adapt:
             self.optimizer_s = self.add_optimizer(
                 "segmenter", self.segmenter.trainable_variables,
-                label_aware.SEGMENTER_LEARNING_RATE, label_aware.SEGMENTER_BETA_1)
+                segmenter_lib.LEARNING_RATE, label_aware.SEGMENTER_BETA_1)
 
     @property
     def networks(self):

@@ -32,16 +32,13 @@ from absl import logging
 
 from tfattncut.data.labels import IGNORE_TRAIN_ID
 from tfattncut.methods.precision import precision_policy
+from tfattncut.models import segmenter as segmenter_lib
 from tfattncut.models.segmenter import NUM_CLASSES, build_segmenter, fit_segmenter, \
     load_segmenter
 from tfattncut.options import AT_LEAST_ONE, NON_NEGATIVE, option
 
 # Where a run keeps the S_A it trained (a Keras weights file, which needs this suffix).
 SEGMENTER_FILE = "segmenter_A.weights.h5"
-# S_A's training recipe: the downstream experiment's (evaluation.segmenter.train_segmenter).
-SEGMENTER_BATCH = 8
-SEGMENTER_LEARNING_RATE = 1e-3
-SEGMENTER_WIDTH = 32
 # --sem_adapt's Adam β1 for S_A: the one S_A first trained with (Keras' default), not --beta1.
 SEGMENTER_BETA_1 = 0.9
 
@@ -110,16 +107,17 @@ def build_segmenter_a(config):
 def _new_segmenter(config):
     """S_A's network with its initial weights (seed --seed), in float32."""
     with precision_policy("none"):
-        return build_segmenter(NUM_CLASSES, SEGMENTER_WIDTH, seed=config.seed)
+        return build_segmenter(NUM_CLASSES, segmenter_lib.WIDTH, seed=config.seed)
 
 
 def train_segmenter_a(data, config):
     """A fresh S_A (seed --seed) trained on --sem_epochs epochs of the training views of the
     source images with their labels: `data`'s epochs 1, 2, ... (data.unaligned, serving
     "a" and "a_labels"), the crops and flips the generator sees, in batches of
-    SEGMENTER_BATCH. Deterministic on one machine without TensorFlow's process-wide op
-    determinism: seeded weights, stateless views in a fixed order, no random op."""
-    batch = min(SEGMENTER_BATCH, max(data.size_a, data.size_b))
+    models.segmenter.BATCH_SIZE. Deterministic on one machine without TensorFlow's
+    process-wide op determinism: seeded weights, stateless views in a fixed order, no random
+    op."""
+    batch = min(segmenter_lib.BATCH_SIZE, max(data.size_a, data.size_b))
     if batch > 1:
         data.require_one_size(f"S_A trains on batches of {batch} views", "pass --sem_segmenter")
     views = None
@@ -128,7 +126,7 @@ def train_segmenter_a(data, config):
             lambda streams: (streams["a"], streams["a_labels"]))
         views = epoch_views if views is None else views.concatenate(epoch_views)
     return fit_segmenter(_new_segmenter(config), views, config.sem_epochs,
-                         SEGMENTER_LEARNING_RATE, steps_per_epoch=data.steps_per_epoch(batch))
+                         segmenter_lib.LEARNING_RATE, steps_per_epoch=data.steps_per_epoch(batch))
 
 
 def prepare_segmenter(segmenter, data, run_dir, config):

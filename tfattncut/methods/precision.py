@@ -4,9 +4,7 @@ import contextlib
 
 import keras
 
-# --mixed_precision -> Keras dtype policy: compute in float16 / bfloat16, variables float32.
-POLICIES = {"none": "float32", "mixed_float16": "mixed_float16",
-            "mixed_bfloat16": "mixed_bfloat16"}
+from tfattncut.options import PRECISION_POLICIES
 
 
 @contextlib.contextmanager
@@ -16,11 +14,11 @@ def precision_policy(mixed_precision):
     A layer keeps the policy it was built with, so only construction needs it; the previous
     global policy is restored on exit, so nothing leaks into later code (or tests).
     """
-    if mixed_precision not in POLICIES:
-        raise ValueError(f"--mixed_precision must be one of {', '.join(POLICIES)}; "
+    if mixed_precision not in PRECISION_POLICIES:
+        raise ValueError(f"--mixed_precision must be one of {', '.join(PRECISION_POLICIES)}; "
                          f"got {mixed_precision!r}")
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(POLICIES[mixed_precision])
+    keras.mixed_precision.set_global_policy(PRECISION_POLICIES[mixed_precision])
     try:
         yield
     finally:
@@ -31,8 +29,8 @@ def check_precision_policy(mixed_precision):
     """Raises unless the global Keras policy is --mixed_precision's (called by a method's
     constructor: networks built under another policy would silently run in it)."""
     current = keras.mixed_precision.global_policy().name
-    if current != POLICIES[mixed_precision]:
+    if current != PRECISION_POLICIES[mixed_precision]:
         raise ValueError(
             f"--mixed_precision={mixed_precision} needs the Keras policy "
-            f"{POLICIES[mixed_precision]!r} while the networks are built, but it is {current!r}; "
-            "build the method with tfattncut.methods.build_method(config)")
+            f"{PRECISION_POLICIES[mixed_precision]!r} while the networks are built, but it is "
+            f"{current!r}; build the method with tfattncut.methods.build_method(config)")

@@ -2,6 +2,8 @@
 import dataclasses
 import math
 
+from tfattncut.options import LR_POLICIES
+
 
 @dataclasses.dataclass(frozen=True)
 class EpochSchedule:
@@ -31,4 +33,5 @@ class EpochSchedule:
             return base_lr * 0.1 ** ((epoch - 1) // self.lr_decay_iters)
         if self.policy == "cosine":
             return base_lr * (1 + math.cos(math.pi * (epoch - 1) / self.n_epochs)) / 2
-        raise ValueError(f"--lr_policy must be linear, step or cosine; got {self.policy!r}")
+        raise ValueError(f"--lr_policy must be one of {', '.join(LR_POLICIES)}; got "
+                         f"{self.policy!r}")

@@ -21,12 +21,10 @@ from tfattncut.methods.base import PROBE_SHAPE, Method
 from tfattncut.methods.image_pool import ImagePool
 from tfattncut.models.discriminator import build_discriminator
 from tfattncut.models.generator import build_generator
-from tfattncut.options import DIRECTIONS, NON_NEGATIVE, option
+from tfattncut.options import CROPPING_MODES, DIRECTIONS, NON_NEGATIVE, option
 from tfattncut.randomness import split_seed
 
 _DIRECTION_KEYS = dict(zip(DIRECTIONS, ("ab", "ba")))
-# Preprocessing modes whose training views vary in size: a pool stores fakes of one size.
-_VARIABLE_SIZE_MODES = ("none", "scale_width")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,11 +66,12 @@ class TwoWayGAN(Method):
 
     @classmethod
     def check_config(cls, config):
-        if config.pool_size and config.preprocess in _VARIABLE_SIZE_MODES:
+        # Views that are not cropped vary in size; a pool stores fakes of one size.
+        if config.pool_size and config.preprocess not in CROPPING_MODES:
             raise ValueError(
                 f"--pool_size={config.pool_size} stores fakes of one size, but "
                 f"--preprocess={config.preprocess} keeps each image's own size; use a cropping "
-                "--preprocess (resize_and_crop, crop, scale_width_and_crop) or --pool_size=0")
+                f"--preprocess ({', '.join(CROPPING_MODES)}) or --pool_size=0")
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)

@@ -10,8 +10,7 @@ import tensorflow as tf
 
 from tfattncut.layers import (BlurDownsample, BlurUpsample, Conv, ReflectionPad,
                               TransposedConv, instance_norm, make_initializer)
-
-BLOCKS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
+from tfattncut.options import GENERATOR_BLOCKS
 
 
 class ResnetBlock(keras.layers.Layer):
@@ -47,8 +46,9 @@ class ResnetGenerator(keras.Model):
     def __init__(self, netG="resnet_9blocks", ngf=64, init_type="xavier", init_gain=0.02,
                  no_antialias=False, no_antialias_up=False, **kwargs):
         super().__init__(**kwargs)
-        if netG not in BLOCKS:
-            raise ValueError(f"--netG must be one of {', '.join(BLOCKS)}; got {netG!r}")
+        if netG not in GENERATOR_BLOCKS:
+            raise ValueError(f"--netG must be one of {', '.join(GENERATOR_BLOCKS)}; got "
+                             f"{netG!r}")
         init = make_initializer(init_type, init_gain)
         layers = [ReflectionPad(3), Conv(ngf, 7, initializer=init), instance_norm(),
                   keras.layers.ReLU()]
@@ -60,7 +60,7 @@ class ResnetGenerator(keras.Model):
             else:
                 layers += [Conv(channels, 3, padding=1, initializer=init), instance_norm(),
                            keras.layers.ReLU(), BlurDownsample()]
-        layers += [ResnetBlock(ngf * 4, init) for _ in range(BLOCKS[netG])]
+        layers += [ResnetBlock(ngf * 4, init) for _ in range(GENERATOR_BLOCKS[netG])]
         for mult in (4, 2):
             channels = ngf * mult // 2
             if no_antialias_up:
@@ -72,8 +72,6 @@ class ResnetGenerator(keras.Model):
         layers += [ReflectionPad(3), Conv(3, 7, initializer=init),
                    keras.layers.Activation("tanh", dtype="float32")]
         self.layer_list = layers
-        self.ngf = ngf
-        self.downsampling = 4
 
     def call(self, images, training=None):
         """images [B, H, W, 3] (H, W multiples of 4) -> translated [B, H, W, 3]."""
@@ -103,10 +101,10 @@ class ResnetGenerator(keras.Model):
                 features.append(x)
         return features
 
-    def feature_channels(self, nce_layers, image_size=64):
-        """Channel count of each NCE layer's features, by a symbolic pass (no weights used)."""
-        shapes = self.feature_shapes(nce_layers, image_size)
-        return [shape[-1] for shape in shapes]
+    def feature_channels(self, nce_layers):
+        """Channel count of each NCE layer's features, by a symbolic pass (no weights used;
+        any image size gives the same channels)."""
+        return [shape[-1] for shape in self.feature_shapes(nce_layers, 64)]
 
     def feature_shapes(self, nce_layers, image_size):
         """[H, W, C] of each NCE layer's features for a square `image_size` input."""

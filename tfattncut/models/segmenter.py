@@ -31,7 +31,14 @@ class Upsample2x(keras.layers.Layer):
         return tf.image.resize(images, 2 * tf.shape(images)[1:3], method="bilinear")
 
 
-def build_segmenter(num_classes=NUM_CLASSES, width=32, seed=0):
+# The segmenter's training recipe: the downstream experiment's (evaluation.segmenter), which
+# the label-aware methods' S_A trains with too (docs/design/losses.md).
+WIDTH = 32
+BATCH_SIZE = 8
+LEARNING_RATE = 1e-3
+
+
+def build_segmenter(num_classes=NUM_CLASSES, width=WIDTH, seed=0):
     """The network above; `seed` fixes the initial weights."""
     def conv(filters, kernel, index, **kwargs):
         return keras.layers.Conv2D(
@@ -48,7 +55,7 @@ def build_segmenter(num_classes=NUM_CLASSES, width=32, seed=0):
     return keras.Model(images, logits, name="segmenter")
 
 
-def fit_segmenter(model, dataset, epochs, learning_rate=1e-3, steps_per_epoch=None):
+def fit_segmenter(model, dataset, epochs, learning_rate=LEARNING_RATE, steps_per_epoch=None):
     """Trains `model` on `dataset`'s batches (images [B, H, W, 3] in [-1, 1], train ids
     [B, H, W]) in the dataset's order: Adam, per-pixel softmax cross-entropy ignoring label
     255. `epochs` passes over the dataset; with `steps_per_epoch`, one pass over a dataset

@@ -5,9 +5,7 @@ the source features, and the positions it amplifies most are compared
 import keras
 import tensorflow as tf
 
-from tfattncut.layers import make_initializer
-
-from tfattncut.selection.significance import (GatedSelector, reduced_width)
+from tfattncut.selection.significance import GatedSelector, reduced_width
 
 
 class BAMSelector(GatedSelector):
@@ -33,11 +31,9 @@ class BAMSelector(GatedSelector):
 
     def __init__(self, num_patches, channels, reduction=16, dilation=4, initializer=None,
                  **kwargs):
-        super().__init__(num_patches, **kwargs)
-        self.channels = channels
+        super().__init__(num_patches, channels, initializer, **kwargs)
         self.reduction = reduction
         self.dilation = dilation
-        self.initializer = initializer or make_initializer()
         hidden = self.hidden = reduced_width("bam", channels, reduction)
         self.channel_reduce = keras.layers.Dense(hidden, activation="relu",
                                                  kernel_initializer=self.initializer,
@@ -72,6 +68,4 @@ class BAMSelector(GatedSelector):
         return tf.sigmoid(channel + spatial)
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels,
-                "reduction": self.reduction, "dilation": self.dilation,
-                "initializer": self.initializer}
+        return {**super().get_config(), "reduction": self.reduction, "dilation": self.dilation}

@@ -92,7 +92,17 @@ class Selector(keras.layers.Layer):
 
 class LearnedSelector(Selector):
     """A selector with weights of its own (attention-based CUT's modules): sized to its
-    layer's channels and initialised as every weight of F (--init_type, --init_gain)."""
+    layer's `channels` and initialised as every weight of F (--init_type, --init_gain;
+    `initializer` default: the reference's xavier, gain 0.02)."""
+
+    def __init__(self, num_patches, channels, initializer=None, **kwargs):
+        super().__init__(num_patches, **kwargs)
+        self.channels = channels
+        self.initializer = initializer or make_initializer()
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels,
+                "initializer": self.initializer}
 
     @classmethod
     def arguments_from(cls, config, channels):

@@ -5,8 +5,6 @@ learned memory units picks the patches whose assignment to the memory is sharpes
 import keras
 import tensorflow as tf
 
-from tfattncut.layers import make_initializer
-
 from tfattncut.selection.base import (LearnedSelector, Selection, flatten_positions,
                                       most_significant)
 from tfattncut.selection.significance import gather_positions
@@ -30,10 +28,8 @@ class ExternalAttentionSelector(LearnedSelector):
     """
 
     def __init__(self, num_patches, channels, memory_units=64, initializer=None, **kwargs):
-        super().__init__(num_patches, **kwargs)
-        self.channels = channels
+        super().__init__(num_patches, channels, initializer, **kwargs)
         self.memory_units = memory_units
-        self.initializer = initializer or make_initializer()
         self.memory_key = keras.layers.Dense(memory_units, use_bias=False,
                                              kernel_initializer=self.initializer,
                                              name="memory_key")
@@ -62,6 +58,4 @@ class ExternalAttentionSelector(LearnedSelector):
         )
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels,
-                "memory_units": self.memory_units,
-                "initializer": self.initializer}
+        return {**super().get_config(), "memory_units": self.memory_units}

@@ -314,8 +314,5 @@ class QSLocalGlobal(QSLocal):
     option, which here only affects the keys), route with the global rows A[b, ids_b, :]
     (as qs_global; only those P rows are computed when blocked)."""
 
-    def route(self, source, translated, ids):
-        return cross_route(
-            flatten_positions(source), flatten_positions(translated), ids, self.blocked
-        )
+    route = QSGlobal.route
 

@@ -5,8 +5,6 @@ attend most sharply pick the patches, and route both domains
 import keras
 import tensorflow as tf
 
-from tfattncut.layers import make_initializer
-
 from tfattncut.selection.base import (LearnedSelector, Selection, flatten_positions,
                                       most_significant)
 from tfattncut.selection.significance import gather_positions, reduced_width
@@ -29,10 +27,8 @@ class SelfAttentionSelector(LearnedSelector):
     """
 
     def __init__(self, num_patches, channels, reduction=8, initializer=None, **kwargs):
-        super().__init__(num_patches, **kwargs)
-        self.channels = channels
+        super().__init__(num_patches, channels, initializer, **kwargs)
         self.reduction = reduction
-        self.initializer = initializer or make_initializer()
         self.key_dim = reduced_width("self_attention", channels, reduction)
         self.query = keras.layers.Dense(self.key_dim, kernel_initializer=self.initializer,
                                         name="query")
@@ -61,6 +57,4 @@ class SelfAttentionSelector(LearnedSelector):
         )
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels,
-                "reduction": self.reduction,
-                "initializer": self.initializer}
+        return {**super().get_config(), "reduction": self.reduction}

@@ -6,8 +6,6 @@ through most are compared
 import keras
 import tensorflow as tf
 
-from tfattncut.layers import make_initializer
-
 from tfattncut.selection.significance import GatedSelector
 
 
@@ -59,10 +57,8 @@ class TripletAttentionSelector(GatedSelector):
     _PERMUTATIONS = {"gate_cw": [0, 3, 2, 1], "gate_hc": [0, 1, 3, 2], "gate_hw": [0, 1, 2, 3]}
 
     def __init__(self, num_patches, channels, kernel_size=7, initializer=None, **kwargs):
-        super().__init__(num_patches, **kwargs)
-        self.channels = channels
+        super().__init__(num_patches, channels, initializer, **kwargs)
         self.kernel_size = kernel_size
-        self.initializer = initializer or make_initializer()
         self.branches = {name: _ZPoolGate(kernel_size, self.initializer, name=name)
                          for name in self._PERMUTATIONS}
         self.build()
@@ -79,6 +75,4 @@ class TripletAttentionSelector(GatedSelector):
         return (gates[0] + gates[1] + gates[2]) / 3.0  # broadcasts to [B, H, W, C]
 
     def get_config(self):
-        return {**super().get_config(), "channels": self.channels,
-                "kernel_size": self.kernel_size,
-                "initializer": self.initializer}
+        return {**super().get_config(), "kernel_size": self.kernel_size}

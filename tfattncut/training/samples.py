@@ -12,7 +12,11 @@ from tfattncut.evaluation import charts, evaluate
 from tfattncut.inference import translate
 
 
-def write_sample_sheet(generator, config, step, max_images=8):
+# Test images a sample sheet shows per domain, at most.
+SHEET_IMAGES = 8
+
+
+def write_sample_sheet(generator, config, step):
     """Writes the sheet of `generator` (a run's translator) at `step` into config.run_dir and
     returns its path; None when the data set has no source test split. Without a target test
     split the sheet has no real column."""
@@ -21,7 +25,7 @@ def write_sample_sheet(generator, config, step, max_images=8):
     def first_images(folder):
         """[N, crop, crop, 3] of the folder's first images; None without images."""
         try:
-            paths = image_files.list_images(folder)[:max_images]
+            paths = image_files.list_images(folder)[:SHEET_IMAGES]
         except (FileNotFoundError, ValueError):
             logging.info("No images in %s for the sample sheet", folder)
             return None

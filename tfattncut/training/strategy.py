@@ -6,8 +6,8 @@ import os
 import tensorflow as tf
 
 from tfattncut.errors import InvalidValue
+from tfattncut.options import STRATEGIES
 
-STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")
 
 _TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
                       '"task": {"type": "worker", "index": 0}}')

@@ -10,7 +10,11 @@ def _displayable(images):
     return tf.clip_by_value(pixels.to_unit_range(images), 0.0, 1.0)
 
 
-def image_grids(images, rows, max_images=4):
+# Images of the batch a grid shows, at most.
+GRID_IMAGES = 4
+
+
+def image_grids(images, rows):
     """Side-by-side image rows for TensorBoard.
 
     images: dict of [B, H, W, C] tensors in [-1, 1] (C = 3, or 1 for masks);
@@ -21,7 +25,7 @@ def image_grids(images, rows, max_images=4):
     grids = {}
     for tag, keys in rows.items():
         if all(key in images for key in keys):
-            tiles = [images[key][:max_images] for key in keys]
+            tiles = [images[key][:GRID_IMAGES] for key in keys]
             tiles = [tf.image.grayscale_to_rgb(t) if t.shape[-1] == 1 else t for t in tiles]
             tiles = [charts.fit(t, tiles[0].shape[1:3]) for t in tiles]
             grids[tag] = _displayable(tf.concat(tiles, axis=2))

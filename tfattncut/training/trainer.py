@@ -20,7 +20,7 @@ from absl import logging
 
 from tfattncut.checkpoints import make_checkpoint, newest_intact
 from tfattncut import config as config_lib
-from tfattncut import json_files, process_settings
+from tfattncut import json_files, process_settings, randomness
 from tfattncut.config import Config
 from tfattncut.data.unaligned import UnalignedFolders
 from tfattncut.evaluation import evaluate, reports
@@ -102,7 +102,7 @@ class Trainer:
             **{f"optimizer_{k}": v for k, v in self.method.optimizers.items()})
         # Only the chief writes the run directory. Every worker takes part in each save (a
         # collective under MultiWorkerMirroredStrategy): the others save into a scratch
-        # directory removed right after (tensorflow.org/tutorials/distribute/multi_worker_with_ctl).
+        # directory removed right after (docs/design/training.md#distribution).
         self.is_chief = self.strategy.extended.should_checkpoint
         self._scratch_dir = os.path.join(tempfile.gettempdir(), f"tfattncut_worker_{os.getpid()}")
         self.checkpoint_dir = os.path.join(config.run_dir, "checkpoints")
@@ -266,12 +266,12 @@ class Trainer:
                             f"(lr {lr:.3g})")
         history = []
         for batch in self.strategy.distribute_datasets_from_function(dataset_fn):
-            seed = tf.constant([config.seed, step], tf.int64)
+            seed = randomness.step_seed(config.seed, step)
             if trace_graph:
                 tf.summary.trace_on(graph=True)
             self._profiler.before_step(step + 1)
             losses, images, stop = self._distributed_step(
-                batch, tf.cast(seed, tf.int32), tf.constant(self._stop_requested))
+                batch, seed, tf.constant(self._stop_requested))
             if trace_graph:
                 tf.summary.trace_export("train_step", step=step)
                 trace_graph = False
@@ -282,7 +282,7 @@ class Trainer:
             nonfinite = values.pop("nonfinite") > 0
             history.append(values)
             self._progress.update(step, values)
-            self._write_summaries(step, values, lr, images)
+            self._write_summaries(step, values, lr, images, seed)
             self._track_nonfinite(step, nonfinite, values)
             stop = bool(stop)  # agreed by every worker, unlike self._stop_requested
             # A skipped step changed nothing but the step counter: no checkpoint of it.
@@ -340,13 +340,13 @@ class Trainer:
                 f"checkpoint, {self.latest_checkpoint}, is from before them; lower --lr, check "
                 "the data, or pass --max_nonfinite_steps=0 to keep going")
 
-    def _write_summaries(self, step, losses, lr, images):
+    def _write_summaries(self, step, losses, lr, images, seed):
+        """`seed`: the step's own, so that the diagnostics see what the step trained on."""
         config = self.config
         if step % config.summary_every == 0 or step == 1:
             summaries.write_scalars(step, losses, lr)
         if step % config.image_every == 0 or step == 1:
             summaries.write_images(step, images, self.method.image_rows)
-            seed = tf.constant([self.config.seed, step], tf.int32)
             summaries.write_diagnostics(step, images, self._diagnostics(images, seed))
             summaries.write_histograms(step, self.method.networks)
 
@@ -368,10 +368,9 @@ class Trainer:
         if not self.is_chief:
             shutil.rmtree(self._scratch_dir, ignore_errors=True)
 
-    def write_samples(self, max_images=8):
+    def write_samples(self):
         """`samples.write_sample_sheet` of this step's generator; None when this process is
         not the chief (or the data set has no source test split)."""
         if not self.is_chief:
             return None
-        return samples.write_sample_sheet(self.method.generator, self.config, int(self.step),
-                                          max_images)
+        return samples.write_sample_sheet(self.method.generator, self.config, int(self.step))
