@@ -32,5 +32,5 @@ class LearningRateTest(tf.test.TestCase):
         self.assertAllClose((schedule(1e-3, 2), schedule(2e-4, 2)), (5e-4, 1e-4))
 
     def test_unknown_policy_names_the_flag(self):
-        with self.assertRaisesRegex(ValueError, "--lr_policy must be linear, step or cosine"):
+        with self.assertRaisesRegex(ValueError, "--lr_policy must be one of linear, step, cosine; got .plateau."):
             EpochSchedule("plateau", 1, 1, 1)(1.0, 1)

@@ -3,6 +3,7 @@ process with the same global batch; only the chief writes the run; a preempted r
 with a killed worker, resume."""
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,14 +31,26 @@ TIMEOUT_S = 300
 
 
 def free_ports(count):
-    """`count` loopback ports that were free a moment ago (bound to port 0, then released)."""
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
+    """`count` loopback ports that were free a moment ago, from below the kernel's ephemeral
+    range: a port there is never handed to a bind to port 0 or to an outgoing connection (as
+    the other tests running beside this one make by the thousand) before a worker binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            ephemeral_low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768  # Linux's default
+    candidates = random.Random().sample(range(10000, max(10001 + count, ephemeral_low)), 200)
+    ports = []
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("localhost", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise OSError(f"no {count} free loopback ports below {ephemeral_low}")
 
 
 class Workers:
@@ -91,8 +104,10 @@ class MultiWorkerTrainingTest(tf.test.TestCase):
         first = Workers("launch.train", config, root)
         deadline = time.time() + TIMEOUT_S
         while not tf.train.latest_checkpoint(checkpoints) and time.time() < deadline:
-            self.assertEqual([p.poll() for p in first.processes], [None, None],
-                             first.output(0)[-3000:])
+            statuses = [p.poll() for p in first.processes]
+            self.assertEqual(statuses, [None, None], "\n".join(
+                f"worker {i}:\n{first.output(i)[-3000:]}" for i, status in enumerate(statuses)
+                if status is not None))
             time.sleep(0.2)
         for process in reversed(first.processes):
             process.kill()
@@ -122,8 +137,10 @@ class MultiWorkerTrainingTest(tf.test.TestCase):
         # "Epoch 2/" is printed once both workers have run the two steps of epoch 1, so both
         # are inside the loop, where SIGTERM means "save and stop".
         while "Epoch 2/" not in first.output(0) and time.time() < deadline:
-            self.assertEqual([p.poll() for p in first.processes], [None, None],
-                             first.output(0)[-3000:])
+            statuses = [p.poll() for p in first.processes]
+            self.assertEqual(statuses, [None, None], "\n".join(
+                f"worker {i}:\n{first.output(i)[-3000:]}" for i, status in enumerate(statuses)
+                if status is not None))
             time.sleep(0.5)
         first.processes[1].send_signal(signal.SIGTERM)
         self.assertEqual(first.wait(), [EXIT_PREEMPTED] * 2, first.output(1)[-3000:])
