@@ -5,8 +5,9 @@ confirmation, the budget check; docs/design/study.md), scores each with the comm
 of STUDY_DIR/scorers and writes STUDY_DIR/report.md, report.json, chart.png and samples.png
 (tfattncut.study). Rerunning the same command skips scored runs and resumes interrupted ones;
 `--report_only --merge=DIR,...` merges the scores of studies run elsewhere. `--train_scorers`
-trains the scorers, once per study (commit them). A SIGTERM saves the running run's checkpoint
-and exits with status 75; rerun to continue.
+trains the scorers, once per study (commit them); `--verify=NAME,...` scores trained runs
+again and says whether their score files are reproduced. A SIGTERM saves the running run's
+checkpoint and exits with status 75; rerun to continue.
 """
 import sys
 import time
@@ -62,6 +63,9 @@ flags.DEFINE_string("readme", "", "Also write the headline paragraph into this M
 flags.DEFINE_bool("report_only", False, "Only write the report from the scores already in "
                   "--study_dir and --merge.")
 flags.DEFINE_list("merge", [], "Other study folders whose scores/ the report includes.")
+flags.DEFINE_list("verify", [], "Only score these trained runs (NAME as in scores/NAME.json) "
+                  "again from their run directories and compare with their score files, "
+                  "writing nothing; exit status 1 if any score differs.")
 FLAGS = flags.FLAGS
 
 
@@ -81,7 +85,8 @@ def settings_from_flags():
         stages=tuple(FLAGS.stages), train_flags=tuple(FLAGS.train_flag),
         configs_dir=FLAGS.configs_dir, doc_path=FLAGS.doc, readme_path=FLAGS.readme,
         command=" ".join(a for a in sys.argv[1:]
-                         if not a.startswith(("--report_only", "--merge", "--train_scorers"))))
+                         if not a.startswith(("--report_only", "--merge", "--train_scorers",
+                                              "--verify"))))
 
 
 def main(_argv):  # cli.run refuses positional arguments
@@ -97,6 +102,9 @@ def main(_argv):  # cli.run refuses positional arguments
               f"{scorers.scorer_dir(settings.study_dir)} ({(time.time() - start) / 60:.1f} min)")
         return
     fixed = scorers.load_scorers(settings.study_dir, data)
+    if FLAGS.verify:
+        _verify(runner.Study(settings, data, fixed), FLAGS.verify)
+        return
     if not FLAGS.report_only:
         try:
             runner.Study(settings, data, fixed).run()
@@ -105,6 +113,18 @@ def main(_argv):  # cli.run refuses positional arguments
             sys.exit(EXIT_PREEMPTED)
     write_report(settings, fixed, data, FLAGS.merge)
     print(f"\nReport: {settings.study_dir}/report.md ({(time.time() - start) / 60:.1f} min)")
+
+
+def _verify(study, names):
+    differing = 0
+    for name in names:
+        changed = study.verify(name)
+        differing += bool(changed)
+        print(f"{name}: " + ("every score reproduced to the bit" if not changed else
+                             "differs: " + "; ".join(f"{key} recorded {old}, now {new}"
+                                                     for key, (old, new) in changed.items())))
+    if differing:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
+from tensorflow.python.framework import config as tf_config
 
 from tests.study.fixtures import tiny_study
 from tfattncut.study import plan, runner, scores
@@ -20,6 +21,8 @@ pytestmark = pytest.mark.slow
 class StudyEndToEndTest(tf.test.TestCase):
 
     def test_trains_scores_resumes_skips_and_reports(self):
+        tf_config.enable_op_determinism()  # as launch.study runs (process_settings)
+        self.addCleanup(tf_config.disable_op_determinism)
         settings, data, made = tiny_study(variants=("cut", "qsattn_global"),
                                           stages=("screen", "confirm"), confirm_seeds=(5,))
         study = runner.Study(settings, data, made)
@@ -59,6 +62,17 @@ class StudyEndToEndTest(tf.test.TestCase):
 
         # Everything scored: a rerun trains and scores nothing.
         self.assertEqual(runner.Study(settings, data, made).run(), 0)
+
+        # Scored again from its run directory, a run reproduces its score file to the bit
+        # (one machine, op determinism as launch.study enables it); a changed recorded score
+        # is named.
+        self.assertEqual(study.verify("qsattn_global_seed5"), {})
+        path = scores.score_path(settings.study_dir, "qsattn_global_seed5")
+        with open(path, "w") as f:
+            json.dump({**confirmed, "label_miou": 0.5}, f)
+        self.assertEqual(list(study.verify("qsattn_global_seed5")), ["label_miou"])
+        with self.assertRaisesRegex(FileNotFoundError, "--verify=nothing_seed0: no "):
+            study.verify("nothing_seed0")
 
         # On a machine without the run directories the grid is drawn from the saved rows:
         # the same pixels (PNG round trip of the same uint8 tiles, so exact).

@@ -109,6 +109,15 @@ class SummaryTest(tf.test.TestCase):
         numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
         self.assertEqual(numbers["stages"]["confirm"]["variants"]["cut"]["seeds"],
                          [10, 11, 12, 13])
+        # Of the confirmation's 4 seeds, 2 without the comparison arm: said as such.
+        del records["cut_seed12"], records["cut_seed13"]
+        records.update({f"attn_bam_seed{s}": record("attn_bam", s, 0.1 + s / 50,
+                                                    stage="confirm") for s in (10, 11)})
+        partial = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        self.assertIn("In the confirmation (2 of 4 seeds so far), ",
+                      page.headline_paragraph(partial))
+        self.assertIn("With all 4 seeds (2 are scored so far), the smallest difference",
+                      page.report(partial, _settings(self.get_temp_dir())))
         self.assertEqual(sorted(numbers["stages"]["budget"]), ["1", "4"])
         self.assertAllClose(numbers["stages"]["budget"]["4"]["variants"]["cut"]["metrics"]
                             ["downstream_miou"]["mean"], 0.4)

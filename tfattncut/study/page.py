@@ -65,15 +65,24 @@ def _comparisons(stage):
     return lines
 
 
+def _seed_count(stage):
+    """'10 seeds', or '4 of 10 seeds so far' while a stage is still being trained."""
+    planned, scored = len(stage["seeds"]), len(stage["scored_seeds"])
+    return f"{planned} seeds" if scored >= planned else f"{scored} of {planned} seeds so far"
+
+
 def _detectable(stage):
     found = stage["detectable"]
     if not found or found["effect"] is None:
         return "Detectable effect: not yet estimable (it needs two paired seeds)."
-    return (f"With {found['seeds']} seeds, the smallest difference in downstream mIoU from "
-            f"CUT that this stage finds with {100 * statistics.POWER:.0f} % power (two-sided "
-            f"paired t-test, α = {statistics.ALPHA}) "
-            f"is {found['effect']:.3f} (standard deviation of the per-seed differences "
-            f"{found['sd_of_differences']:.3f}); smaller true differences mostly go unseen.")
+    planned, scored = found["seeds"], len(stage["scored_seeds"])
+    lead = (f"With {planned} seeds" if scored >= planned else
+            f"With all {planned} seeds ({scored} are scored so far)")
+    return (f"{lead}, the smallest difference in downstream mIoU from CUT that this stage "
+            f"finds with {100 * statistics.POWER:.0f} % power (two-sided paired t-test, "
+            f"α = {statistics.ALPHA}) is {found['effect']:.3f} (standard deviation of the "
+            f"per-seed differences {found['sd_of_differences']:.3f}); smaller true "
+            "differences mostly go unseen.")
 
 
 def _stage_section(title, stage, intro):
@@ -194,14 +203,16 @@ def headline_paragraph(summary):
                   if c["holm_p"] is not None and c["holm_p"] < statistics.ALPHA}
         better = [v for v, mean in differ.items() if mean > 0]
         worse = [v for v, mean in differ.items() if mean < 0]
+        complete = len(stage["scored_seeds"]) >= len(stage["seeds"])
         parts.append(
-            f"In the {name} ({len(stage['seeds'])} seeds), "
+            f"In the {name} ({_seed_count(stage)}), "
             + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} CUT on downstream "
                "mIoU" if better else "no method beats CUT on downstream mIoU")
             + (f", {', '.join(worse)} {'is' if len(worse) == 1 else 'are'} worse" if worse
                else "")
             + " after Holm's correction"
-            + (f"; differences below {found['effect']:.3f} would mostly go unseen"
+            + ((f"; differences below {found['effect']:.3f} would mostly go unseen"
+                + ("" if complete else f" with all {len(stage['seeds'])} seeds"))
                if found and found["effect"] else "") + ".")
     parts += _budget_verdict(summary["stages"].get("budget", {}))
     if summary["collapsed"]:

@@ -19,6 +19,7 @@ import os
 import time
 
 import keras
+import tensorflow as tf
 
 from tfattncut import inference, json_files, machine
 from tfattncut.study import events, grid, measures, plan, scores
@@ -74,6 +75,20 @@ class Study:
             del trainer
             keras.backend.clear_session()
         started = time.time()
+        result, translated_test = self._score(run, config)
+        if run.seed == self.settings.sample_seed and run.stage == "screen":
+            grid.write_row(self.settings.study_dir, run.name, translated_test)
+        result["scoring_minutes"] = (time.time() - started) / 60
+        self._write(run, config, steps, result)
+        print(f"{run.name}: downstream mIoU {result['downstream_miou']:.4f}, label mIoU "
+              f"{result['label_miou']:.4f}, KID (segmenter) {result['kid_seg']:.4f}")
+
+    def _score(self, run, config):
+        """(the scores of measures, the translated testA) of a trained run."""
+        # The downstream segmenters' data order draws on the global seed (tf.data's shuffle
+        # pairs its own seed with it), which the trainer sets to the run's: set here as well,
+        # a run scores the same whether or not this process trained it (`verify`).
+        keras.utils.set_random_seed(run.seed)
         translator, _ = inference.load_translator(config.run_dir)
         train_a = self.data.split("train_a")
         translated_test = measures.translate(translator, self.data.split("test_a").pixels)
@@ -84,13 +99,31 @@ class Study:
                   "downstream_miou_per_seed": downstream["per_seed"],
                   **measures.translation_scores(self.scorers, self.data, translated_test,
                                                 kid_seed=run.seed)}
-        if run.seed == self.settings.sample_seed and run.stage == "screen":
-            grid.write_row(self.settings.study_dir, run.name, translated_test)
-        result["scoring_minutes"] = (time.time() - started) / 60
-        self._write(run, config, steps, result)
         keras.backend.clear_session()
-        print(f"{run.name}: downstream mIoU {result['downstream_miou']:.4f}, label mIoU "
-              f"{result['label_miou']:.4f}, KID (segmenter) {result['kid_seg']:.4f}")
+        return result, translated_test
+
+    def verify(self, name):
+        """Scores the trained run `name` again from its run directory (nothing is written)
+        and returns {score: (recorded, now)} of the scores that differ: {} when the scorers
+        reproduce its score file to the bit (docs/design/study.md, "Running it")."""
+        record = scores.read_records(self.settings.study_dir).get(name)
+        if record is None:
+            raise FileNotFoundError(f"--verify={name}: no "
+                                    f"{scores.score_path(self.settings.study_dir, name)}")
+        if record.get("failed"):
+            raise ValueError(f"--verify={name}: the run failed ({record['failed']}); it has "
+                             "no scores to reproduce")
+        run = plan.Run(record["stage"], record["variant"], record["seed"],
+                       record["steps_factor"])
+        config = plan.run_config(self.settings, run)
+        newest = tf.train.latest_checkpoint(os.path.join(config.run_dir, "checkpoints"))
+        if newest is None or not newest.endswith(f"-{record['steps']}"):
+            raise FileNotFoundError(
+                f"--verify={name}: {config.run_dir} holds no checkpoint of step "
+                f"{record['steps']} (run directories stay on the machine that trained them)")
+        result, _ = self._score(run, config)
+        return {key: (record.get(key), value) for key, value in result.items()
+                if record.get(key) != value}
 
     def _write(self, run, config, steps, result):
         logged = events.RunEvents(os.path.join(config.run_dir, "logs"))

@@ -120,7 +120,9 @@ def _stage(records, references, seeds):
                 if plan.PRIMARY_METRIC in e["metrics"]
                 and set(seeds) <= set(e["metrics"][plan.PRIMARY_METRIC]["values"])}
     omnibus = statistics.omnibus(complete)
-    return {"variants": variants, "seeds": list(seeds), "vs_reference": _compare(variants),
+    return {"variants": variants, "seeds": list(seeds),
+            "scored_seeds": sorted({r["seed"] for r in records} & set(seeds)),
+            "vs_reference": _compare(variants),
             "omnibus": omnibus.to_dict() if omnibus else None,
             "omnibus_left_out": sorted(set(variants) - set(complete)),
             "detectable": _detectable(variants, len(seeds))}
