@@ -65,19 +65,24 @@ def _comparisons(stage):
     return lines
 
 
+def _complete(stage):
+    """Whether every planned seed of a stage has a scored run."""
+    return len(stage["scored_seeds"]) >= len(stage["seeds"])
+
+
 def _seed_count(stage):
     """'10 seeds', or '4 of 10 seeds so far' while a stage is still being trained."""
-    planned, scored = len(stage["seeds"]), len(stage["scored_seeds"])
-    return f"{planned} seeds" if scored >= planned else f"{scored} of {planned} seeds so far"
+    planned = len(stage["seeds"])
+    return (f"{planned} seeds" if _complete(stage) else
+            f"{len(stage['scored_seeds'])} of {planned} seeds so far")
 
 
 def _detectable(stage):
     found = stage["detectable"]
     if not found or found["effect"] is None:
         return "Detectable effect: not yet estimable (it needs two paired seeds)."
-    planned, scored = found["seeds"], len(stage["scored_seeds"])
-    lead = (f"With {planned} seeds" if scored >= planned else
-            f"With all {planned} seeds ({scored} are scored so far)")
+    lead = (f"With {found['seeds']} seeds" if _complete(stage) else
+            f"With all {found['seeds']} seeds ({len(stage['scored_seeds'])} are scored so far)")
     return (f"{lead}, the smallest difference in downstream mIoU from CUT that this stage "
             f"finds with {100 * statistics.POWER:.0f} % power (two-sided paired t-test, "
             f"α = {statistics.ALPHA}) is {found['effect']:.3f} (standard deviation of the "
@@ -203,7 +208,6 @@ def headline_paragraph(summary):
                   if c["holm_p"] is not None and c["holm_p"] < statistics.ALPHA}
         better = [v for v, mean in differ.items() if mean > 0]
         worse = [v for v, mean in differ.items() if mean < 0]
-        complete = len(stage["scored_seeds"]) >= len(stage["seeds"])
         parts.append(
             f"In the {name} ({_seed_count(stage)}), "
             + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} CUT on downstream "
@@ -212,7 +216,7 @@ def headline_paragraph(summary):
                else "")
             + " after Holm's correction"
             + ((f"; differences below {found['effect']:.3f} would mostly go unseen"
-                + ("" if complete else f" with all {len(stage['seeds'])} seeds"))
+                + ("" if _complete(stage) else f" with all {len(stage['seeds'])} seeds"))
                if found and found["effect"] else "") + ".")
     parts += _budget_verdict(summary["stages"].get("budget", {}))
     if summary["collapsed"]:
@@ -242,10 +246,9 @@ def _reference_gap(*stages):
 def _budget_verdict(budget):
     """Whether qsattn_global's difference from CUT at the screen's budget survives longer
     training: [] until a longer budget has a paired interval."""
-    challenger = plan.CHALLENGER
     found = {}
     for factor, stage in budget.items():
-        entry = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).get(challenger)
+        entry = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).get(plan.CHALLENGER)
         if entry and entry["ci95"] is not None:
             found[int(factor)] = statistics.PairedComparison.from_dict(entry)
     if not any(factor > 1 for factor in found):
@@ -259,7 +262,7 @@ def _budget_verdict(budget):
         f"{c.interval.mean:+.3f} [{c.interval.low:+.3f}, {c.interval.high:+.3f}] at "
         f"{factor}x" for factor, c in sorted(found.items()))
     seeds = min(c.interval.n for c in found.values())
-    return [f"Trained longer (the budget check, {seeds} seeds), {challenger} minus CUT in "
+    return [f"Trained longer (the budget check, {seeds} seeds), {plan.CHALLENGER} minus CUT in "
             f"downstream mIoU is {differences} the screen's steps: {verdict}."]
 
 
