@@ -33,24 +33,6 @@ class SimDCLOptions(DCLGANOptions):
     lambda_SIM: float = option(10.0, "Weight of the similarity loss.", bounds=NON_NEGATIVE)
 
 
-def embed(key_projector, query_projector, key_features, query_features, seed):
-    """Keys and queries of one direction, per NCE layer.
-
-    The key projector's selector picks the positions (seeing both maps, as every selector of
-    docs/design/selection.md#the-contract does), its head embeds the key features there and
-    the query projector's head the query features. Features: lists of [B, H, W, C]; seed int32 [2].
-    Returns (keys, queries): lists of [B, P, d].
-    """
-    keys, queries = [], []
-    layer_seeds = layer_seeds_of(seed, len(key_features))
-    for i, (selector, key_head, query_head) in enumerate(
-            zip(key_projector.selectors, key_projector.heads, query_projector.heads)):
-        selection = selector(key_features[i], query_features[i], layer_seeds[i])
-        keys.append(key_head(selection.source))
-        queries.append(query_head(selection.translated))
-    return keys, queries
-
-
 def similarity_distance(u, v):
     """Batch mean of the L1 distance Σ_d |u − v| between vectors [B, d] (the reference's
     L1Loss('sum'), which it only runs at batch size 1)."""
@@ -100,10 +82,13 @@ class DCLGAN(TwoWayGAN):
         query_features_ab = self.generator_ba.encode(fake_b, layers)
         query_features_ba = self.generator_ab.encode(fake_a, layers)
         seed_ab, seed_ba = split_seed(seed, 2)
-        keys_ab, queries_ab = embed(self.projector_ab, self.projector_ba, features_a,
-                                    query_features_ab, seed_ab)
-        keys_ba, queries_ba = embed(self.projector_ba, self.projector_ab, features_b,
-                                    query_features_ba, seed_ba)
+        # Each key projector's selector picks the positions (seeing both maps, as every
+        # selector of docs/design/selection.md#the-contract does); the other head embeds the
+        # queries.
+        keys_ab, queries_ab, _ = self.projector_ab.select_and_embed(
+            features_a, query_features_ab, seed_ab, self.projector_ba.heads)
+        keys_ba, queries_ba, _ = self.projector_ba.select_and_embed(
+            features_b, query_features_ba, seed_ba, self.projector_ab.heads)
         out = {"real_a": real_a, "real_b": real_b, "fake_a": fake_a, "fake_b": fake_b,
                "query_features_ab": query_features_ab, "query_features_ba": query_features_ba,
                "keys_ab": keys_ab, "queries_ab": queries_ab,

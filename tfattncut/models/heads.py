@@ -67,12 +67,19 @@ class PatchProjector(keras.Model):
     def call(self, source_features, translated_features, seed):
         """Lists of [B, H, W, C] maps (one per layer) -> lists of keys, queries [B, P, nc]
         and the selected positions [B, P], per layer. `seed`: int32 [2], fresh each step."""
+        return self.select_and_embed(source_features, translated_features, seed, self.heads)
+
+    def select_and_embed(self, source_features, translated_features, seed, query_heads):
+        """call's selection and keys, with the queries embedded by `query_heads` (one per
+        layer): this projector's own in CUT; in DCLGAN the other projector's, since there the
+        other generator's encoder gives the translated image's features."""
         keys, queries, positions = [], [], []
         layer_seeds = layer_seeds_of(seed, len(self.selectors))
-        for i, (selector, head) in enumerate(zip(self.selectors, self.heads)):
+        for i, (selector, key_head, query_head) in enumerate(
+                zip(self.selectors, self.heads, query_heads)):
             selection = selector(source_features[i], translated_features[i], layer_seeds[i])
-            keys.append(head(selection.source))
-            queries.append(head(selection.translated))
+            keys.append(key_head(selection.source))
+            queries.append(query_head(selection.translated))
             positions.append(selection.indices)
         return keys, queries, positions
 
