@@ -14,6 +14,7 @@ from tfattncut import cli, output_folders
 from tfattncut import inference, options
 from tfattncut.data import synthetic
 from tfattncut.evaluation import downstream
+from tfattncut.models import segmenter
 
 flags.DEFINE_string("dataroot", "data/synth_street", "Data set with trainA, trainB, testB and "
                     "their *_labels folders.")
@@ -23,11 +24,12 @@ flags.DEFINE_string("checkpoint", None, "AtoB training run whose translator is t
 flags.DEFINE_string("output", None, "Folder for the report, chart, translations and the "
                     "upper-bound segmenter.")
 flags.DEFINE_integer("epochs", 5, "Segmenter training epochs (each arm).", lower_bound=1)
-flags.DEFINE_integer("batch_size", 8, "Segmenter batch size.", lower_bound=1)
-flags.DEFINE_float("learning_rate", 1e-3, "Segmenter Adam learning rate.")
+flags.DEFINE_integer("batch_size", segmenter.BATCH_SIZE, "Segmenter batch size.",
+                     lower_bound=1)
+flags.DEFINE_float("learning_rate", segmenter.LEARNING_RATE, "Segmenter Adam learning rate.")
 flags.DEFINE_integer("max_train_images", 0, "Train on the first N images of trainA and of "
                      "trainB (0: all).", lower_bound=0)
-flags.DEFINE_integer("width", 32, "Segmenter width (channels of its first layer).",
+flags.DEFINE_integer("width", segmenter.WIDTH, "Segmenter width (channels of its first layer).",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Segmenter initialisation and data order.")
 options.register_bounds("learning_rate", options.POSITIVE)
