@@ -1,5 +1,6 @@
 """Scores translations: `python -m launch.evaluate --real=DIR --fake=DIR
-[--metrics=fid,kid,is,swd,psnr,ssim] [--inception=fid2015:PATH|keras:PATH|random]
+[--metrics=fid,kid,is,swd,psnr,ssim]
+[--inception=fid2015:PATH|keras:PATH|segmenter:SAVEDMODEL|random]
 [--paired=DIR] [--segmenter=SAVEDMODEL --labels=DIR] [--output=JSON] [--logdir=DIR]`,
 or `--checkpoint=RUN --dataroot=DIR` to translate the test split first (into a folder next
 to the JSON). Prints a table that names the Inception backbone (tfattncut.evaluation.evaluate).
@@ -16,7 +17,8 @@ flags.DEFINE_string("paired", None, "Folder with each fake image's target, same 
 flags.DEFINE_list("metrics", None, f"Any of {','.join(evaluate.METRICS)}; default: all that "
                   "the given folders allow.")
 flags.DEFINE_string("inception", None, "Inception backbone for FID/KID/IS: fid2015:PATH "
-                    "(comparable with published numbers), keras:PATH, or random (smoke test).")
+                    "(comparable with published numbers), keras:PATH, segmenter:SAVEDMODEL (a "
+                    "segmenter's feature space), or random (smoke test).")
 flags.DEFINE_string("checkpoint", None, "Training run to translate --dataroot's test split with.")
 flags.DEFINE_string("dataroot", None, "Data set (testA, testB, ...) for --checkpoint.")
 flags.DEFINE_string("segmenter", None, "SavedModel segmenter: images -> logits over the 19 "

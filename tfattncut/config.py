@@ -185,8 +185,9 @@ class SharedOptions:
         "best-FID checkpoint in RUN/best_fid/ (0: never).", bounds=NON_NEGATIVE)
     eval_metrics: tuple[str, ...] = _field(("fid", "kid"), "Metrics of --eval_every_epochs.")
     inception: str = _field(
-        "", "Inception backbone for FID/KID/IS: keras:PATH or fid2015:PATH (local weights), or "
-        "random (smoke tests only; its numbers are not comparable).")
+        "", "Inception backbone for FID/KID/IS: keras:PATH or fid2015:PATH (local weights), "
+        "segmenter:SAVEDMODEL (a segmenter's feature space), or random (smoke tests only; its "
+        "numbers are not comparable).")
 
 
 class _ConfigMethods:
