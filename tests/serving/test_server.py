@@ -386,6 +386,16 @@ class BindTest(tf.test.TestCase):
                 server_lib.ModelServer({"tiny": model_dir}, port=0, rest_api_port=port,
                                        poll_wait_seconds=-1)
 
+    def test_a_second_server_on_a_served_port_is_refused(self):
+        """Not shared: gRPC's default SO_REUSEPORT would let it start and split the clients."""
+        model_dir = _model_dir(VERSION_1)
+        with server_lib.ModelServer({"tiny": model_dir}, port=0,
+                                    poll_wait_seconds=-1) as first:
+            with self.assertRaisesRegex(OSError, f"^--port={first.port}: cannot bind the gRPC "
+                                        "port .*: the port is in use"):
+                server_lib.ModelServer({"tiny": model_dir}, port=first.port,
+                                       poll_wait_seconds=-1)
+
     def test_a_failed_grpc_port_frees_the_rest_port(self):
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))

@@ -109,8 +109,11 @@ class ModelServer:
         self.sources = {name: ModelSource(name, path, batching, self.limits, self.budget)
                         for name, path in models.items()}
         self.poll_wait_seconds = poll_wait_seconds
+        # gRPC binds with SO_REUSEPORT unless told not to: a second server on a port in use
+        # would start and take half of the first one's clients.
         options = [("grpc.max_receive_message_length", max_message_bytes),
-                   ("grpc.max_send_message_length", max_message_bytes)]
+                   ("grpc.max_send_message_length", max_message_bytes),
+                   ("grpc.so_reuseport", 0)]
         self._grpc = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers),
                                  options=options, maximum_concurrent_rpcs=max_concurrent_rpcs)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
