@@ -15,7 +15,7 @@ import time
 from absl import flags, logging
 
 from tfattncut import cli, process_settings
-from tfattncut.study import plan, runner, scorers
+from tfattncut.study import plan, runner, scorers, scores
 from tfattncut.study.data import DataSpec, StudyData
 from tfattncut.study.page import HEADLINE_END, HEADLINE_START
 from tfattncut.study.report import write_report
@@ -92,6 +92,7 @@ def settings_from_flags():
 def main(_argv):  # cli.run refuses positional arguments
     process_settings.make_deterministic(FLAGS.threads)
     settings = settings_from_flags()
+    scores.check_merged(FLAGS.merge)
     start = time.time()
     data = StudyData(DataSpec(settings.dataroot).render())
     if FLAGS.train_scorers:

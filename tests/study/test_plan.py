@@ -58,6 +58,13 @@ class PlanTest(tf.test.TestCase):
                 (dict(variants=("cut", "nope")), "--presets: \\['nope'\\] are neither"),
                 (dict(variants=("cut", "cut")), "--presets: cut, cut names one twice"),
                 (dict(stages=("screen", "later")), "--stages: unknown \\['later'\\]"),
+                (dict(stages=()), "--stages: none; choose from screen, confirm, budget"),
+                (dict(budget_factors=(1, 4)), "--budget_factors: 1, 4; each must be"),
+                # Checked when the study starts, not when its first unscored run does.
+                (dict(train_flags=("--bogus=1",)),
+                 "--train_flag: Unknown command line flag 'bogus'"),
+                (dict(train_flags=("--lr=-1",)), "--train_flag: flag --lr=-1.0: .*> 0"),
+                (dict(train_flags=("ngf=8",)), "--train_flag: ngf=8 is not a flag"),
                 (dict(confirm_seeds=(1, 9)), "--confirm_seeds must be fresh: \\[1\\]"),
                 (dict(screen_seeds=(0, 0)), "--screen_seeds: 0, 0 names one twice"),
                 (dict(screen_seeds=(-1,)), "--screen_seeds: \\[-1\\] not in")):

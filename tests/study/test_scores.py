@@ -36,6 +36,14 @@ class LoadTest(tf.test.TestCase):
                                                 "\\(no stage, scorer, data_hash\\)"):
             scores.load([study_dir], FakeScorers())
 
+    def test_a_merged_folder_without_scores_is_named(self):
+        merged = os.path.join(self.get_temp_dir(), "other")
+        write(merged, "cut_seed0", record("cut", 0, 0.3))
+        scores.check_merged([merged])
+        missing = os.path.join(self.get_temp_dir(), "mistyped")
+        with self.assertRaisesRegex(ValueError, f"^--merge: {missing} holds no score file"):
+            scores.check_merged([merged, missing])
+
 
 class CollapseTest(tf.test.TestCase):
 

@@ -77,8 +77,13 @@ class StudySettings:
             raise ValueError(f"--presets: {unknown} are neither presets in "
                              f"{self.configs_dir}/ nor study variants ({', '.join(VARIANTS)})")
         bad_stages = [s for s in self.stages if s not in STAGES]
-        if bad_stages:
-            raise ValueError(f"--stages: unknown {bad_stages}; choose from {', '.join(STAGES)}")
+        if bad_stages or not self.stages:
+            raise ValueError(f"--stages: {'unknown ' + str(bad_stages) if bad_stages else 'none'}"
+                             f"; choose from {', '.join(STAGES)}")
+        try:  # here, not when the first unscored run starts (maybe never, or hours later)
+            _parse_training_flags(self.train_flags)
+        except ValueError as error:
+            raise ValueError(f"--train_flag: {error}") from None
         for flag, seeds in (("--screen_seeds", self.screen_seeds),
                             ("--confirm_seeds", self.confirm_seeds)):
             bad = [s for s in seeds if s not in options.SEED]
@@ -166,22 +171,34 @@ def budget_runs(settings):
             for seed in settings.screen_seeds for v in confirmed]
 
 
+def _parse_training_flags(arguments):
+    """launch.train's flags parsed from `arguments`; ValueError for an unknown flag, a bad
+    value or anything that is not a flag (absl would leave it unparsed, and unused)."""
+    flag_values = flags.FlagValues()
+    config_lib.define_flags(flag_values)
+    try:
+        leftover = flag_values(["study", *arguments])[1:]
+    except flags.Error as error:
+        raise ValueError(str(error)) from None
+    if leftover:
+        raise ValueError(f"{' '.join(leftover)} is not a flag (--NAME=VALUE)")
+    return flag_values
+
+
 def run_config(settings, run):
     """The Config of `run`: the preset's flagfile, the variant's flags, the study's shared
     flags, the budget's epochs, then the study's data set and the run's name, folder and
     seed."""
     _, extra = _preset_and_flags(run.variant)
-    flag_values = flags.FlagValues()
-    config_lib.define_flags(flag_values)
-    arguments = ["study", f"--flagfile={settings.preset_path(run.variant)}", *extra,
+    arguments = [f"--flagfile={settings.preset_path(run.variant)}", *extra,
                  *settings.train_flags]
-    flag_values(arguments)
+    flag_values = _parse_training_flags(arguments)
     if run.steps_factor != 1:
         arguments += [f"--n_epochs={flag_values.n_epochs * run.steps_factor}",
                       f"--n_epochs_decay={flag_values.n_epochs_decay * run.steps_factor}"]
-    flag_values(arguments + [f"--dataroot={settings.dataroot}", "--make_synthetic=false",
-                             f"--name={run.name}", f"--checkpoints_dir={settings.runs_dir}",
-                             f"--seed={run.seed}", "--resume"])
+    flag_values(["study", *arguments, f"--dataroot={settings.dataroot}",
+                 "--make_synthetic=false", f"--name={run.name}",
+                 f"--checkpoints_dir={settings.runs_dir}", f"--seed={run.seed}", "--resume"])
     return config_lib.from_flags(flag_values)
 
 
