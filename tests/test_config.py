@@ -91,6 +91,25 @@ class ConfigTest(tf.test.TestCase):
             f.write(config.to_json())
         self.assertEqual(config_lib.Config.from_json_file(path), config)
 
+    def test_an_edited_config_json_is_refused_naming_the_file_and_field(self):
+        written = json.loads(parse("--nce_layers=4,8").to_json())
+        path = os.path.join(tempfile.mkdtemp(), "config.json")
+        for field, value, message in (
+                ("ngf", "wide", "field ngf must be int; got 'wide'"),
+                ("ngf", True, "field ngf must be int; got True"),
+                ("nce_layers", [4, "8"], "field nce_layers must be a list of int"),
+                ("lr", "fast", "field lr must be float"),
+                ("ngf", -3, "--ngf must be"),
+                ("model", "foo", "--model must be one of"),
+                ("crop_size", 30, "--crop_size must be a multiple of 4")):
+            with open(path, "w") as f:
+                json.dump({**written, field: value}, f)
+            with self.assertRaisesRegex(ValueError, f"^{path}: .*{message}"):
+                config_lib.Config.from_json_file(path)
+        with open(path, "w") as f:
+            json.dump({**written, "lr": 1}, f)  # JSON writes 1.0 as 1 at times: still a float
+        self.assertEqual(config_lib.Config.from_json_file(path).lr, 1.0)
+
     def test_bad_values_name_the_flag(self):
         with self.assertRaisesRegex(ValueError, "--crop_size"):
             parse("--crop_size=30")

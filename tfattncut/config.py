@@ -210,7 +210,9 @@ class _ConfigMethods:
 
     @classmethod
     def from_json_file(cls, path):
-        """Reads a run's config.json; unknown keys are an error naming the file."""
+        """Reads a run's config.json, checked as flags are (`validate`): a field of another
+        type, an unknown one or a value that cannot work is an error naming the file (an
+        edited file would otherwise fail inside Keras, or as a flag nobody passed)."""
         values = json_files.read_object(
             path, "launch.train writes it, and it describes the run's networks")
         known = {f.name for f in dataclasses.fields(cls)}
@@ -218,9 +220,36 @@ class _ConfigMethods:
         if unknown:
             raise InvalidValue(f"{path}: unknown config fields {unknown}")
         for field in dataclasses.fields(cls):
-            if typing.get_origin(field.type) is tuple and field.name in values:
-                values[field.name] = tuple(values[field.name])
-        return cls(**values)
+            if field.name in values:
+                values[field.name] = _json_value(path, field, values[field.name])
+        config = cls(**values)
+        try:
+            validate(config)
+        except InvalidValue as error:
+            raise InvalidValue(f"{path}: {error}") from None
+        return config
+
+
+def _json_value(path, field, value):
+    """A config.json value as `field`'s type (a JSON list as a tuple, an integer as a float);
+    InvalidValue naming the file and field when it is of another type."""
+    kind = typing.get_origin(field.type) or field.type
+    items = typing.get_args(field.type)[:1]
+    if kind is tuple and isinstance(value, list) and all(
+            _is_json(v, items[0]) for v in value):
+        return tuple(value)
+    if kind is not tuple and _is_json(value, kind):
+        return float(value) if kind is float else value
+    wanted = f"a list of {items[0].__name__}" if kind is tuple else kind.__name__
+    raise InvalidValue(f"{path}: field {field.name} must be {wanted}; got {value!r}")
+
+
+def _is_json(value, kind):
+    """Whether a JSON value is of the Python type `kind` (bool is not an int here; an int is
+    a float)."""
+    if isinstance(value, bool) or kind is bool:
+        return isinstance(value, bool) and kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
 
 
 def _gathered_fields():
