@@ -32,6 +32,7 @@ flags.DEFINE_integer("max_train_images", 0, "Train on the first N images of trai
 flags.DEFINE_integer("width", segmenter.WIDTH, "Segmenter width (channels of its first layer).",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Segmenter initialisation and data order.")
+flags.DEFINE_bool("overwrite", False, "Replace the results of an earlier run in --output.")
 options.register_bounds("learning_rate", options.POSITIVE)
 options.register_bounds("seed", options.SEED)
 flags.mark_flags_as_required(["checkpoint", "output"])
@@ -42,6 +43,9 @@ def main(_argv):  # cli.run refuses positional arguments
     # A wrong --checkpoint or --output fails before the rendering.
     inference.find_run(FLAGS.checkpoint)
     output_folders.check_output_folder("--output", FLAGS.output)
+    output_folders.check_not_replacing(
+        "--output", FLAGS.output, [os.path.join(FLAGS.output, name)
+                                   for name in downstream.OUTPUTS], FLAGS.overwrite)
     if FLAGS.make_synthetic:
         synthetic.ensure_dataset(FLAGS.dataroot)
     start = time.time()

@@ -3,6 +3,7 @@ labels, the translations, and every arm's score recomputed from its segmenter by
 confusion matrix."""
 import json
 import os
+import shutil
 import tempfile
 from unittest import mock
 
@@ -107,3 +108,17 @@ class DownstreamTest(tf.test.TestCase):
         write_tiny_run(config)
         with self.assertRaisesRegex(ValueError, "--direction=BtoA.*needs an AtoB run"):
             downstream.run_downstream(self.data, config.run_dir, os.path.join(self.root, "x"))
+
+    def test_a_missing_label_map_is_named_before_anything_is_translated(self):
+        config = tiny_config(self.root, name="labels_missing")
+        write_tiny_run(config)
+        data = os.path.join(self.root, "no_trainB_label")
+        shutil.copytree(self.data, data)
+        missing = image_files.list_images(os.path.join(data, "trainB_labels"))[-1]
+        os.remove(missing)
+        output = os.path.join(self.root, "labels_missing_out")
+        with self.assertRaisesRegex(FileNotFoundError, f"{data}/trainB_labels has no file for "
+                                                       "1 of the 6 images"):
+            downstream.run_downstream(data, config.run_dir, output)
+        self.assertFalse(os.path.exists(output))
+

@@ -29,11 +29,11 @@ class DownstreamCLITest(tf.test.TestCase):
         config = tiny_config(root, name="run")
         generator = write_tiny_run(config)
         output = os.path.join(root, "out")
-        result = subprocess.run(
-            [sys.executable, "-m", "launch.downstream", "--flagfile=configs/downstream.cfg",
-             f"--dataroot={data}", "--make_synthetic=false", f"--checkpoint={config.run_dir}",
-             f"--output={output}", "--epochs=1", "--batch_size=2", "--width=4"],
-            cwd=REPO, capture_output=True, text=True, timeout=300,
+        command = [
+            sys.executable, "-m", "launch.downstream", "--flagfile=configs/downstream.cfg",
+            f"--dataroot={data}", "--make_synthetic=false", f"--checkpoint={config.run_dir}",
+            f"--output={output}", "--epochs=1", "--batch_size=2", "--width=4"]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
         self.assertEqual(result.returncode, 0, result.stderr[-3000:])
         self.assertIn("| segmenter trained on | mean IoU |", result.stdout)
@@ -66,6 +66,17 @@ class DownstreamCLITest(tf.test.TestCase):
             self.assertAllClose(np.asarray(Image.open(os.path.join(output, "trainA_translated",
                                                                    target))),
                                 np.round((np.clip(fake, -1, 1) + 1) * 127.5), rtol=0, atol=1)
+        # The same command again would replace these results: refused, the report kept.
+        with open(os.path.join(output, downstream.REPORT)) as f:
+            before = f.read()
+        again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300,
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        self.assertEqual(again.returncode, 1, again.stderr[-3000:])
+        self.assertIn(f"launch.downstream: error: --output={output}: "
+                      f"{os.path.join(output, downstream.REPORT)} exists, and 3 more files this "
+                      "would replace; pass --overwrite", again.stderr)
+        with open(os.path.join(output, downstream.REPORT)) as f:
+            self.assertEqual(f.read(), before)
 
     def test_missing_checkpoint_fails_before_rendering_the_data(self):
         root = tempfile.mkdtemp()

@@ -24,6 +24,9 @@ RAW, TRANSLATED, UPPER = "raw A", "translated A", "B (upper bound)"
 REPORT = "downstream.json"
 CHART = "downstream.png"
 SEGMENTER_B = "segmenter_B"
+TRANSLATED_A = "trainA_translated"
+# What run_downstream writes in its output folder.
+OUTPUTS = (REPORT, CHART, SEGMENTER_B, TRANSLATED_A)
 
 
 def _train_images(dataroot, folder, max_images):
@@ -31,8 +34,9 @@ def _train_images(dataroot, folder, max_images):
     return paths[:max_images] if max_images else paths
 
 
-def run_downstream(dataroot, checkpoint, output_dir, epochs=5, batch_size=8,
-                   learning_rate=1e-3, max_train_images=0, width=32, seed=0):
+def run_downstream(dataroot, checkpoint, output_dir, epochs=5,
+                   batch_size=segmenter.BATCH_SIZE, learning_rate=segmenter.LEARNING_RATE,
+                   max_train_images=0, width=segmenter.WIDTH, seed=0):
     """Runs the three arms; writes OUTPUT_DIR/downstream.json, downstream.png (bar chart of
     mean IoU), trainA_translated/ and segmenter_B/ (the upper-bound segmenter as a SavedModel,
     usable as `launch.evaluate --segmenter`). Returns the report.
@@ -40,6 +44,7 @@ def run_downstream(dataroot, checkpoint, output_dir, epochs=5, batch_size=8,
     dataroot: trainA, trainB, testB and their *_labels folders (Cityscapes label ids).
     checkpoint: a run trained A -> B (run directory or checkpoint prefix).
     max_train_images: the first N sorted images of trainA and of trainB (0: all).
+    Every image's label map is found before anything is translated or trained.
     """
     translator, config = inference.load_translator(checkpoint)
     if config.direction != "AtoB":
@@ -49,18 +54,21 @@ def run_downstream(dataroot, checkpoint, output_dir, epochs=5, batch_size=8,
     train_a = _train_images(dataroot, "trainA", max_train_images)
     train_b = _train_images(dataroot, "trainB", max_train_images)
     test_b = image_files.list_images(os.path.join(dataroot, "testB"))
+    labels_a, labels_b, labels_test = (os.path.join(dataroot, f"{split}_labels")
+                                       for split in ("trainA", "trainB", "testB"))
+    for paths, labels in ((train_a, labels_a), (train_b, labels_b), (test_b, labels_test)):
+        image_files.match_by_stem(paths, labels)
     translated = translation.translate_images(
-        translator, train_a, os.path.join(output_dir, "trainA_translated"))
-    labels_a = os.path.join(dataroot, "trainA_labels")
+        translator, train_a, os.path.join(output_dir, TRANSLATED_A))
     arms = {RAW: (train_a, labels_a), TRANSLATED: (translated, labels_a),
-            UPPER: (train_b, os.path.join(dataroot, "trainB_labels"))}
+            UPPER: (train_b, labels_b)}
     results = {}
     for name, (paths, labels) in arms.items():
         print(f"Segmenter on {name}: {len(paths)} images, {epochs} epoch(s)")
         model = segmenter.train_segmenter(paths, labels, epochs, batch_size, learning_rate,
                                           seed, width)
         results[name] = segmenter.scores_dict(segmenter.score_segmenter(
-            model, test_b, os.path.join(dataroot, "testB_labels"), batch_size))
+            model, test_b, labels_test, batch_size))
         if name == UPPER:
             segmenter.export_segmenter(model, os.path.join(output_dir, SEGMENTER_B))
     report = {
