@@ -96,3 +96,17 @@ class CompareTest(tf.test.TestCase):
         with self.assertRaisesRegex(NotADirectoryError,
                                     f"--output=.*: {output} exists and is not a folder"):
             compare.compare([os.path.join(self.root, "no_such_run")], output)
+
+    def test_no_runs_is_refused_and_an_old_plot_is_not_left_beside_a_new_table(self):
+        output = os.path.join(tempfile.mkdtemp(), "compare")
+        with self.assertRaisesRegex(ValueError, "^--runs names no run"):
+            compare.compare([], output)
+        self.assertFalse(os.path.exists(output))
+        _, plot = compare.compare([self.run_a], output)
+        self.assertTrue(os.path.isfile(plot))
+        epochless = write_run(tempfile.mkdtemp(), "once", "random",
+                              [(None, "random", {"fid": 1.0})])
+        table, plot = compare.compare([epochless], output)
+        self.assertIsNone(plot)
+        self.assertIn("| once |", table)
+        self.assertFalse(os.path.exists(os.path.join(output, compare.PLOT)))

@@ -171,11 +171,17 @@ def plot(runs, path):
 
 def compare(run_dirs, output_dir):
     """Writes OUTPUT_DIR/compare.md and (with per-epoch reports) compare.png; returns
-    (the Markdown table, the plot's path or None)."""
+    (the Markdown table, the plot's path or None). An earlier comparison's plot is removed
+    when this one has none, so the folder never pairs a table with another one's plot."""
+    if not run_dirs:
+        raise ValueError("--runs names no run; give run directories, comma-separated")
     output_folders.check_output_folder("--output", output_dir)
     runs = [load_run(run_dir, name) for run_dir, name in zip(run_dirs, run_names(run_dirs))]
     table = markdown_table(runs)
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, TABLE), "w") as f:
         f.write(table + "\n")
-    return table, plot(runs, os.path.join(output_dir, PLOT))
+    plot_path = os.path.join(output_dir, PLOT)
+    if os.path.lexists(plot_path):
+        os.remove(plot_path)
+    return table, plot(runs, plot_path)
