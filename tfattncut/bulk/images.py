@@ -9,17 +9,13 @@ then `decode_image`, the decoder of the exported `translate_encoded` signature (
 BMP, GIF), then the generator's smallest size. So a bulk job translates exactly the pixels a
 server would, and refuses exactly what it would refuse.
 """
-import re
-
 import tensorflow as tf
 
-from tfattncut.data.image_files import decode_image
+from tfattncut.data.image_files import decode_failure, decode_image
 from tfattncut.inference import MIN_SIDE
 from tfattncut.serving import image_header
 
 FORMATS = ("png", "jpg")
-# An eager op's error: "{{function_node ...}} MESSAGE [Op:DecodeImage] name: ".
-_EAGER_NOISE = re.compile(r"^\{\{[^}]*\}\}\s*|\s*\[Op:.*$", re.DOTALL)
 
 
 class Unusable(ValueError):
@@ -27,8 +23,7 @@ class Unusable(ValueError):
 
 
 def _undecodable(error):
-    return Unusable(f"cannot be decoded as {image_header.FORMATS}: "
-                    f"{_EAGER_NOISE.sub('', error.message)}")
+    return Unusable(f"cannot be decoded as {image_header.FORMATS}: {decode_failure(error)}")
 
 
 def decode(contents, max_image_pixels):

@@ -7,6 +7,7 @@ inference), the same reader in training, caching and inference so no path change
 """
 import io
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -19,6 +20,11 @@ from tfattncut.pixels import from_uint8
 # holds .gif or mixed-case names such as .Jpg).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff", ".gif")
 READABLE_FORMATS = "JPEG, PNG, BMP, GIF, TIFF or PPM/PGM/PBM"
+# What a decoder's error carries beside its reason: an eager op's "{{function_node ...}}"
+# and "[Op:DecodeImage] name:", and TF's list of its own formats (not a reader's, which may
+# take more through Pillow).
+_DECODER_NOISE = re.compile(r"^\{\{[^}]*\}\}\s*|\s*One of [^.]* required\.|\s*\[Op:.*$",
+                            re.DOTALL)
 
 
 def list_images(folder, max_dataset_size=0):
@@ -163,6 +169,11 @@ def _lookup_bmp_palette(contents, header, indices):
     return tf.gather(rgb, tf.cast(indices, tf.int32))
 
 
+def decode_failure(error):
+    """Why TF could not decode an image (a tf.errors.OpError), in a sentence of its own."""
+    return _DECODER_NOISE.sub("", error.message).strip() or "no reason given"
+
+
 def load_image(path):
     """One image file -> float32 [H, W, 3] in [-1, 1], any size (for inference). A path that
     is no regular file is a FileNotFoundError saying what it is (`not_a_file`): a FIFO is
@@ -173,4 +184,4 @@ def load_image(path):
         return from_uint8(read_image(path))
     except tf.errors.OpError as error:
         raise ValueError(f"Image file {path} cannot be decoded as {READABLE_FORMATS}: "
-                         f"{error.message}") from None
+                         f"{decode_failure(error)}") from None
