@@ -11,6 +11,7 @@ import grpc
 from absl import flags
 
 from tfattncut import cli
+from tfattncut.errors import UserError
 from tfattncut.serving.client import infer_files
 
 flags.DEFINE_string("server", "localhost:8500", "gRPC address of the model server.")
@@ -38,7 +39,9 @@ def main(_argv):  # cli.run refuses positional arguments
                               FLAGS.concurrency, FLAGS.overwrite, version=FLAGS.model_version,
                               timeout_seconds=FLAGS.timeout_seconds, retries=FLAGS.retries)
     except grpc.RpcError as error:
-        raise SystemExit(f"{FLAGS.server} answered {error.code().name}: {error.details()}")
+        # UNAVAILABLE: nothing answered (gRPC's details say why, e.g. connection refused).
+        raise UserError(f"--server={FLAGS.server}: {error.code().name}: "
+                        f"{error.details()}") from None
     print(f"Wrote {len(written)} translation(s) to {FLAGS.output}")
 
 

@@ -66,6 +66,20 @@ class RunTest(tf.test.TestCase):
                                                 r"words \(--helpshort lists the flags\)$")
         main.assert_not_called()
 
+    def test_a_flagfile_line_without_dashes_names_its_flagfile(self):
+        inner = os.path.join(self.get_temp_dir(), "inner.cfg")
+        with open(inner, "w") as f:
+            f.write("ndf=8\n")
+        outer = os.path.join(self.get_temp_dir(), "outer.cfg")
+        with open(outer, "w") as f:
+            f.write(f"--flagfile={inner}\n")
+        main = mock.Mock()
+        with self.assertRaises(SystemExit) as caught:
+            self.run_main(main, f"--flagfile={outer}")
+        self.assertRegex(caught.exception.code, r"^\S+: error: unexpected arguments: ndf=8 "
+                                                f"\\(ndf=8 is a line of the flagfile {inner}, ")
+        main.assert_not_called()
+
     def test_usage_error_is_one_line_without_the_help_text(self):
         with self.assertRaises(SystemExit) as caught:
             self.run_main(refuse_usage)

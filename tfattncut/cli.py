@@ -42,6 +42,17 @@ def unreachable_nested_flagfile(argv):
     """(flagfile, name) for the first `--flagfile=name` line, in a flagfile that `argv` reads
     directly or through others, whose file does not exist from this folder; else None.
     (A missing flagfile given on the command line itself is left to absl's error.)"""
+    for path, names in _flagfiles(argv):
+        for name in names:
+            if not os.path.isfile(os.path.expanduser(name)):
+                return path, name
+    return None
+
+
+def _flagfiles(argv):
+    """Yields (flagfile, the names of its `--flagfile=` lines) for each flagfile that `argv`
+    reads, directly or through others, in the order absl reads them; only those that exist
+    from this folder."""
     pending = [match.group(1) for match in map(_FLAGFILE.match, argv[1:]) if match]
     seen = set()
     while pending:
@@ -49,11 +60,21 @@ def unreachable_nested_flagfile(argv):
         if path in seen or not os.path.isfile(path):
             continue
         seen.add(path)
-        for name in _named_flagfiles(path):
-            if not os.path.isfile(os.path.expanduser(name)):
-                return path, name
-            pending.append(name)
-    return None
+        names = _named_flagfiles(path)
+        yield path, names
+        pending.extend(names)
+
+
+def _unexpected(words, argv):
+    """The usage error for `words` that are not flags, naming the flagfile of the first one
+    when it is a line of one (a forgotten `--` there reads as a stray word)."""
+    message = f"unexpected arguments: {' '.join(words)}"
+    for path, _ in _flagfiles(argv):
+        with open(path) as lines:
+            if any(line.strip() == words[0] for line in lines):
+                return (f"{message} ({words[0]} is a line of the flagfile {path}, where each "
+                        "line is one --flag=value)")
+    return message
 
 
 def _named_flagfiles(path):
@@ -82,7 +103,7 @@ def run(main, flags_parser=app.parse_flags_with_usage):
     def main_with_user_errors(argv):
         try:
             if len(argv) > 1 and flags_parser is app.parse_flags_with_usage:
-                raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+                raise app.UsageError(_unexpected(argv[1:], sys.argv))
             return main(argv)
         except app.UsageError as error:  # absl would print the whole --helpshort first
             sys.exit(f"{_program_name()}: error: {error} (--helpshort lists the flags)")

@@ -45,8 +45,10 @@ class InferCLITest(tf.test.TestCase):
         self.assertEqual(again.stderr.strip().splitlines()[-1],
                          f"launch.infer: error: --output={output}: {output}/frame.png exists; "
                          "pass --overwrite to replace them, or choose another --output")
-        self.assertNotEqual(missing.returncode, 0)
-        self.assertIn("NOT_FOUND: no model named 'nope'", missing.stderr)
+        self.assertEqual(missing.returncode, 1, missing.stderr)
+        self.assertRegex(missing.stderr.strip().splitlines()[-1],
+                         f"^launch.infer: error: --server=127.0.0.1:{server.port}: NOT_FOUND: "
+                         "no model named 'nope'")
 
 
 class InferCLIErrorTest(tf.test.TestCase):
