@@ -39,3 +39,9 @@ class DescribeTest(tf.test.TestCase):
             "total": generator + discriminator + projector,
             "selectors_in_projector": {"select_3": bam(64), "select_4": bam(64)}})
         self.assertEqual(report["parameters"]["total"], 512954)  # the sums above, worked out
+
+    def test_a_mixed_precision_configuration_is_described_as_it_trains(self):
+        # Built under the policy as training builds it: the same weights, counted alike.
+        plain = describe(tiny_config("/unused"))
+        mixed = describe(tiny_config("/unused", mixed_precision="mixed_bfloat16"))
+        self.assertEqual(mixed["parameters"], plain["parameters"])

@@ -1,12 +1,13 @@
 """What a configuration builds: parameter counts and NCE feature shapes (launch.describe)."""
-from tfattncut.methods import METHODS
+from tfattncut.methods import build_method
 
 
 def describe(config):
     """JSON-ready report: each network's parameter count (selectors with weights count in F,
     and are listed), and for methods with a generator of numbered layers the NCE feature
-    shapes [H, W, C] at the configured crop size."""
-    method = METHODS[config.model](config)
+    shapes [H, W, C] at the configured crop size. Built as training builds it (under
+    --mixed_precision's policy)."""
+    method = build_method(config)
     counts = {name: net.count_params() for name, net in method.networks.items()}
     report = {"model": config.model, "crop_size": config.crop_size,
               "parameters": {**counts, "total": sum(counts.values())}}

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfattncut.checkpoints import damage, make_checkpoint, newest_intact
 from tfattncut.config import Config
-from tfattncut.methods import METHODS
+from tfattncut.methods import method_class
 
 MULTIPLE = 4
 # The generator halves the resolution twice and its residual blocks reflect-pad by 1, which
@@ -72,7 +72,7 @@ def load_translator(checkpoint, direction="AtoB"):
         raise FileNotFoundError(f"--checkpoint={checkpoint}: {config_path} is missing; it is "
                                 "written by launch.train and describes the networks")
     config = Config.from_json_file(config_path)
-    translator, trackables = METHODS[config.model].build_translator(config, direction)
+    translator, trackables = method_class(config.model).build_translator(config, direction)
     try:
         make_checkpoint(**trackables).restore(prefix).expect_partial() \
             .assert_existing_objects_matched()

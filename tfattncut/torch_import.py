@@ -23,7 +23,7 @@ from absl import flags, logging
 
 from tfattncut import config as config_lib
 from tfattncut.checkpoints import make_checkpoint
-from tfattncut.methods import METHODS
+from tfattncut.methods import method_class
 from tfattncut.models.generator import GENERATOR_BLOCKS, ResnetBlock, ResnetGenerator
 
 _LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
@@ -262,7 +262,7 @@ def importable_presets(known=None):
         except ValueError:
             continue  # not a training preset (configs/study.cfg configures launch.study)
         if config.model not in fills:
-            translator, _ = METHODS[config.model].build_translator(config, "AtoB")
+            translator, _ = method_class(config.model).build_translator(config, "AtoB")
             fills[config.model] = isinstance(translator, ResnetGenerator)
         if fills[config.model]:
             names.append(os.path.basename(path)[:-len(".cfg")])
@@ -285,7 +285,7 @@ def import_generator(pth_path, preset, out):
                               "choose a new or empty folder")
     config = base.replace(name=os.path.basename(out), checkpoints_dir=os.path.dirname(out),
                           **options)
-    translator, trackables = METHODS[config.model].build_translator(config, "AtoB")
+    translator, trackables = method_class(config.model).build_translator(config, "AtoB")
     if not isinstance(translator, ResnetGenerator):
         presets = importable_presets({config.model: False})
         raise ValueError(f"--preset={preset}: its method, {config.model}, translates with "

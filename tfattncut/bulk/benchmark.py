@@ -24,7 +24,8 @@ from tfattncut.bulk import pipeline
 from tfattncut.bulk.files import Layout
 from tfattncut.checkpoints import make_checkpoint
 from tfattncut.inference import translate
-from tfattncut.methods import METHODS
+from tfattncut.methods import method_class
+from tfattncut.methods.base import PROBE_SHAPE
 from tfattncut.models.generator import GENERATOR_BLOCKS, ResnetBlock, build_generator
 from tfattncut.serving.export import export
 from tfattncut.training.benchmark import count_flops
@@ -40,8 +41,7 @@ def prepare(root, config, height, width, count, seed=0):
     """Writes under ROOT a run of `config`'s untrained translator (run/), its export
     (saved_models/bench/1) and `count` smooth random height x width PNGs (images/); returns
     the translator's GFLOP per image."""
-    translator, trackables = METHODS[config.model].build_translator(config, "AtoB")
-    translator(tf.zeros([1, 8, 8, 3]))
+    translator, trackables = method_class(config.model).build_translator(config, "AtoB")
     run_dir = os.path.join(root, "run")
     make_checkpoint(**trackables).save(os.path.join(run_dir, "checkpoints", "ckpt"))
     with open(os.path.join(run_dir, "config.json"), "w") as f:
@@ -135,7 +135,7 @@ def profile_layers(config, height, width, repeats=2):
     what the whole graph shares across layers (50 s against 40 s at 1052x1914), so each
     kind's share of the time is indicative; its GFLOP/s is what that layer achieves alone."""
     generator = build_generator(config)
-    generator(tf.zeros([1, 64, 64, 3]))
+    generator(tf.zeros(PROBE_SHAPE))
     image = tf.random.uniform([1, height, width, 3], -1, 1, seed=0)
     kinds = {}
 

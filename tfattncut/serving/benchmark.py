@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfattncut.config import Config
-from tfattncut.methods import METHODS
+from tfattncut.methods import method_class
 from tfattncut.serving.client import TranslationClient
 from tfattncut.serving.export import (DEFAULT_SIGNATURE, INPUT, BatchingOptions, save_servable,
                                       warmup_image)
@@ -50,7 +50,7 @@ def run_serving_benchmark(size=256, requests=64, concurrencies=(1, 4, 16), confi
     load during the run (other processes) biases no path.
     """
     config = config or demo_config(size)
-    translator, _ = METHODS[config.model].build_translator(config, "AtoB")
+    translator, _ = method_class(config.model).build_translator(config, "AtoB")
     image = warmup_image(size)[np.newaxis]
     with tempfile.TemporaryDirectory(prefix="serving_benchmark_") as root, \
             contextlib.ExitStack() as stack:
