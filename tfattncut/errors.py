@@ -18,10 +18,6 @@ class InvalidValue(UserError, ValueError):
     """A flag, field or argument whose value cannot work (alone or with the others)."""
 
 
-class MissingPath(UserError, FileNotFoundError):
-    """A file or folder the user named, or that a named one should hold, does not exist."""
-
-
 class ExistingPath(UserError, FileExistsError):
     """Writing would replace a file the user may still need."""
 

@@ -186,8 +186,7 @@ class UnalignedFolders:
     def _view_sizes(self, config):
         """The sorted distinct (H, W) of the training views of both domains."""
         if config.preprocess in transforms.CROPPING_MODES:
-            side = int(transforms.multiple_of_4(config.crop_size))
-            return [(side, side)]
+            return [(config.crop_size, config.crop_size)]  # a multiple of 4 (config.validate)
         sources = set(self._images["a"].shapes + self._images["b"].shapes)
         return sorted({tuple(int(n) for n in transforms.multiple_of_4(
             transforms.resized_size(tf.constant(s), config))) for s in sources})

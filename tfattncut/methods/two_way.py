@@ -75,8 +75,7 @@ class TwoWayGAN(Method):
 
     def __init__(self, config, **kwargs):
         super().__init__(config, **kwargs)
-        side = config.crop_size // 4 * 4
-        shape = [side, side, self.record_channels]
+        shape = [config.crop_size, config.crop_size, self.record_channels]
         self.pool_a = ImagePool(config.pool_size, shape, name="pool_a")
         self.pool_b = ImagePool(config.pool_size, shape, name="pool_b")
 

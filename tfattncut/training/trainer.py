@@ -81,10 +81,7 @@ class Trainer:
         config_lib.check_discriminator_fits(config)  # configs not built from flags
         streams = method_class(config.model).input_streams(config)
         self.data = UnalignedFolders(config, streams=streams)
-        self.steps_per_epoch = self.data.steps_per_epoch(config.batch_size)
-        if self.steps_per_epoch == 0:
-            raise ValueError(f"--batch_size={config.batch_size} is larger than the data set in "
-                             f"{config.dataroot} ({self.data.size_a} A, {self.data.size_b} B)")
+        self.steps_per_epoch = self.data.steps_per_epoch(config.batch_size)  # >= 1
         with self.strategy.scope():
             self.method = build_method(config)
         stacking = self.method.stacks_domains(config)
