@@ -4,9 +4,10 @@ BUILD and the macros it loads (build_defs.bzl) are run by a Starlark interpreter
 (starlark-rust, through starlark-pyo3) whose Bazel functions are stand-ins: glob() lists this
 checkout's files, the py_* rules record the targets they are given. On those targets:
   * every .py file under tfattncut/, launch/ and tests/ (but tests/fixtures/, data) is in the
-    srcs of exactly one py_library or py_binary, and every tests/**/test_*.py is the main of
-    exactly one py_test: a file in a globbed folder is covered by itself, a file in a new
-    folder is not until the folder has its glob;
+    srcs of exactly one py_library or py_binary, and every tests/**/test_*.py is run by
+    exactly one py_test, whose main is tests/bazel_main.py (pytest on the file): a file in a
+    globbed folder is covered by itself, a file in a new folder is not until the folder has
+    its glob;
   * a py_test is tagged "slow" exactly when its module sets `pytestmark = pytest.mark.slow`;
   * deps are py_library targets or requirement()s of known PyPI names, and data entries are
     files or targets that exist;
@@ -69,7 +70,9 @@ KNOWN_REQUIREMENTS = (set(IMPORT_TO_REQUIREMENT.values())
 DYNAMIC_IMPORTS = ("import_module", "find_spec", "__import__")
 
 # group: the BUILD statement that gave the target its deps (":name", or a macro call's).
-Target = collections.namedtuple("Target", "kind name srcs deps data tags main group")
+Target = collections.namedtuple("Target", "kind name srcs deps data tags main args group")
+# What every py_test runs: pytest on the test file given as its one argument.
+PYTEST_MAIN = "tests/bazel_main.py"
 
 
 def _module_name(path):
@@ -141,11 +144,13 @@ class Checkout:
         return sorted(found - set(self._glob(exclude) if exclude else ()))
 
     def _rule(self, kind):
-        def record(name, srcs, deps=(), data=(), main=None, tags=(), size=None, testonly=False):
+        def record(name, srcs, deps=(), data=(), main=None, args=(), tags=(), size=None,
+                   testonly=False):
             if name in self.targets:
                 raise ValueError(f"target {name!r} is defined twice")
             self.targets[name] = Target(kind, name, list(srcs), list(deps), list(data),
-                                        list(tags), main, self._group or f":{name}")
+                                        list(tags), main, list(args),
+                                        self._group or f":{name}")
         return record
 
     def of_kind(self, kind):
@@ -249,24 +254,33 @@ class Checkout:
 
     def coverage_problems(self):
         holders, problems = self.holders(), []
-        mains = collections.Counter(t.main for t in self.of_kind("py_test"))
+        tests = self.of_kind("py_test")
+        runs = collections.Counter(t.args[0] for t in tests if t.args)
         for path in self.files():
             if len(holders.get(path, ())) != 1:
                 problems.append(f"{path} is in the srcs of {len(holders.get(path, ()))} "
                                 f"py_library/py_binary targets {holders.get(path, [])}, not "
                                 f"one: a new folder needs its glob in BUILD")
-            if os.path.basename(path).startswith("test_") and mains[path] != 1:
-                problems.append(f"{path} is the main of {mains[path]} py_test targets, not one: "
+            if os.path.basename(path).startswith("test_") and runs[path] != 1:
+                problems.append(f"{path} is run by {runs[path]} py_test targets, not one: "
                                 f"put its folder in a py_test_folder() in BUILD")
-        for test in self.of_kind("py_test"):
-            marked = any(ast.unparse(node) == SLOW_MARK for node in self._parse(test.main).body)
+        for test in tests:
+            # A test file as its own main would define its classes and run no test.
+            if test.main != PYTEST_MAIN or len(test.args) != 1 or test.srcs != [
+                    test.args[0], PYTEST_MAIN]:
+                problems.append(f":{test.name} must run pytest on its one test file: srcs "
+                                f"[FILE, {PYTEST_MAIN}], main {PYTEST_MAIN}, args [FILE]; it "
+                                f"has srcs {test.srcs}, main {test.main}, args {test.args}")
+                continue
+            marked = any(ast.unparse(node) == SLOW_MARK
+                         for node in self._parse(test.args[0]).body)
             if ("slow" in test.tags) != marked:
-                problems.append(f"{test.main}: tagged slow in BUILD: {'slow' in test.tags}; sets "
-                                f"`{SLOW_MARK}`: {marked} (SLOW_TESTS in {MACROS} lists the "
+                problems.append(f"{test.args[0]}: tagged slow in BUILD: {'slow' in test.tags}; "
+                                f"sets `{SLOW_MARK}`: {marked} (SLOW_TESTS in {MACROS} lists the "
                                 f"slow ones)")
         for listed in ("SLOW_TESTS", "LONG_TESTS"):
             problems += [f"{MACROS}: {listed} names {path}, which is no test file"
-                         for path in self.macros[listed] if not mains[path]]
+                         for path in self.macros[listed] if not runs[path]]
         return problems
 
     def reference_problems(self):
@@ -382,8 +396,9 @@ class BuildTest(tf.test.TestCase):
         # A few fixed points of the description, so that an evaluation that records nothing
         # (or everything twice) cannot pass the checks above.
         targets = self.checkout.targets
-        self.assertEqual(targets["tests_selection_test_qsattn"].main,
-                         "tests/selection/test_qsattn.py")
+        self.assertEqual((targets["tests_selection_test_qsattn"].main,
+                          targets["tests_selection_test_qsattn"].args),
+                         (PYTEST_MAIN, ["tests/selection/test_qsattn.py"]))
         self.assertEqual(targets["launch_train"].srcs, ["launch/train.py"])
         self.assertIn("tfattncut/selection/qsattn.py", targets["tfattncut_selection"].srcs)
         self.assertIn("slow", targets["tests_launch_test_train"].tags)
@@ -422,7 +437,7 @@ class ChecksCatchTest(tf.test.TestCase):
         problems = "\n".join(self.copy({"tfattncut/tracking/__init__.py": "",
                                         "tests/tracking/test_kalman.py": "import numpy\n"}))
         self.assertIn("tfattncut/tracking/__init__.py is in the srcs of 0", problems)
-        self.assertIn("tests/tracking/test_kalman.py is the main of 0 py_test", problems)
+        self.assertIn("tests/tracking/test_kalman.py is run by 0 py_test", problems)
 
     def test_an_import_outside_the_deps_is_reported(self):
         problems = self.copy({"tfattncut/metrics/leak.py": "from tfattncut.serving import rest\n"})
@@ -440,6 +455,11 @@ class ChecksCatchTest(tf.test.TestCase):
         self.assertIn(f"tests/metrics/test_long.py: tagged slow in BUILD: False; sets "
                       f"`{SLOW_MARK}`: True (SLOW_TESTS in {MACROS} lists the slow ones)", problems)
 
-
-if __name__ == "__main__":
-    tf.test.main()
+    def test_a_test_file_as_its_own_main_is_reported(self):
+        with open(os.path.join(ROOT, MACROS)) as f:
+            macros = f.read()
+        own_main = macros.replace("main = PYTEST_MAIN,", "main = src,")
+        self.assertNotEqual(own_main, macros)
+        problems = "\n".join(self.copy({MACROS: own_main}))
+        self.assertIn(":tests_selection_test_qsattn must run pytest on its one test file",
+                      problems)

@@ -306,7 +306,3 @@ class DocsChecksCatchProblemsTest(tf.test.TestCase):
     def test_readme_without_headline_markers(self):
         self.write(README, read(self.root, README).replace(HEADLINE_END + "\n", ""))
         self.assertOneProblem("times; launch.study --readme rewrites")
-
-
-if __name__ == "__main__":
-    tf.test.main()

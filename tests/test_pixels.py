@@ -22,7 +22,3 @@ class PixelsTest(tf.test.TestCase):
         # Halving and adding 1 are exact in float32 here.
         self.assertAllEqual(pixels.to_unit_range(tf.constant([-1.0, 0.0, 1.0, 3.0])),
                             [0.0, 0.5, 1.0, 2.0])
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -77,7 +77,3 @@ class ProgressTest(tf.test.TestCase):
 
     def test_format_duration(self):
         self.assertEqual(progress_lib.format_duration(3725.4), "1:02:05")
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -73,10 +73,6 @@ class TranslateImagesTest(tf.test.TestCase):
         self.assertEqual(message.count("\n"), 4)
 
 
-if __name__ == "__main__":
-    tf.test.main()
-
-
 class LabelPathsTest(tf.test.TestCase):
 
     def test_each_image_gets_the_label_map_with_its_stem(self):

@@ -111,7 +111,3 @@ class LayerProfileTest(tf.test.TestCase):
                       "100.0 | 50 |", table)
         self.assertIn("| ReLU, 64->64 channels, 1052x1916 in | 2 | 1.00 | 25.0 | 0.0 | - | - |",
                       table)
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -65,7 +65,3 @@ class WritingTest(tf.test.TestCase):
         removed = files.remove_temporaries([folder, os.path.join(folder, "missing")])
         self.assertEqual(removed, sorted(temporaries))
         self.assertEqual([os.path.exists(p) for p in temporaries + kept], [False] * 2 + [True] * 3)
-
-
-if __name__ == "__main__":
-    tf.test.main()

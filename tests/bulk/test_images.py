@@ -44,7 +44,3 @@ class EncodeTest(tf.test.TestCase):
         self.assertLess(len(low), len(high))
         with self.assertRaisesRegex(ValueError, "--format='webp'"):
             images.encode(pixels, "webp")
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -111,7 +111,3 @@ class SavedModelHandlerTest(tf.test.TestCase):
         self.assertFalse(model_handler.SavedModelHandler("m").share_model_across_processes())
         self.assertTrue(model_handler.SavedModelHandler(
             "m", share_across_processes=True).share_model_across_processes())
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -29,7 +29,3 @@ class LabelsTest(tf.test.TestCase):
         Image.fromarray(np.zeros([2, 2, 3], np.uint8)).save(rgb)
         with self.assertRaisesRegex(ValueError, "rgb.png has mode RGB.*single-channel"):
             labels.read_train_ids(rgb)
-
-
-if __name__ == "__main__":
-    tf.test.main()

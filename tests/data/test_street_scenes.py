@@ -29,7 +29,3 @@ class StreetScenesTest(tf.test.TestCase):
         self.assertAllEqual(np.asarray(first.image), np.asarray(again.image))
         self.assertEqual(first.keys, again.keys)
         self.assertNotAllEqual(street_scenes.label_map(first), street_scenes.label_map(other))
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -25,7 +25,3 @@ class StreetStylesTest(tf.test.TestCase):
         self.assertBetween(quality, 75, 90)
         sky = self.keys == self.scene.keys[("sky", 0, 0)]
         self.assertGreater(len(np.unique(image[sky], axis=0)), 1)
-
-
-if __name__ == "__main__":
-    tf.test.main()

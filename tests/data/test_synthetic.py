@@ -240,7 +240,3 @@ class SyntheticDatasetTest(tf.test.TestCase):
         with self.assertRaisesRegex(ValueError, r"size must be an integer >= 64.*got 32"):
             synthetic.render_example("train", "A", 0, size=32)
         self.assertFalse(os.path.exists(out))
-
-
-if __name__ == "__main__":
-    tf.test.main()

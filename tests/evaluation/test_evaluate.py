@@ -126,7 +126,9 @@ class EvaluateTest(tf.test.TestCase):
         for path in image_files.list_images(self.test_a)[:2]:
             expected = pixels.to_uint8(translate(generator, image_files.load_image(path)[None])[0])
             written = np.asarray(Image.open(os.path.join(translated, os.path.basename(path))))
-            self.assertAllEqual(written, expected)
+            # The files come from a tf.function, `expected` from eager calls: other fused
+            # kernels, so a value at a rounding boundary may land one level off.
+            self.assertAllClose(written.astype(np.int16), np.int16(expected), rtol=0, atol=1)
         logged = _scalar_events(logdir)
         self.assertAllClose(logged["eval/fid"], report["metrics"]["fid"])
         self.assertAllClose(logged["eval/kid"], report["metrics"]["kid"])

@@ -40,7 +40,3 @@ class ImagesTest(tf.test.TestCase):
         expected = transforms.test_transform(image_files.load_image(odd),
                                               translation.resize_options(16))
         self.assertAllClose(batch[1], expected)
-
-
-if __name__ == "__main__":
-    tf.test.main()

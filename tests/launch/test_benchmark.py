@@ -3,7 +3,10 @@ import os
 import subprocess
 import sys
 
+import pytest
 import tensorflow as tf
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -42,7 +45,3 @@ class BenchmarkCLITest(tf.test.TestCase):
         table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
         self.assertLen(table, 2)  # the header and the random row
         self.assertStartsWith(table[1], "| random | cut | random | 32 | 1 | 1 |")
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -6,7 +6,10 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 import tensorflow as tf
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -55,7 +58,3 @@ class BulkTranslateCLITest(tf.test.TestCase):
                          f"output folder {root}/frames (or its _labels twin), and a job never "
                          f"translates its own outputs: choose an --output outside {root}/frames/")
         self.assertEqual(os.listdir(os.path.join(root, "frames")), ["a.png"])
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -4,9 +4,12 @@ import subprocess
 import sys
 import tempfile
 
+import pytest
 import tensorflow as tf
 
 from tests.evaluation.fake_runs import write_run
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -8,10 +8,13 @@ import sys
 import tempfile
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.evaluation import segmentation_data
 from tests.testdata import write_png
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

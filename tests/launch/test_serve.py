@@ -122,9 +122,13 @@ class ServeCLITest(tf.test.TestCase):
         self.assertEqual(response.model_spec.version.value, 1)
         want = tf.saved_model.load(export.path).signatures["serving_default"](
             images=tf.constant(pixels))["translated"].numpy()
-        # The server runs the same SavedModel on the same machine: identical uint8 pixels.
-        self.assertAllEqual(tf.make_ndarray(response.outputs["translated"]), want)
-        self.assertAllEqual(np.array(rest_reply["predictions"], np.uint8), want)
+        # The same SavedModel on the same machine, but the batcher ran both requests as one
+        # batch of 2 and `want` is a batch of 1: other batch shapes may pick other oneDNN
+        # kernels, so a value at a rounding boundary may land one level off.
+        want = want.astype(np.int16)
+        self.assertAllClose(tf.make_ndarray(response.outputs["translated"]).astype(np.int16),
+                            want, rtol=0, atol=1)
+        self.assertAllClose(np.array(rest_reply["predictions"], np.int16), want, rtol=0, atol=1)
 
 
     def test_sigterm_stops_it_within_the_grace_period_whatever_its_threads_wait_for(self):

@@ -6,6 +6,7 @@ import sys
 import tempfile
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
@@ -14,6 +15,8 @@ from tfattncut.data import image_files
 from tfattncut.pixels import to_uint8
 from tfattncut.translation import translate_files
 from tfattncut.inference import translate
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

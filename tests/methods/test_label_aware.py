@@ -124,6 +124,7 @@ class SemanticConsistencyTest(tf.test.TestCase):
         self.assertNotIn("segmenter", method.networks)
         changed = [not np.array_equal(v.numpy(), old)
                    for v, old in zip(method.generator.trainable_variables, before)]
+        self.assertNotEmpty(changed)
         self.assertAllEqual(changed, [True] * len(changed))
 
     def test_prepare_trains_s_a_once_and_a_resumed_run_reloads_it(self):
@@ -178,6 +179,7 @@ class AdaptiveSegmenterTest(tf.test.TestCase):
         self.assertIn("S_fake", values)
         changed = [not np.array_equal(v.numpy(), old)
                    for v, old in zip(method.segmenter.trainable_variables, before)]
+        self.assertNotEmpty(changed)
         self.assertAllEqual(changed, [True] * len(changed))
         self.assertEqual(int(method.optimizer_s.iterations), 1)
 
@@ -218,7 +220,3 @@ class LabelAwareNegativesTest(tf.test.TestCase):
         unlabelled, plain = self._nce(np.full([1, 64, 64], 255))
         self.assertAllEqual(unlabelled, plain)  # nothing masked: the same ops, exactly
         self.assertGreater(float(plain), 1.0)
-
-
-if __name__ == "__main__":
-    tf.test.main()

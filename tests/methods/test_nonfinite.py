@@ -44,9 +44,11 @@ class TorchAdamSkipTest(tf.test.TestCase):
             self.assertAllEqual(variables[0], [1.0, 2.0])
             self.assertAllEqual(variables[1], 3.0)
             self.assertEqual(int(optimizer.iterations), 0)
-            for slot in optimizer.variables:
-                if slot.dtype == "float32" and slot.name != "learning_rate":
-                    self.assertAllEqual(slot, tf.zeros_like(slot), msg=slot.name)
+            moments = [slot for slot in optimizer.variables
+                       if slot.dtype == "float32" and slot.name != "learning_rate"]
+            self.assertLen(moments, 4)  # m and v of each variable
+            for slot in moments:
+                self.assertAllEqual(slot, tf.zeros_like(slot), msg=slot.name)
 
     def test_finite_gradients_update(self):
         variables, optimizer, skipped = self._apply([tf.constant([0.5, -0.5]), tf.constant(1.0)])

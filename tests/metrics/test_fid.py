@@ -47,7 +47,3 @@ class FIDTest(tf.test.TestCase, parameterized.TestCase):
         expected = np.sum((mean_a - mean_b) ** 2) + np.sum((np.sqrt(var_a) - np.sqrt(var_b)) ** 2)
         value = fid.frechet_distance(mean_a, np.diag(var_a), mean_b, np.diag(var_b))
         self.assertAllClose(value, expected, rtol=1e-12, atol=1e-12)
-
-
-if __name__ == "__main__":
-    tf.test.main()

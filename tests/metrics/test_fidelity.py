@@ -65,7 +65,3 @@ class FidelityTest(tf.test.TestCase):
     def test_identical_images_have_ssim_one(self):
         # Numerator and denominator are the same terms rounded in other orders: 1e-4.
         self.assertAllClose(fidelity.ssim(self.targets, self.targets), np.ones(3), atol=1e-4)
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -180,10 +180,6 @@ class RandomAndErrorsTest(tf.test.TestCase):
                 inception.load_backbone(spec)
 
 
-if __name__ == "__main__":
-    tf.test.main()
-
-
 class SegmenterBackboneTest(tf.test.TestCase):
     """`segmenter:PATH`: the exported segmenter's pooled features, at the images' own size."""
 

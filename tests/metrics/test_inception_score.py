@@ -44,7 +44,3 @@ class InceptionScoreTest(tf.test.TestCase):
     def test_fewer_images_than_splits_are_refused(self):
         with self.assertRaisesRegex(ValueError, "at least 10 images"):
             inception_score.inception_score(np.zeros([4, 3], np.float32))
-
-
-if __name__ == "__main__":
-    tf.test.main()

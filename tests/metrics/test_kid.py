@@ -56,7 +56,3 @@ class KIDTest(tf.test.TestCase):
     def test_too_few_rows_are_refused(self):
         with self.assertRaisesRegex(ValueError, "at least 2"):
             kid.kid(np.zeros([1, 3], np.float32), np.zeros([5, 3], np.float32))
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -56,7 +56,3 @@ class SegmentationTest(tf.test.TestCase):
             segmentation.confusion_matrix(np.array([[7, 0]]), np.array([[0, 0]]), num_classes=3)
         with self.assertRaisesRegex(ValueError, "prediction value 3"):
             segmentation.confusion_matrix(np.array([[1, 0]]), np.array([[3, 0]]), num_classes=3)
-
-
-if __name__ == "__main__":
-    tf.test.main()

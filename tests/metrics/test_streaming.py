@@ -58,7 +58,3 @@ class CollectTest(tf.test.TestCase):
     def test_empty_set_is_refused(self):
         with self.assertRaisesRegex(ValueError, "empty"):
             streaming.collect(_fake_backbone, [])
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -135,7 +135,10 @@ class PyramidTest(tf.test.TestCase):
 
     def test_matches_scipy_mirror_convolution(self):
         images = _images(0, 2, size=64)
-        for got, expected in zip(swd.laplacian_pyramid(images, 3), _numpy_pyramid(images, 3)):
+        pyramid, expected_pyramid = swd.laplacian_pyramid(images, 3), _numpy_pyramid(images, 3)
+        self.assertLen(pyramid, 3)
+        self.assertLen(expected_pyramid, 3)
+        for got, expected in zip(pyramid, expected_pyramid):
             # float32 convolutions against float64 SciPy, on values of O(1).
             self.assertAllClose(got, expected, rtol=1e-4, atol=1e-4)
 
@@ -246,7 +249,3 @@ class SWDTest(tf.test.TestCase):
             swd.swd([np.zeros([1, 8, 8, 3], np.float32)], [np.zeros([1, 8, 8, 3])])
         with self.assertRaisesRegex(ValueError, "pyramids differ"):
             swd.swd([_images(0, 1, size=32)], [_images(0, 1, size=64)])
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -82,10 +82,9 @@ class TFGANReferenceTest(tf.test.TestCase):
         # is compared.
         images = np.random.default_rng(2).uniform(0, 255, size=(2, 32, 32, 3)).astype(np.float32)
         expected = self.sliced_wasserstein.laplacian_pyramid(tf.constant(images), 2)
-        for got, want in zip(swd.laplacian_pyramid(images, 2), expected):
+        pyramid = swd.laplacian_pyramid(images, 2)
+        self.assertLen(pyramid, 2)
+        self.assertLen(expected, 2)
+        for got, want in zip(pyramid, expected):
             # Two float32 convolutions in other orders: 1e-4 of the 0-255 range.
             self.assertAllClose(got, want, rtol=1e-4, atol=2.5e-2)
-
-
-if __name__ == "__main__":
-    tf.test.main()

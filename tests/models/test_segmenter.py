@@ -52,7 +52,3 @@ class SegmenterTest(tf.test.TestCase):
             load_segmenter(path)
         with self.assertRaisesRegex(FileNotFoundError, "^--sem_segmenter=.*not a SavedModel"):
             load_segmenter(self.get_temp_dir(), "--sem_segmenter")
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -269,7 +269,3 @@ class AttentionModuleTest(tf.test.TestCase, parameterized.TestCase):
     def test_too_few_channels_is_an_actionable_error(self, cls):
         with self.assertRaisesRegex(ValueError, "has 3. Leave it out of --qs_layers"):
             cls(P, 3)
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -36,7 +36,3 @@ class MostSignificantTest(tf.test.TestCase, parameterized.TestCase):
         expected = np.stack([values[0, [5, 0]], values[1, [2, 2]]])
         self.assertAllEqual(gather_positions(tf.constant(values), tf.constant(indices)),
                             expected)
-
-
-if __name__ == "__main__":
-    tf.test.main()

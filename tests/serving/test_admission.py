@@ -108,7 +108,3 @@ class MemoryBudgetTest(tf.test.TestCase):
     def test_a_budget_must_be_positive(self):
         with self.assertRaisesRegex(ValueError, "--max_inflight_memory_mb must be positive"):
             admission.MemoryBudget(0)
-
-
-if __name__ == "__main__":
-    tf.test.main()

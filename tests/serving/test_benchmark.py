@@ -1,8 +1,11 @@
 """tfattncut.serving.benchmark at a toy size: one row per path and concurrency."""
+import pytest
 import tensorflow as tf
 
 from tests.testdata import tiny_config
 from tfattncut.serving import benchmark
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 
 class BenchmarkTest(tf.test.TestCase):

@@ -4,6 +4,7 @@ import tempfile
 
 import grpc
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
@@ -11,6 +12,8 @@ from tests.serving.servingdata import export_tiny_model
 from tfattncut.serving import client as client_lib
 from tfattncut.serving.server import ModelServer
 from tfattncut.translation import UnreadableImages
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 
 class _RpcError(grpc.RpcError):

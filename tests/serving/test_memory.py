@@ -35,7 +35,3 @@ class MemoryTest(tf.test.TestCase):
         growth = memory.peak_growth_bytes(lambda: tf.reduce_sum(tf.ones([MIB])).numpy())
         self.assertLess(growth, 64 * MIB)
         self.assertLen(held, 2)
-
-
-if __name__ == "__main__":
-    tf.test.main()

@@ -143,7 +143,3 @@ class AbandonedRequestTest(tf.test.TestCase):
         run_arrays(servable, "serving_default", pixels, Call.within(60))
         self.assertEqual(servable.batch_sizes()["serving_default"], collections.Counter({1: 1}))
         servable.close()
-
-
-if __name__ == "__main__":
-    tf.test.main()

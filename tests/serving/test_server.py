@@ -582,8 +582,12 @@ class BatchingTest(tf.test.TestCase):
             with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
                 responses = list(pool.map(call, calls))
         for (_, pixels), response in zip(calls[:8], responses[:8]):
-            self.assertAllEqual(tf.make_ndarray(response.outputs[OUTPUT]),
-                                local["serving_default"](images=tf.constant(pixels))[OUTPUT])
+            # Batched on the server, one by one here: other batch shapes may pick other
+            # oneDNN kernels, so a value at a rounding boundary may land one level off.
+            self.assertAllClose(
+                tf.make_ndarray(response.outputs[OUTPUT]).astype(np.int16),
+                local["serving_default"](images=tf.constant(pixels))[OUTPUT].numpy().astype(
+                    np.int16), rtol=0, atol=1)
         self.assertEqual(responses[8].code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIsInstance(responses[9], predict_pb2.PredictResponse)
         batches = sizes["serving_default"] - collections.Counter(warmup)

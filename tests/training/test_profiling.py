@@ -5,12 +5,15 @@ import re
 import tempfile
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tests.testdata import tiny_config, write_unaligned_folders
 from tfattncut import config as config_lib
 from tfattncut.training import profiling
 from tfattncut.training.trainer import Trainer
+
+pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
 
 class ProfilingTest(tf.test.TestCase):

@@ -164,6 +164,8 @@ class TrainerTest(tf.test.TestCase):
                           for k, opt in trainer.method.optimizers.items()})
             weights.append(state)
         for name in weights[0]:
+            self.assertLen(weights[1][name], len(weights[0][name]), msg=name)
+            self.assertNotEmpty(weights[0][name], msg=name)
             for single, mirrored in zip(weights[0][name], weights[1][name]):
                 if name.startswith("optimizer"):
                     self.assertAllClose(mirrored, single, rtol=1e-3,
