@@ -43,8 +43,8 @@ flags.DEFINE_string("output", None, "Folder for the translations (same relative 
 flags.DEFINE_string("labels", None, "Optional folder of label maps mirroring the inputs' "
                     "relative paths and stems; copied to OUTPUT_labels/.")
 flags.DEFINE_enum("format", "png", images.FORMATS, "Output format.")
-flags.DEFINE_integer("quality", 95, "--format=jpg: JPEG quality.", lower_bound=1,
-                     upper_bound=100)
+flags.DEFINE_integer("quality", images.DEFAULT_QUALITY, "--format=jpg: JPEG quality.",
+                     lower_bound=1, upper_bound=100)
 flags.DEFINE_integer("max_image_pixels", image_header.DEFAULT_MAX_IMAGE_PIXELS,
                      "Inputs whose header declares more pixels are refused (as the server's "
                      "flag).", lower_bound=1, upper_bound=image_header.MAX_PIXELS_LIMIT)

@@ -9,6 +9,7 @@ from absl import flags
 
 from tfattncut import cli
 from tfattncut.evaluation import evaluate, reports
+from tfattncut.evaluation import images as image_sets
 
 flags.DEFINE_string("real", None, "Folder of real target-domain images (FID, KID, SWD).")
 flags.DEFINE_string("fake", None, "Folder of translated images.")
@@ -27,7 +28,7 @@ flags.DEFINE_string("labels", None, "Label maps (Cityscapes label ids) of the so
                     "same stems as --fake; default with --checkpoint: the source's test labels.")
 flags.DEFINE_integer("image_size", None, "Resize every image to this square size (default: "
                      "keep sizes; each folder's images must then share one).", lower_bound=1)
-flags.DEFINE_integer("batch_size", 16, "Images per batch.", lower_bound=1)
+flags.DEFINE_integer("batch_size", image_sets.BATCH_SIZE, "Images per batch.", lower_bound=1)
 flags.DEFINE_string("output", None, "JSON report path (default with --checkpoint: "
                     "RUN/eval/evaluate.json).")
 flags.DEFINE_string("logdir", None, "Also write the metrics as TensorBoard scalars here.")

@@ -9,16 +9,16 @@ trains the scorers, once per study (commit them); `--verify=NAME,...` scores tra
 again and says whether their score files are reproduced. A SIGTERM saves the running run's
 checkpoint and exits with status 75; rerun to continue.
 """
+import os
 import sys
 import time
 
 from absl import flags, logging
 
 from tfattncut import cli, process_settings
-from tfattncut.study import plan, runner, scorers, scores
+from tfattncut.study import plan, report, runner, scorers, scores
 from tfattncut.study.data import DataSpec, StudyData
 from tfattncut.study.page import HEADLINE_END, HEADLINE_START
-from tfattncut.study.report import write_report
 from tfattncut.training.trainer import EXIT_PREEMPTED, Preempted
 
 _DEFAULT, _DATA = plan.StudySettings(), DataSpec()
@@ -112,8 +112,9 @@ def main(_argv):  # cli.run refuses positional arguments
         except Preempted as stop:
             print(f"\n{stop}. Run the same command again to continue the study.")
             sys.exit(EXIT_PREEMPTED)
-    write_report(settings, fixed, data, FLAGS.merge)
-    print(f"\nReport: {settings.study_dir}/report.md ({(time.time() - start) / 60:.1f} min)")
+    report.write_report(settings, fixed, data, FLAGS.merge)
+    print(f"\nReport: {os.path.join(settings.study_dir, report.REPORT_MD)} "
+          f"({(time.time() - start) / 60:.1f} min)")
 
 
 def _verify(study, names):

@@ -16,6 +16,7 @@ from tfattncut.inference import MIN_SIDE
 from tfattncut.serving import image_header
 
 FORMATS = ("png", "jpg")
+DEFAULT_QUALITY = 95  # --format=jpg's JPEG quality
 
 
 class Unusable(ValueError):
@@ -47,7 +48,7 @@ def decode(contents, max_image_pixels):
     return pixels
 
 
-def encode(pixels, image_format="png", quality=95):
+def encode(pixels, image_format="png", quality=DEFAULT_QUALITY):
     """uint8 [H, W, 3] -> PNG bytes (as the server's and launch.translate's), or JPEG bytes
     of the given quality (1-100)."""
     if image_format == "png":

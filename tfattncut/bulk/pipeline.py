@@ -185,7 +185,7 @@ def _count_failed(failure):
     return failure
 
 
-def build(pipeline, model_path, layout, image_format="png", quality=95,
+def build(pipeline, model_path, layout, image_format="png", quality=images.DEFAULT_QUALITY,
           max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, max_batch_pixels=DEFAULT_MAX_BATCH_PIXELS,
           share_model=False):
     """Adds the bulk translation of `layout` with the SavedModel at `model_path` to a

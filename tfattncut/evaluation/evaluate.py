@@ -16,7 +16,7 @@ import numpy as np
 from tfattncut import inference, output_folders, translation
 from tfattncut.data.image_files import list_images, match_by_stem
 from tfattncut.errors import InvalidValue
-from tfattncut.evaluation import images as image_files
+from tfattncut.evaluation import images as image_sets
 from tfattncut.evaluation import segmenter as segmenter_lib
 from tfattncut.evaluation.reports import (EVAL_FOLDER, backbone_info, check_report_path,
                                          log_to_tensorboard, write_json)
@@ -136,8 +136,8 @@ def compute_metrics(metrics, fake, real=None, paired=None, backbone=None, seed=0
 
 
 def _progress(batches, what):
-    size = len(batches) if isinstance(batches, image_files.ImageSet) else None
-    return image_files.with_progress(batches, size, what)
+    size = len(batches) if isinstance(batches, image_sets.ImageSet) else None
+    return image_sets.with_progress(batches, size, what)
 
 
 def _paired_scores(metrics, fake, paired):
@@ -161,8 +161,8 @@ def _paired_scores(metrics, fake, paired):
 
 
 def evaluate_folders(fake, real=None, paired=None, metrics=None, backbone=None,
-                     image_size=None, batch_size=16, seed=0, fake_paths=None,
-                     segmentation=None):
+                     image_size=None, batch_size=image_sets.BATCH_SIZE, seed=0,
+                     fake_paths=None, segmentation=None):
     """The report of the chosen metrics between image folders.
 
     fake: folder of translations; real: folder of real target-domain images; paired: folder
@@ -178,9 +178,9 @@ def evaluate_folders(fake, real=None, paired=None, metrics=None, backbone=None,
                else default_metrics(real is not None, paired is not None))
     backbone, spec = (resolve_backbone(backbone) if set(metrics) & set(INCEPTION_METRICS)
                       else (None, None))
-    fake_set = image_files.ImageSet(
+    fake_set = image_sets.ImageSet(
         list_images(fake) if fake_paths is None else fake_paths, batch_size, image_size)
-    real_set = image_files.ImageSet.from_folder(real, batch_size, image_size) if real else None
+    real_set = image_sets.ImageSet.from_folder(real, batch_size, image_size) if real else None
     # Before the Inception pass, which would fail only at its end without naming the set.
     covariances = [m.upper() for m in ("fid", "kid") if m in metrics]
     for flag, folder, images in (("--fake", fake, fake_set), ("--real", real, real_set)):
@@ -189,7 +189,7 @@ def evaluate_folders(fake, real=None, paired=None, metrics=None, backbone=None,
                              f"images per set; it has {len(images)}")
     paired_set = None
     if paired:
-        paired_set = image_files.ImageSet(
+        paired_set = image_sets.ImageSet(
             match_by_stem(fake_set.paths, paired, "--paired"), batch_size, image_size)
     values = compute_metrics(metrics, fake_set, real_set, paired_set, backbone, seed)
     report = {
@@ -237,7 +237,8 @@ def test_split_folders(dataroot, direction):
 
 def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
                         backbone=None, crop_size=None, output_dir=None, epoch=None,
-                        batch_size=16, seed=0, real=None, paired=None, segmentation=None):
+                        batch_size=image_sets.BATCH_SIZE, seed=0, real=None, paired=None,
+                        segmentation=None):
     """Report of a translator on a data set's test split (e.g. every N epochs of training).
 
     Translates the source domain's test images (testA for AtoB, testB for BtoA), resized to
@@ -280,8 +281,8 @@ def evaluate_translator(translator, dataroot, direction="AtoB", metrics=None,
 
 
 def run(fake=None, real=None, paired=None, metrics=None, inception_spec=None, checkpoint=None,
-        dataroot=None, segmenter=None, labels=None, image_size=None, batch_size=16,
-        output=None, logdir=None):
+        dataroot=None, segmenter=None, labels=None, image_size=None,
+        batch_size=image_sets.BATCH_SIZE, output=None, logdir=None):
     """What `launch.evaluate` does: with `checkpoint` and `dataroot`, first translates the
     source test split into OUTPUT_translated/ (next to the JSON; never over an input) and
     takes real, paired and labels from the data set unless given; then evaluates, adds the

@@ -13,6 +13,9 @@ from tfattncut.data import image_files
 from tfattncut.progress import Progress
 from tfattncut.translation import load, resize_options
 
+# Images per batch of an evaluation (Inception features, segmenter scores).
+BATCH_SIZE = 16
+
 
 class ImageSet:
     """Images of some files as batches [B, H, W, 3] float32 in [-1, 1], in file order.
@@ -21,7 +24,7 @@ class ImageSet:
       to resize every image to N x N (bicubic, antialiased: `transforms.test_transform`).
     """
 
-    def __init__(self, paths, batch_size=16, image_size=None):
+    def __init__(self, paths, batch_size=BATCH_SIZE, image_size=None):
         if not paths:
             raise ValueError("An image set needs at least one image file; got none.")
         self.paths = list(paths)
@@ -29,7 +32,7 @@ class ImageSet:
         self._options = resize_options(image_size)
 
     @classmethod
-    def from_folder(cls, folder, batch_size=16, image_size=None):
+    def from_folder(cls, folder, batch_size=BATCH_SIZE, image_size=None):
         return cls(image_files.list_images(folder), batch_size, image_size)
 
     def __len__(self):

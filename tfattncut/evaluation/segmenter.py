@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tfattncut.data.image_files import decode_image, match_by_stem
 from tfattncut.data.labels import TRAIN_CLASSES, read_train_ids
-from tfattncut.evaluation import images as image_files
+from tfattncut.evaluation import images as image_sets
 from tfattncut.metrics import segmentation
 # load_segmenter: evaluate.py and the study load their scorers through this module.
 from tfattncut.models.segmenter import (  # noqa: F401
@@ -95,7 +95,7 @@ def score_segmenter(segmenter, image_paths, label_dir, batch_size=8, flag="--lab
     their label maps in `label_dir`, from one confusion matrix over the whole set."""
     label_paths = match_by_stem(image_paths, label_dir, flag)
     accumulator = segmentation.ConfusionAccumulator(NUM_CLASSES)
-    batches = image_files.with_progress(image_files.ImageSet(image_paths, batch_size),
+    batches = image_sets.with_progress(image_sets.ImageSet(image_paths, batch_size),
                                         len(image_paths), "Segmenting")
     for start, batch in zip(range(0, len(image_paths), batch_size), batches):
         predictions = predict(segmenter, batch)

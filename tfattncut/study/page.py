@@ -5,6 +5,10 @@ import textwrap
 from tfattncut.study import plan, scores, statistics
 from tfattncut.study.summary import BY_KEY, COMPARED, GAP_CLOSED, METRICS
 
+# The images of STUDY_DIR the page shows (study.report draws them).
+CHART = "chart.png"
+SAMPLES = "samples.png"
+
 # The README block `--readme` rewrites: everything between these two lines.
 HEADLINE_START = "<!-- study headline: written by launch.study --readme -->"
 HEADLINE_END = "<!-- /study headline -->"
@@ -124,8 +128,7 @@ def _budget(budget):
 
 
 def report(summary, settings, image_dir=""):
-    """The Markdown page; `image_dir` is where chart.png and samples.png are relative to
-    the page."""
+    """The Markdown page; `image_dir` is where CHART and SAMPLES are relative to the page."""
     stages = summary["stages"]
     cost = summary["cost"]
     scorer = summary["scorers"]
@@ -170,9 +173,9 @@ def report(summary, settings, image_dir=""):
               "- the segmenter in the label-aware methods' loss is trained on A inside each "
               "run and never scores; the scorers are trained on B (label mIoU, KID, FID) or "
               "from scratch on each run's translated A (downstream mIoU)",
-              "", f"![downstream mIoU per method]({image_dir}chart.png)", "",
+              "", f"![downstream mIoU per method]({image_dir}{CHART})", "",
               f"![sample grid: testA inputs, each method's first screen seed, real testB]"
-              f"({image_dir}samples.png)"]
+              f"({image_dir}{SAMPLES})"]
     return "\n".join(lines) + "\n"
 
 
