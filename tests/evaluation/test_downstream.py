@@ -16,6 +16,7 @@ from tests.testdata import tiny_config, write_tiny_run
 from tfattncut.data import image_files, synthetic
 from tfattncut.data.labels import to_train_ids
 from tfattncut.evaluation import downstream, segmenter
+from tfattncut.models import segmenter as segmenter_model
 
 pytestmark = pytest.mark.slow  # end to end; BUILD tags this test "slow"
 
@@ -94,14 +95,14 @@ class DownstreamTest(tf.test.TestCase):
         images = tf.stack([image_files.load_image(p) for p in test_b])
         labels = np.stack([to_train_ids(np.asarray(Image.open(
             os.path.join(self.data, "testB_labels", stem + ".png")))) for stem in _stems(test_b)])
-        exported = segmenter.load_segmenter(os.path.join(output, downstream.SEGMENTER_B))
+        exported = segmenter_model.load_segmenter(os.path.join(output, downstream.SEGMENTER_B))
         models = [model for _, _, model in trained] + [exported]
         for name, model in zip(list(report["results"]) + [downstream.UPPER], models):
             predictions = np.argmax(model(images), axis=-1)
             # IoU is a ratio of pixel counts: the same predictions give the same value.
-            self.assertAllClose(report["results"][name]["mean_iou"],
-                                _numpy_mean_iou(labels, predictions, segmenter.NUM_CLASSES),
-                                msg=name)
+            self.assertAllClose(
+                report["results"][name]["mean_iou"],
+                _numpy_mean_iou(labels, predictions, segmenter_model.NUM_CLASSES), msg=name)
 
     def test_a_BtoA_run_is_refused(self):
         config = tiny_config(self.root, name="backwards", direction="BtoA")

@@ -185,13 +185,15 @@ class SegmenterBackboneTest(tf.test.TestCase):
 
     def test_features_fid_and_errors(self):
         from tfattncut.evaluation import evaluate, segmenter
+        from tfattncut.models import segmenter as segmenter_model
 
         path = os.path.join(tempfile.mkdtemp(), "segmenter")
-        model = segmenter.build_segmenter(width=4, seed=1)
+        model = segmenter_model.build_segmenter(width=4, seed=1)
         segmenter.export_segmenter(model, path)
         backbone = inception.load_backbone(f"segmenter:{path}")
         self.assertEqual((backbone.name, backbone.comparable, backbone.feature_dim,
-                          backbone.num_classes), ("segmenter", False, 12, segmenter.NUM_CLASSES))
+                          backbone.num_classes),
+                         ("segmenter", False, 12, segmenter_model.NUM_CLASSES))
         images = tf.random.stateless_uniform([5, 16, 24, 3], [1, 2], -1.0, 1.0)
         features, logits = backbone(images)
         # Oracle: the spatial mean of what the segmenter's last layer sees, and of its logits

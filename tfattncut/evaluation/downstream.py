@@ -3,7 +3,7 @@ docs/design/synthetic.md#the-downstream-check).
 
 A translation A -> B is useful for sim-to-real when it changes the style and keeps every
 object where it was, so that the simulator's labels stay valid. The experiment measures
-exactly that: the same small segmenter (`segmenter.build_segmenter`, same initial weights)
+exactly that: the same small segmenter (`models.segmenter.build_segmenter`, same initial weights)
 is trained three times and scored by mean IoU on B's test split (real "camera" images with
 their labels):
 
@@ -19,6 +19,7 @@ from tfattncut import inference, translation
 from tfattncut.data import image_files
 from tfattncut.evaluation import charts, reports
 from tfattncut.evaluation import segmenter
+from tfattncut.models.segmenter import BATCH_SIZE, LEARNING_RATE, WIDTH
 
 RAW, TRANSLATED, UPPER = "raw A", "translated A", "B (upper bound)"
 REPORT = "downstream.json"
@@ -35,8 +36,8 @@ def _train_images(dataroot, folder, max_images):
 
 
 def run_downstream(dataroot, checkpoint, output_dir, epochs=5,
-                   batch_size=segmenter.BATCH_SIZE, learning_rate=segmenter.LEARNING_RATE,
-                   max_train_images=0, width=segmenter.WIDTH, seed=0):
+                   batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE, max_train_images=0,
+                   width=WIDTH, seed=0):
     """Runs the three arms; writes OUTPUT_DIR/downstream.json, downstream.png (bar chart of
     mean IoU), trainA_translated/ and segmenter_B/ (the upper-bound segmenter as a SavedModel,
     usable as `launch.evaluate --segmenter`). Returns the report.

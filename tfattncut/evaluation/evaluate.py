@@ -21,6 +21,7 @@ from tfattncut.evaluation import segmenter as segmenter_lib
 from tfattncut.evaluation.reports import (EVAL_FOLDER, backbone_info, check_report_path,
                                          log_to_tensorboard, write_json)
 from tfattncut.metrics import fid, fidelity, inception, inception_score, kid, streaming, swd
+from tfattncut.models.segmenter import load_segmenter
 
 INCEPTION_METRICS = ("fid", "kid", "is")
 SET_METRICS = INCEPTION_METRICS + ("swd",)  # compare a fake set with a real one
@@ -205,12 +206,12 @@ def evaluate_folders(fake, real=None, paired=None, metrics=None, backbone=None,
 
 class Segmentation(collections.namedtuple("Segmentation", ["segmenter", "model", "labels"])):
     """The segmentation score's inputs, loaded before any other work: segmenter, the
-    SavedModel's path (recorded in the report); model, its `segmenter.load_segmenter`
+    SavedModel's path (recorded in the report); model, its `models.segmenter.load_segmenter`
     callable; labels, the folder of the source images' label maps."""
 
     @classmethod
     def load(cls, segmenter, labels):
-        return cls(segmenter, segmenter_lib.load_segmenter(segmenter), labels)
+        return cls(segmenter, load_segmenter(segmenter), labels)
 
 
 def add_segmentation(report, segmentation, fake_paths, batch_size=8):

@@ -17,10 +17,8 @@ from tfattncut.data.image_files import decode_image, match_by_stem
 from tfattncut.data.labels import TRAIN_CLASSES, read_train_ids
 from tfattncut.evaluation import images as image_sets
 from tfattncut.metrics import segmentation
-# load_segmenter: evaluate.py and the study load their scorers through this module.
-from tfattncut.models.segmenter import (  # noqa: F401
-    BATCH_SIZE, LEARNING_RATE, NUM_CLASSES, WIDTH, build_segmenter, fit_segmenter,
-    load_segmenter)
+from tfattncut.models.segmenter import (BATCH_SIZE, LEARNING_RATE, NUM_CLASSES, WIDTH,
+                                        build_segmenter, fit_segmenter)
 from tfattncut.pixels import from_uint8
 
 ENDPOINT = "serve"

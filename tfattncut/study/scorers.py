@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfattncut import json_files, machine
 from tfattncut.evaluation import segmenter
+from tfattncut.models.segmenter import build_segmenter
 from tfattncut.study import measures
 
 SCORERS_JSON = "scorers.json"
@@ -171,6 +172,6 @@ def load_scorers(study_dir, data):
             "not comparable; delete that folder and launch.study renders the study's data set "
             "again (every image is a pure function of its index)")
     settings = SegmenterSettings(**record["segmenter_settings"])
-    model = segmenter.build_segmenter(width=settings.width, seed=record["label_seed"])
+    model = build_segmenter(width=settings.width, seed=record["label_seed"])
     model.set_weights(weights)
     return Scorers(model, record)
