@@ -22,3 +22,12 @@ class PixelsTest(tf.test.TestCase):
         # Halving and adding 1 are exact in float32 here.
         self.assertAllEqual(pixels.to_unit_range(tf.constant([-1.0, 0.0, 1.0, 3.0])),
                             [0.0, 0.5, 1.0, 2.0])
+
+    def test_from_unit_range_inverts_to_unit_range(self):
+        # Doubling and subtracting 1 are exact in float32 at these values.
+        self.assertAllEqual(pixels.from_unit_range(tf.constant([0.0, 0.25, 1.0])),
+                            [-1.0, -0.5, 1.0])
+        values = tf.random.stateless_uniform([64], [3, 4])
+        # Rounding in either direction: within an ulp of [0, 1].
+        self.assertAllClose(pixels.to_unit_range(pixels.from_unit_range(values)), values,
+                            rtol=0, atol=1e-7)

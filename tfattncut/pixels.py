@@ -24,3 +24,9 @@ def to_unit_range(images):
     """[..., C] in [-1, 1] -> float32 in [0, 1], not clipped (callers that display values
     outside [-1, 1] clip; metrics must not)."""
     return (tf.cast(images, tf.float32) + 1.0) / 2.0
+
+
+def from_unit_range(values):
+    """[..., C] in [0, 1] (e.g. an attention mask) -> float32 in [-1, 1], to_unit_range's
+    inverse: what image summaries show."""
+    return 2.0 * tf.cast(values, tf.float32) - 1.0

@@ -16,6 +16,7 @@ from tfattncut.methods.two_way import direction_key
 from tfattncut.models.attention import AttentionTranslator, build_attention
 from tfattncut.models.generator import build_generator
 from tfattncut.options import AT_LEAST_ONE, BELOW_ONE, NON_NEGATIVE, option
+from tfattncut.pixels import from_unit_range, to_unit_range
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,7 +132,8 @@ class UAG(CycleGAN):
     def summary_images(self, out):
         """Masks in [0, 1] shown as images in [-1, 1]."""
         images = super().summary_images(out)
-        images.update(mask_a=2.0 * out["mask_a"] - 1.0, mask_b=2.0 * out["mask_b"] - 1.0)
+        images.update(mask_a=from_unit_range(out["mask_a"]),
+                      mask_b=from_unit_range(out["mask_b"]))
         return images
 
     def diagnostics(self, images, seed):
@@ -141,7 +143,7 @@ class UAG(CycleGAN):
         del seed
         scalars = {}
         for domain in ("A", "B"):
-            mask = (images[f"mask_{domain.lower()}"] + 1.0) / 2.0
+            mask = to_unit_range(images[f"mask_{domain.lower()}"])
             scalars[f"attention/mask_{domain}_mean"] = tf.reduce_mean(mask)
             scalars[f"attention/mask_{domain}_above_threshold"] = tf.reduce_mean(
                 tf.cast(mask > self.config.uag_threshold, tf.float32))
