@@ -16,7 +16,7 @@ from tfattncut.data import synthetic
 from tfattncut.evaluation import downstream
 from tfattncut.models import segmenter
 
-flags.DEFINE_string("dataroot", "data/synth_street", "Data set with trainA, trainB, testB and "
+flags.DEFINE_string("dataroot", synthetic.DEFAULT_ROOT, "Data set with trainA, trainB, testB and "
                     "their *_labels folders.")
 flags.DEFINE_bool("make_synthetic", False, "Render the bundled synthetic street scenes into "
                   "--dataroot if it has none.")

@@ -8,13 +8,14 @@ from absl import flags
 from tfattncut import cli
 from tfattncut.data import synthetic
 
-_OUT = flags.DEFINE_string("out", "data/synth_street", "Output folder (replaced if it holds "
+_OUT = flags.DEFINE_string("out", synthetic.DEFAULT_ROOT, "Output folder (replaced if it holds "
                            "an earlier synthetic set; any other non-empty folder is refused).")
-_SIZE = flags.DEFINE_integer("size", 128, "Image height and width in pixels.",
+_SIZE = flags.DEFINE_integer("size", synthetic.SIZE, "Image height and width in pixels.",
                              lower_bound=synthetic.MIN_SIZE)
-_NUM_TRAIN = flags.DEFINE_integer("num_train", 1000, "Training images per domain.",
+_NUM_TRAIN = flags.DEFINE_integer("num_train", synthetic.NUM_TRAIN, "Training images per domain.",
                                   lower_bound=1)
-_NUM_TEST = flags.DEFINE_integer("num_test", 100, "Test images per domain.", lower_bound=1)
+_NUM_TEST = flags.DEFINE_integer("num_test", synthetic.NUM_TEST, "Test images per domain.",
+                                 lower_bound=1)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of every random draw.", lower_bound=0)
 
 

@@ -29,9 +29,14 @@ _SPLITS = ("train", "test")
 # testA_as_B: the geometry of testA's scene, rendered in the B style.
 _DOMAINS = ("A", "B", "A_as_B")
 MIN_SIZE = 64
+# The bundled data set's defaults (configs/ and the README's demo use them).
+DEFAULT_ROOT = "data/synth_street"
+SIZE = 128
+NUM_TRAIN = 1000
+NUM_TEST = 100
 
 
-def render_example(split, domain, index, size=128, seed=0):
+def render_example(split, domain, index, size=SIZE, seed=0):
     """Renders one image of the data set, exactly as generate_dataset writes it.
 
     Args:
@@ -187,8 +192,8 @@ def _check_arguments(size, num_train, num_test, seed):
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
 
 
-def generate_dataset(out_dir, size=128, num_train=1000, num_test=100, seed=0, progress=True,
-                     num_workers=None):
+def generate_dataset(out_dir, size=SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=0,
+                     progress=True, num_workers=None):
     """Renders the whole data set into out_dir (layout: see _README).
 
     The set is built in a sibling folder and renamed into place, so a crash never leaves a
@@ -283,8 +288,8 @@ def _move_into_place(tmp_dir, out_dir):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def ensure_dataset(out_dir, size=128, num_train=1000, num_test=100, seed=0, progress=True,
-                   num_workers=None):
+def ensure_dataset(out_dir, size=SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=0,
+                   progress=True, num_workers=None):
     """Generates the data set unless out_dir already holds a complete one; returns out_dir.
 
     A complete set made with other arguments is kept (with a warning) rather than silently
