@@ -25,9 +25,9 @@ from absl import flags
 from tfattncut import json_files
 from tfattncut.errors import InvalidValue
 from tfattncut.options import (AT_LEAST_ONE, BELOW_ONE, DIRECTIONS, GAN_MODES,
-                               GENERATOR_BLOCKS, INIT_TYPES, LR_POLICIES, NON_NEGATIVE,
-                               POSITIVE, PRECISION_POLICIES, PREPROCESS_MODES, SEED, STRATEGIES,
-                               option, register_bounds)
+                               GENERATOR_BLOCKS, INIT_GAIN, INIT_TYPE, INIT_TYPES, LR_POLICIES,
+                               NETF_NC, NON_NEGATIVE, POSITIVE, PRECISION_POLICIES,
+                               PREPROCESS_MODES, SEED, STRATEGIES, option, register_bounds)
 
 
 class RegistryKeys(collections.abc.Sequence):
@@ -108,8 +108,8 @@ class SharedOptions:
     ngf: int = _field(64, "Generator width.", bounds=AT_LEAST_ONE)
     ndf: int = _field(64, "Discriminator width.", bounds=AT_LEAST_ONE)
     n_layers_D: int = _field(3, "Discriminator depth.", bounds=NON_NEGATIVE)
-    init_type: str = _field("xavier", "Weight initialisation.", INIT_TYPES)
-    init_gain: float = _field(0.02, "Initialisation gain.", bounds=NON_NEGATIVE)
+    init_type: str = _field(INIT_TYPE, "Weight initialisation.", INIT_TYPES)
+    init_gain: float = _field(INIT_GAIN, "Initialisation gain.", bounds=NON_NEGATIVE)
     no_antialias: bool = _field(False, "Strided convs instead of blur downsampling.")
     no_antialias_up: bool = _field(False, "Transposed convs instead of blur upsampling.")
     _area("method")  # the objective: docs/design/losses.md
@@ -119,7 +119,7 @@ class SharedOptions:
     nce_layers: tuple[int, ...] = _field((0, 4, 8, 12, 16), "Generator layers used by PatchNCE.")
     nce_T: float = _field(0.07, "PatchNCE temperature.", bounds=POSITIVE)
     num_patches: int = _field(256, "Patches per layer and image.", bounds=AT_LEAST_ONE)
-    netF_nc: int = _field(256, "Projection head width.", bounds=AT_LEAST_ONE)
+    netF_nc: int = _field(NETF_NC, "Projection head width.", bounds=AT_LEAST_ONE)
     nce_includes_all_negatives_from_minibatch: bool = _field(
         False, "Take negatives from the whole batch instead of the same image.")
     _area("selection")  # docs/design/selection.md

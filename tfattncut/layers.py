@@ -11,10 +11,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfattncut.options import INIT_TYPES
+from tfattncut.options import INIT_GAIN, INIT_TYPE, INIT_TYPES
 
 
-def xavier_normal(gain=0.02, seed=None):
+def xavier_normal(gain=INIT_GAIN, seed=None):
     """Untruncated N(0, std²), std = gain·sqrt(2 / (fan_in + fan_out)) (PyTorch's xavier_normal_).
 
     That is VarianceScaling over fan_avg with scale gain²; Keras' GlorotNormal is truncated
@@ -39,7 +39,7 @@ class FreshlySeeded(keras.initializers.Initializer):
         return self.make(random.randrange(2**31))(shape, dtype=dtype)
 
 
-def make_initializer(init_type="xavier", gain=0.02):
+def make_initializer(init_type=INIT_TYPE, gain=INIT_GAIN):
     """The kernel initialiser of the reference's `init_weights(init_type, init_gain)`."""
     if init_type == "xavier":
         return FreshlySeeded(lambda seed: xavier_normal(gain, seed))

@@ -55,6 +55,10 @@ PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_c
 CROPPING_MODES = ("resize_and_crop", "crop", "scale_width_and_crop")  # end in a crop_size² crop
 GENERATOR_BLOCKS = {"resnet_9blocks": 9, "resnet_6blocks": 6}  # --netG -> residual blocks
 INIT_TYPES = ("xavier", "normal", "kaiming", "orthogonal")
+# The defaults of --init_type, --init_gain and --netF_nc (the reference's), also those of the
+# networks' constructors.
+INIT_TYPE, INIT_GAIN = "xavier", 0.02
+NETF_NC = 256
 GAN_MODES = ("lsgan", "vanilla", "hinge")
 LR_POLICIES = ("linear", "step", "cosine")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker", "tpu")

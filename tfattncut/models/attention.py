@@ -6,6 +6,7 @@ import keras
 
 from tfattncut.layers import Conv, ReflectionPad, Sequential, instance_norm, make_initializer
 from tfattncut.models.generator import ResnetBlock
+from tfattncut.options import INIT_GAIN, INIT_TYPE
 
 
 class AttentionNetwork(Sequential):
@@ -17,7 +18,7 @@ class AttentionNetwork(Sequential):
     channel; sigmoid. It works at a quarter of the resolution, so it costs ~1 % of G.
     """
 
-    def __init__(self, nf=32, init_type="xavier", init_gain=0.02, **kwargs):
+    def __init__(self, nf=32, init_type=INIT_TYPE, init_gain=INIT_GAIN, **kwargs):
         super().__init__(**kwargs)
         init = make_initializer(init_type, init_gain)
         layers = [ReflectionPad(3), Conv(nf, 7, stride=2, initializer=init), instance_norm(),

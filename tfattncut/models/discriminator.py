@@ -2,6 +2,7 @@
 import keras
 
 from tfattncut.layers import BlurDownsample, Conv, Sequential, instance_norm, make_initializer
+from tfattncut.options import INIT_GAIN, INIT_TYPE
 
 
 class PatchDiscriminator(Sequential):
@@ -12,7 +13,7 @@ class PatchDiscriminator(Sequential):
     itself has stride 2. Output 30×30 for a 256² input either way.
     """
 
-    def __init__(self, ndf=64, n_layers_D=3, init_type="xavier", init_gain=0.02,
+    def __init__(self, ndf=64, n_layers_D=3, init_type=INIT_TYPE, init_gain=INIT_GAIN,
                  no_antialias=False, **kwargs):
         super().__init__(**kwargs)
         init = make_initializer(init_type, init_gain)

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from tfattncut.layers import (BlurDownsample, BlurUpsample, Conv, ReflectionPad,
                               TransposedConv, instance_norm, make_initializer)
-from tfattncut.options import GENERATOR_BLOCKS
+from tfattncut.options import GENERATOR_BLOCKS, INIT_GAIN, INIT_TYPE
 
 
 class ResnetBlock(keras.layers.Layer):
@@ -43,7 +43,7 @@ class ResnetGenerator(keras.Model):
     each upsampling stage is [stride-2 transposed conv, IN, ReLU].
     """
 
-    def __init__(self, netG="resnet_9blocks", ngf=64, init_type="xavier", init_gain=0.02,
+    def __init__(self, netG="resnet_9blocks", ngf=64, init_type=INIT_TYPE, init_gain=INIT_GAIN,
                  no_antialias=False, no_antialias_up=False, **kwargs):
         super().__init__(**kwargs)
         if netG not in GENERATOR_BLOCKS:

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 
 from tfattncut.layers import make_initializer
+from tfattncut.options import INIT_GAIN, INIT_TYPE, NETF_NC
 from tfattncut.randomness import split_seed
 from tfattncut.selection import make_selectors
 
@@ -27,7 +28,7 @@ def unit_length(vectors):
 class ProjectionHead(keras.layers.Layer):
     """`mlp_sample`: Dense(C→nc), ReLU, Dense(nc→nc), then v / (‖v‖₂ + 1e-7)."""
 
-    def __init__(self, channels, netF_nc=256, initializer=None, **kwargs):
+    def __init__(self, channels, netF_nc=NETF_NC, initializer=None, **kwargs):
         super().__init__(**kwargs)
         self.hidden = keras.layers.Dense(netF_nc, activation="relu",
                                          kernel_initializer=initializer)
@@ -52,8 +53,8 @@ class PatchProjector(keras.Model):
     Built from the known encoder channel counts, so no data-dependent lazy creation.
     """
 
-    def __init__(self, channels, selectors, netF_nc=256, init_type="xavier", init_gain=0.02,
-                 **kwargs):
+    def __init__(self, channels, selectors, netF_nc=NETF_NC, init_type=INIT_TYPE,
+                 init_gain=INIT_GAIN, **kwargs):
         super().__init__(**kwargs)
         if len(channels) != len(selectors):
             raise ValueError(f"one selector per NCE layer: {len(channels)} layers, "

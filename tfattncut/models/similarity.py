@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tfattncut.layers import Conv, make_initializer
 from tfattncut.models.heads import unit_length
+from tfattncut.options import INIT_GAIN, INIT_TYPE
 
 
 class SimilarityMapper(keras.Model):
@@ -18,7 +19,7 @@ class SimilarityMapper(keras.Model):
     unit_length like the projection heads.
     """
 
-    def __init__(self, num_layers, dim=64, init_type="xavier", init_gain=0.02, **kwargs):
+    def __init__(self, num_layers, dim=64, init_type=INIT_TYPE, init_gain=INIT_GAIN, **kwargs):
         super().__init__(**kwargs)
         init = make_initializer(init_type, init_gain)
         self.conv = Conv(dim, 3, stride=2, initializer=init)

@@ -20,6 +20,7 @@ WINDOW = 7
 RADIUS = WINDOW // 2
 LAYOUTS = ("reference", "correct")
 TIE_BREAKS = ("random", "index")
+BLOCK_SIZE = 512  # --qs_block_size's default: rows of the global entropy computed at once
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,7 +31,7 @@ class QSOptions:
         "training): random (uniformly, from the step's seed, like the reference's GPU sort) "
         "or index (lowest position first).", TIE_BREAKS)
     qs_block_size: int = option(
-        512, "Rows per block of the memory-efficient global entropy (0: dense N×N).",
+        BLOCK_SIZE, "Rows per block of the memory-efficient global entropy (0: dense N×N).",
         bounds=NON_NEGATIVE)
 
 
@@ -194,7 +195,8 @@ class QSGlobal(Selector):
 
     options = QSOptions
 
-    def __init__(self, num_patches, block_size=512, blocked=True, tie_break="random", **kwargs):
+    def __init__(self, num_patches, block_size=BLOCK_SIZE, blocked=True, tie_break="random",
+                 **kwargs):
         super().__init__(num_patches, **kwargs)
         if block_size < 1:
             raise ValueError(f"{type(self).__name__}: block_size must be >= 1, got {block_size}.")
