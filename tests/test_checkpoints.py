@@ -26,7 +26,7 @@ class CheckpointTest(tf.test.TestCase):
             .assert_existing_objects_matched()
         self.assertEqual(int(step), 3)
         for a, b in zip(saved.weights, restored.weights):
-            self.assertAllEqual(a.numpy(), b.numpy())
+            self.assertAllEqual(a.numpy(), b.numpy())  # a restore copies the saved values
         names = tf.train.load_checkpoint(prefix).get_variable_to_shape_map()
         self.assertLen([n for n in names if n.startswith("generator/")], len(saved.weights))
 

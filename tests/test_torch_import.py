@@ -40,6 +40,7 @@ class LoadStateDictTest(tf.test.TestCase):
         self.assertEqual(sorted(state), sorted(legacy))
         for name, value in state.items():
             self.assertEqual(value.dtype, np.float32)
+            # Both files store the same float32 values; reading copies them: exact.
             self.assertAllEqual(value, legacy[name])
         self.assertEqual(state["model.1.weight"].shape, (2, 3, 7, 7))
         self.assertEqual(state["model.12.conv_block.5.weight"].shape, (8, 8, 3, 3))

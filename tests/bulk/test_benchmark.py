@@ -40,6 +40,7 @@ class BulkBenchmarkTest(tf.test.TestCase):
         for row, output in ((benchmark.TRANSLATE, "out_translate"), ("1", "out_beam1")):
             result = benchmark.measure(self.root, row)
             self.assertEqual(result["images"], COUNT, row)
+            # The same Python float division on the same numbers.
             self.assertEqual(result["images_per_s"], COUNT / result["seconds"])
             self.assertGreater(result["peak_memory_mb"], 0)
             self.assertLen([name for name in os.listdir(os.path.join(self.root, output))

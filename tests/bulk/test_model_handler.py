@@ -95,6 +95,7 @@ class SavedModelHandlerTest(tf.test.TestCase):
                          [(1, 7, 9, 3), (2, 5, 5, 3), (2, 8, 6, 3)])
         for image, result in zip(batch, results):
             self.assertIs(result.example, image)
+            # Integer pixels doubled (< 200 in uint8): exact; batching only stacks and splits.
             self.assertAllEqual(result.inference, image * 2)
         self.assertEqual(handler.get_num_bytes(batch), sum(i.nbytes for i in batch))
 

@@ -24,7 +24,7 @@ class TransformsTest(tf.test.TestCase, parameterized.TestCase):
         kept = transforms.test_transform(image, Config(preprocess="none"))
         self.assertEqual(kept.shape, (16, 24, 3))  # 4.5 and 6.5 quarters round to even
         aligned = transforms.test_transform(image[:16, :24], Config(preprocess="none"))
-        self.assertAllEqual(aligned, image[:16, :24])
+        self.assertAllEqual(aligned, image[:16, :24])  # aligned: returned as is, no resize
 
     @parameterized.parameters(
         # (height, width) -> the reference's round(side / 4) * 4, worked out by hand.

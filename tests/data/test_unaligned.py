@@ -80,6 +80,8 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
         for epoch in range(1, 9):
             (batch,) = numpy_batches(data.epoch_dataset(epoch, 1))
             for view in (batch["a"][0], batch["b"][0]):
+                # Exact: crop and flip copy pixels (the same-size resize weighs each by exactly
+                # 1), and x / 127.5 - 1 rounds alike in NumPy and TF (correctly rounded float32).
                 matches = [(y, x, flip) for y in range(13) for x in range(13) for flip in (0, 1)
                            if np.array_equal(view[:, ::-1] if flip else view,
                                              full[y:y + 8, x:x + 8])]
@@ -98,6 +100,7 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
         first = numpy_batches(UnalignedFolders(config).epoch_dataset(3, 2))
         again = numpy_batches(UnalignedFolders(config).epoch_dataset(3, 2))
         for x, y in zip(first, again):
+            # The same ops on the same files and draws in one process.
             self.assertAllEqual(x["a"], y["a"])
             self.assertAllEqual(x["b"], y["b"])
         for other in (UnalignedFolders(config).epoch_dataset(4, 2),
@@ -115,6 +118,7 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
             resumed = numpy_batches(data.epoch_dataset(2, 2, skip_batches=skip))
             self.assertLen(resumed, 3 - skip)
             for x, y in zip(full[skip:], resumed):
+                # Each image goes through the same ops with the same draws in one process.
                 self.assertAllEqual(x["a"], y["a"])
                 self.assertAllEqual(x["b"], y["b"])
         with self.assertRaisesRegex(ValueError, r"skip_batches must be in \[0, 3\]"):
@@ -219,6 +223,8 @@ class LabelStreamTest(tf.test.TestCase, parameterized.TestCase):
         for with_labels, without in zip(batches, plain):
             self.assertEqual(with_labels["a_labels"].dtype, np.int32)
             self.assertEqual(with_labels["a_labels"].shape, (1, 8, 8))
+            # The image planes take the same resize at the same shape in one process; crop
+            # and flip copy.
             self.assertAllEqual(with_labels["a"], without["a"])
             self.assertAllEqual(with_labels["b"], without["b"])
             level = int(grey_levels(with_labels["a"])[0])

@@ -149,6 +149,7 @@ class RandomAndErrorsTest(tf.test.TestCase):
         self.assertEqual(features.shape, (2, first.feature_dim))
         self.assertEqual(logits.shape, (2, first.num_classes))
         for got, again in zip((features, logits), second(images)):
+            # The same seeded weights and ops on the same inputs in one process.
             self.assertAllEqual(got, again)
         self.assertGreater(np.abs(features[0] - features[1]).max(), 0.0)
 

@@ -66,11 +66,13 @@ class QSSelectOnlyTest(tf.test.TestCase, parameterized.TestCase):
         for b in range(2):
             ids = np_global_select(flat[b], 6)
             self.assertAllEqual(got.indices[b], ids)
+            # A gather copies values: the raw vectors exactly.
             self.assertAllEqual(got.source[b], flat[b][ids])
             self.assertAllEqual(got.translated[b], flat_t[b][ids])
 
     def test_translated_branch_gets_no_gradient_from_source(self):
         source_grad, translated_grad = translated_branch_grads(ablations.QSSelectOnly(6))
+        # No path from source (its ids carry no gradient): zeros filled in, not computed.
         self.assertAllEqual(source_grad, tf.zeros_like(source_grad))
         # The translated gradient is the loss weights at the 6 selected positions only.
         self.assertEqual(np.count_nonzero(np.abs(translated_grad).sum(-1)), 6)
@@ -90,6 +92,7 @@ class QSSelfRouteTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_translated_branch_gets_no_gradient_from_source(self):
         source_grad, translated_grad = translated_branch_grads(ablations.QSSelfRoute(6))
+        # No path from source (its ids carry no gradient): zeros filled in, not computed.
         self.assertAllEqual(source_grad, tf.zeros_like(source_grad))
         # Routed by its own attention: every translated position receives gradient.
         self.assertEqual(np.count_nonzero(np.abs(translated_grad).sum(-1)), 16)

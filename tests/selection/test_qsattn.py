@@ -216,6 +216,7 @@ class EntropyTest(tf.test.TestCase, parameterized.TestCase):
     def test_peaked_rows_have_exactly_zero_entropy(self):
         # The reference ties thousands of such rows at 0; ours must not go negative.
         got = qsattn.softmax_entropy(tf.constant([[200.0, 0.0, -50.0], [0.0, 0.0, 300.0]]))
+        # Exact: exp(0) = 1 and the other terms underflow to 0 in float32, so log 1 - 0 / 1.
         self.assertAllEqual(got, [0.0, 0.0])
 
     @parameterized.parameters(None, 1, 4, 7, 15, 512)  # N = 15
@@ -276,6 +277,7 @@ class LocalTest(tf.test.TestCase, parameterized.TestCase):
         got = qsattn.local_windows(tf.constant(image), ids)
         for b in range(2):
             for p, i in enumerate(ids[b]):
+                # Padding and a gather copy values: exact.
                 self.assertAllEqual(got[b, p], np_window(image[b], i // 5, i % 5))
 
     def test_reference_layouts_match_torch_unfold(self):
@@ -283,7 +285,8 @@ class LocalTest(tf.test.TestCase, parameterized.TestCase):
         batch, length, channels = 2, 20, 3
         windows = qsattn.local_windows(tf.constant(image), qsattn.all_positions(image))
         unfolded = np_unfold(image)
-        # Keys: the unfolded [C*49] vector of each position read as [49, C].
+        # Keys: the unfolded [C*49] vector of each position read as [49, C]. Windows,
+        # transposes and reshapes copy values on both sides: exact.
         self.assertAllEqual(
             qsattn.reference_keys(windows),
             unfolded.transpose(0, 2, 1).reshape(batch, length, 49, channels),
@@ -293,7 +296,7 @@ class LocalTest(tf.test.TestCase, parameterized.TestCase):
         gathered = unfolded[np.arange(batch)[:, None], :, ids].transpose(0, 2, 1)
         expected = gathered.reshape(batch * 49 * channels, 4).reshape(batch, 4, 49, channels)
         windows = qsattn.local_windows(tf.constant(image), ids)
-        self.assertAllEqual(qsattn.reference_values(windows), expected)
+        self.assertAllEqual(qsattn.reference_values(windows), expected)  # copies: exact
         self.assertNotAllClose(expected, windows)  # the layouts really differ
 
     @parameterized.named_parameters(

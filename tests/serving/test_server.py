@@ -135,6 +135,8 @@ class ServerTest(tf.test.TestCase):
             if output == BYTES_OUTPUT:
                 self.assertEqual(list(got), list(want[output].numpy()))
             else:
+                # The same SavedModel graph on the same inputs and batch shape in one process
+                # (no batching here); the float32 values travel the proto unchanged.
                 self.assertAllEqual(got, want[output])
 
     def test_metadata_and_status(self):

@@ -3,9 +3,11 @@ CUT Holm-corrected, collapsed and failed runs apart, the detectable effect state
 import os
 
 import numpy as np
+import scipy.integrate
+import scipy.special
 import tensorflow as tf
 
-from tests.study.records import FakeScorers, record, write
+from tests.study.records import FakeScorers, record
 from tfattncut.study import page, plan, statistics, summary
 
 
@@ -93,10 +95,25 @@ class SummaryTest(tf.test.TestCase):
                             "attn_self": [0.27, 0.22, 0.23]})
         numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
         found = numbers["stages"]["screen"]["detectable"]
-        differences = {"attn_bam": [0.03, 0.01, 0.05], "attn_self": [-0.03, 0.02, -0.02]}
-        self.assertAllClose(found["sd_of_differences"], statistics.pooled_sd(differences))
-        self.assertAllClose(found["effect"], statistics.detectable_difference(
-            found["sd_of_differences"], 3))
+        # By hand: differences [0.03, 0.01, 0.05] and [-0.03, 0.02, -0.02] have means 0.03 and
+        # -0.01 and squared deviations 0.0008 + 0.0014 over 2 + 2 degrees of freedom.
+        sd = np.sqrt(0.0022 / 4)
+        self.assertAllClose(found["sd_of_differences"], sd, rtol=1e-9)
+        # The paired t test over 3 seeds (df 2) at alpha 0.05 has 80 % power there. Power as
+        # E[Phi(d - c sqrt(V / 2)) + Phi(-d - c sqrt(V / 2))], V ~ chi2(2) (density e^(-v/2) / 2),
+        # d = effect / (sd / sqrt(3)), c the t(2) quantile 0.95 / sqrt(2 * 0.975 * 0.025).
+        critical = 0.95 / np.sqrt(2 * 0.975 * 0.025)
+
+        def power(effect):
+            shift = effect / (sd / np.sqrt(3))
+            return scipy.integrate.quad(lambda v: (
+                scipy.special.ndtr(shift - critical * np.sqrt(v / 2))
+                + scipy.special.ndtr(-shift - critical * np.sqrt(v / 2))) * np.exp(-v / 2) / 2,
+                0, np.inf, epsabs=1e-13, epsrel=1e-12)[0]
+
+        self.assertAllClose(power(found["effect"]), 0.8, atol=1e-7)
+        # 0.0765486065: this power solved for 0.8 by scipy.optimize.bisect, once.
+        self.assertAllClose(found["effect"], 0.0765486065, rtol=1e-6)
         self.assertIn(f"is {found['effect']:.3f}", page.report(
             numbers, _settings(self.get_temp_dir())))
 
