@@ -52,9 +52,10 @@ CITYSCAPES_LABELS = tuple(CityscapesLabel(*row) for row in (
 IGNORE_TRAIN_ID = 255
 # Label id -> train id (19 classes, 0..18; IGNORE_TRAIN_ID for the rest).
 CITYSCAPES_TRAIN_IDS = {label.id: label.train_id for label in CITYSCAPES_LABELS}
-# The 19 training classes in train-id order.
-TRAIN_CLASSES = tuple(label.name for label in sorted(
-    (l for l in CITYSCAPES_LABELS if l.train_id != IGNORE_TRAIN_ID), key=lambda l: l.train_id))
+# The labels of the 19 training classes, in train-id order, and their names.
+TRAIN_LABELS = tuple(sorted((l for l in CITYSCAPES_LABELS if l.train_id != IGNORE_TRAIN_ID),
+                            key=lambda l: l.train_id))
+TRAIN_CLASSES = tuple(label.name for label in TRAIN_LABELS)
 # A 256-entry lookup table (label id -> train id), e.g. for tf.gather in input pipelines.
 TRAIN_ID_LUT = np.full(256, IGNORE_TRAIN_ID, np.uint8)
 for _id, _train_id in CITYSCAPES_TRAIN_IDS.items():

@@ -21,7 +21,8 @@ from absl import logging
 from PIL import Image
 
 from tfattncut.data import street_scenes, street_styles
-from tfattncut.data.labels import CITYSCAPES_LABELS, CITYSCAPES_TRAIN_IDS, IGNORE_TRAIN_ID
+from tfattncut.data.labels import (CITYSCAPES_LABELS, CITYSCAPES_TRAIN_IDS, IGNORE_TRAIN_ID,
+                                   TRAIN_LABELS)
 from tfattncut.progress import Progress
 
 Example = collections.namedtuple("Example", "image labels jpeg_quality")
@@ -126,10 +127,8 @@ def _labels_json():
         "labels": [dict(l._asdict(), color=list(l.color)) for l in used],
         "ignore_train_id": IGNORE_TRAIN_ID,
         "train_ids": {str(i): t for i, t in CITYSCAPES_TRAIN_IDS.items()},
-        "train_classes": [
-            {"train_id": l.train_id, "name": l.name, "color": list(l.color)}
-            for l in sorted(CITYSCAPES_LABELS, key=lambda l: l.train_id)
-            if l.train_id != IGNORE_TRAIN_ID],
+        "train_classes": [{"train_id": l.train_id, "name": l.name, "color": list(l.color)}
+                          for l in TRAIN_LABELS],
     }
 
 
