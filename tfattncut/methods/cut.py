@@ -26,7 +26,7 @@ from tfattncut.models.generator import build_generator
 from tfattncut.models.heads import build_projector, layer_seeds_of
 from tfattncut.options import option
 from tfattncut.randomness import split_seed
-from tfattncut.selection.base import SelectionMap
+from tfattncut.selection.base import SelectionMap, gather_positions
 from tfattncut.selection.random import RandomSelector
 
 
@@ -237,8 +237,7 @@ class CUT(Method):
         patch_labels = None
         if labels is not None:
             patch_labels = [
-                tf.gather(label_aware.cell_labels(labels, features.shape[1:3]), indices,
-                          batch_dims=1)
+                gather_positions(label_aware.cell_labels(labels, features.shape[1:3]), indices)
                 for features, indices in zip(source_features, positions)]
         return losses.layer_mean_nce(queries, keys, cfg.lambda_NCE, cfg.nce_T,
                                      cfg.nce_includes_all_negatives_from_minibatch,

@@ -5,7 +5,8 @@ are routed differently. All take qs_global's constructor arguments (block_size, 
 """
 import tensorflow as tf
 
-from tfattncut.selection.base import flatten_positions, patch_count, random_positions
+from tfattncut.selection.base import (flatten_positions, gather_positions, patch_count,
+                                      random_positions)
 from tfattncut.selection.qsattn import QSGlobal, attention_rows
 
 
@@ -32,8 +33,8 @@ class QSSelectOnly(QSGlobal):
 
     def route(self, source, translated, ids):
         return (
-            tf.gather(flatten_positions(source), ids, batch_dims=1),
-            tf.gather(flatten_positions(translated), ids, batch_dims=1),
+            gather_positions(flatten_positions(source), ids),
+            gather_positions(flatten_positions(translated), ids),
         )
 
 

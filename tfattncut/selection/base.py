@@ -110,6 +110,11 @@ class LearnedSelector(Selector):
                 "initializer": make_initializer(config.init_type, config.init_gain)}
 
 
+def gather_positions(values, indices):
+    """values [B, N, ...], indices [B, P] -> [B, P, ...], each image at its own positions."""
+    return tf.gather(values, indices, batch_dims=1)
+
+
 def flatten_positions(features):
     """[B, H, W, C] -> [B, H*W, C] in raster order (the N axis of
     docs/design/selection.md#the-contract)."""

@@ -6,8 +6,7 @@ import keras
 import tensorflow as tf
 
 from tfattncut.selection.base import (LearnedSelector, Selection, flatten_positions,
-                                      most_significant)
-from tfattncut.selection.significance import gather_positions
+                                      gather_positions, most_significant)
 
 
 class ExternalAttentionSelector(LearnedSelector):

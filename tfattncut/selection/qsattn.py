@@ -14,7 +14,8 @@ import dataclasses
 import tensorflow as tf
 
 from tfattncut.options import NON_NEGATIVE, option
-from tfattncut.selection.base import Selection, Selector, flatten_positions, most_significant
+from tfattncut.selection.base import (Selection, Selector, flatten_positions, gather_positions,
+                                      most_significant)
 
 WINDOW = 7
 RADIUS = WINDOW // 2
@@ -100,10 +101,10 @@ def attention_rows(features, ids, blocked=True):
     then the rows are gathered. Both are the same function of X, gradient included.
     """
     if blocked:
-        queries = tf.gather(features, ids, batch_dims=1)
+        queries = gather_positions(features, ids)
         return tf.nn.softmax(tf.linalg.matmul(queries, features, transpose_b=True))
     attention = tf.nn.softmax(tf.linalg.matmul(features, features, transpose_b=True))
-    return tf.gather(attention, ids, batch_dims=1)
+    return gather_positions(attention, ids)
 
 
 def cross_route(source, translated, ids, blocked=True):
@@ -174,7 +175,7 @@ def local_logits(features, ids, layout="correct"):
     keys = local_windows(features, ids)
     if layout == "reference":
         keys = reference_keys(keys)
-    queries = tf.gather(flatten_positions(features), ids, batch_dims=1)
+    queries = gather_positions(flatten_positions(features), ids)
     return tf.einsum("bpkc,bpc->bpk", keys, queries)
 
 

@@ -6,8 +6,8 @@ import keras
 import tensorflow as tf
 
 from tfattncut.selection.base import (LearnedSelector, Selection, flatten_positions,
-                                      most_significant)
-from tfattncut.selection.significance import gather_positions, reduced_width
+                                      gather_positions, most_significant)
+from tfattncut.selection.significance import reduced_width
 
 
 class SelfAttentionSelector(LearnedSelector):

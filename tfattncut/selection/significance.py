@@ -6,7 +6,7 @@ The selection is deterministic: ties go to the lower raster index (base.most_sig
 import tensorflow as tf
 
 from tfattncut.selection.base import (LearnedSelector, Selection, flatten_positions,
-                                      most_significant)
+                                      gather_positions, most_significant)
 
 
 def reduced_width(module, channels, reduction):
@@ -17,11 +17,6 @@ def reduced_width(module, channels, reduction):
             f"{module} reduces C to C/{reduction} and needs at least {reduction} channels; "
             f"this NCE layer has {channels}. Leave it out of --qs_layers.")
     return channels // reduction
-
-
-def gather_positions(values, indices):
-    """values [B, N, ...], indices [B, P] -> [B, P, ...], each image at its own positions."""
-    return tf.gather(values, indices, batch_dims=1)
 
 
 class GatedSelector(LearnedSelector):
