@@ -71,6 +71,13 @@ class TranslateImagesTest(tf.test.TestCase):
         self.assertTrue(message.startswith(f"4 of 6 images could not be translated (the other "
                                            f"2 are in {output}):"), message)
         self.assertEqual(message.count("\n"), 4)
+        # Nothing translated: the message says so instead of "the other 0 are in ...".
+        with self.assertRaisesRegex(translation.UnreadableImages,
+                                    "^none of the 2 images could be translated:\n  Image file "
+                                    f"{bad['empty.png']} cannot be decoded"):
+            translation.translate_images(lambda batch: -batch,
+                                         [bad["empty.png"], bad["tiny.png"]],
+                                         os.path.join(self.root, "none_out"))
 
 
 class LabelPathsTest(tf.test.TestCase):

@@ -46,10 +46,10 @@ class UnreadableImages(ValueError):
 
     def __init__(self, written, failed, output_dir):
         self.written, self.failed = written, failed
-        super().__init__(
-            f"{len(failed)} of {len(failed) + len(written)} images could not be translated "
-            f"(the other {len(written)} are in {output_dir}):\n"
-            + "\n".join(f"  {why}" for why in failed.values()))
+        summary = (f"{len(failed)} of {len(failed) + len(written)} images could not be "
+                   f"translated (the other {len(written)} are in {output_dir})" if written
+                   else f"none of the {len(failed)} images could be translated")
+        super().__init__(summary + ":\n" + "\n".join(f"  {why}" for why in failed.values()))
 
 
 def translation_path(output_dir, path):
