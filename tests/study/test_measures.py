@@ -3,13 +3,13 @@ same network outputs: the label scorer's logits and features are taken by callin
 network here, and every metric after that is written out in float64 NumPy."""
 import dataclasses
 
-import keras
 import numpy as np
 import scipy.linalg
 import tensorflow as tf
 
 from tests.metrics.test_fidelity import _numpy_psnr, _numpy_ssim
 from tests.study.fixtures import TINY_SEGMENTER, tiny_data
+from tfattncut.evaluation import segmenter
 from tfattncut.models.segmenter import NUM_CLASSES, build_segmenter
 from tfattncut.study import measures, scorers
 from tfattncut.study.data import Split
@@ -91,8 +91,7 @@ class TranslationScoresTest(tf.test.TestCase):
     def _logits_and_features(self, pixels):
         """The label scorer's logits and float64 [N, 3w] features (spatial mean of what its
         last layer sees), from one call of the network on every image."""
-        outputs = keras.Model(self.label_scorer.input,
-                              [self.label_scorer.output, self.label_scorer.layers[-1].input])
+        outputs = segmenter.logits_and_features(self.label_scorer)
         logits, hidden = outputs(_network_inputs(pixels), training=False)
         return logits.numpy(), hidden.numpy().astype(np.float64).mean(axis=(1, 2))
 

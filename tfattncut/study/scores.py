@@ -25,19 +25,19 @@ def score_path(study_dir, name):
     return os.path.join(study_dir, "scores", f"{name}.json")
 
 
-def check_merged(study_dirs):
-    """ValueError naming the --merge folders that hold no score file: a mistyped folder
-    would otherwise leave its runs out of the report without a word."""
-    empty = [d for d in study_dirs if not glob.glob(score_path(d, "*"))]
-    if empty:
-        raise ValueError(f"--merge: {', '.join(empty)} holds no score file "
-                         f"({score_path('DIR', 'RUN')}); name study folders of other machines")
-
-
 def _score_files(study_dir):
     """(run name, path) of every score file of STUDY_DIR, in name order: score_path's inverse."""
     for path in sorted(glob.glob(score_path(study_dir, "*"))):
         yield os.path.basename(path)[:-len(".json")], path
+
+
+def check_merged(study_dirs):
+    """ValueError naming the --merge folders that hold no score file: a mistyped folder
+    would otherwise leave its runs out of the report without a word."""
+    empty = [d for d in study_dirs if next(_score_files(d), None) is None]
+    if empty:
+        raise ValueError(f"--merge: {', '.join(empty)} holds no score file "
+                         f"({score_path('DIR', 'RUN')}); name study folders of other machines")
 
 
 def _read(path):
