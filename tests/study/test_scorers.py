@@ -7,6 +7,7 @@ from unittest import mock
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 from tensorflow.python.framework import config as tf_config
 
 from tests.study.fixtures import TINY_SEGMENTER, tiny_data, tiny_study
@@ -39,6 +40,19 @@ class DataHashTest(tf.test.TestCase):
         shutil.rmtree(os.path.join(data.dataroot, "testA_as_B"))
         with self.assertRaisesRegex(FileNotFoundError, "testA_as_B does not exist"):
             data_hash(data.dataroot)
+
+
+class SplitTest(tf.test.TestCase):
+
+    def test_a_label_map_of_another_size_is_named(self):
+        data = tiny_data()
+        label = os.path.join(data.dataroot, "testB_labels", "000001.png")
+        with Image.open(label) as image:
+            smaller = image.resize((32, 32), Image.NEAREST)
+        smaller.save(label)
+        with self.assertRaisesRegex(ValueError, "Label map .*testB_labels/000001.png is "
+                                                "\\(32, 32\\) but its image .*testB/000001"):
+            data.split("test_b")
 
 
 class DeterminismTest(tf.test.TestCase):

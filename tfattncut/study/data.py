@@ -14,11 +14,10 @@ import hashlib
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from tfattncut.data import synthetic
-from tfattncut.data.image_files import decode_image, list_images, match_by_stem
-from tfattncut.data.labels import read_train_ids
+from tfattncut.data.image_files import list_images
+from tfattncut.evaluation import segmenter
 
 # name -> (image folder, label folder): the parts of the data set a study reads.
 SPLITS = {
@@ -64,14 +63,8 @@ class StudyData:
     def split(self, name):
         folder, label_folder = SPLITS[name]
         paths = list_images(os.path.join(self.dataroot, folder))
-        label_paths = match_by_stem(paths, os.path.join(self.dataroot, label_folder),
-                                    "--dataroot")
-        pixels = np.stack([decode_image(tf.io.read_file(p)).numpy() for p in paths])
-        labels = np.stack([read_train_ids(p) for p in label_paths])
-        if pixels.shape[:3] != labels.shape:
-            raise ValueError(f"{self.dataroot}: {folder} is {pixels.shape[:3]} but its label "
-                             f"maps in {label_folder} are {labels.shape}; they must match")
-        return Split(pixels, labels)
+        return Split(*segmenter.load_pairs(paths, os.path.join(self.dataroot, label_folder),
+                                           "--dataroot"))
 
     @functools.cached_property
     def hash(self):
