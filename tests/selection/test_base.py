@@ -1,10 +1,10 @@
-"""The shared top-P step of the attention-module selectors, against a stable NumPy sort."""
+"""The selectors' shared position steps (base.py): the top-P pick against a stable NumPy sort,
+and the per-image gather."""
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tfattncut.selection.base import most_significant
-from tfattncut.selection.significance import gather_positions
+from tfattncut.selection.base import gather_positions, most_significant
 
 
 def stable_top(scores, count):

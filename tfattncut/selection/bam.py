@@ -5,7 +5,8 @@ the source features, and the positions it amplifies most are compared
 import keras
 import tensorflow as tf
 
-from tfattncut.selection.significance import GatedSelector, reduced_width
+from tfattncut.selection.base import reduced_width
+from tfattncut.selection.gated import GatedSelector
 
 
 class BAMSelector(GatedSelector):

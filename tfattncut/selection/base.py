@@ -110,6 +110,16 @@ class LearnedSelector(Selector):
                 "initializer": make_initializer(config.init_type, config.init_gain)}
 
 
+def reduced_width(module, channels, reduction):
+    """C // reduction for a module's bottleneck; an error that says what to do when C is too
+    small (the generator's first NCE layer has C = 3)."""
+    if channels < reduction:
+        raise ValueError(
+            f"{module} reduces C to C/{reduction} and needs at least {reduction} channels; "
+            f"this NCE layer has {channels}. Leave it out of --qs_layers.")
+    return channels // reduction
+
+
 def gather_positions(values, indices):
     """values [B, N, ...], indices [B, P] -> [B, P, ...], each image at its own positions."""
     return tf.gather(values, indices, batch_dims=1)

@@ -1,5 +1,5 @@
-"""What every attention module of attention-based CUT shares: keep the P most significant
-positions of the source, and treat gating modules (BAM, triplet) as one family.
+"""The gating modules of attention-based CUT (BAM, triplet attention) as one family: a gate
+over the source features ranks the positions and rescales the vectors kept.
 
 The selection is deterministic: ties go to the lower raster index (base.most_significant).
 """
@@ -7,16 +7,6 @@ import tensorflow as tf
 
 from tfattncut.selection.base import (LearnedSelector, Selection, flatten_positions,
                                       gather_positions, most_significant)
-
-
-def reduced_width(module, channels, reduction):
-    """C // reduction for a module's bottleneck; an error that says what to do when C is too
-    small (the generator's first NCE layer has C = 3)."""
-    if channels < reduction:
-        raise ValueError(
-            f"{module} reduces C to C/{reduction} and needs at least {reduction} channels; "
-            f"this NCE layer has {channels}. Leave it out of --qs_layers.")
-    return channels // reduction
 
 
 class GatedSelector(LearnedSelector):

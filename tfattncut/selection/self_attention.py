@@ -6,8 +6,7 @@ import keras
 import tensorflow as tf
 
 from tfattncut.selection.base import (LearnedSelector, Selection, flatten_positions,
-                                      gather_positions, most_significant)
-from tfattncut.selection.significance import reduced_width
+                                      gather_positions, most_significant, reduced_width)
 
 
 class SelfAttentionSelector(LearnedSelector):

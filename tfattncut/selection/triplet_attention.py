@@ -6,7 +6,7 @@ through most are compared
 import keras
 import tensorflow as tf
 
-from tfattncut.selection.significance import GatedSelector
+from tfattncut.selection.gated import GatedSelector
 
 
 class _ZPoolGate(keras.layers.Layer):
