@@ -78,6 +78,7 @@ class TranslateImagesTest(tf.test.TestCase):
             translation.translate_images(lambda batch: -batch,
                                          [bad["empty.png"], bad["tiny.png"]],
                                          os.path.join(self.root, "none_out"))
+        self.assertFalse(os.path.exists(os.path.join(self.root, "none_out")))  # no empty folder
 
 
 class LabelPathsTest(tf.test.TestCase):

@@ -159,3 +159,4 @@ class InferFilesTest(tf.test.TestCase):
                          f"^{broken}: {address} answered INVALID_ARGUMENT: ")
         self.assertEqual(os.listdir(output), ["b_good.png"])
         self.assertEqual(not_found.exception.code(), grpc.StatusCode.NOT_FOUND)
+        self.assertFalse(os.path.exists(os.path.join(root, "out2")))  # nothing written

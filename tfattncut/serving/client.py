@@ -103,12 +103,12 @@ def infer_files(server, model_name, inputs, output, concurrency=1, overwrite=Fal
 
     An answer about one image (PER_IMAGE_CODES: undecodable, too many pixels) or a file that
     cannot be read does not stop the others: UnreadableImages at the end lists each such
-    file. Any other error (no such model, server gone) stops the run.
+    file. Any other error (no such model, server gone) stops the run. OUTPUT is made with
+    the first translation.
     """
     if concurrency < 1:
         raise ValueError(f"--concurrency must be >= 1; got {concurrency}")
     targets = output_paths(inputs, output, overwrite)
-    os.makedirs(output, exist_ok=True)
     progress = Progress(len(targets), unit="image")
     failed = {}  # input path: why; written by the pool's threads, one key each
 
@@ -124,6 +124,7 @@ def infer_files(server, model_name, inputs, output, concurrency=1, overwrite=Fal
                 raise
             failed[path] = f"{path}: {server} answered {error.code().name}: {error.details()}"
             return
+        os.makedirs(output, exist_ok=True)  # here: a run that writes nothing leaves no folder
         with open(targets[path], "wb") as f:
             f.write(translated)
 

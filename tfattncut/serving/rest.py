@@ -214,7 +214,8 @@ class RestServer:
         async def reserve(size):
             """Takes the body's bytes from the budget as they arrive, so that a client that
             announces a large body and sends little holds little; 429 without room by the
-            deadline."""
+            deadline. Polls (MemoryBudget.admit waits on the budget's condition instead, which
+            would block this event loop and every connection on it)."""
             nonlocal held
             started = self._loop.time()
             while not budget.try_take(size):
