@@ -1,4 +1,6 @@
 """What a study trains, in which order, and with which flags."""
+import os
+
 import tensorflow as tf
 
 from tfattncut.study import plan
@@ -70,3 +72,13 @@ class PlanTest(tf.test.TestCase):
                 (dict(screen_seeds=(-1,)), "--screen_seeds: \\[-1\\] not in")):
             with self.assertRaisesRegex(ValueError, message):
                 _settings(**changes)
+        # A folder flag under a file: named at once, not as os.makedirs' traceback when the
+        # first run starts.
+        a_file = os.path.join(self.get_temp_dir(), "a_file")
+        open(a_file, "w").close()
+        for field, flag in (("study_dir", "--study_dir"), ("runs_dir", "--runs_dir"),
+                            ("dataroot", "--dataroot")):
+            with self.assertRaisesRegex(NotADirectoryError,
+                                        f"^{flag}={a_file}/x: {a_file} exists and is not a "
+                                        "folder"):
+                _settings(**{field: os.path.join(a_file, "x")})

@@ -17,7 +17,7 @@ import os
 from absl import flags
 
 from tfattncut import config as config_lib
-from tfattncut import options
+from tfattncut import options, output_folders
 from tfattncut.study.data import DataSpec
 
 REFERENCE = "cut"
@@ -102,6 +102,9 @@ class StudySettings:
                 self.budget_factors):
             raise ValueError(f"--budget_factors: {', '.join(map(str, self.budget_factors))}; "
                              "each must be an integer of at least 2, named once")
+        for flag, folder in (("--study_dir", self.study_dir), ("--runs_dir", self.runs_dir),
+                             ("--dataroot", self.dataroot)):
+            output_folders.check_output_folder(flag, folder)
 
     @property
     def sample_seed(self):
