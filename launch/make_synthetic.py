@@ -21,7 +21,8 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of every random draw.", lower_boun
 
 def main(_argv):  # cli.run refuses positional arguments
     counts = synthetic.generate_dataset(_OUT.value, size=_SIZE.value, num_train=_NUM_TRAIN.value,
-                                        num_test=_NUM_TEST.value, seed=_SEED.value)
+                                        num_test=_NUM_TEST.value, seed=_SEED.value,
+                                        flag="--out")
     print(f"Wrote {sum(counts.values())} files to {_OUT.value}: "
           + ", ".join(f"{folder} {count}" for folder, count in counts.items()))
 

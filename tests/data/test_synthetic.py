@@ -227,8 +227,14 @@ class SyntheticDatasetTest(tf.test.TestCase):
         with open(out, "w") as f:
             f.write("keep me")
         with mock.patch.object(synthetic, "_run") as render:
-            with self.assertRaisesRegex(NotADirectoryError, "notes.txt is a file"):
+            with self.assertRaisesRegex(NotADirectoryError,
+                                        f"^--dataroot={out}: {out} exists and is not a folder"):
                 synthetic.generate_dataset(out, progress=False, **_ARGS)
+            # Below a file: named, not os.makedirs' traceback.
+            with self.assertRaisesRegex(NotADirectoryError,
+                                        f"^--out={out}/set: {out} exists and is not a folder"):
+                synthetic.ensure_dataset(os.path.join(out, "set"), progress=False,
+                                         flag="--out", **_ARGS)
         render.assert_not_called()
         with open(out) as f:
             self.assertEqual(f.read(), "keep me")

@@ -20,6 +20,7 @@ import numpy as np
 from absl import logging
 from PIL import Image
 
+from tfattncut import output_folders
 from tfattncut.data import street_scenes, street_styles
 from tfattncut.data.labels import (CITYSCAPES_LABELS, CITYSCAPES_TRAIN_IDS, IGNORE_TRAIN_ID,
                                    TRAIN_LABELS)
@@ -192,7 +193,7 @@ def _check_arguments(size, num_train, num_test, seed):
 
 
 def generate_dataset(out_dir, size=SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=0,
-                     progress=True, num_workers=None):
+                     progress=True, num_workers=None, flag="--dataroot"):
     """Renders the whole data set into out_dir (layout: see _README).
 
     The set is built in a sibling folder and renamed into place, so a crash never leaves a
@@ -205,13 +206,13 @@ def generate_dataset(out_dir, size=SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST,
       num_train, num_test: images per domain in each split.
       progress: show the progress (tfattncut.progress).
       num_workers: processes; None: up to 2, and none for small sets.
+      flag: the flag that named out_dir, for errors.
     Returns:
       {folder: number of files written}.
     """
     _check_arguments(size, num_train, num_test, seed)
     out_dir = os.path.normpath(out_dir)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise NotADirectoryError(f"{out_dir} is a file; the data set needs a folder")
+    output_folders.check_output_folder(flag, out_dir)
     existing = _read_manifest(out_dir)
     if existing is None and os.path.isdir(out_dir) and os.listdir(out_dir):
         raise FileExistsError(f"{out_dir} holds files but no synthetic data set ({MANIFEST}); "
@@ -288,7 +289,7 @@ def _move_into_place(tmp_dir, out_dir):
 
 
 def ensure_dataset(out_dir, size=SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=0,
-                   progress=True, num_workers=None):
+                   progress=True, num_workers=None, flag="--dataroot"):
     """Generates the data set unless out_dir already holds a complete one; returns out_dir.
 
     A complete set made with other arguments is kept (with a warning) rather than silently
@@ -304,5 +305,5 @@ def ensure_dataset(out_dir, size=SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST, s
                             out_dir, manifest["arguments"], manifest["version"], wanted,
                             _VERSION)
         return out_dir
-    generate_dataset(out_dir, size, num_train, num_test, seed, progress, num_workers)
+    generate_dataset(out_dir, size, num_train, num_test, seed, progress, num_workers, flag)
     return out_dir
