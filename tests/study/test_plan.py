@@ -76,8 +76,7 @@ class PlanTest(tf.test.TestCase):
         # first run starts.
         a_file = os.path.join(self.get_temp_dir(), "a_file")
         open(a_file, "w").close()
-        for field, flag in (("study_dir", "--study_dir"), ("runs_dir", "--runs_dir"),
-                            ("dataroot", "--dataroot")):
+        for field, flag in (("study_dir", "--study_dir"), ("runs_dir", "--runs_dir")):
             with self.assertRaisesRegex(NotADirectoryError,
                                         f"^{flag}={a_file}/x: {a_file} exists and is not a "
                                         "folder"):

@@ -102,8 +102,8 @@ class StudySettings:
                 self.budget_factors):
             raise ValueError(f"--budget_factors: {', '.join(map(str, self.budget_factors))}; "
                              "each must be an integer of at least 2, named once")
-        for flag, folder in (("--study_dir", self.study_dir), ("--runs_dir", self.runs_dir),
-                             ("--dataroot", self.dataroot)):
+        # (--dataroot: checked where the study renders it, synthetic.ensure_dataset.)
+        for flag, folder in (("--study_dir", self.study_dir), ("--runs_dir", self.runs_dir)):
             output_folders.check_output_folder(flag, folder)
 
     @property
