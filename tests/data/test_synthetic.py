@@ -194,12 +194,14 @@ class SyntheticDatasetTest(tf.test.TestCase):
         os.makedirs(out)
         with open(os.path.join(out, "notes.txt"), "w") as f:
             f.write("keep me")
-        with self.assertRaisesRegex(FileExistsError, "mine.*no synthetic data set"):
+        with self.assertRaisesRegex(FileExistsError,
+                                    f"^--dataroot={out} holds files but no synthetic data set"):
             synthetic.generate_dataset(out, progress=False, **_ARGS)
         self.assertEqual(os.listdir(out), ["notes.txt"])
         with open(os.path.join(out, synthetic.MANIFEST), "w") as f:
             f.write("[1, 2]")  # JSON, but not a manifest: was an AttributeError traceback
-        with self.assertRaisesRegex(FileExistsError, "mine.*no synthetic data set"):
+        with self.assertRaisesRegex(FileExistsError,
+                                    f"^--dataroot={out} holds files but no synthetic data set"):
             synthetic.generate_dataset(out, progress=False, **_ARGS)
 
     def test_files_added_to_a_synthetic_set_are_not_replaced_with_it(self):
@@ -214,9 +216,9 @@ class SyntheticDatasetTest(tf.test.TestCase):
                       os.path.join(out, "trainA_labels", "000000.txt")):
             with open(added, "w") as f:
                 f.write("keep me")
-            with self.assertRaisesRegex(FileExistsError, f"{out} holds a synthetic data set "
-                                                         f"and {added}, which the set did not "
-                                                         "write"):
+            with self.assertRaisesRegex(FileExistsError,
+                                        f"^--dataroot={out} holds a synthetic data set and "
+                                        f"{added}, which the set did not write"):
                 synthetic.generate_dataset(out, progress=False, **_ARGS)
             with open(added) as f:
                 self.assertEqual(f.read(), "keep me")

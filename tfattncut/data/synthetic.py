@@ -215,13 +215,14 @@ def generate_dataset(out_dir, size=SIZE, num_train=NUM_TRAIN, num_test=NUM_TEST,
     output_folders.check_output_folder(flag, out_dir)
     existing = _read_manifest(out_dir)
     if existing is None and os.path.isdir(out_dir) and os.listdir(out_dir):
-        raise FileExistsError(f"{out_dir} holds files but no synthetic data set ({MANIFEST}); "
-                              f"choose an empty or new output folder")
+        raise FileExistsError(f"{flag}={out_dir} holds files but no synthetic data set "
+                              f"({MANIFEST}); the set is rendered only into an empty or new "
+                              f"folder")
     foreign = existing and _foreign_entry(out_dir, existing)
     if foreign:
-        raise FileExistsError(f"{out_dir} holds a synthetic data set and {foreign}, which the "
-                              f"set did not write and replacing it would delete; move that "
-                              f"out first or choose another output folder")
+        raise FileExistsError(f"{flag}={out_dir} holds a synthetic data set and {foreign}, "
+                              f"which the set did not write and replacing it would delete; "
+                              f"move that out first or choose another folder")
     folders = _folders(num_train, num_test)
     tmp_dir = f"{out_dir}.partial-{os.getpid()}"
     shutil.rmtree(tmp_dir, ignore_errors=True)
