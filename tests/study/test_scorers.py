@@ -54,6 +54,18 @@ class SplitTest(tf.test.TestCase):
                                                 "\\(32, 32\\) but its image .*testB/000001"):
             data.split("test_b")
 
+    def test_images_of_another_size_are_named(self):
+        data = tiny_data()
+        for folder in ("testA", "testA_labels"):  # image and label map agree with each other
+            path = [os.path.join(data.dataroot, folder, name)
+                    for name in sorted(os.listdir(os.path.join(data.dataroot, folder)))][1]
+            with Image.open(path) as image:
+                smaller = image.resize((32, 32), Image.NEAREST)
+            smaller.save(path)
+        with self.assertRaisesRegex(ValueError, "^The images must share one size; .*testA has "
+                                                "\\[\\(32, 32, 3\\), \\(64, 64, 3\\)\\]"):
+            data.split("test_a")
+
 
 class DeterminismTest(tf.test.TestCase):
 

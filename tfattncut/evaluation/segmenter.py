@@ -38,7 +38,7 @@ def load_pairs(image_paths, label_dir, flag="--labels"):
         _check_same_size(image_path, pixels[-1].shape[:2], label_path, labels[-1].shape)
     sizes = {p.shape for p in pixels}
     if len(sizes) > 1:
-        raise ValueError(f"Training images must share one size; {os.path.dirname(image_paths[0])} "
+        raise ValueError(f"The images must share one size; {os.path.dirname(image_paths[0])} "
                          f"has {sorted(sizes)}.")
     return np.stack(pixels), np.stack(labels)
 
