@@ -63,6 +63,10 @@ flags.DEFINE_string("readme", "", "Also write the headline paragraph into this M
 flags.DEFINE_bool("report_only", False, "Only write the report from the scores already in "
                   "--study_dir and --merge.")
 flags.DEFINE_list("merge", [], "Other study folders whose scores/ the report includes.")
+flags.DEFINE_bool("add_rendering", False, "Only check that --dataroot, the study's data set "
+                  "rendered on another kind of CPU (it hashes otherwise than the scorers' "
+                  "data), gives the scorers' recorded reference lines, and record it in "
+                  "scorers.json so that runs can be scored on it (docs/design/study.md#data).")
 flags.DEFINE_list("verify", [], "Only score these trained runs (NAME as in scores/NAME.json) "
                   "again from their run directories and compare with their score files, "
                   "writing nothing; exit status 1 if any score differs.")
@@ -86,7 +90,7 @@ def settings_from_flags():
         configs_dir=FLAGS.configs_dir, doc_path=FLAGS.doc, readme_path=FLAGS.readme,
         command=" ".join(a for a in sys.argv[1:]
                          if not a.startswith(("--report_only", "--merge", "--train_scorers",
-                                              "--verify"))))
+                                              "--verify", "--add_rendering"))))
 
 
 def main(_argv):  # cli.run refuses positional arguments
@@ -101,6 +105,13 @@ def main(_argv):  # cli.run refuses positional arguments
             width=FLAGS.segmenter_width, label_epochs=FLAGS.label_scorer_epochs))
         print(f"Scorers {made.fingerprint} on data {made.data_hash} in "
               f"{scorers.scorer_dir(settings.study_dir)} ({(time.time() - start) / 60:.1f} min)")
+        return
+    if FLAGS.add_rendering:
+        compared = scorers.add_rendering(settings.study_dir, data)
+        for line, (recorded, measured) in compared.items():
+            print(f"{line}: recorded {recorded:.9g}, measured {measured:.9g}")
+        print(f"Recorded data {data.hash} in "
+              f"{os.path.join(scorers.scorer_dir(settings.study_dir), scorers.SCORERS_JSON)}")
         return
     fixed = scorers.load_scorers(settings.study_dir, data)
     if FLAGS.verify:

@@ -17,6 +17,7 @@ REFERENCES = {
 class FakeScorers:
     """What summaries and readers need of `scorers.Scorers`, without a network."""
     fingerprint, data_hash = SCORER["scorer"], SCORER["data_hash"]
+    data_hashes = (SCORER["data_hash"],)
     references = REFERENCES
     record = {"fingerprint": SCORER["scorer"], "data_hash": SCORER["data_hash"],
               "versions": {"tensorflow": "2.21.0"}, "machine": "a test"}

@@ -63,7 +63,7 @@ class SummaryTest(tf.test.TestCase):
     def test_collapsed_and_failed_runs_are_apart_from_the_means(self):
         records = _records({"cut": [0.30, 0.20, 0.25], "uag": [0.09, 0.08, 0.30]})
         records["uag_seed0"]["input_distance"] = 0.001
-        records["uag_seed1"]["label_miou"] = 0.2005  # the untranslated testA's 0.20
+        records["uag_seed1"]["input_distance"] = 0.015
         records["uag_seed2"] = record("uag", 2, None, failed="NonFiniteSteps: 10 steps")
         numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
         uag = numbers["stages"]["screen"]["variants"]["uag"]
@@ -76,6 +76,15 @@ class SummaryTest(tf.test.TestCase):
         self.assertIn("- uag_seed0, uag_seed1", text)
         self.assertIn("| uag | 3 | 2 |", text)
         self.assertIn("- uag_seed2: NonFiniteSteps: 10 steps", text)
+        self.assertIn("2 runs returned their input and are reported apart.",
+                      page.headline_paragraph(numbers))
+
+    def test_one_collapsed_run_is_named_in_the_singular(self):
+        records = _records({"cut": [0.30, 0.20, 0.25], "uag": [0.09, 0.08, 0.30]})
+        records["uag_seed0"]["input_distance"] = 0.001
+        numbers = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        self.assertIn("1 run returned its input and is reported apart.",
+                      page.headline_paragraph(numbers))
 
     def test_the_gap_share_places_downstream_between_floor_and_ceiling(self):
         # FakeScorers' floor 0.08 and ceiling 0.34: 0.08 -> 0, 0.34 -> 1, 0.21 -> 0.5.

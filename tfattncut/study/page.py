@@ -155,8 +155,7 @@ def report(summary, settings, image_dir=""):
     if summary["collapsed"]:
         lines += ["", "## Runs that returned their input", "",
                   f"Translated testA within {scores.COLLAPSE_DISTANCE} of the input (mean "
-                  "|difference| in [0, 1]) or scored as the untranslated testA (label mIoU "
-                  f"within {scores.COLLAPSE_LABEL_MIOU}); left out of the means:", "",
+                  "|difference| in [0, 1]); left out of the means:", "",
                   "- " + ", ".join(summary["collapsed"])]
     if summary["failed"]:
         lines += ["", "## Runs that failed", "", "Left out of the means (the score file says "
@@ -169,6 +168,11 @@ def report(summary, settings, image_dir=""):
               + _still_to_run(cost),
               f"- scorers {scorer['fingerprint']} on data {scorer['data_hash']} (trained on "
               f"{scorer['machine']}; {', '.join(f'{k} {v}' for k, v in scorer['versions'].items())})",
+              *(f"- data {data_hash}: the same data set rendered on {rendering['machine']}, "
+                "where NumPy rounds the B style's gamma otherwise; the scorers measure the "
+                "same reference lines in it (`launch.study --add_rendering`); "
+                f"{rendering['runs']} of the runs above were scored on it"
+                for data_hash, rendering in scorer.get("renderings", {}).items()),
               f"- shared training flags: `{' '.join(settings.train_flags) or '(none)'}`",
               "- the segmenter in the label-aware methods' loss is trained on A inside each "
               "run and never scores; the scorers are trained on B (label mIoU, KID, FID) or "
@@ -223,8 +227,9 @@ def headline_paragraph(summary):
                if found and found["effect"] else "") + ".")
     parts += _budget_verdict(summary["stages"].get("budget", {}))
     if summary["collapsed"]:
-        parts.append(f"{len(summary['collapsed'])} runs returned their input and are "
-                     "reported apart.")
+        count = len(summary["collapsed"])
+        parts.append(f"{count} runs returned their input and are reported apart."
+                     if count > 1 else "1 run returned its input and is reported apart.")
     return " ".join(parts)
 
 

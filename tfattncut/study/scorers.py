@@ -15,7 +15,9 @@ package versions:
                                          untranslated testA, the ideal translation)
 
 A study on another machine loads these, checks the fingerprint and that its data set hashes
-the same, and refuses to score otherwise.
+the same, and refuses to score otherwise. A rendering that hashes otherwise because of the
+renderer's last-bit differences between CPUs is accepted only once `add_rendering` has found
+the recorded reference lines in it and recorded it (docs/design/study.md, "Data").
 """
 import dataclasses
 import os
@@ -36,6 +38,12 @@ LABEL_SCORER = "label_scorer.npz"
 LABEL_SEED = 0  # the label scorer's initialisation and data order
 DOWNSTREAM_SEEDS = (0, 1, 2)  # one downstream segmenter each, per run (tests use fewer)
 KID_SEED = 0  # the reference lines' KID subsets (a run's use its own seed)
+# Another rendering of the study's data set is the same data when the committed scorers
+# measure every untranslated and ideal reference line in it within this (absolute, relative)
+# tolerance of the recorded one. NumPy's B-style gamma rounds differently on AVX-512 and
+# AVX2 machines and moves the lines by 1e-6 relative or less; another seed or size of the
+# data set moves label mIoU by 1e-2 (docs/design/study.md, "Data").
+RENDERING_TOLERANCE = (1e-4, 1e-5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,13 +89,15 @@ def has_scorers(study_dir):
 
 class Scorers:
     """The loaded instruments: `label_scorer` (a Keras segmenter), its `fingerprint`, the
-    `data_hash` they belong to and the `references` of scorers.json."""
+    `data_hash` of the rendering they score now (the recorded one or an added rendering),
+    the `data_hashes` they accept and the `references` of scorers.json."""
 
-    def __init__(self, label_scorer, record):
+    def __init__(self, label_scorer, record, data_hash=None):
         self.label_scorer = label_scorer
         self.record = record
         self.fingerprint = record["fingerprint"]
-        self.data_hash = record["data_hash"]
+        self.data_hashes = (record["data_hash"], *record.get("renderings", {}))
+        self.data_hash = data_hash or record["data_hash"]
         self.references = record["references"]
         self.settings = SegmenterSettings(**record["segmenter_settings"])
         self.downstream_seeds = tuple(record["downstream_seeds"])
@@ -124,15 +134,10 @@ def train_scorers(study_dir, data, settings, downstream_seeds=DOWNSTREAM_SEEDS):
         "machine": machine.describe(),
     }
     scorers = Scorers(model, {**record, "references": {}})
-    test_a = data.split("test_a")
     record["references"] = {
         "floor": measures.downstream(scorers, data, train_a.pixels, train_a.labels),
         "ceiling": measures.downstream(scorers, data, train_b.pixels, train_b.labels),
-        "untranslated": measures.translation_scores(scorers, data, test_a.pixels, KID_SEED),
-        # testA_as_B against itself has no PSNR (infinite) nor SSIM (1) worth a line.
-        "ideal": {key: value for key, value in measures.translation_scores(
-            scorers, data, data.split("test_a_as_b").pixels, KID_SEED).items()
-            if key not in ("psnr", "ssim")},
+        **_translation_references(scorers, data),
     }
     directory = scorer_dir(study_dir)
     os.makedirs(directory, exist_ok=True)
@@ -145,7 +150,68 @@ def train_scorers(study_dir, data, settings, downstream_seeds=DOWNSTREAM_SEEDS):
 
 def load_scorers(study_dir, data):
     """The committed scorers of STUDY_DIR, checked: the weights must have the recorded
-    fingerprint and `data` the recorded hash, or no score could be compared with the rest."""
+    fingerprint and `data` the recorded hash or that of an added rendering, or no score could
+    be compared with the rest."""
+    model, record = _load(study_dir)
+    if data.hash not in (record["data_hash"], *record.get("renderings", {})):
+        raise ValueError(
+            f"--dataroot={data.dataroot} hashes to {data.hash} but the scorers in "
+            f"{scorer_dir(study_dir)} were made on data hashing to {record['data_hash']}: "
+            "scores on other data are not comparable; delete that folder and launch.study "
+            "renders the study's data set again (every image is a pure function of its "
+            "index). If it was rendered on another kind of CPU, `launch.study "
+            "--add_rendering` checks that the scorers measure the same reference lines in "
+            "it and records it (docs/design/study.md, \"Data\")")
+    return Scorers(model, record, data.hash)
+
+
+def add_rendering(study_dir, data):
+    """Records `data`, a rendering of the study's data set that hashes otherwise than the
+    scorers' own, in scorers.json when the committed scorers measure each of its
+    untranslated and ideal reference lines within RENDERING_TOLERANCE of the recorded ones;
+    otherwise a ValueError names the lines that differ and nothing is written.
+
+    Returns {line.metric: (recorded, measured)} of every compared value."""
+    model, record = _load(study_dir)
+    if data.hash in (record["data_hash"], *record.get("renderings", {})):
+        raise ValueError(f"--dataroot={data.dataroot} (data {data.hash}) is already one of "
+                         f"the renderings the scorers in {scorer_dir(study_dir)} accept")
+    scorers = Scorers(model, record, data.hash)
+    measured = _translation_references(scorers, data)
+    absolute, relative = RENDERING_TOLERANCE
+    compared, differ = {}, []
+    for line, values in measured.items():
+        for metric, value in values.items():
+            recorded = record["references"][line][metric]
+            compared[f"{line}.{metric}"] = (recorded, value)
+            if not abs(value - recorded) <= absolute + relative * abs(recorded):
+                differ.append(f"{line} {metric} {value:.6g} (recorded {recorded:.6g})")
+    if differ:
+        raise ValueError(f"--dataroot={data.dataroot} (data {data.hash}) is not the data the "
+                         f"scorers in {scorer_dir(study_dir)} were made on: "
+                         + "; ".join(differ) + f" (tolerance {absolute} + {relative} x the "
+                         "recorded value)")
+    record.setdefault("renderings", {})[data.hash] = {
+        "machine": machine.describe(), "versions": versions(), "references": measured}
+    json_files.write_atomic(record, os.path.join(scorer_dir(study_dir), SCORERS_JSON),
+                            sort_keys=True)
+    return compared
+
+
+def _translation_references(scorers, data):
+    """The reference lines that need no training: the untranslated testA and the ideal
+    translation (testA_as_B) as translations."""
+    # testA_as_B against itself has no PSNR (infinite) nor SSIM (1) worth a line.
+    return {"untranslated": measures.translation_scores(
+                scorers, data, data.split("test_a").pixels, KID_SEED),
+            "ideal": {key: value for key, value in measures.translation_scores(
+                scorers, data, data.split("test_a_as_b").pixels, KID_SEED).items()
+                if key not in ("psnr", "ssim")}}
+
+
+def _load(study_dir):
+    """(label scorer, scorers.json's record) of STUDY_DIR, the weights checked against the
+    recorded fingerprint."""
     directory = scorer_dir(study_dir)
     json_path = os.path.join(directory, SCORERS_JSON)
     weights_path = os.path.join(directory, LABEL_SCORER)
@@ -165,13 +231,7 @@ def load_scorers(study_dir, data):
     if found != record["fingerprint"]:
         raise ValueError(f"{weights_path} has fingerprint {found} but {json_path} records "
                          f"{record['fingerprint']}: the two files belong to different scorers")
-    if data.hash != record["data_hash"]:
-        raise ValueError(
-            f"--dataroot={data.dataroot} hashes to {data.hash} but the scorers in {directory} "
-            f"were made on data hashing to {record['data_hash']}: scores on other data are "
-            "not comparable; delete that folder and launch.study renders the study's data set "
-            "again (every image is a pure function of its index)")
     settings = SegmenterSettings(**record["segmenter_settings"])
     model = build_segmenter(width=settings.width, seed=record["label_seed"])
     model.set_weights(weights)
-    return Scorers(model, record)
+    return model, record

@@ -57,7 +57,7 @@ def _variant_entry(records, references):
     for record in records:
         if record.get("failed"):
             entry["failed"][record["seed"]] = record["failed"]
-        elif scores.collapsed(record, references):
+        elif scores.collapsed(record):
             entry["collapsed"].append(record["seed"])
         else:
             kept.append(record)
@@ -137,6 +137,10 @@ def summarise(records, scorers, settings):
     summary = {"scorers": {key: scorers.record[key] for key in
                            ("fingerprint", "data_hash", "versions", "machine")},
                "references": references, "stages": {}}
+    summary["scorers"]["renderings"] = {
+        data_hash: {"machine": rendering["machine"],
+                    "runs": sum(r["data_hash"] == data_hash for r in records.values())}
+        for data_hash, rendering in scorers.record.get("renderings", {}).items()}
     if by_stage["screen"]:
         summary["stages"]["screen"] = _stage(by_stage["screen"], references,
                                              settings.screen_seeds)
@@ -151,7 +155,7 @@ def summarise(records, scorers, settings):
                                 references, settings.screen_seeds)
             for factor in sorted({r["steps_factor"] for r in budget})}
     summary["collapsed"] = sorted(name for name, r in records.items()
-                                  if not r.get("failed") and scores.collapsed(r, references))
+                                  if not r.get("failed") and scores.collapsed(r))
     summary["failed"] = {name: r["failed"] for name, r in sorted(records.items())
                          if r.get("failed")}
     timed = [r for r in records.values() if r.get("training_minutes") is not None]
