@@ -21,11 +21,10 @@ from tfattncut.study.data import StudyData, data_hash
 class DataHashTest(tf.test.TestCase):
 
     def test_the_rendered_set_hashes_as_it_did_when_the_hash_was_taken(self):
-        # The renderer is a pure function of (seed, split, domain, index) in NumPy and Pillow.
-        # This hash was taken on an Intel Xeon (AVX-512) and reproduced on an AMD EPYC (AVX2);
-        # a large rendering can still differ between such CPUs in a few B-style values (the
-        # gamma's last bit, docs/design/study.md, "Data"), which --add_rendering checks. A
-        # change of the renderer or of a package's numerics fails here, before it trains.
+        # The renderer is a pure function of (seed, split, domain, index) in NumPy and Pillow,
+        # the same bytes on every CPU (docs/design/synthetic.md#determinism). This hash was
+        # taken on an Intel Xeon (AVX-512) and reproduced on an AMD EPYC (AVX2). A change of
+        # the renderer or of a package's numerics fails here, before it trains.
         self.assertEqual(tiny_data().hash, "88fa716d6e56b56b")
 
     def test_one_changed_byte_changes_the_hash(self):

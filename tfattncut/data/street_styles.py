@@ -48,6 +48,39 @@ _B_TEXTURE = {
 _B_TEXTURE_DEFAULT = (0.03, 0.04, 0.05)
 
 
+_LN2_HI, _LN2_LO = 0.693147180369123816490, 1.90821492927058770002e-10  # fdlibm's split
+_LN2 = _LN2_HI + _LN2_LO
+
+
+def _power(x, exponent):
+    """float32 x ** float32(exponent) for x in [0, 1], the same bits on every CPU.
+
+    NumPy's own float32 power is Intel's SVML on AVX-512 machines and glibc's powf elsewhere,
+    which round some values otherwise (docs/design/synthetic.md#determinism). This one is
+    exp(exponent * log(x)) in float64 from frexp/ldexp, rint and + - * / alone, which IEEE
+    arithmetic rounds the same everywhere: log by the atanh series of the mantissa, exp by
+    range reduction and Taylor terms, each to about 1e-16, then rounded to float32."""
+    x = np.asarray(x, np.float64)
+    mantissa, exponent2 = np.frexp(x)               # x = mantissa * 2**exponent2, [0.5, 1)
+    low = mantissa < np.sqrt(0.5)
+    mantissa = np.where(low, 2 * mantissa, mantissa)
+    exponent2 = exponent2 - low                      # mantissa now in [0.707, 1.414)
+    s = (mantissa - 1) / (mantissa + 1)              # |s| < 0.172
+    s2 = s * s
+    series = np.zeros_like(s)
+    for k in range(12, -1, -1):                      # s2**13 / 27 < 1e-21
+        series = series * s2 + 1.0 / (2 * k + 1)
+    y = np.float64(np.float32(exponent)) * (2 * s * series + exponent2 * _LN2)
+    k = np.rint(y / _LN2)
+    r = (y - k * _LN2_HI) - k * _LN2_LO              # |r| <= 0.347
+    term = total = np.ones_like(r)
+    for n in range(1, 18):                           # 0.347**18 / 18! < 1e-23
+        term = term * r / n
+        total = total + term
+    power = np.ldexp(total, np.where(x > 0, k, 0).astype(np.int32))
+    return np.where(x > 0, power, 0.0).astype(np.float32)
+
+
 def _channel_sum(x):
     """x[..., 0] + x[..., 1] + x[..., 2]: several times faster than x.sum(-1) on small images,
     and unlike matmul it starts no BLAS threads that compete with the worker processes."""
@@ -103,7 +136,8 @@ def style_b(scene, rng):
     warmth = rng.uniform(-0.08, 0.08)
     image *= np.array([1 + warmth, 1, 1 - warmth], np.float32) * rng.uniform(0.8, 1.15)
     gray = _channel_sum(image)[..., None] / 3
-    image = np.clip(gray + rng.uniform(0.6, 0.9) * (image - gray), 0, 1) ** rng.uniform(0.9, 1.1)
+    image = _power(np.clip(gray + rng.uniform(0.6, 0.9) * (image - gray), 0, 1),
+                   rng.uniform(0.9, 1.1))
     radius2 = ((rows - size / 2) ** 2 + (cols - size / 2) ** 2) / (size ** 2 / 2)
     image *= (1 - rng.uniform(0.15, 0.4) * radius2).astype(np.float32)[..., None]
     image += rng.uniform(0.008, 0.025) * rng.standard_normal(image.shape, np.float32)

@@ -8,7 +8,8 @@ scenes are tfattncut.data.street_scenes, their looks tfattncut.data.street_style
 table tfattncut.data.labels.
 
 Every image is a pure function of (seed, split, domain, index), so any one of them can be
-regenerated alone and the set can be rendered in parallel with identical bytes.
+regenerated alone and the set can be rendered in parallel with identical bytes, on any CPU
+(docs/design/synthetic.md#determinism).
 """
 import collections
 import json

@@ -168,10 +168,10 @@ def report(summary, settings, image_dir=""):
               + _still_to_run(cost),
               f"- scorers {scorer['fingerprint']} on data {scorer['data_hash']} (trained on "
               f"{scorer['machine']}; {', '.join(f'{k} {v}' for k, v in scorer['versions'].items())})",
-              *(f"- data {data_hash}: the same data set rendered on {rendering['machine']}, "
-                "where NumPy rounds the B style's gamma otherwise; the scorers measure the "
-                "same reference lines in it (`launch.study --add_rendering`); "
-                f"{rendering['runs']} of the runs above were scored on it"
+              *(f"- data {data_hash}: the same data set rendered again (on "
+                f"{rendering['machine']}), a few B-style pixel values one step apart; the "
+                "scorers measure the same reference lines in it (`launch.study "
+                f"--add_rendering`); {rendering['runs']} of the runs above were scored on it"
                 for data_hash, rendering in scorer.get("renderings", {}).items()),
               f"- shared training flags: `{' '.join(settings.train_flags) or '(none)'}`",
               "- the segmenter in the label-aware methods' loss is trained on A inside each "

@@ -40,9 +40,9 @@ DOWNSTREAM_SEEDS = (0, 1, 2)  # one downstream segmenter each, per run (tests us
 KID_SEED = 0  # the reference lines' KID subsets (a run's use its own seed)
 # Another rendering of the study's data set is the same data when the committed scorers
 # measure every untranslated and ideal reference line in it within this (absolute, relative)
-# tolerance of the recorded one. NumPy's B-style gamma rounds differently on AVX-512 and
-# AVX2 machines and moves the lines by 1e-6 relative or less; another seed or size of the
-# data set moves label mIoU by 1e-2 (docs/design/study.md, "Data").
+# tolerance of the recorded one. The renderer's B-style gamma once rounded differently on
+# AVX-512 and AVX2 machines, which moved the lines by 1e-6 relative or less; another seed or
+# size of the data set moves label mIoU by 1e-2 (docs/design/study.md, "Data").
 RENDERING_TOLERANCE = (1e-4, 1e-5)
 
 
