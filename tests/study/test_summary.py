@@ -79,6 +79,23 @@ class SummaryTest(tf.test.TestCase):
         self.assertIn("2 runs returned their input and are reported apart.",
                       page.headline_paragraph(numbers))
 
+    def test_the_report_counts_the_runs_of_each_added_rendering(self):
+        records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.28, 0.24, 0.22]})
+        records["cut_seed2"]["data_hash"] = "cccccccccccccccc"
+        scorers = FakeScorers()
+        scorers.record = {**scorers.record, "renderings": {
+            "cccccccccccccccc": {"machine": "another CPU"},
+            "dddddddddddddddd": {"machine": "a third CPU"}}}
+        numbers = summary.summarise(records, scorers, _settings(self.get_temp_dir()))
+        self.assertEqual(numbers["scorers"]["renderings"],
+                         {"cccccccccccccccc": {"machine": "another CPU", "runs": 1},
+                          "dddddddddddddddd": {"machine": "a third CPU", "runs": 0}})
+        text = page.report(numbers, _settings(self.get_temp_dir()))
+        self.assertIn("- data cccccccccccccccc: the same data set rendered again (on another "
+                      "CPU)", text)
+        self.assertIn("1 of the runs above was scored on it", text)
+        self.assertIn("0 of the runs above were scored on it", text)
+
     def test_one_collapsed_run_is_named_in_the_singular(self):
         records = _records({"cut": [0.30, 0.20, 0.25], "uag": [0.09, 0.08, 0.30]})
         records["uag_seed0"]["input_distance"] = 0.001

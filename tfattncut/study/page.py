@@ -171,7 +171,8 @@ def report(summary, settings, image_dir=""):
               *(f"- data {data_hash}: the same data set rendered again (on "
                 f"{rendering['machine']}), a few B-style pixel values one step apart; the "
                 "scorers measure the same reference lines in it (`launch.study "
-                f"--add_rendering`); {rendering['runs']} of the runs above were scored on it"
+                f"--add_rendering`); {rendering['runs']} of the runs above "
+                + ("was" if rendering["runs"] == 1 else "were") + " scored on it"
                 for data_hash, rendering in scorer.get("renderings", {}).items()),
               f"- shared training flags: `{' '.join(settings.train_flags) or '(none)'}`",
               "- the segmenter in the label-aware methods' loss is trained on A inside each "
