@@ -79,6 +79,30 @@ class SummaryTest(tf.test.TestCase):
         self.assertIn("2 runs returned their input and are reported apart.",
                       page.headline_paragraph(numbers))
 
+    def test_a_verdict_before_every_run_is_scored_is_called_interim(self):
+        records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.28, 0.24, 0.22]})
+        records.update({f"cut_seed{s}": record("cut", s, 0.30 + s / 100, stage="confirm")
+                        for s in (10, 11, 12, 13)})
+        records.update({f"attn_bam_seed{s}": record("attn_bam", s, 0.10 + s / 100 + d,
+                                                    stage="confirm")
+                        for s, d in ((10, 0.0), (11, 0.004), (12, -0.003))})
+        settings = _settings(self.get_temp_dir(), variants=("cut", "attn_bam"))
+        interim = summary.summarise(records, FakeScorers(), settings)
+        self.assertIn("attn_bam is worse after Holm's correction (an interim look: the verdict "
+                      "is the complete stage's)", page.headline_paragraph(interim))
+        records["attn_bam_seed13"] = record("attn_bam", 13, 0.23, stage="confirm")
+        complete = summary.summarise(records, FakeScorers(), settings)
+        runs = complete["stages"]["confirm"]["runs"]
+        self.assertEqual(runs["scored"], runs["planned"])
+        self.assertIn("attn_bam is worse after Holm's correction;",
+                      page.headline_paragraph(complete))
+        self.assertNotIn("interim", page.headline_paragraph(complete))
+
+    def test_names_are_listed_as_a_sentence_lists_them(self):
+        self.assertEqual(page._and(["a"]), "a")
+        self.assertEqual(page._and(["a", "b"]), "a and b")
+        self.assertEqual(page._and(["a", "b", "c"]), "a, b and c")
+
     def test_the_report_counts_the_runs_of_each_added_rendering(self):
         records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.28, 0.24, 0.22]})
         records["cut_seed2"]["data_hash"] = "cccccccccccccccc"
@@ -161,6 +185,18 @@ class SummaryTest(tf.test.TestCase):
                       page.headline_paragraph(partial))
         self.assertIn("With all 4 seeds (2 are scored so far), the smallest difference",
                       page.report(partial, _settings(self.get_temp_dir())))
+        # Every seed has a run but an arm lacks some: the runs are counted, the look interim.
+        records.update({f"cut_seed{s}": record("cut", s, 0.2 + s / 100, stage="confirm")
+                        for s in (12, 13)})
+        records["attn_bam_seed12"] = record("attn_bam", 12, 0.1, stage="confirm")
+        interim = summary.summarise(records, FakeScorers(), _settings(self.get_temp_dir()))
+        runs = interim["stages"]["confirm"]["runs"]
+        self.assertEqual(runs["scored"], 7)
+        self.assertGreater(runs["planned"], 7)
+        self.assertIn(f"In the confirmation (4 seeds, 7 of {runs['planned']} runs so far), ",
+                      page.headline_paragraph(interim))
+        self.assertIn(f"With all 4 seeds (7 of its {runs['planned']} runs are scored so far)",
+                      page.report(interim, _settings(self.get_temp_dir())))
         self.assertEqual(sorted(numbers["stages"]["budget"]), ["1", "4"])
         self.assertAllClose(numbers["stages"]["budget"]["4"]["variants"]["cut"]["metrics"]
                             ["downstream_miou"]["mean"], 0.4)

@@ -70,15 +70,30 @@ def _comparisons(stage):
 
 
 def _complete(stage):
-    """Whether every planned seed of a stage has a scored run."""
+    """Whether every planned run of a stage is scored (every seed, for the budget's tables,
+    which count no runs)."""
+    runs = stage.get("runs")
+    if runs:
+        return runs["scored"] >= runs["planned"]
     return len(stage["scored_seeds"]) >= len(stage["seeds"])
 
 
 def _seed_count(stage):
-    """'10 seeds', or '4 of 10 seeds so far' while a stage is still being trained."""
-    planned = len(stage["seeds"])
-    return (f"{planned} seeds" if _complete(stage) else
-            f"{len(stage['scored_seeds'])} of {planned} seeds so far")
+    """'10 seeds', or how far a stage still being trained has come: '4 of 10 seeds so far',
+    or '10 seeds, 38 of 40 runs so far' once every seed has some run."""
+    planned, scored = len(stage["seeds"]), len(stage["scored_seeds"])
+    if _complete(stage):
+        return f"{planned} seeds"
+    if scored < planned or not stage.get("runs"):
+        return f"{scored} of {planned} seeds so far"
+    return f"{planned} seeds, {stage['runs']['scored']} of {stage['runs']['planned']} runs so far"
+
+
+def _scored_so_far(stage):
+    """'2 are scored so far', or '38 of 40 runs are' once every seed has some run."""
+    if len(stage["scored_seeds"]) < len(stage["seeds"]) or not stage.get("runs"):
+        return f"{len(stage['scored_seeds'])} are scored so far"
+    return f"{stage['runs']['scored']} of its {stage['runs']['planned']} runs are scored so far"
 
 
 def _detectable(stage):
@@ -86,7 +101,7 @@ def _detectable(stage):
     if not found or found["effect"] is None:
         return "Detectable effect: not yet estimable (it needs two paired seeds)."
     lead = (f"With {found['seeds']} seeds" if _complete(stage) else
-            f"With all {found['seeds']} seeds ({len(stage['scored_seeds'])} are scored so far)")
+            f"With all {found['seeds']} seeds ({_scored_so_far(stage)})")
     return (f"{lead}, the smallest difference in downstream mIoU from CUT that this stage "
             f"finds with {100 * statistics.POWER:.0f} % power (two-sided paired t-test, "
             f"α = {statistics.ALPHA}) is {found['effect']:.3f} (standard deviation of the "
@@ -218,11 +233,13 @@ def headline_paragraph(summary):
         worse = [v for v, mean in differ.items() if mean < 0]
         parts.append(
             f"In the {name} ({_seed_count(stage)}), "
-            + (f"{', '.join(better)} beat{'s' if len(better) == 1 else ''} CUT on downstream "
+            + (f"{_and(better)} beat{'s' if len(better) == 1 else ''} CUT on downstream "
                "mIoU" if better else "no method beats CUT on downstream mIoU")
-            + (f", {', '.join(worse)} {'is' if len(worse) == 1 else 'are'} worse" if worse
+            + (f", {_and(worse)} {'is' if len(worse) == 1 else 'are'} worse" if worse
                else "")
             + " after Holm's correction"
+            + ("" if _complete(stage) or not differ else
+               " (an interim look: the verdict is the complete stage's)")
             + ((f"; differences below {found['effect']:.3f} would mostly go unseen"
                 + ("" if _complete(stage) else f" with all {len(stage['seeds'])} seeds"))
                if found and found["effect"] else "") + ".")
@@ -232,6 +249,11 @@ def headline_paragraph(summary):
         parts.append(f"{count} runs returned their input and are reported apart."
                      if count > 1 else "1 run returned its input and is reported apart.")
     return " ".join(parts)
+
+
+def _and(names):
+    """'a', 'a and b', 'a, b and c'."""
+    return " and ".join(filter(None, (", ".join(names[:-1]), names[-1])))
 
 
 def _reference_gap(*stages):

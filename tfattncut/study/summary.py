@@ -162,6 +162,13 @@ def summarise(records, scorers, settings):
     screen_means = scores.screen_means(records, settings)
     planned = plan.planned_runs(settings, screen_means)
     unchosen = plan.unchosen_confirm_runs(settings, screen_means)
+    for name in ("screen", "confirm"):
+        if name in summary["stages"]:
+            scored = {n for n, r in records.items() if r["stage"] == name}
+            summary["stages"][name]["runs"] = {
+                "scored": len(scored),
+                "planned": len({run.name for run in planned if run.stage == name} | scored)
+                + (unchosen if name == "confirm" else 0)}
     summary["cost"] = {
         "runs": len(records),
         "planned": len({run.name for run in planned} | set(records)) + unchosen,
