@@ -1,5 +1,6 @@
 """tfattncut.serving.memory: the machine's memory and the peak a call reaches."""
 import os
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -35,3 +36,18 @@ class MemoryTest(tf.test.TestCase):
         growth = memory.peak_growth_bytes(lambda: tf.reduce_sum(tf.ones([MIB])).numpy())
         self.assertLess(growth, 64 * MIB)
         self.assertLen(held, 2)
+
+    def test_without_allocator_statistics_the_kernels_count_is_used(self):
+        # On an AVX2 CPU TensorFlow keeps no CPU allocator statistics (oneDNN is off): the
+        # same as reset_memory_stats raising there.
+        def no_statistics(device):
+            raise ValueError(f"Cannot reset memory stats for device '{device}'")
+
+        with mock.patch.object(tf.config.experimental, "reset_memory_stats", no_statistics):
+            if os.access("/proc/self/clear_refs", os.W_OK):
+                self.assertGreaterEqual(
+                    memory.peak_growth_bytes(lambda: np.ones(64 * MIB, np.uint8).sum()),
+                    56 * MIB)
+            with mock.patch.object(memory, "_reset_high_water_mark", return_value=False):
+                with self.assertRaisesRegex(RuntimeError, "cannot measure a call's memory"):
+                    memory.peak_growth_bytes(lambda: None)

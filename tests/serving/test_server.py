@@ -664,8 +664,10 @@ class RestConnectionsTest(tf.test.TestCase):
 
 
 class BudgetTest(tf.test.TestCase):
-    """A server whose in-flight memory budget is 4 MiB: what can never fit is refused at
-    once; what finds no room waits within its deadline and is never run."""
+    """A server whose in-flight memory budget is 16 MiB: what can never fit is refused at
+    once; what finds no room waits within its deadline and is never run. (16 MiB: on a CPU
+    where TensorFlow runs without oneDNN, as on AVX2 machines, every call of even the tiny
+    model holds 3 MiB or more of Eigen's scratch memory, so 8x8 images need that much.)"""
 
     @classmethod
     def setUpClass(cls):
@@ -673,7 +675,7 @@ class BudgetTest(tf.test.TestCase):
         cls.server = server_lib.ModelServer(
             {"tiny": _model_dir(VERSION_1)}, port=0, rest_api_port=0, poll_wait_seconds=0,
             batching=BatchingOptions(num_batch_threads=1), rest_api_timeout_seconds=1.0,
-            max_inflight_memory_bytes=4 << 20, max_concurrent_rpcs=2).start()
+            max_inflight_memory_bytes=16 << 20, max_concurrent_rpcs=2).start()
         cls.channel = grpc.insecure_channel(f"127.0.0.1:{cls.server.port}", options=UNLIMITED)
         cls.predict = prediction_service_pb2_grpc.PredictionServiceStub(cls.channel).Predict
         cls.url = f"http://127.0.0.1:{cls.server.rest_api_port}/v1/models/tiny:predict"
@@ -691,17 +693,27 @@ class BudgetTest(tf.test.TestCase):
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read())["error"]
 
+    def _over_the_budget(self, width=None):
+        """The smallest square image (or SIDE x `width` one) whose estimated cost exceeds the
+        whole budget: the estimate is the server's, measured per machine at load."""
+        servable = self.server.sources["tiny"].get()
+        for side in range(256, 8193, 256):
+            pixels = np.zeros([1, side, width or side, 3], np.uint8)
+            if (servable.cost("serving_default", pixels[0, ..., 0].size, {INPUT: pixels})
+                    > self.server.budget.total_bytes):
+                return pixels
+        self.fail("no image up to 8192 pixels a side is over the budget")
+
     def test_a_request_larger_than_the_whole_budget_is_refused_at_once(self):
-        # 512x512 pixels cost over 6 MiB at the least a pixel can cost (its float32 copy).
-        pixels = np.zeros([1, 512, 512, 3], np.uint8)
+        pixels = self._over_the_budget()
         with self.assertRaises(grpc.RpcError) as raised:
             self.predict(_request(images=pixels), timeout=60)
         self.assertEqual(raised.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
         self.assertRegex(raised.exception.details(), r"the request needs about [\d.]+ MiB of "
                                                      r"memory, more than the whole in-flight "
-                                                     r"budget of 4\.0 MiB "
+                                                     r"budget of 16\.0 MiB "
                                                      r"\(--max_inflight_memory_mb\)")
-        status, error = self._rest(pixels[:, :256])  # a JSON body within the message limit
+        status, error = self._rest(self._over_the_budget(width=256))  # a JSON body of MiBs
         self.assertEqual(status, 413)
         self.assertIn("(--max_inflight_memory_mb)", error)
 
@@ -757,7 +769,7 @@ class BudgetTest(tf.test.TestCase):
                                                     grpc.StatusCode.DEADLINE_EXCEEDED))
             status, error = self._rest(pixels)  # REST's deadline: --rest_api_timeout_in_ms
             self.assertEqual(status, 429)
-            self.assertRegex(error, r"requests in flight hold 4\.0 MiB of the 4\.0 MiB budget "
+            self.assertRegex(error, r"requests in flight hold 16\.0 MiB of the 16\.0 MiB budget "
                                     r"\(--max_inflight_memory_mb\); retry later")
         self.assertEqual(sizes, before)  # neither reached the model
         response = self.predict(_request(images=pixels), timeout=60)

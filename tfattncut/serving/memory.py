@@ -96,20 +96,36 @@ def _reset_high_water_mark():
         return False
 
 
+def _allocator_held_bytes():
+    """Resets the statistics of TensorFlow's CPU allocator and returns the bytes it holds, or
+    None where it keeps none: TensorFlow turns oneDNN, whose pool counts, on by default only
+    on CPUs with AVX-512 VNNI or newer (an AVX2 machine raises "Cannot reset memory stats")."""
+    try:
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        return tf.config.experimental.get_memory_info("CPU:0")["current"]
+    except ValueError:
+        return None
+
+
 def peak_growth_bytes(run):
     """How far memory rose above its level before while `run()` ran: the larger of the peak
     of TensorFlow's CPU allocator (where it keeps statistics) and of the process's resident
-    set (where the kernel lets us reset its high-water mark). Anything else running in the
-    process meanwhile counts too: measure while nothing else runs."""
+    set (where the kernel lets us reset its high-water mark); RuntimeError where neither can
+    be read. Anything else running in the process meanwhile counts too: measure while nothing
+    else runs."""
     return_freed_memory()
-    tf.config.experimental.reset_memory_stats("CPU:0")
     # The allocator's peak counts the tensors alive before (the models, other requests'
     # leftovers): only its rise above them is the call's.
-    held = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    held = _allocator_held_bytes()
     before = _status_bytes("VmRSS") if _reset_high_water_mark() else None
+    if held is None and before is None:
+        raise RuntimeError("cannot measure a call's memory here: TensorFlow's CPU allocator "
+                           "keeps no statistics (set TF_ENABLE_ONEDNN_OPTS=1) and the kernel's "
+                           "high-water mark (/proc/self/clear_refs) cannot be reset")
     run()
-    peaks = [tf.config.experimental.get_memory_info("CPU:0")["peak"] - held]
+    peaks = []
+    if held is not None:
+        peaks.append(tf.config.experimental.get_memory_info("CPU:0")["peak"] - held)
     if before is not None:
         peaks.append(_status_bytes("VmHWM") - before)
     return max(peaks)
-
