@@ -44,14 +44,18 @@ class DataHashTest(tf.test.TestCase):
             data_hash(data.dataroot)
 
 
+def _shrink(path):
+    """Rewrites the image (or label map) at `path` at 32x32."""
+    with Image.open(path) as image:
+        smaller = image.resize((32, 32), Image.NEAREST)
+    smaller.save(path)
+
+
 class SplitTest(tf.test.TestCase):
 
     def test_a_label_map_of_another_size_is_named(self):
         data = tiny_data()
-        label = os.path.join(data.dataroot, "testB_labels", "000001.png")
-        with Image.open(label) as image:
-            smaller = image.resize((32, 32), Image.NEAREST)
-        smaller.save(label)
+        _shrink(os.path.join(data.dataroot, "testB_labels", "000001.png"))
         with self.assertRaisesRegex(ValueError, "Label map .*testB_labels/000001.png is "
                                                 "\\(32, 32\\) but its image .*testB/000001"):
             data.split("test_b")
@@ -59,11 +63,8 @@ class SplitTest(tf.test.TestCase):
     def test_images_of_another_size_are_named(self):
         data = tiny_data()
         for folder in ("testA", "testA_labels"):  # image and label map agree with each other
-            path = [os.path.join(data.dataroot, folder, name)
-                    for name in sorted(os.listdir(os.path.join(data.dataroot, folder)))][1]
-            with Image.open(path) as image:
-                smaller = image.resize((32, 32), Image.NEAREST)
-            smaller.save(path)
+            _shrink([os.path.join(data.dataroot, folder, name)
+                     for name in sorted(os.listdir(os.path.join(data.dataroot, folder)))][1])
         with self.assertRaisesRegex(ValueError, "^The images must share one size; .*testA has "
                                                 "\\[\\(32, 32, 3\\), \\(64, 64, 3\\)\\]"):
             data.split("test_a")

@@ -78,20 +78,26 @@ def _complete(stage):
     return len(stage["scored_seeds"]) >= len(stage["seeds"])
 
 
+def _counts_runs(stage):
+    """Whether an incomplete stage's progress is told in runs: once every seed has some run
+    (before, in seeds)."""
+    return bool(stage.get("runs")) and len(stage["scored_seeds"]) >= len(stage["seeds"])
+
+
 def _seed_count(stage):
     """'10 seeds', or how far a stage still being trained has come: '4 of 10 seeds so far',
     or '10 seeds, 38 of 40 runs so far' once every seed has some run."""
     planned, scored = len(stage["seeds"]), len(stage["scored_seeds"])
     if _complete(stage):
         return f"{planned} seeds"
-    if scored < planned or not stage.get("runs"):
+    if not _counts_runs(stage):
         return f"{scored} of {planned} seeds so far"
     return f"{planned} seeds, {stage['runs']['scored']} of {stage['runs']['planned']} runs so far"
 
 
 def _scored_so_far(stage):
-    """'2 are scored so far', or '38 of 40 runs are' once every seed has some run."""
-    if len(stage["scored_seeds"]) < len(stage["seeds"]) or not stage.get("runs"):
+    """'2 are scored so far', or '38 of its 40 runs are' once every seed has some run."""
+    if not _counts_runs(stage):
         return f"{len(stage['scored_seeds'])} are scored so far"
     return f"{stage['runs']['scored']} of its {stage['runs']['planned']} runs are scored so far"
 

@@ -87,6 +87,11 @@ def has_scorers(study_dir):
     return os.path.exists(os.path.join(scorer_dir(study_dir), LABEL_SCORER))
 
 
+def accepted_hashes(record):
+    """The data hashes a scorers.json record accepts: its own and its added renderings'."""
+    return (record["data_hash"], *record.get("renderings", {}))
+
+
 class Scorers:
     """The loaded instruments: `label_scorer` (a Keras segmenter), its `fingerprint`, the
     `data_hash` of the rendering they score now (the recorded one or an added rendering),
@@ -96,7 +101,7 @@ class Scorers:
         self.label_scorer = label_scorer
         self.record = record
         self.fingerprint = record["fingerprint"]
-        self.data_hashes = (record["data_hash"], *record.get("renderings", {}))
+        self.data_hashes = accepted_hashes(record)
         self.data_hash = data_hash or record["data_hash"]
         self.references = record["references"]
         self.settings = SegmenterSettings(**record["segmenter_settings"])
@@ -153,7 +158,7 @@ def load_scorers(study_dir, data):
     fingerprint and `data` the recorded hash or that of an added rendering, or no score could
     be compared with the rest."""
     model, record = _load(study_dir)
-    if data.hash not in (record["data_hash"], *record.get("renderings", {})):
+    if data.hash not in accepted_hashes(record):
         raise ValueError(
             f"--dataroot={data.dataroot} hashes to {data.hash} but the scorers in "
             f"{scorer_dir(study_dir)} were made on data hashing to {record['data_hash']}: "
@@ -173,7 +178,7 @@ def add_rendering(study_dir, data):
 
     Returns {line.metric: (recorded, measured)} of every compared value."""
     model, record = _load(study_dir)
-    if data.hash in (record["data_hash"], *record.get("renderings", {})):
+    if data.hash in accepted_hashes(record):
         raise ValueError(f"--dataroot={data.dataroot} (data {data.hash}) is already one of "
                          f"the renderings the scorers in {scorer_dir(study_dir)} accept")
     scorers = Scorers(model, record, data.hash)
