@@ -69,6 +69,16 @@ class CostTest(tf.test.TestCase):
         self.assertAllClose(growth, (1.25 * per_pixel + 9) * (128 * 128 - 64 * 64), rtol=1e-6)
         servable.close()
 
+    def test_a_signature_of_fixed_height_and_width_loads_with_no_cost_per_pixel(self):
+        # Its images have the same pixels at every calibration side: no slope to measure.
+        path = _model("fixed_size", lambda images: {"translated": images},
+                      [tf.TensorSpec([None, 64, 64, 3], tf.uint8)])
+        servable = Servable("fixed_size", 1, path)
+        cost = servable.costs["serving_default"]
+        self.assertTrue(cost.measured)
+        self.assertEqual(cost.bytes_per_pixel, 0.0)
+        servable.close()
+
 
 class BatchDimensionTest(tf.test.TestCase):
 

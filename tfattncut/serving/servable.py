@@ -4,9 +4,10 @@ by cost (`admission`). Running a signature, alone or batched with concurrent req
 `batching`'s.
 
 What a request costs is measured when a version loads (`Servable.costs`): each signature
-with image inputs runs on a 128x128 and a 256x256 image while nothing else runs, and the
-growth of the peak memory between the two gives the bytes per pixel (a request's cost counts
-all its images' pixels: an overestimate for a signature that runs its images one at a time).
+with image inputs runs on images of 128x128 pixels and larger (`_CALIBRATION_SIDES`) while
+nothing else runs, and the growth of the peak memory from the smallest gives the bytes per
+pixel (a request's cost counts all its images' pixels: an overestimate for a signature that
+runs its images one at a time).
 The same runs give the least time a pixel takes (their CPU time over the cores): a request
 that could not end before its deadline even at that rate is not started (a model call
 cannot be stopped once it runs). A first run on two images checks, with batching on, that
@@ -35,11 +36,16 @@ from tfattncut.serving.validation import (RequestLimits, ServingError, check_inp
                                           not_found, quoted, quoted_list, request_arrays,
                                           shape_text, string_bytes)
 
-# Sides of the two images measured: far enough apart for the per-pixel slope to stand out, and
-# small: with the batch of two at the smaller side that runs first (its one-off allocations
-# are no cost per pixel; it shows whether the outputs keep the batch dimension), 114,688
-# pixels a signature, 1.5 s of a 2-core machine for a CUT generator of ngf 64 (13 us a pixel).
-_CALIBRATION_SIDES = (128, 256)
+# Sides of the images measured, in turn: the batch of two at the smallest side runs first (its
+# one-off allocations are no cost per pixel; it shows whether the outputs keep the batch
+# dimension), then one image a side until the peak has grown by _LEAST_GROWTH_BYTES over the
+# smallest side's. A call's peak varies by a few MiB from run to run (which of the executor's
+# threads holds what when), so a smaller growth would give the noise as the slope: the tests'
+# tiny generator measured -80 to 130 bytes a pixel between 128² and 256² on an AVX2 machine,
+# 76-93 up to 1024² (about 1 s more a signature). A CUT generator of ngf 64 (about 1,000 bytes
+# a pixel) stops at 256²: 114,688 pixels, 1.5 s of a 2-core machine (13 us a pixel).
+_CALIBRATION_SIDES = (128, 256, 512, 1024)
+_LEAST_GROWTH_BYTES = 32 << 20
 # A request's tensors outside the model's own memory: the received message, its ndarrays and
 # the response's copy of the outputs (about the inputs' size for an image translator).
 _COPIES_OUTSIDE_THE_MODEL = 3
@@ -106,6 +112,10 @@ class Servable:
                 # CPU time over the cores: what no run can beat, however idle the machine;
                 # wall time would count other processes' load at this moment.
                 rates.append((time.process_time() - started) / pixels[-1] / _CORES)
+                # Inputs of a fixed height and width have the same pixels at every side.
+                if len(peaks) > 1 and (peaks[-1] - peaks[0] >= _LEAST_GROWTH_BYTES or
+                                       pixels[-1] == pixels[0]):
+                    break
         except ServingError as error:
             logging.warning("Model %s version %d signature %s fails on images, so its cost "
                             "is counted as its tensors' alone: %s", self.name, self.version,
@@ -117,7 +127,8 @@ class Servable:
                 f"signature {signature_name!r} answers 2 input rows with outputs of shapes "
                 f"{', '.join(f'{k}: {shape_text(v)}' for k, v in lost.items())}: "
                 f"{ONE_ROW_PER_INPUT}")
-        per_pixel = max(0.0, (peaks[1] - peaks[0]) / (pixels[1] - pixels[0]))
+        grown = pixels[-1] - pixels[0]
+        per_pixel = max(0.0, (peaks[-1] - peaks[0]) / grown) if grown else 0.0
         cost = SignatureCost(int(max(0.0, peaks[0] - per_pixel * pixels[0])), per_pixel,
                              min(rates), True)
         logging.info("Model %s version %d signature %s: %.0f bytes per pixel, %.1f MiB fixed, "
