@@ -118,7 +118,8 @@ def _detectable(stage):
 def _stage_section(title, stage, intro):
     return ["", f"## {title}", "", intro, "", *_table(stage), "", _omnibus(stage), "",
             _detectable(stage), "", "Against CUT, paired by seed, Holm-corrected within each "
-            "metric:", "", *(_comparisons(stage) or ["- no comparison yet"])]
+            "metric (comparisons planned before the runs, so they stand on their own, "
+            "whatever the omnibus test says):", "", *(_comparisons(stage) or ["- no comparison yet"])]
 
 
 def _references(references):
