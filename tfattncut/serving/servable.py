@@ -43,7 +43,10 @@ from tfattncut.serving.validation import (RequestLimits, ServingError, check_inp
 # threads holds what when), so a smaller growth would give the noise as the slope: the tests'
 # tiny generator measured -80 to 130 bytes a pixel between 128² and 256² on an AVX2 machine,
 # 76-93 up to 1024² (about 1 s more a signature). A CUT generator of ngf 64 (about 1,000 bytes
-# a pixel) stops at 256²: 114,688 pixels, 1.5 s of a 2-core machine (13 us a pixel).
+# a pixel) stops at 256²: 114,688 pixels, 1.5 s of a 2-core machine (13 us a pixel). Where
+# the peak is the resident set's, it follows the tensors only if glibc mapped large blocks on
+# their own from before the model loaded (`ModelServer` sees to it): else 707-1,499 bytes a
+# pixel for that generator.
 _CALIBRATION_SIDES = (128, 256, 512, 1024)
 _LEAST_GROWTH_BYTES = 32 << 20
 # A request's tensors outside the model's own memory: the received message, its ndarrays and

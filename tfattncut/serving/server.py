@@ -105,6 +105,8 @@ class ModelServer:
                  max_concurrent_rpcs=DEFAULT_MAX_CONCURRENT_RPCS):
         self.limits = RequestLimits(max_message_bytes, max_image_pixels)
         self.budget = MemoryBudget(max_inflight_memory_bytes or memory.default_budget_bytes())
+        # Before any model loads: freed memory then goes back, and a version's measured cost
+        # follows its tensors (docs/serving.md: what a request may cost).
         memory.return_large_blocks()
         self.sources = {name: ModelSource(name, path, batching, self.limits, self.budget)
                         for name, path in models.items()}
