@@ -115,7 +115,8 @@ class Servable:
                 # CPU time over the cores: what no run can beat, however idle the machine;
                 # wall time would count other processes' load at this moment.
                 rates.append((time.process_time() - started) / pixels[-1] / _CORES)
-                # Inputs of a fixed height and width have the same pixels at every side.
+                # Enough growth for a slope, or inputs of a fixed height and width (the same
+                # pixels at every side: no slope to find).
                 if len(peaks) > 1 and (peaks[-1] - peaks[0] >= _LEAST_GROWTH_BYTES or
                                        pixels[-1] == pixels[0]):
                     break

@@ -119,7 +119,8 @@ def _stage_section(title, stage, intro):
     return ["", f"## {title}", "", intro, "", *_table(stage), "", _omnibus(stage), "",
             _detectable(stage), "", "Against CUT, paired by seed, Holm-corrected within each "
             "metric (comparisons planned before the runs, so they stand on their own, "
-            "whatever the omnibus test says):", "", *(_comparisons(stage) or ["- no comparison yet"])]
+            "whatever the omnibus test says):", "",
+            *(_comparisons(stage) or ["- no comparison yet"])]
 
 
 def _references(references):
