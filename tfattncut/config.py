@@ -93,7 +93,8 @@ class SharedOptions:
     direction: str = _field("AtoB", "Translation direction.", DIRECTIONS)
     max_dataset_size: int = _field(
         0, "Cap on the images per domain (0: no cap).", bounds=NON_NEGATIVE)
-    serial_batches: bool = _field(False, "Iterate A in sorted order instead of shuffling.")
+    serial_batches: bool = _field(False, "Iterate A and B in sorted order instead of "
+                                  "shuffling A and drawing B at random.")
     preprocess: str = _field("resize_and_crop", "Training-time resizing; none keeps each "
                              "image's size, scale_width its aspect ratio, so images of several "
                              "sizes "

@@ -4,8 +4,8 @@ was found; the command-line layer (`cli.run`) prints it as `launch.NAME: error: 
 with exit status 1, without a traceback. Any other error is the program's problem and keeps
 its traceback.
 
-Each kind is also the built-in exception it always was (a bad value a ValueError, a missing
-file a FileNotFoundError, ...), so `except ValueError` and the tests that expect one go on
+Each kind is also the built-in exception it always was (a bad value a ValueError, a file
+that would be replaced a FileExistsError, ...), so `except ValueError` and the tests that expect one go on
 working.
 """
 

@@ -3,6 +3,7 @@ import os
 
 import tensorflow as tf
 
+from tests.study.records import record
 from tfattncut.study import plan
 
 
@@ -13,6 +14,12 @@ def _settings(**changes):
                   train_flags=("--n_epochs=1", "--n_epochs_decay=2"))
     values.update(changes)
     return plan.StudySettings(**values)
+
+
+def _screen(downstream):
+    """{run name: record} of screen runs, {variant: downstream mIoU per screen seed}."""
+    return {f"{v}_seed{s}": record(v, s, x) for v, values in downstream.items()
+            for s, x in enumerate(values)}
 
 
 class PlanTest(tf.test.TestCase):
@@ -27,18 +34,40 @@ class PlanTest(tf.test.TestCase):
 
     def test_confirmation_arms_wait_for_their_family_and_take_its_best(self):
         settings = _settings()
-        self.assertIsNone(plan.confirm_arms(settings, {"cut": 0.2, "attn_bam": 0.3}))
-        arms = plan.confirm_arms(settings, {"cut": 0.2, "attn_bam": 0.3, "attn_self": 0.35})
+        records = _screen({"cut": (0.2, 0.2), "attn_bam": (0.3, 0.3)})
+        self.assertIsNone(plan.confirm_arms(settings, records))
+        records.update(_screen({"attn_self": (0.3, 0.4)}))
+        arms = plan.confirm_arms(settings, records)
         self.assertEqual(arms, ["cut", "qsattn_global", "attn_self"])
         self.assertEqual([r.name for r in plan.confirm_runs(settings, arms)][:3],
                          ["cut_seed7", "qsattn_global_seed7", "attn_self_seed7"])
 
+    def test_an_arm_stays_once_the_confirmation_has_trained_it(self):
+        settings = _settings()
+        records = _screen({"cut": (0.2, 0.2), "attn_bam": (0.3, 0.3), "attn_self": (0.3, 0.4)})
+        records["attn_self_seed7"] = record("attn_self", 7, 0.3, stage="confirm")
+        # attn_self's screen scored again lower: attn_bam now has the best mean, too late.
+        records.update(_screen({"attn_self": (0.1, 0.1)}))
+        self.assertEqual(plan.screen_means(records, settings)["attn_self"], 0.1)
+        self.assertEqual(plan.confirm_arms(settings, records),
+                         ["cut", "qsattn_global", "attn_self"])
+
+    def test_screen_means_leave_out_failed_and_collapsed_runs(self):
+        records = _screen({"cut": (0.2, 0.4), "attn_bam": (0.5,)})
+        records["attn_self_seed0"] = record("attn_self", 0, 0.9, distance=0.004)
+        records["attn_self_seed1"] = record("attn_self", 1, 0.3)
+        records.update({f"uag_seed{s}": record("uag", s, None, failed="NonFiniteSteps: ...")
+                        for s in (0, 1)})
+        # attn_bam lacks seed 1: no mean. 0.30000000000000004 is (0.2 + 0.4) / 2 in floats.
+        self.assertEqual(plan.screen_means(records, _settings()),
+                         {"cut": (0.2 + 0.4) / 2, "attn_self": 0.3, "uag": -1.0})
+
     def test_confirmation_runs_count_before_their_arms_are_chosen(self):
         settings = _settings()
         # cut, qsattn_global and the best attention module, on 2 confirm seeds.
-        self.assertEqual(plan.unchosen_confirm_runs(settings, {"cut": 0.2}), 6)
-        self.assertEqual(plan.unchosen_confirm_runs(
-            settings, {"cut": 0.2, "attn_bam": 0.3, "attn_self": 0.35}), 0)  # named now
+        self.assertEqual(plan.unchosen_confirm_runs(settings, _screen({"cut": (0.2, 0.2)})), 6)
+        self.assertEqual(plan.unchosen_confirm_runs(settings, _screen(
+            {"attn_bam": (0.3, 0.3), "attn_self": (0.35, 0.35)})), 0)  # named now
         self.assertEqual(plan.unchosen_confirm_runs(_settings(stages=("screen",)), {}), 0)
 
     def test_budget_runs_scale_the_epochs(self):

@@ -5,7 +5,7 @@ import os
 import tensorflow as tf
 
 from tests.study.records import REFERENCES, FakeScorers, record, write
-from tfattncut.study import plan, scores
+from tfattncut.study import scores
 
 
 class LoadTest(tf.test.TestCase):
@@ -70,18 +70,3 @@ class CollapseTest(tf.test.TestCase):
                              label=REFERENCES["untranslated"]["label_miou"] - 0.0005,
                              distance=0.16971798614302494, kid_seg=2.021916360179917)
         self.assertFalse(scores.collapsed(cut_seed109))
-
-
-class ScreenMeansTest(tf.test.TestCase):
-
-    def test_only_variants_with_every_screen_seed_have_a_mean(self):
-        study_dir = self.get_temp_dir()
-        for seed, value in ((0, 0.2), (1, 0.4)):
-            write(study_dir, f"cut_seed{seed}", record("cut", seed, value))
-        write(study_dir, "attn_bam_seed0", record("attn_bam", 0, 0.5))
-        write(study_dir, "uag_seed0", record("uag", 0, None, failed="NonFiniteSteps: ..."))
-        write(study_dir, "uag_seed1", record("uag", 1, None, failed="NonFiniteSteps: ..."))
-        settings = plan.StudySettings(study_dir, "runs", variants=("cut",),
-                                      screen_seeds=(0, 1))
-        self.assertEqual(scores.screen_means(scores.read_records(study_dir), settings),
-                         {"cut": 0.3, "uag": -1.0})

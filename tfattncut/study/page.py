@@ -19,13 +19,15 @@ def _interval(entry, digits):
 
 
 def _ordered(stage):
-    """The stage's variants: by mean downstream mIoU when the omnibus test says the methods
-    differ (a ranking), else by name (no order is claimed)."""
+    """The stage's variants: when the omnibus test says the methods it tested differ, those
+    ranked by mean downstream mIoU, then the rest (left out of the test) by name; else all by
+    name (no order is claimed)."""
     variants = stage["variants"]
     if not (stage["omnibus"] and stage["omnibus"]["differ"]):
         return sorted(variants)
-    return sorted(variants, key=lambda v: -variants[v]["metrics"].get(
-        plan.PRIMARY_METRIC, {"mean": -1.0})["mean"])
+    tested = stage["omnibus"]["methods"]
+    return (sorted(tested, key=lambda v: -variants[v]["metrics"][plan.PRIMARY_METRIC]["mean"])
+            + sorted(set(variants) - set(tested)))
 
 
 def _table(stage):
@@ -47,11 +49,12 @@ def _omnibus(stage):
     if test is None:
         return ("No omnibus test yet (it needs three methods with every seed), so the table "
                 "is in name order and no method is ranked.")
-    verdict = ("the methods differ, so the table is ranked by mean downstream mIoU"
+    verdict = ("the methods differ, so the table ranks them by mean downstream mIoU"
                if test["differ"] else "the methods are not distinguishable as a group, so "
                "the table is in name order: no ranking is claimed")
-    left = (f" Left out of the test for missing or collapsed seeds: "
-            f"{', '.join(stage['omnibus_left_out'])}." if stage["omnibus_left_out"] else "")
+    left = (f" Left out of the test for missing or collapsed seeds"
+            + (", and so listed unranked after the others" if test["differ"] else "")
+            + f": {', '.join(stage['omnibus_left_out'])}." if stage["omnibus_left_out"] else "")
     return (f"Omnibus test of downstream mIoU over {len(test['methods'])} methods and "
             f"{len(test['seeds'])} seeds (blocks): Friedman χ² = "
             f"{test['friedman_statistic']:.2f}, p = {test['friedman_p']:.3g}; block ANOVA "
@@ -66,7 +69,29 @@ def _comparisons(stage):
             lines.append("- " + statistics.describe_comparison(
                 statistics.PairedComparison.from_dict(entry), metric.label, variant,
                 plan.REFERENCE, metric.higher_is_better))
+            if entry.get("mixed_seeds"):
+                lines.append("  - " + _one_machine(variant, entry, metric))
     return lines
+
+
+def _seeds(seeds):
+    """'seed 109', 'seeds 0, 1 and 2'."""
+    return f"seed{'s' if len(seeds) > 1 else ''} {_and([str(s) for s in seeds])}"
+
+
+def _one_machine(variant, entry, metric):
+    """A comparison some of whose seeds paired runs of two machines, without those seeds
+    (summary._on_one_machine)."""
+    mixed = entry["mixed_seeds"]
+    lead = (f"{_seeds(mixed)}: the two runs were trained on different machines, so "
+            f"{'their differences include' if len(mixed) > 1 else 'its difference includes'}"
+            " the machines'; ")
+    if entry["one_machine"] is None:
+        return lead + "no seed is left to compare on one machine."
+    return lead + "without " + ("them" if len(mixed) > 1 else "it") + ", " + (
+        statistics.describe_comparison(
+            statistics.PairedComparison.from_dict(entry["one_machine"]), metric.label,
+            variant, plan.REFERENCE, metric.higher_is_better))
 
 
 def _complete(stage):
@@ -137,17 +162,23 @@ def _references(references):
 
 def _budget(budget):
     lines = ["", "## Budget check: does the screen's verdict survive longer training?", "",
+             f"CUT and {plan.CHALLENGER} at the screen's steps (its own runs) and at longer "
+             f"budgets, on the screen seeds ({_seed_count(budget)}); the p values of "
+             f"{plan.CHALLENGER} - {plan.REFERENCE} are Holm-corrected over the budgets, one "
+             "question asked at each.", "",
              "| steps (x the screen's) | " + " | ".join(plan.CONFIRMED) + " | "
-             f"{plan.CHALLENGER} - {plan.REFERENCE} |",
-             "|---:|" + "---:|" * (len(plan.CONFIRMED) + 1)]
-    for factor, stage in budget.items():
+             f"{plan.CHALLENGER} - {plan.REFERENCE} | paired seeds | Holm-adjusted p |",
+             "|---:|" + "---:|" * (len(plan.CONFIRMED) + 3)]
+    for factor, stage in budget["factors"].items():
         means = [_interval(stage["variants"][v]["metrics"][plan.PRIMARY_METRIC], 3)
                  if plan.PRIMARY_METRIC in stage["variants"].get(v, {}).get("metrics", {})
                  else "–" for v in plan.CONFIRMED]
         versus = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).get(plan.CHALLENGER)
-        difference = "–" if versus is None else _interval(versus, 3)
-        lines.append(f"| x{factor} | " + " | ".join(means) + f" | {difference} |")
-    return lines
+        cells = (["–"] * 3 if versus is None else
+                 [_interval(versus, 3), str(versus["n"]),
+                  "–" if versus["holm_p"] is None else f"{versus['holm_p']:.3g}"])
+        lines.append(f"| x{factor} | " + " | ".join(means + cells) + " |")
+    return lines + ["", _detectable(budget)]
 
 
 def report(summary, settings, image_dir=""):
@@ -228,7 +259,9 @@ def headline_paragraph(summary):
     parts += _reference_gap(screen, confirm)
     test = screen["omnibus"]
     if test:
-        parts.append("The screen " + ("separates" if test["differ"] else "does not separate")
+        parts.append(("The screen " if _complete(screen) else
+                      f"So far (the {len(test['methods'])} methods with every seed scored), the "
+                      "screen ") + ("separates" if test["differ"] else "does not separate")
                      + f" the methods as a group (Friedman p = {test['friedman_p']:.2g}).")
     for stage, name in ((screen, "screen"), (confirm, "confirmation")):
         tested = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}) if stage else {}
@@ -239,6 +272,7 @@ def headline_paragraph(summary):
                   if c["holm_p"] is not None and c["holm_p"] < statistics.ALPHA}
         better = [v for v, mean in differ.items() if mean > 0]
         worse = [v for v, mean in differ.items() if mean < 0]
+        mixed = _machine_caveat(tested, differ)
         parts.append(
             f"In the {name} ({_seed_count(stage)}), "
             + (f"{_and(better)} beat{'s' if len(better) == 1 else ''} CUT on downstream "
@@ -250,13 +284,42 @@ def headline_paragraph(summary):
                " (an interim look: the verdict is the complete stage's)")
             + ((f"; differences below {found['effect']:.3f} would mostly go unseen"
                 + ("" if _complete(stage) else f" with all {len(stage['seeds'])} seeds"))
-               if found and found["effect"] else "") + ".")
+               if found and found["effect"] else "") + "." + mixed)
     parts += _budget_verdict(summary["stages"].get("budget", {}))
     if summary["collapsed"]:
         count = len(summary["collapsed"])
         parts.append(f"{count} runs returned their input and are reported apart."
                      if count > 1 else "1 run returned its input and is reported apart.")
     return " ".join(parts)
+
+
+def _machine_caveat(tested, differ):
+    """' ...' on the comparisons whose seeds pair runs of two machines: the verdicts that do
+    not hold without those seeds, and how many methods have no seed on CUT's machine ('' if
+    every pair shares its machine)."""
+    fragile = [v for v in differ if tested[v].get("mixed_seeds") and not (
+        tested[v]["one_machine"] and tested[v]["one_machine"]["holm_p"] is not None
+        and tested[v]["one_machine"]["holm_p"] < statistics.ALPHA)]
+    apart = [v for v, c in tested.items() if c.get("mixed_seeds") and c["one_machine"] is None]
+    notes = []
+    if fragile:
+        seeds = sorted({s for v in fragile for s in tested[v]["mixed_seeds"]})
+        alone = [statistics.PairedComparison.from_dict(tested[v]["one_machine"])
+                 if tested[v]["one_machine"] else None for v in fragile]
+        notes.append(
+            f"Without {_seeds(seeds)}, whose runs were trained on two machines, "
+            f"{_and(fragile)} {'is' if len(fragile) == 1 else 'are'} not distinguishable "
+            "from CUT (" + "; ".join(
+                f"{v}: no seed left" if c is None else
+                f"{v}: {c.interval.mean:+.3f}, Holm-adjusted p = "
+                + ("n/a" if c.holm_p is None else f"{c.holm_p:.2g}")
+                for v, c in zip(fragile, alone)) + ")")
+    if apart:
+        many = len(apart) > 1
+        notes.append(f"{len(apart)} method{'s were' if many else ' was'} trained on another "
+                     f"machine than CUT's runs, so {'their' if many else 'its'} "
+                     f"difference{'s include' if many else ' includes'} the machines'")
+    return "".join(f" {note}." for note in notes)
 
 
 def _and(names):
@@ -284,15 +347,16 @@ def _reference_gap(*stages):
 
 def _budget_verdict(budget):
     """Whether qsattn_global's difference from CUT at the screen's budget survives longer
-    training: [] until a longer budget has a paired interval."""
+    training (Holm-corrected over the budgets): [] until a longer budget has a paired
+    interval."""
     found = {}
-    for factor, stage in budget.items():
+    for factor, stage in budget.get("factors", {}).items():
         entry = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).get(plan.CHALLENGER)
         if entry and entry["ci95"] is not None:
             found[int(factor)] = statistics.PairedComparison.from_dict(entry)
     if not any(factor > 1 for factor in found):
         return []
-    signs = {0 if c.p_value is None or c.p_value >= statistics.ALPHA
+    signs = {0 if c.holm_p is None or c.holm_p >= statistics.ALPHA
              else (1 if c.interval.mean > 0 else -1) for c in found.values()}
     verdict = ("at no budget are the two distinguishable" if signs == {0} else
                "the order holds at every budget" if len(signs) == 1 else
@@ -300,9 +364,10 @@ def _budget_verdict(budget):
     differences = ", ".join(
         f"{c.interval.mean:+.3f} [{c.interval.low:+.3f}, {c.interval.high:+.3f}] at "
         f"{factor}x" for factor, c in sorted(found.items()))
-    seeds = min(c.interval.n for c in found.values())
-    return [f"Trained longer (the budget check, {seeds} seeds), {plan.CHALLENGER} minus CUT in "
-            f"downstream mIoU is {differences} the screen's steps: {verdict}."]
+    return [f"Trained longer (the budget check, {_seed_count(budget)}), {plan.CHALLENGER} "
+            f"minus CUT in downstream mIoU is {differences} the screen's steps: {verdict} "
+            "after Holm's correction over the budgets"
+            + ("" if _complete(budget) else " (an interim look)") + "."]
 
 
 def headline(summary, report_link):

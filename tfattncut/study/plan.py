@@ -18,6 +18,7 @@ from absl import flags
 
 from tfattncut import config as config_lib
 from tfattncut import options, output_folders
+from tfattncut.study import scores
 from tfattncut.study.data import DataSpec
 
 REFERENCE = "cut"
@@ -143,22 +144,45 @@ def _families(settings):
     return [members for members in families if members]
 
 
-def confirm_arms(settings, screen_means):
-    """The confirmation's variants: CONFIRMED and the best member of each family by screen
-    mean downstream mIoU, once every member of that family has all its screen seeds scored
-    (`screen_means`: {variant: mean} over complete variants only); None until then."""
+def screen_means(records, settings):
+    """{variant: mean screen downstream mIoU} of the variants whose every screen seed is
+    scored (a failed run, or one that returned its input, counts as scored without a value,
+    as the report leaves both out of its means): what the confirmation chooses its arms by."""
+    values = {}
+    for record in records.values():
+        if record["stage"] == "screen":
+            kept = not record.get("failed") and not scores.collapsed(record)
+            values.setdefault(record["variant"], {})[record["seed"]] = (
+                record.get(PRIMARY_METRIC) if kept else None)
+    means = {}
+    for variant, by_seed in values.items():
+        if set(settings.screen_seeds) <= set(by_seed):
+            scored = [v for v in by_seed.values() if v is not None]
+            means[variant] = sum(scored) / len(scored) if scored else -1.0
+    return means
+
+
+def confirm_arms(settings, records):
+    """The confirmation's variants: CONFIRMED and from each family the member the
+    confirmation's score files already hold or, before it has one, the member with the best
+    `screen_means` once every member has all its screen seeds scored; None until then. An
+    arm, once trained, stays: a screen run scored again must not swap it (nor grow the
+    confirmation's Holm family) halfway through the stage."""
     arms = _always_confirmed(settings)
+    started = {r["variant"] for r in records.values() if r["stage"] == "confirm"}
+    means = screen_means(records, settings)
     for members in _families(settings):
-        if any(v not in screen_means for v in members):
+        chosen = [v for v in members if v in started]
+        if not chosen and any(v not in means for v in members):
             return None
-        arms.append(max(members, key=screen_means.get))
+        arms += chosen or [max(members, key=means.get)]
     return arms
 
 
-def unchosen_confirm_runs(settings, screen_means):
+def unchosen_confirm_runs(settings, records):
     """How many confirmation runs `planned_runs` cannot name yet, its arms not being chosen
     (one per arm and confirm seed): what a count or a cost of the whole study adds."""
-    if "confirm" not in settings.stages or confirm_arms(settings, screen_means) is not None:
+    if "confirm" not in settings.stages or confirm_arms(settings, records) is not None:
         return 0
     arms = len(_always_confirmed(settings)) + len(_families(settings))
     return arms * len(settings.confirm_seeds)
@@ -205,11 +229,12 @@ def run_config(settings, run):
     return config_lib.from_flags(flag_values)
 
 
-def planned_runs(settings, screen_means):
+def planned_runs(settings, records):
     """Every run the stages of `settings` ask for, in run order: the screen of the variants
-    the confirmation chooses from, the confirmation once its arms are known (`screen_means`,
-    see `confirm_arms`), the rest of the screen, the budget check."""
+    the confirmation chooses from, the confirmation once its arms are known (from the score
+    `records` {run name: record}, see `confirm_arms`), the rest of the screen, the budget
+    check."""
     first, rest = screen_runs(settings) if "screen" in settings.stages else ([], [])
-    arms = confirm_arms(settings, screen_means) if "confirm" in settings.stages else None
+    arms = confirm_arms(settings, records) if "confirm" in settings.stages else None
     budget = budget_runs(settings) if "budget" in settings.stages else []
     return first + (confirm_runs(settings, arms) if arms else []) + rest + budget

@@ -42,9 +42,8 @@ class Study:
         self.scorers = scorers
 
     def planned(self):
-        """plan.planned_runs of the settings and the screen scored so far."""
-        done = scores.read_records(self.settings.study_dir)
-        return plan.planned_runs(self.settings, scores.screen_means(done, self.settings))
+        """plan.planned_runs of the settings and the runs scored so far."""
+        return plan.planned_runs(self.settings, scores.read_records(self.settings.study_dir))
 
     def run(self):
         """Trains and scores every planned run not yet scored; returns how many it did."""

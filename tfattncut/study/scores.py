@@ -8,10 +8,7 @@ whose pair differs from the committed scorers' (one line naming the file and bot
 import glob
 import os
 
-import numpy as np
-
 from tfattncut import json_files
-from tfattncut.study import plan
 
 # A run "returns its input" (a collapse, e.g. an attention mask gone to zero) when its
 # translated testA differs from testA by less than this mean |difference| in [0, 1] (5/255;
@@ -80,20 +77,3 @@ def read_records(study_dir):
     """{run name: score record} of STUDY_DIR/scores, unchecked: what planning reads (which
     runs are done, which arms the screen chose), never what a report shows."""
     return {name: _read(path) for name, path in _score_files(study_dir)}
-
-
-def screen_means(records, settings):
-    """{variant: mean screen downstream mIoU} of the variants whose every screen seed is
-    scored (a failed run counts as scored, without a value): what the confirmation chooses
-    its arms by."""
-    values = {}
-    for record in records.values():
-        if record["stage"] == "screen":
-            values.setdefault(record["variant"], {})[record["seed"]] = record.get(
-                plan.PRIMARY_METRIC)
-    means = {}
-    for variant, by_seed in values.items():
-        if set(settings.screen_seeds) <= set(by_seed):
-            scored = [v for v in by_seed.values() if v is not None]
-            means[variant] = float(np.mean(scored)) if scored else -1.0
-    return means

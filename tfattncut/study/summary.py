@@ -52,7 +52,7 @@ def _variant_entry(records, references):
     """Seeds, collapsed and failed seeds, and per metric the values and their interval of
     one variant's records (collapsed and failed runs left out of the values)."""
     entry = {"seeds": sorted(r["seed"] for r in records), "collapsed": [], "failed": {},
-             "metrics": {}}
+             "metrics": {}, "machines": {}}
     kept = []
     for record in records:
         if record.get("failed"):
@@ -61,6 +61,7 @@ def _variant_entry(records, references):
             entry["collapsed"].append(record["seed"])
         else:
             kept.append(record)
+            entry["machines"][record["seed"]] = record["machine"]
     for metric in METRICS:
         values = {r["seed"]: _value(r, metric.key, references) for r in kept}
         values = {seed: value for seed, value in values.items() if value is not None}
@@ -89,21 +90,52 @@ def _compare(variants):
         adjusted = statistics.holm([c.p_value for c in family.values()])
         compared[key] = {variant: dataclasses.replace(c, holm_p=p).to_dict()
                          for (variant, c), p in zip(family.items(), adjusted)}
+    if plan.PRIMARY_METRIC in compared:
+        _on_one_machine(compared[plan.PRIMARY_METRIC], variants)
     return compared
 
 
-def _detectable(variants, seeds):
-    """The smallest downstream mIoU difference with CUT that `seeds` seeds detect with 80 %
-    power, from the pooled spread of the per-seed differences seen so far."""
+def _on_one_machine(compared, variants):
+    """Marks each downstream mIoU comparison with the seeds whose two runs were trained on
+    different machines (`mixed_seeds`) and, where there are some, adds the comparison without
+    them (`one_machine`: None when no seed is left), Holm-corrected over the whole family
+    redone on one-machine pairs: another CPU trains another network from the same seed, so
+    such a pair differs by machine as well as by method (docs/design/study.md, "Statistics")."""
+    reference = variants[plan.REFERENCE]
+    family = {}
+    for variant, entry in compared.items():
+        machines = variants[variant]["machines"]
+        entry["mixed_seeds"] = [s for s in entry["seeds"]
+                                if machines[s] != reference["machines"][s]]
+        values = variants[variant]["metrics"][plan.PRIMARY_METRIC]["values"]
+        family[variant] = statistics.paired_comparison(
+            {s: v for s, v in values.items() if s not in entry["mixed_seeds"]},
+            reference["metrics"][plan.PRIMARY_METRIC]["values"])
+    adjusted = statistics.holm([c.p_value if c else None for c in family.values()])
+    for (variant, comparison), p in zip(family.items(), adjusted):
+        if compared[variant]["mixed_seeds"]:
+            compared[variant]["one_machine"] = None if comparison is None else (
+                dataclasses.replace(comparison, holm_p=p).to_dict())
+
+
+def _differences(variants):
+    """{variant: its per-seed downstream mIoU differences with CUT} over the seeds both have,
+    for the variants that share two seeds with CUT."""
     reference = variants.get(plan.REFERENCE, {}).get("metrics", {}).get(plan.PRIMARY_METRIC)
     if reference is None:
-        return None
+        return {}
     differences = {}
     for variant, entry in variants.items():
         values = entry["metrics"].get(plan.PRIMARY_METRIC, {}).get("values", {})
         shared = sorted(set(values) & set(reference["values"]))
         if variant != plan.REFERENCE and len(shared) >= 2:
             differences[variant] = [values[s] - reference["values"][s] for s in shared]
+    return differences
+
+
+def _detectable(differences, seeds):
+    """The smallest downstream mIoU difference with CUT that `seeds` seeds detect with 80 %
+    power, from the pooled spread of the per-seed `differences` seen so far."""
     sd = statistics.pooled_sd(differences)
     if sd is None:
         return None
@@ -125,7 +157,31 @@ def _stage(records, references, seeds):
             "vs_reference": _compare(variants),
             "omnibus": omnibus.to_dict() if omnibus else None,
             "omnibus_left_out": sorted(set(variants) - set(complete)),
-            "detectable": _detectable(variants, len(seeds))}
+            "detectable": _detectable(_differences(variants), len(seeds))}
+
+
+def _budget(records, references, settings):
+    """The budget check: a stage per steps factor (the screen's runs of plan.CONFIRMED are
+    factor 1), the challenger's comparisons with CUT Holm-corrected over the factors (one
+    question, does the screen's verdict survive longer training, asked at each budget), the
+    runs scored of those planned, and the detectable effect from the differences of every
+    factor."""
+    factors = {str(factor): _stage([r for r in records if r["steps_factor"] == factor],
+                                   references, settings.screen_seeds)
+               for factor in sorted({r["steps_factor"] for r in records})}
+    for key in COMPARED:
+        family = [stage["vs_reference"][key][plan.CHALLENGER] for stage in factors.values()
+                  if plan.CHALLENGER in stage["vs_reference"].get(key, {})]
+        for entry, p in zip(family, statistics.holm([entry["p"] for entry in family])):
+            entry["holm_p"] = p
+    differences = {factor: _differences(stage["variants"]).get(plan.CHALLENGER, [])
+                   for factor, stage in factors.items()}
+    arms = [v for v in plan.CONFIRMED if v in settings.variants]
+    return {"factors": factors, "seeds": list(settings.screen_seeds),
+            "scored_seeds": sorted({r["seed"] for r in records} & set(settings.screen_seeds)),
+            "runs": {"scored": len(records), "planned": len(arms) * len(settings.screen_seeds)
+                     * (1 + len(settings.budget_factors))},
+            "detectable": _detectable(differences, len(settings.screen_seeds))}
 
 
 def summarise(records, scorers, settings):
@@ -147,21 +203,17 @@ def summarise(records, scorers, settings):
     if by_stage["confirm"]:
         summary["stages"]["confirm"] = _stage(by_stage["confirm"], references,
                                               settings.confirm_seeds)
-    budget = by_stage["budget"] + [
-        r for r in by_stage["screen"] if r["variant"] in plan.CONFIRMED]
     if by_stage["budget"]:
-        summary["stages"]["budget"] = {
-            str(factor): _stage([r for r in budget if r["steps_factor"] == factor],
-                                references, settings.screen_seeds)
-            for factor in sorted({r["steps_factor"] for r in budget})}
+        summary["stages"]["budget"] = _budget(by_stage["budget"] + [
+            r for r in by_stage["screen"] if r["variant"] in plan.CONFIRMED],
+            references, settings)
     summary["collapsed"] = sorted(name for name, r in records.items()
                                   if not r.get("failed") and scores.collapsed(r))
     summary["failed"] = {name: r["failed"] for name, r in sorted(records.items())
                          if r.get("failed")}
     timed = [r for r in records.values() if r.get("training_minutes") is not None]
-    screen_means = scores.screen_means(records, settings)
-    planned = plan.planned_runs(settings, screen_means)
-    unchosen = plan.unchosen_confirm_runs(settings, screen_means)
+    planned = plan.planned_runs(settings, records)
+    unchosen = plan.unchosen_confirm_runs(settings, records)
     for name in ("screen", "confirm"):
         if name in summary["stages"]:
             scored = {n for n, r in records.items() if r["stage"] == name}
