@@ -5,8 +5,8 @@ with exit status 1, without a traceback. Any other error is the program's proble
 its traceback.
 
 Each kind is also the built-in exception it always was (a bad value a ValueError, a file
-that would be replaced a FileExistsError, ...), so `except ValueError` and the tests that expect one go on
-working.
+that would be replaced a FileExistsError, ...), so `except ValueError` and the tests that
+expect one go on working.
 """
 
 

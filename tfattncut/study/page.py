@@ -84,14 +84,23 @@ def _one_machine(variant, entry, metric):
     (summary._on_one_machine)."""
     mixed = entry["mixed_seeds"]
     lead = (f"{_seeds(mixed)}: the two runs were trained on different machines, so "
-            f"{'their differences include' if len(mixed) > 1 else 'its difference includes'}"
-            " the machines'; ")
+            f"{_machines_included(len(mixed) > 1)}; ")
     if entry["one_machine"] is None:
         return lead + "no seed is left to compare on one machine."
     return lead + "without " + ("them" if len(mixed) > 1 else "it") + ", " + (
         statistics.describe_comparison(
             statistics.PairedComparison.from_dict(entry["one_machine"]), metric.label,
             variant, plan.REFERENCE, metric.higher_is_better))
+
+
+def _differs(holm_p):
+    """Whether a comparison's Holm-adjusted p says the two differ."""
+    return holm_p is not None and holm_p < statistics.ALPHA
+
+
+def _machines_included(many):
+    """What a seed paired across machines adds to its difference, for one seed or several."""
+    return ("their differences include" if many else "its difference includes") + " the machines'"
 
 
 def _complete(stage):
@@ -269,7 +278,7 @@ def headline_paragraph(summary):
             continue
         found = stage["detectable"]
         differ = {v: c["mean"] for v, c in tested.items()
-                  if c["holm_p"] is not None and c["holm_p"] < statistics.ALPHA}
+                  if _differs(c["holm_p"])}
         better = [v for v, mean in differ.items() if mean > 0]
         worse = [v for v, mean in differ.items() if mean < 0]
         mixed = _machine_caveat(tested, differ)
@@ -298,8 +307,7 @@ def _machine_caveat(tested, differ):
     not hold without those seeds, and how many methods have no seed on CUT's machine ('' if
     every pair shares its machine)."""
     fragile = [v for v in differ if tested[v].get("mixed_seeds") and not (
-        tested[v]["one_machine"] and tested[v]["one_machine"]["holm_p"] is not None
-        and tested[v]["one_machine"]["holm_p"] < statistics.ALPHA)]
+        tested[v]["one_machine"] and _differs(tested[v]["one_machine"]["holm_p"]))]
     apart = [v for v, c in tested.items() if c.get("mixed_seeds") and c["one_machine"] is None]
     notes = []
     if fragile:
@@ -317,8 +325,7 @@ def _machine_caveat(tested, differ):
     if apart:
         many = len(apart) > 1
         notes.append(f"{len(apart)} method{'s were' if many else ' was'} trained on another "
-                     f"machine than CUT's runs, so {'their' if many else 'its'} "
-                     f"difference{'s include' if many else ' includes'} the machines'")
+                     f"machine than CUT's runs, so {_machines_included(many)}")
     return "".join(f" {note}." for note in notes)
 
 
@@ -356,8 +363,8 @@ def _budget_verdict(budget):
             found[int(factor)] = statistics.PairedComparison.from_dict(entry)
     if not any(factor > 1 for factor in found):
         return []
-    signs = {0 if c.holm_p is None or c.holm_p >= statistics.ALPHA
-             else (1 if c.interval.mean > 0 else -1) for c in found.values()}
+    signs = {0 if not _differs(c.holm_p) else (1 if c.interval.mean > 0 else -1)
+             for c in found.values()}
     verdict = ("at no budget are the two distinguishable" if signs == {0} else
                "the order holds at every budget" if len(signs) == 1 else
                "the verdict depends on the budget")

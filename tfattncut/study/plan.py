@@ -131,7 +131,7 @@ def screen_runs(settings):
                  for group in (first, rest))
 
 
-def _always_confirmed(settings):
+def always_confirmed(settings):
     """The variants of CONFIRMED that the study has: the budget check's and the
     confirmation's fixed arms."""
     return [v for v in CONFIRMED if v in settings.variants]
@@ -168,7 +168,7 @@ def confirm_arms(settings, records):
     `screen_means` once every member has all its screen seeds scored; None until then. An
     arm, once trained, stays: a screen run scored again must not swap it (nor grow the
     confirmation's Holm family) halfway through the stage."""
-    arms = _always_confirmed(settings)
+    arms = always_confirmed(settings)
     started = {r["variant"] for r in records.values() if r["stage"] == "confirm"}
     means = screen_means(records, settings)
     for members in _families(settings):
@@ -184,7 +184,7 @@ def unchosen_confirm_runs(settings, records):
     (one per arm and confirm seed): what a count or a cost of the whole study adds."""
     if "confirm" not in settings.stages or confirm_arms(settings, records) is not None:
         return 0
-    arms = len(_always_confirmed(settings)) + len(_families(settings))
+    arms = len(always_confirmed(settings)) + len(_families(settings))
     return arms * len(settings.confirm_seeds)
 
 
@@ -193,7 +193,7 @@ def confirm_runs(settings, arms):
 
 
 def budget_runs(settings):
-    confirmed = _always_confirmed(settings)
+    confirmed = always_confirmed(settings)
     return [Run("budget", v, seed, factor) for factor in settings.budget_factors
             for seed in settings.screen_seeds for v in confirmed]
 

@@ -176,7 +176,7 @@ def _budget(records, references, settings):
             entry["holm_p"] = p
     differences = {factor: _differences(stage["variants"]).get(plan.CHALLENGER, [])
                    for factor, stage in factors.items()}
-    arms = [v for v in plan.CONFIRMED if v in settings.variants]
+    arms = plan.always_confirmed(settings)
     return {"factors": factors, "seeds": list(settings.screen_seeds),
             "scored_seeds": sorted({r["seed"] for r in records} & set(settings.screen_seeds)),
             "runs": {"scored": len(records), "planned": len(arms) * len(settings.screen_seeds)
