@@ -84,6 +84,34 @@ class PlanTest(tf.test.TestCase):
         self.assertEqual((screen.dataroot, screen.make_synthetic),
                          ("data/synth_street_study", False))
 
+    def test_cut_is_trained_again_on_a_machine_whose_runs_it_pairs_with_elsewhere(self):
+        records = _screen({"cut": (0.2, 0.2), "attn_bam": (0.3, 0.3)})
+        records["cut_x4_seed0"] = record("cut", 0, 0.3, stage="budget", factor=4)
+        for name in ("attn_bam_seed1", "fastcut_seed0", "attn_self_seed1", "cut_x4_seed0"):
+            records.setdefault(name, record(name.split("_seed")[0], int(name[-1]), 0.2))
+            records[name]["machine"] = "AMD EPYC, 2 cores (avx2, fma), no GPU"
+        records["qsattn_global_x4_seed0"] = record("qsattn_global", 0, 0.3, stage="budget",
+                                                   factor=4, machine="a third CPU")
+        epyc = "amd_epyc_2_cores_avx2_fma_no_gpu"
+        self.assertEqual(plan.machine_tag(records["fastcut_seed0"]["machine"]), epyc)
+        # One run of CUT per machine, seed and steps factor, whatever trained there with it;
+        # none where CUT's own run shares the machine or is not scored yet (attn_bam_seed0,
+        # qsattn_global_x4_seed1).
+        again = plan.same_machine_runs(records)
+        self.assertEqual([r.name for r in again],
+                         ["cut_seed0_on_" + epyc, "cut_seed1_on_" + epyc,
+                          "cut_x4_seed0_on_a_third_cpu"])
+        self.assertEqual({(r.stage, r.variant) for r in again}, {(plan.SAME_MACHINE, "cut")})
+        # First in run order; and, once scored, no longer planned.
+        self.assertEqual(plan.planned_runs(_settings(), records)[:3], again)
+        records[again[0].name] = record("cut", 0, 0.2, stage=plan.SAME_MACHINE,
+                                        machine=records["fastcut_seed0"]["machine"])
+        self.assertEqual(plan.same_machine_runs(records), again[1:])
+        # CUT's preset, seed and steps, in a run directory of its own.
+        config = plan.run_config(_settings(), again[2])
+        self.assertEqual((config.name, config.seed, config.n_epochs, config.model),
+                         ("cut_x4_seed0_on_a_third_cpu", 0, 4, "cut"))
+
     def test_bad_settings_are_named_before_anything_trains(self):
         for changes, message in (
                 (dict(variants=("cut", "nope")), "--presets: \\['nope'\\] are neither"),

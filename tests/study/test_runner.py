@@ -11,6 +11,7 @@ from PIL import Image
 from tensorflow.python.framework import config as tf_config
 
 from tests.study.fixtures import tiny_study
+from tfattncut import machine
 from tfattncut.study import plan, runner, scores
 from tfattncut.study.report import write_report
 from tfattncut.training.trainer import Trainer
@@ -89,3 +90,26 @@ class StudyEndToEndTest(tf.test.TestCase):
                         os.path.join(elsewhere, kind))
         write_report(settings, made, data, [elsewhere])
         self.assertAllEqual(np.asarray(Image.open(grid_path)), before)
+
+        for kind, suffix in (("scores", ".json"), ("samples", ".png")):
+            shutil.move(os.path.join(elsewhere, kind, "qsattn_global_seed0" + suffix),
+                        os.path.join(settings.study_dir, kind))
+
+        # CUT's seed 1 scored on another machine: this one trains it again, to pair with its
+        # qsattn_global_seed1, and leaves CUT again on a third machine (which trained
+        # qsattn_global_seed5) to that machine.
+        for name, machine_trained in (("cut_seed1", "another CPU"),
+                                      ("qsattn_global_seed5", "a third CPU")):
+            path = scores.score_path(settings.study_dir, name)
+            with open(path) as f:
+                values = json.load(f)
+            with open(path, "w") as f:
+                json.dump({**values, "machine": machine_trained}, f)
+        here = plan.machine_tag(machine.describe())
+        self.assertEqual(study.run(), 1)
+        with open(scores.score_path(settings.study_dir, f"cut_seed1_on_{here}")) as f:
+            again = json.load(f)
+        self.assertEqual((again["stage"], again["variant"], again["seed"]),
+                         (plan.SAME_MACHINE, "cut", 1))
+        self.assertEqual([r.name for r in study.planned() if r.machine],
+                         ["cut_seed5_on_a_third_cpu"])

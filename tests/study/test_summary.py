@@ -125,6 +125,45 @@ class SummaryTest(tf.test.TestCase):
             _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.20, 0.16, 0.16]}),
             FakeScorers(), _settings(self.get_temp_dir()))))
 
+    def test_a_method_pairs_with_cut_trained_again_on_its_machine(self):
+        epyc = "AMD EPYC, 2 cores (avx2, fma), no GPU"
+        records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.20, 0.16, 0.16]})
+        records["attn_bam_seed2"]["machine"] = epyc
+        settings = _settings(self.get_temp_dir())
+        mixed = summary.summarise(records, FakeScorers(), settings)
+        self.assertEqual(mixed["stages"]["screen"]["vs_reference"]["downstream_miou"]
+                         ["attn_bam"]["mixed_seeds"], [2])
+        self.assertEqual(mixed["machines"], {})
+        # CUT's seed 2 trained again on the EPYC: 0.10 downstream, 0.25 label mIoU.
+        again = plan.run_name("cut", 2, machine=plan.machine_tag(epyc))
+        records[again] = record("cut", 2, 0.10, stage=plan.SAME_MACHINE, label=0.25,
+                                machine=epyc)
+        numbers = summary.summarise(records, FakeScorers(), settings)
+        screen = numbers["stages"]["screen"]
+        compared = screen["vs_reference"]["downstream_miou"]["attn_bam"]
+        # attn_bam - cut: -0.10 and -0.04 on the Xeon, 0.16 - 0.10 on the EPYC; every pair on
+        # one machine, and CUT's own entry keeps its own three runs.
+        expected = statistics.paired_comparison({0: 0.20, 1: 0.16, 2: 0.16},
+                                                {0: 0.30, 1: 0.20, 2: 0.10})
+        self.assertAllClose(compared["mean"], expected.interval.mean)
+        self.assertAllClose(compared["p"], expected.p_value)
+        self.assertEqual((compared["mixed_seeds"], "one_machine" in compared), ([], False))
+        self.assertEqual(screen["variants"]["cut"]["metrics"]["downstream_miou"]["values"],
+                         {0: 0.30, 1: 0.20, 2: 0.25})
+        self.assertAllClose(screen["detectable"]["sd_of_differences"],
+                            np.std([-0.10, -0.04, 0.06], ddof=1))
+        # The machine's own effect: CUT again minus CUT's own run, per metric.
+        effect = numbers["machines"][epyc]
+        self.assertEqual((effect["seeds"], effect["own_machines"]), ([2], ["a test"]))
+        self.assertAllClose(effect["vs_own"]["downstream_miou"]["mean"], 0.10 - 0.25)
+        self.assertAllClose(effect["vs_own"]["label_miou"]["mean"], 0.25 - 0.3)
+        text = page.report(numbers, settings)
+        self.assertIn(f"- on {epyc} (seed 2; CUT's own on a test): downstream mIoU -0.150 on "
+                      "one seed; label mIoU -0.050 on one seed; KID (segmenter) +0.0000 on "
+                      "one seed", text)
+        self.assertNotIn("trained on different machines", text)
+        self.assertNotIn("machines", page.headline_paragraph(numbers))
+
     def test_collapsed_and_failed_runs_are_apart_from_the_means(self):
         records = _records({"cut": [0.30, 0.20, 0.25], "uag": [0.09, 0.08, 0.30]})
         records["uag_seed0"]["input_distance"] = 0.001

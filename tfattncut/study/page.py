@@ -81,7 +81,7 @@ def _seeds(seeds):
 
 def _one_machine(variant, entry, metric):
     """A comparison some of whose seeds paired runs of two machines, without those seeds
-    (summary._on_one_machine)."""
+    (summary._compare)."""
     mixed = entry["mixed_seeds"]
     lead = (f"{_seeds(mixed)}: the two runs were trained on different machines, so "
             f"{_machines_included(len(mixed) > 1)}; ")
@@ -190,6 +190,35 @@ def _budget(budget):
     return lines + ["", _detectable(budget)]
 
 
+def _machines(machines):
+    """What CUT trained again on another machine (plan.SAME_MACHINE) shows of the machine's
+    own effect on a run, machine by machine."""
+    lines = ["", "## CUT on each machine", "",
+             "Another CPU trains another network from the same seed, so a method is compared "
+             "with CUT trained on its own machine: where CUT's run of a seed came from "
+             "another machine, that machine trains it again (the study's same-machine runs), "
+             "and the comparisons above pair with it. What the machine alone moves, CUT's "
+             "run again minus its own run of the same seed (paired t, no correction: no "
+             "method is tested):", ""]
+    for machine, effect in machines.items():
+        cells = [_difference(BY_KEY[key], effect["vs_own"][key])
+                 for key in COMPARED if key in effect["vs_own"]]
+        lines.append(f"- on {machine} ({_seeds(effect['seeds'])}; CUT's own on "
+                     f"{' and '.join(effect['own_machines'])}): " + "; ".join(cells))
+    return lines
+
+
+def _difference(metric, entry):
+    """'label mIoU -0.075 (95 % CI [-0.201, +0.052], p = 0.12)', or '... on one seed'."""
+    found = statistics.PairedComparison.from_dict(entry)
+    interval, digits = found.interval, metric.digits
+    text = f"{metric.label} {interval.mean:+.{digits}f}"
+    if interval.half_width is None:
+        return text + " on one seed"
+    p = "n/a" if found.p_value is None else f"{found.p_value:.2g}"
+    return text + f" (95 % CI [{interval.low:+.{digits}f}, {interval.high:+.{digits}f}], p = {p})"
+
+
 def report(summary, settings, image_dir=""):
     """The Markdown page; `image_dir` is where CHART and SAMPLES are relative to the page."""
     stages = summary["stages"]
@@ -215,6 +244,8 @@ def report(summary, settings, image_dir=""):
             "these runs were trained.")
     if "budget" in stages:
         lines += _budget(stages["budget"])
+    if summary["machines"]:
+        lines += _machines(summary["machines"])
     if summary["collapsed"]:
         lines += ["", "## Runs that returned their input", "",
                   f"Translated testA within {scores.COLLAPSE_DISTANCE} of the input (mean "

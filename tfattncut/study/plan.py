@@ -8,11 +8,17 @@
   budget   CUT and qsattn_global at longer budgets (x4, x8 the screen's steps) on the screen
            seeds: does the screen's verdict survive more training?
 
-Runs are ordered so that the confirmation can start early: the screen of the variants it
-chooses from, then the confirmation, then the rest of the screen, then the budget check.
+and, whatever the stages, CUT's runs trained again on each machine that trained a run
+paired with them on another machine (`same_machine_runs`): another CPU trains another
+network from the same seed, so a method is compared with CUT on its own machine.
+
+Runs are ordered so that the confirmation can start early: CUT again on this machine, the
+screen of the variants the confirmation chooses from, then the confirmation, then the rest of
+the screen, then the budget check.
 """
 import dataclasses
 import os
+import re
 
 from absl import flags
 
@@ -32,6 +38,8 @@ LABEL_AWARE = ("cut_sem", "qsattn_local_sem", "cut_label_nce", "cut_sem_label_nc
 CHALLENGER = "qsattn_global"
 CONFIRMED = (REFERENCE, CHALLENGER)  # always confirmed, beside the two families' best
 STAGES = ("screen", "confirm", "budget")
+# The stage of CUT's runs trained again on another machine (`same_machine_runs`).
+SAME_MACHINE = "same_machine"
 PRIMARY_METRIC = "downstream_miou"
 
 
@@ -42,16 +50,22 @@ class Run:
     variant: str
     seed: int
     steps_factor: int = 1  # budget runs: a multiple of the screen's steps
+    machine: str = ""  # SAME_MACHINE runs: the machine_tag of the machine that trains it
 
     @property
     def name(self):
-        return run_name(self.variant, self.seed, self.steps_factor)
+        return run_name(self.variant, self.seed, self.steps_factor, self.machine)
 
 
-def run_name(variant, seed, steps_factor=1):
+def run_name(variant, seed, steps_factor=1, machine=""):
     """A run's directory and score-file name."""
     budget = f"_x{steps_factor}" if steps_factor != 1 else ""
-    return f"{variant}{budget}_seed{seed}"
+    return f"{variant}{budget}_seed{seed}" + (f"_on_{machine}" if machine else "")
+
+
+def machine_tag(description):
+    """A machine.describe() line as a name, e.g. 'amd_epyc_2_cores_avx2_fma_no_gpu'."""
+    return re.sub(r"[^a-z0-9]+", "_", description.lower()).strip("_")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,12 +243,29 @@ def run_config(settings, run):
     return config_lib.from_flags(flag_values)
 
 
+def same_machine_runs(records):
+    """CUT's run of each seed and steps factor trained again on every machine that trained
+    a run of another variant with that seed and factor, where CUT's own run of them comes
+    from another machine and no SAME_MACHINE run of that machine is scored yet: each
+    tagged with the machine that must train it (docs/design/study.md, "Machines")."""
+    runs = set()
+    for r in records.values():
+        reference = records.get(run_name(REFERENCE, r["seed"], r["steps_factor"]))
+        here = machine_tag(r["machine"])
+        if (r["variant"] != REFERENCE and r["stage"] != SAME_MACHINE and reference
+                and machine_tag(reference["machine"]) != here):
+            runs.add(Run(SAME_MACHINE, REFERENCE, r["seed"], r["steps_factor"], here))
+    return sorted((run for run in runs if run.name not in records),
+                  key=lambda run: (run.steps_factor, run.seed, run.machine))
+
+
 def planned_runs(settings, records):
-    """Every run the stages of `settings` ask for, in run order: the screen of the variants
-    the confirmation chooses from, the confirmation once its arms are known (from the score
-    `records` {run name: record}, see `confirm_arms`), the rest of the screen, the budget
-    check."""
+    """Every run the stages of `settings` ask for, in run order: CUT again where a machine
+    lacks its pair (`same_machine_runs` of the score `records` {run name: record}), the
+    screen of the variants the confirmation chooses from, the confirmation once its arms are
+    known (`confirm_arms`), the rest of the screen, the budget check."""
     first, rest = screen_runs(settings) if "screen" in settings.stages else ([], [])
     arms = confirm_arms(settings, records) if "confirm" in settings.stages else None
     budget = budget_runs(settings) if "budget" in settings.stages else []
-    return first + (confirm_runs(settings, arms) if arms else []) + rest + budget
+    return (same_machine_runs(records) + first + (confirm_runs(settings, arms) if arms else [])
+            + rest + budget)

@@ -46,12 +46,14 @@ class Study:
         return plan.planned_runs(self.settings, scores.read_records(self.settings.study_dir))
 
     def run(self):
-        """Trains and scores every planned run not yet scored; returns how many it did."""
+        """Trains and scores every planned run not yet scored that this machine may train
+        (a plan.SAME_MACHINE run only on its machine); returns how many it did."""
         s = self.settings
+        here = plan.machine_tag(machine.describe())
         done = 0
         while True:
-            todo = [r for r in self.planned()
-                    if not os.path.exists(scores.score_path(s.study_dir, r.name))]
+            todo = [r for r in self.planned() if r.machine in ("", here)
+                    and not os.path.exists(scores.score_path(s.study_dir, r.name))]
             if not todo:
                 break
             run = todo[0]
@@ -113,7 +115,8 @@ class Study:
             raise ValueError(f"--verify={name}: the run failed ({record['failed']}); it has "
                              "no scores to reproduce")
         run = plan.Run(record["stage"], record["variant"], record["seed"],
-                       record["steps_factor"])
+                       record["steps_factor"], plan.machine_tag(record["machine"])
+                       if record["stage"] == plan.SAME_MACHINE else "")
         config = plan.run_config(self.settings, run)
         newest = tf.train.latest_checkpoint(os.path.join(config.run_dir, "checkpoints"))
         if newest is None or not newest.endswith(f"-{record['steps']}"):

@@ -71,8 +71,41 @@ def _variant_entry(records, references):
     return entry
 
 
-def _compare(variants):
-    """{metric: {variant: PairedComparison dict}} against CUT, Holm-corrected per metric."""
+def _reference_values(key, entry, reference, same_machine):
+    """(CUT's `key` values paired with the seeds of a variant's `entry`, the seeds paired
+    across machines): for each seed CUT's run on the machine that trained the variant's run,
+    its own run or, from `same_machine` ({machine: entry of its plan.SAME_MACHINE runs}), one
+    trained again there; else CUT's own run, from another machine."""
+    own = reference["metrics"].get(key, {}).get("values", {})
+    values, mixed = {}, []
+    for seed, machine in entry["machines"].items():
+        again = same_machine.get(machine, {}).get("metrics", {}).get(key, {}).get("values", {})
+        if seed in own and reference["machines"][seed] == machine:
+            values[seed] = own[seed]
+        elif seed in again:
+            values[seed] = again[seed]
+        elif seed in own:
+            values[seed] = own[seed]
+            mixed.append(seed)
+    return values, sorted(mixed)
+
+
+def _holm_family(comparisons):
+    """{variant: PairedComparison dict with holm_p} of {variant: PairedComparison or None},
+    Holm-corrected over those that are not None."""
+    family = {v: c for v, c in comparisons.items() if c is not None}
+    adjusted = statistics.holm([c.p_value for c in family.values()])
+    return {v: dataclasses.replace(c, holm_p=p).to_dict()
+            for (v, c), p in zip(family.items(), adjusted)}
+
+
+def _compare(variants, same_machine):
+    """{metric: {variant: PairedComparison dict}} against CUT on each run's machine
+    (`_reference_values`), Holm-corrected per metric. A comparison with seeds paired across
+    machines (`mixed_seeds`) also has the comparison without them (`one_machine`: None when
+    no seed is left), Holm-corrected over the family redone so: another CPU trains another
+    network from the same seed, so such a pair differs by machine as well as by method
+    (docs/design/study.md, "Machines")."""
     reference = variants.get(plan.REFERENCE)
     if reference is None:
         return {}
@@ -80,56 +113,36 @@ def _compare(variants):
     for key in COMPARED:
         if key not in reference["metrics"]:
             continue
-        family = {}
-        for variant, entry in variants.items():
-            if variant != plan.REFERENCE and key in entry["metrics"]:
-                comparison = statistics.paired_comparison(
-                    entry["metrics"][key]["values"], reference["metrics"][key]["values"])
-                if comparison is not None:
-                    family[variant] = comparison
-        adjusted = statistics.holm([c.p_value for c in family.values()])
-        compared[key] = {variant: dataclasses.replace(c, holm_p=p).to_dict()
-                         for (variant, c), p in zip(family.items(), adjusted)}
-    if plan.PRIMARY_METRIC in compared:
-        _on_one_machine(compared[plan.PRIMARY_METRIC], variants)
+        pairs = {variant: (entry["metrics"][key]["values"],
+                           *_reference_values(key, entry, reference, same_machine))
+                 for variant, entry in variants.items()
+                 if variant != plan.REFERENCE and key in entry["metrics"]}
+        compared[key] = _holm_family({v: statistics.paired_comparison(values, paired)
+                                      for v, (values, paired, _) in pairs.items()})
+        one_machine = _holm_family({
+            v: statistics.paired_comparison(
+                {s: x for s, x in values.items() if s not in mixed}, paired)
+            for v, (values, paired, mixed) in pairs.items() if v in compared[key]})
+        for variant, entry in compared[key].items():
+            entry["mixed_seeds"] = pairs[variant][2]
+            if entry["mixed_seeds"]:
+                entry["one_machine"] = one_machine.get(variant)
     return compared
 
 
-def _on_one_machine(compared, variants):
-    """Marks each downstream mIoU comparison with the seeds whose two runs were trained on
-    different machines (`mixed_seeds`) and, where there are some, adds the comparison without
-    them (`one_machine`: None when no seed is left), Holm-corrected over the whole family
-    redone on one-machine pairs: another CPU trains another network from the same seed, so
-    such a pair differs by machine as well as by method (docs/design/study.md, "Statistics")."""
-    reference = variants[plan.REFERENCE]
-    family = {}
-    for variant, entry in compared.items():
-        machines = variants[variant]["machines"]
-        entry["mixed_seeds"] = [s for s in entry["seeds"]
-                                if machines[s] != reference["machines"][s]]
-        values = variants[variant]["metrics"][plan.PRIMARY_METRIC]["values"]
-        family[variant] = statistics.paired_comparison(
-            {s: v for s, v in values.items() if s not in entry["mixed_seeds"]},
-            reference["metrics"][plan.PRIMARY_METRIC]["values"])
-    adjusted = statistics.holm([c.p_value if c else None for c in family.values()])
-    for (variant, comparison), p in zip(family.items(), adjusted):
-        if compared[variant]["mixed_seeds"]:
-            compared[variant]["one_machine"] = None if comparison is None else (
-                dataclasses.replace(comparison, holm_p=p).to_dict())
-
-
-def _differences(variants):
-    """{variant: its per-seed downstream mIoU differences with CUT} over the seeds both have,
-    for the variants that share two seeds with CUT."""
-    reference = variants.get(plan.REFERENCE, {}).get("metrics", {}).get(plan.PRIMARY_METRIC)
-    if reference is None:
+def _differences(variants, same_machine):
+    """{variant: its per-seed downstream mIoU differences with CUT on its machine} over the
+    seeds both have, for the variants that share two seeds with CUT."""
+    reference = variants.get(plan.REFERENCE)
+    if reference is None or plan.PRIMARY_METRIC not in reference["metrics"]:
         return {}
     differences = {}
     for variant, entry in variants.items():
         values = entry["metrics"].get(plan.PRIMARY_METRIC, {}).get("values", {})
-        shared = sorted(set(values) & set(reference["values"]))
+        paired, _ = _reference_values(plan.PRIMARY_METRIC, entry, reference, same_machine)
+        shared = sorted(set(values) & set(paired))
         if variant != plan.REFERENCE and len(shared) >= 2:
-            differences[variant] = [values[s] - reference["values"][s] for s in shared]
+            differences[variant] = [values[s] - paired[s] for s in shared]
     return differences
 
 
@@ -143,45 +156,82 @@ def _detectable(differences, seeds):
             "effect": statistics.detectable_difference(sd, seeds)}
 
 
-def _stage(records, references, seeds):
+def _by_machine(records, references):
+    """{machine: _variant_entry of CUT's plan.SAME_MACHINE `records` trained on it}."""
+    grouped = collections.defaultdict(list)
+    for record in records:
+        grouped[record["machine"]].append(record)
+    return {machine: _variant_entry(rs, references) for machine, rs in sorted(grouped.items())}
+
+
+def _stage(records, references, seeds, same_machine_records=()):
+    """A stage's numbers from its `records`, CUT's plan.SAME_MACHINE runs of its seeds
+    (`same_machine_records`) standing in for CUT's own on their machines."""
     by_variant = collections.defaultdict(list)
     for record in records:
         by_variant[record["variant"]].append(record)
     variants = {v: _variant_entry(rs, references) for v, rs in sorted(by_variant.items())}
+    same_machine = _by_machine([r for r in same_machine_records if r["seed"] in seeds],
+                               references)
     complete = {v: e["metrics"][plan.PRIMARY_METRIC]["values"] for v, e in variants.items()
                 if plan.PRIMARY_METRIC in e["metrics"]
                 and set(seeds) <= set(e["metrics"][plan.PRIMARY_METRIC]["values"])}
     omnibus = statistics.omnibus(complete)
     return {"variants": variants, "seeds": list(seeds),
             "scored_seeds": sorted({r["seed"] for r in records} & set(seeds)),
-            "vs_reference": _compare(variants),
+            "vs_reference": _compare(variants, same_machine),
             "omnibus": omnibus.to_dict() if omnibus else None,
             "omnibus_left_out": sorted(set(variants) - set(complete)),
-            "detectable": _detectable(_differences(variants), len(seeds))}
+            "detectable": _detectable(_differences(variants, same_machine), len(seeds)),
+            "same_machine": same_machine}
 
 
-def _budget(records, references, settings):
+def _budget(records, references, settings, same_machine_records):
     """The budget check: a stage per steps factor (the screen's runs of plan.CONFIRMED are
     factor 1), the challenger's comparisons with CUT Holm-corrected over the factors (one
     question, does the screen's verdict survive longer training, asked at each budget), the
     runs scored of those planned, and the detectable effect from the differences of every
     factor."""
-    factors = {str(factor): _stage([r for r in records if r["steps_factor"] == factor],
-                                   references, settings.screen_seeds)
-               for factor in sorted({r["steps_factor"] for r in records})}
+    factors = {str(factor): _stage(
+        [r for r in records if r["steps_factor"] == factor], references, settings.screen_seeds,
+        [r for r in same_machine_records if r["steps_factor"] == factor])
+        for factor in sorted({r["steps_factor"] for r in records})}
     for key in COMPARED:
         family = [stage["vs_reference"][key][plan.CHALLENGER] for stage in factors.values()
                   if plan.CHALLENGER in stage["vs_reference"].get(key, {})]
         for entry, p in zip(family, statistics.holm([entry["p"] for entry in family])):
             entry["holm_p"] = p
-    differences = {factor: _differences(stage["variants"]).get(plan.CHALLENGER, [])
-                   for factor, stage in factors.items()}
+    differences = {factor: _differences(stage["variants"], stage["same_machine"]).get(
+        plan.CHALLENGER, []) for factor, stage in factors.items()}
     arms = plan.always_confirmed(settings)
     return {"factors": factors, "seeds": list(settings.screen_seeds),
             "scored_seeds": sorted({r["seed"] for r in records} & set(settings.screen_seeds)),
             "runs": {"scored": len(records), "planned": len(arms) * len(settings.screen_seeds)
                      * (1 + len(settings.budget_factors))},
             "detectable": _detectable(differences, len(settings.screen_seeds))}
+
+
+def _machine_effect(records, again, references):
+    """{machine: its plan.SAME_MACHINE runs of CUT at the screen's length and, per metric
+    compared, their paired differences from CUT's own runs of the same seeds (trained on
+    `own_machines`)}: how much the machine alone moves a score. It tests no method, so no
+    correction."""
+    effect = {}
+    for machine, entry in _by_machine(again, references).items():
+        runs = sorted(r["seed"] for r in again if r["machine"] == machine)
+        own = [records[plan.run_name(plan.REFERENCE, seed)] for seed in runs
+               if plan.run_name(plan.REFERENCE, seed) in records]
+        own_entry = _variant_entry(own, references)
+        compared = {}
+        for key in COMPARED:
+            comparison = statistics.paired_comparison(
+                entry["metrics"].get(key, {}).get("values", {}),
+                own_entry["metrics"].get(key, {}).get("values", {}))
+            if comparison is not None:
+                compared[key] = comparison.to_dict()
+        effect[machine] = {"seeds": runs, "own_machines": sorted({r["machine"] for r in own}),
+                           "vs_own": compared}
+    return effect
 
 
 def summarise(records, scorers, settings):
@@ -197,16 +247,19 @@ def summarise(records, scorers, settings):
         data_hash: {"machine": rendering["machine"],
                     "runs": sum(r["data_hash"] == data_hash for r in records.values())}
         for data_hash, rendering in scorers.record.get("renderings", {}).items()}
+    again = by_stage[plan.SAME_MACHINE]
+    at_screen_length = [r for r in again if r["steps_factor"] == 1]
     if by_stage["screen"]:
         summary["stages"]["screen"] = _stage(by_stage["screen"], references,
-                                             settings.screen_seeds)
+                                             settings.screen_seeds, at_screen_length)
     if by_stage["confirm"]:
         summary["stages"]["confirm"] = _stage(by_stage["confirm"], references,
-                                              settings.confirm_seeds)
+                                              settings.confirm_seeds, at_screen_length)
     if by_stage["budget"]:
         summary["stages"]["budget"] = _budget(by_stage["budget"] + [
             r for r in by_stage["screen"] if r["variant"] in plan.CONFIRMED],
-            references, settings)
+            references, settings, again)
+    summary["machines"] = _machine_effect(records, at_screen_length, references)
     summary["collapsed"] = sorted(name for name, r in records.items()
                                   if not r.get("failed") and scores.collapsed(r))
     summary["failed"] = {name: r["failed"] for name, r in sorted(records.items())
