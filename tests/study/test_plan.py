@@ -92,11 +92,17 @@ class PlanTest(tf.test.TestCase):
             records[name]["machine"] = "AMD EPYC, 2 cores (avx2, fma), no GPU"
         records["qsattn_global_x4_seed0"] = record("qsattn_global", 0, 0.3, stage="budget",
                                                    factor=4, machine="a third CPU")
+        # Compared with nothing, a failed run and one that returned its input need no pair.
+        records["cut_seed2"] = record("cut", 2, 0.2)
+        records["fastcut_seed2"] = record("fastcut", 2, None, failed="NonFiniteSteps: ...",
+                                          machine=records["fastcut_seed0"]["machine"])
+        records["attn_bam_seed2"] = record("attn_bam", 2, 0.2, distance=0.001,
+                                           machine=records["fastcut_seed0"]["machine"])
         epyc = "amd_epyc_2_cores_avx2_fma_no_gpu"
         self.assertEqual(plan.machine_tag(records["fastcut_seed0"]["machine"]), epyc)
         # One run of CUT per machine, seed and steps factor, whatever trained there with it;
         # none where CUT's own run shares the machine or is not scored yet (attn_bam_seed0,
-        # qsattn_global_x4_seed1).
+        # qsattn_global_x4_seed1), nor for seed 2.
         again = plan.same_machine_runs(records)
         self.assertEqual([r.name for r in again],
                          ["cut_seed0_on_" + epyc, "cut_seed1_on_" + epyc,

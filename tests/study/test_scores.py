@@ -44,7 +44,7 @@ class LoadTest(tf.test.TestCase):
         study_dir = self.get_temp_dir()
         path = write(study_dir, "cut_seed0", {"variant": "cut", "seed": 0})
         with self.assertRaisesRegex(ValueError, f"{path} is not a score file of this study "
-                                                "\\(no stage, scorer, data_hash\\)"):
+                                                "\\(no stage, scorer, data_hash, machine\\)"):
             scores.load([study_dir], FakeScorers())
 
     def test_a_merged_folder_without_scores_is_named(self):

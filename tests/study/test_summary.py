@@ -118,7 +118,7 @@ class SummaryTest(tf.test.TestCase):
         self.assertIn("Without seed 3, whose runs were trained on two machines, attn_bam is "
                       "not distinguishable from CUT (attn_bam: -0.077, Holm-adjusted p = "
                       "0.054).", paragraph)
-        self.assertIn("1 method was trained on another machine than CUT's runs, so its "
+        self.assertIn("1 method has no CUT run on its machine yet, so its "
                       "difference includes the machines'.", paragraph)
         # Every pair on one machine: no word about machines.
         self.assertNotIn("machines", page.headline_paragraph(summary.summarise(
@@ -163,6 +163,40 @@ class SummaryTest(tf.test.TestCase):
                       "one seed", text)
         self.assertNotIn("trained on different machines", text)
         self.assertNotIn("machines", page.headline_paragraph(numbers))
+        # CUT again of a seed whose own run is not scored: said, not paired.
+        records[plan.run_name("cut", 7, machine="a_third_cpu")] = record(
+            "cut", 7, 0.2, stage=plan.SAME_MACHINE, machine="a third CPU")
+        self.assertIn("- on a third CPU (seed 7): none pairs with a scored run of CUT's own "
+                      "yet", page.report(summary.summarise(records, FakeScorers(), settings),
+                                         settings))
+
+    def test_a_verdict_that_depends_on_the_pairing_is_told_both_ways(self):
+        # attn_bam - cut: -0.10, -0.04, -0.09 on CUT's machine; seed 3 on the EPYC, 0.13,
+        # -0.09 from CUT's own run of it but +0.08 from CUT trained again there (0.05).
+        epyc = "AMD EPYC, 2 cores (avx2, fma), no GPU"
+        records = _records({"cut": [0.30, 0.20, 0.25, 0.22],
+                            "attn_bam": [0.20, 0.16, 0.16, 0.13]})
+        records["attn_bam_seed3"]["machine"] = epyc
+        records[plan.run_name("cut", 3, machine=plan.machine_tag(epyc))] = record(
+            "cut", 3, 0.05, stage=plan.SAME_MACHINE, machine=epyc)
+        settings = _settings(self.get_temp_dir(), screen_seeds=(0, 1, 2, 3))
+        numbers = summary.summarise(records, FakeScorers(), settings)
+        compared = numbers["stages"]["screen"]["vs_reference"]["downstream_miou"]["attn_bam"]
+        self.assertAllClose(compared["mean"], (-0.10 - 0.04 - 0.09 + 0.08) / 4)
+        self.assertGreater(compared["holm_p"], statistics.ALPHA)
+        self.assertEqual((compared["again_seeds"], compared["mixed_seeds"]), ([3], []))
+        own = statistics.paired_comparison({0: 0.20, 1: 0.16, 2: 0.16, 3: 0.13},
+                                           {0: 0.30, 1: 0.20, 2: 0.25, 3: 0.22})
+        self.assertAllClose(compared["own_runs"]["mean"], -0.08)
+        self.assertAllClose(compared["own_runs"]["holm_p"], own.p_value)  # a family of one
+        self.assertLess(own.p_value, statistics.ALPHA)
+        self.assertIn("  - seed 3: paired with CUT trained again on the method's machine; "
+                      "with CUT's own run instead (another machine, as first reported), "
+                      "attn_bam vs cut (downstream mIoU): -0.080 (95 % CI ",
+                      page.report(numbers, settings))
+        self.assertIn("Paired with CUT's own run of seed 3 instead, from another machine (as "
+                      f"first reported), attn_bam is worse (-0.080, Holm-adjusted p = "
+                      f"{own.p_value:.2g}).", page.headline_paragraph(numbers))
 
     def test_collapsed_and_failed_runs_are_apart_from_the_means(self):
         records = _records({"cut": [0.30, 0.20, 0.25], "uag": [0.09, 0.08, 0.30]})

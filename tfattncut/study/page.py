@@ -71,6 +71,8 @@ def _comparisons(stage):
                 plan.REFERENCE, metric.higher_is_better))
             if entry.get("mixed_seeds"):
                 lines.append("  - " + _one_machine(variant, entry, metric))
+            if _pairing_decides(entry):
+                lines.append("  - " + _with_own_runs(variant, entry, metric))
     return lines
 
 
@@ -91,6 +93,45 @@ def _one_machine(variant, entry, metric):
         statistics.describe_comparison(
             statistics.PairedComparison.from_dict(entry["one_machine"]), metric.label,
             variant, plan.REFERENCE, metric.higher_is_better))
+
+
+def _with_own_runs(variant, entry, metric):
+    """A comparison some of whose seeds paired with CUT trained again on the method's
+    machine, paired with CUT's own runs instead (summary._compare)."""
+    again = entry["again_seeds"]
+    many = len(again) > 1
+    lead = (f"{_seeds(again)}: paired with CUT trained again on the method's machine; with "
+            f"CUT's own run{'s' if many else ''} instead (another machine, as first "
+            "reported), ")
+    if entry["own_runs"] is None:
+        return lead + "no seed pairs."
+    return lead + statistics.describe_comparison(
+        statistics.PairedComparison.from_dict(entry["own_runs"]), metric.label, variant,
+        plan.REFERENCE, metric.higher_is_better)
+
+
+def _pairing_decides(comparison):
+    """Whether a comparison's verdict changes when its seeds paired with CUT trained again
+    are paired with CUT's own runs instead (summary._compare)."""
+    return bool(comparison.get("again_seeds")) and (
+        _verdict(comparison["own_runs"]) != _verdict(comparison))
+
+
+def _verdict(comparison):
+    """-1, 0 or +1: worse than CUT, not distinguishable, better (after Holm)."""
+    if comparison is None or not _differs(comparison["holm_p"]):
+        return 0
+    return 1 if comparison["mean"] > 0 else -1
+
+
+def _verdict_words(variant, comparison):
+    """'attn_self is worse (-0.067, Holm-adjusted p = 0.049)'."""
+    if comparison is None:
+        return f"{variant} has no seed to pair"
+    words = {-1: "is worse", 0: "is not distinguishable from CUT", 1: "beats CUT"}
+    p = "n/a" if comparison["holm_p"] is None else f"{comparison['holm_p']:.2g}"
+    return (f"{variant} {words[_verdict(comparison)]} ({comparison['mean']:+.3f}, "
+            f"Holm-adjusted p = {p})")
 
 
 def _differs(holm_p):
@@ -201,6 +242,10 @@ def _machines(machines):
              "run again minus its own run of the same seed (paired t, no correction: no "
              "method is tested):", ""]
     for machine, effect in machines.items():
+        if not effect["vs_own"]:
+            lines.append(f"- on {machine} ({_seeds(effect['trained_again'])}): none pairs "
+                         "with a scored run of CUT's own yet")
+            continue
         cells = [_difference(BY_KEY[key], effect["vs_own"][key])
                  for key in COMPARED if key in effect["vs_own"]]
         lines.append(f"- on {machine} ({_seeds(effect['seeds'])}; CUT's own on "
@@ -261,7 +306,8 @@ def report(summary, settings, image_dir=""):
               f"{cost['scoring_hours']:.1f} h of scoring on {'; '.join(cost['machines'])}"
               + _still_to_run(cost),
               f"- scorers {scorer['fingerprint']} on data {scorer['data_hash']} (trained on "
-              f"{scorer['machine']}; {', '.join(f'{k} {v}' for k, v in scorer['versions'].items())})",
+              f"{scorer['machine']}; "
+              f"{', '.join(f'{k} {v}' for k, v in scorer['versions'].items())})",
               *(f"- data {data_hash}: the same data set rendered again (on "
                 f"{rendering['machine']}), a few B-style pixel values one step apart; the "
                 "scorers measure the same reference lines in it (`launch.study "
@@ -334,9 +380,11 @@ def headline_paragraph(summary):
 
 
 def _machine_caveat(tested, differ):
-    """' ...' on the comparisons whose seeds pair runs of two machines: the verdicts that do
-    not hold without those seeds, and how many methods have no seed on CUT's machine ('' if
-    every pair shares its machine)."""
+    """' ...' on the machines of the comparisons' pairs: the verdicts that do not hold
+    without the seeds paired across machines, those that differ when paired with CUT's own
+    runs rather than CUT trained again on the method's machine, and how many methods have no
+    CUT run on their machine yet ('' if every pair shares its machine and no verdict
+    depends on it)."""
     fragile = [v for v in differ if tested[v].get("mixed_seeds") and not (
         tested[v]["one_machine"] and _differs(tested[v]["one_machine"]["holm_p"]))]
     apart = [v for v, c in tested.items() if c.get("mixed_seeds") and c["one_machine"] is None]
@@ -353,10 +401,18 @@ def _machine_caveat(tested, differ):
                 f"{v}: {c.interval.mean:+.3f}, Holm-adjusted p = "
                 + ("n/a" if c.holm_p is None else f"{c.holm_p:.2g}")
                 for v, c in zip(fragile, alone)) + ")")
+    changed = [v for v, c in tested.items() if _pairing_decides(c)]
+    if changed:
+        seeds = sorted({s for v in changed for s in tested[v]["again_seeds"]})
+        notes.append(
+            f"Paired with CUT's own run{'s' if len(seeds) > 1 else ''} of {_seeds(seeds)} "
+            "instead, from another machine (as first reported), "
+            + "; ".join(_verdict_words(v, tested[v]["own_runs"]) for v in changed))
     if apart:
         many = len(apart) > 1
-        notes.append(f"{len(apart)} method{'s were' if many else ' was'} trained on another "
-                     f"machine than CUT's runs, so {_machines_included(many)}")
+        notes.append(f"{len(apart)} method{'s have' if many else ' has'} no CUT run on "
+                     f"{'their' if many else 'its'} machine yet, so "
+                     f"{_machines_included(many)}")
     return "".join(f" {note}." for note in notes)
 
 

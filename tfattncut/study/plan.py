@@ -247,13 +247,16 @@ def same_machine_runs(records):
     """CUT's run of each seed and steps factor trained again on every machine that trained
     a run of another variant with that seed and factor, where CUT's own run of them comes
     from another machine and no SAME_MACHINE run of that machine is scored yet: each
-    tagged with the machine that must train it (docs/design/study.md, "Machines")."""
+    tagged with the machine that must train it (docs/design/study.md, "Machines"). A failed
+    run, or one that returned its input, is compared with nothing and needs none."""
     runs = set()
     for r in records.values():
+        if r["variant"] == REFERENCE or r["stage"] == SAME_MACHINE or r.get("failed") or (
+                scores.collapsed(r)):
+            continue
         reference = records.get(run_name(REFERENCE, r["seed"], r["steps_factor"]))
         here = machine_tag(r["machine"])
-        if (r["variant"] != REFERENCE and r["stage"] != SAME_MACHINE and reference
-                and machine_tag(reference["machine"]) != here):
+        if reference and machine_tag(reference["machine"]) != here:
             runs.add(Run(SAME_MACHINE, REFERENCE, r["seed"], r["steps_factor"], here))
     return sorted((run for run in runs if run.name not in records),
                   key=lambda run: (run.steps_factor, run.seed, run.machine))

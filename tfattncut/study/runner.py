@@ -60,6 +60,10 @@ class Study:
             print(f"\n[{done + 1}, {len(todo)} left] {run.stage} {run.name}")
             self.train_and_score(run)
             done += 1
+        waiting = [r.name for r in self.planned() if r.machine not in ("", here)]
+        if waiting:  # the report counts them as planned until they are scored there
+            print(f"\nLeft to the machines their names end with (CUT again, to pair with runs "
+                  f"trained there; run the study there): {', '.join(waiting)}")
         return done
 
     def train_and_score(self, run):

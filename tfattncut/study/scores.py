@@ -39,7 +39,7 @@ def check_merged(study_dirs):
 def _read(path):
     again = "delete it and the study scores that run again"
     record = json_files.read_object(path, again)
-    missing = [key for key in ("variant", "seed", "stage", "scorer", "data_hash")
+    missing = [key for key in ("variant", "seed", "stage", "scorer", "data_hash", "machine")
                if key not in record]
     if missing:
         raise ValueError(f"{path} is not a score file of this study (no {', '.join(missing)}); "

@@ -73,21 +73,25 @@ def _variant_entry(records, references):
 
 def _reference_values(key, entry, reference, same_machine):
     """(CUT's `key` values paired with the seeds of a variant's `entry`, the seeds paired
-    across machines): for each seed CUT's run on the machine that trained the variant's run,
-    its own run or, from `same_machine` ({machine: entry of its plan.SAME_MACHINE runs}), one
-    trained again there; else CUT's own run, from another machine."""
+    across machines, the seeds paired with CUT trained again): for each seed CUT's run on the
+    machine that trained the variant's run, its own run or, from `same_machine` ({machine:
+    entry of its plan.SAME_MACHINE runs}), one trained again there; else CUT's own run, from
+    another machine."""
     own = reference["metrics"].get(key, {}).get("values", {})
-    values, mixed = {}, []
-    for seed, machine in entry["machines"].items():
-        again = same_machine.get(machine, {}).get("metrics", {}).get(key, {}).get("values", {})
+    values, mixed, again = {}, [], []
+    for seed in entry["metrics"][key]["values"]:
+        machine = entry["machines"][seed]
+        trained_again = same_machine.get(machine, {}).get("metrics", {}).get(key, {}).get(
+            "values", {})
         if seed in own and reference["machines"][seed] == machine:
             values[seed] = own[seed]
-        elif seed in again:
-            values[seed] = again[seed]
+        elif seed in trained_again:
+            values[seed] = trained_again[seed]
+            again.append(seed)
         elif seed in own:
             values[seed] = own[seed]
             mixed.append(seed)
-    return values, sorted(mixed)
+    return values, sorted(mixed), sorted(again)
 
 
 def _holm_family(comparisons):
@@ -101,11 +105,13 @@ def _holm_family(comparisons):
 
 def _compare(variants, same_machine):
     """{metric: {variant: PairedComparison dict}} against CUT on each run's machine
-    (`_reference_values`), Holm-corrected per metric. A comparison with seeds paired across
-    machines (`mixed_seeds`) also has the comparison without them (`one_machine`: None when
-    no seed is left), Holm-corrected over the family redone so: another CPU trains another
-    network from the same seed, so such a pair differs by machine as well as by method
-    (docs/design/study.md, "Machines")."""
+    (`_reference_values`), Holm-corrected per metric: another CPU trains another network from
+    the same seed, so a pair of two machines differs by machine as well as by method
+    (docs/design/study.md, "Machines"). A comparison with seeds still paired across machines
+    (`mixed_seeds`) also has the comparison without them (`one_machine`: None when no seed
+    is left); one of downstream mIoU with seeds paired with CUT trained again (`again_seeds`)
+    also has the comparison with CUT's own runs instead (`own_runs`), as a stage was reported
+    before CUT was trained again; each Holm-corrected over the family redone that way."""
     reference = variants.get(plan.REFERENCE)
     if reference is None:
         return {}
@@ -118,15 +124,20 @@ def _compare(variants, same_machine):
                  for variant, entry in variants.items()
                  if variant != plan.REFERENCE and key in entry["metrics"]}
         compared[key] = _holm_family({v: statistics.paired_comparison(values, paired)
-                                      for v, (values, paired, _) in pairs.items()})
+                                      for v, (values, paired, _, _) in pairs.items()})
         one_machine = _holm_family({
             v: statistics.paired_comparison(
                 {s: x for s, x in values.items() if s not in mixed}, paired)
-            for v, (values, paired, mixed) in pairs.items() if v in compared[key]})
+            for v, (values, paired, mixed, _) in pairs.items() if v in compared[key]})
+        own_runs = _holm_family({
+            v: statistics.paired_comparison(values, reference["metrics"][key]["values"])
+            for v, (values, _, _, _) in pairs.items() if v in compared[key]})
         for variant, entry in compared[key].items():
-            entry["mixed_seeds"] = pairs[variant][2]
+            _, _, entry["mixed_seeds"], again = pairs[variant]
             if entry["mixed_seeds"]:
                 entry["one_machine"] = one_machine.get(variant)
+            if key == plan.PRIMARY_METRIC and again:
+                entry["again_seeds"], entry["own_runs"] = again, own_runs.get(variant)
     return compared
 
 
@@ -139,9 +150,11 @@ def _differences(variants, same_machine):
     differences = {}
     for variant, entry in variants.items():
         values = entry["metrics"].get(plan.PRIMARY_METRIC, {}).get("values", {})
-        paired, _ = _reference_values(plan.PRIMARY_METRIC, entry, reference, same_machine)
+        if variant == plan.REFERENCE or not values:
+            continue
+        paired, _, _ = _reference_values(plan.PRIMARY_METRIC, entry, reference, same_machine)
         shared = sorted(set(values) & set(paired))
-        if variant != plan.REFERENCE and len(shared) >= 2:
+        if len(shared) >= 2:
             differences[variant] = [values[s] - paired[s] for s in shared]
     return differences
 
@@ -212,15 +225,14 @@ def _budget(records, references, settings, same_machine_records):
 
 
 def _machine_effect(records, again, references):
-    """{machine: its plan.SAME_MACHINE runs of CUT at the screen's length and, per metric
-    compared, their paired differences from CUT's own runs of the same seeds (trained on
-    `own_machines`)}: how much the machine alone moves a score. It tests no method, so no
-    correction."""
+    """{machine: the seeds of its plan.SAME_MACHINE runs of CUT at the screen's length and,
+    per metric compared, their paired differences from CUT's own runs of the same seeds
+    (trained on `own_machines`), failed and collapsed runs left out}: how much the machine
+    alone moves a score. It tests no method, so no correction."""
     effect = {}
     for machine, entry in _by_machine(again, references).items():
-        runs = sorted(r["seed"] for r in again if r["machine"] == machine)
-        own = [records[plan.run_name(plan.REFERENCE, seed)] for seed in runs
-               if plan.run_name(plan.REFERENCE, seed) in records]
+        own = [records[name] for name in (plan.run_name(plan.REFERENCE, seed)
+                                          for seed in entry["seeds"]) if name in records]
         own_entry = _variant_entry(own, references)
         compared = {}
         for key in COMPARED:
@@ -229,7 +241,9 @@ def _machine_effect(records, again, references):
                 own_entry["metrics"].get(key, {}).get("values", {}))
             if comparison is not None:
                 compared[key] = comparison.to_dict()
-        effect[machine] = {"seeds": runs, "own_machines": sorted({r["machine"] for r in own}),
+        paired = {seed for comparison in compared.values() for seed in comparison["seeds"]}
+        effect[machine] = {"trained_again": entry["seeds"], "seeds": sorted(paired),
+                           "own_machines": sorted({own_entry["machines"][s] for s in paired}),
                            "vs_own": compared}
     return effect
 
