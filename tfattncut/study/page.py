@@ -129,9 +129,13 @@ def _verdict_words(variant, comparison):
     if comparison is None:
         return f"{variant} has no seed to pair"
     words = {-1: "is worse", 0: "is not distinguishable from CUT", 1: "beats CUT"}
+    return f"{variant} {words[_verdict(comparison)]} ({_mean_and_p(comparison)})"
+
+
+def _mean_and_p(comparison):
+    """'-0.067, Holm-adjusted p = 0.049' of a comparison with CUT."""
     p = "n/a" if comparison["holm_p"] is None else f"{comparison['holm_p']:.2g}"
-    return (f"{variant} {words[_verdict(comparison)]} ({comparison['mean']:+.3f}, "
-            f"Holm-adjusted p = {p})")
+    return f"{comparison['mean']:+.3f}, Holm-adjusted p = {p}"
 
 
 def _differs(holm_p):
@@ -354,10 +358,10 @@ def headline_paragraph(summary):
         if not any(c["p"] is not None for c in tested.values()):
             continue
         found = stage["detectable"]
-        differ = {v: c["mean"] for v, c in tested.items()
-                  if _differs(c["holm_p"])}
-        better = [v for v, mean in differ.items() if mean > 0]
-        worse = [v for v, mean in differ.items() if mean < 0]
+        verdicts = {v: _verdict(c) for v, c in tested.items()}
+        differ = [v for v, verdict in verdicts.items() if verdict]
+        better = [v for v in differ if verdicts[v] > 0]
+        worse = [v for v in differ if verdicts[v] < 0]
         mixed = _machine_caveat(tested, differ)
         parts.append(
             f"In the {name} ({_seed_count(stage)}), "
@@ -391,16 +395,12 @@ def _machine_caveat(tested, differ):
     notes = []
     if fragile:
         seeds = sorted({s for v in fragile for s in tested[v]["mixed_seeds"]})
-        alone = [statistics.PairedComparison.from_dict(tested[v]["one_machine"])
-                 if tested[v]["one_machine"] else None for v in fragile]
         notes.append(
             f"Without {_seeds(seeds)}, whose runs were trained on two machines, "
             f"{_and(fragile)} {'is' if len(fragile) == 1 else 'are'} not distinguishable "
             "from CUT (" + "; ".join(
-                f"{v}: no seed left" if c is None else
-                f"{v}: {c.interval.mean:+.3f}, Holm-adjusted p = "
-                + ("n/a" if c.holm_p is None else f"{c.holm_p:.2g}")
-                for v, c in zip(fragile, alone)) + ")")
+                f"{v}: " + (_mean_and_p(tested[v]["one_machine"]) if tested[v]["one_machine"]
+                            else "no seed left") for v in fragile) + ")")
     changed = [v for v, c in tested.items() if _pairing_decides(c)]
     if changed:
         seeds = sorted({s for v in changed for s in tested[v]["again_seeds"]})
@@ -447,17 +447,17 @@ def _budget_verdict(budget):
     for factor, stage in budget.get("factors", {}).items():
         entry = stage["vs_reference"].get(plan.PRIMARY_METRIC, {}).get(plan.CHALLENGER)
         if entry and entry["ci95"] is not None:
-            found[int(factor)] = statistics.PairedComparison.from_dict(entry)
+            found[int(factor)] = entry
     if not any(factor > 1 for factor in found):
         return []
-    signs = {0 if not _differs(c.holm_p) else (1 if c.interval.mean > 0 else -1)
-             for c in found.values()}
+    signs = {_verdict(entry) for entry in found.values()}
     verdict = ("at no budget are the two distinguishable" if signs == {0} else
                "the order holds at every budget" if len(signs) == 1 else
                "the verdict depends on the budget")
-    differences = ", ".join(
-        f"{c.interval.mean:+.3f} [{c.interval.low:+.3f}, {c.interval.high:+.3f}] at "
-        f"{factor}x" for factor, c in sorted(found.items()))
+    intervals = {factor: statistics.Interval.from_dict(entry)
+                 for factor, entry in sorted(found.items())}
+    differences = ", ".join(f"{i.mean:+.3f} [{i.low:+.3f}, {i.high:+.3f}] at {factor}x"
+                            for factor, i in intervals.items())
     return [f"Trained longer (the budget check, {_seed_count(budget)}), {plan.CHALLENGER} "
             f"minus CUT in downstream mIoU is {differences} the screen's steps: {verdict} "
             "after Holm's correction over the budgets"
