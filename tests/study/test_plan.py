@@ -102,21 +102,45 @@ class PlanTest(tf.test.TestCase):
         self.assertEqual(plan.machine_tag(records["fastcut_seed0"]["machine"]), epyc)
         # One run of CUT per machine, seed and steps factor, whatever trained there with it;
         # none where CUT's own run shares the machine or is not scored yet (attn_bam_seed0,
-        # qsattn_global_x4_seed1), nor for seed 2.
+        # qsattn_global_x4_seed1), nor for seed 2. (A longer run also asks for CUT at the
+        # screen's steps on its machine: the next test.)
         again = plan.same_machine_runs(records)
         self.assertEqual([r.name for r in again],
-                         ["cut_seed0_on_" + epyc, "cut_seed1_on_" + epyc,
-                          "cut_x4_seed0_on_a_third_cpu"])
+                         ["cut_seed0_on_a_third_cpu", "cut_seed0_on_" + epyc,
+                          "cut_seed1_on_" + epyc, "cut_x4_seed0_on_a_third_cpu"])
         self.assertEqual({(r.stage, r.variant) for r in again}, {(plan.SAME_MACHINE, "cut")})
         # First in run order; and, once scored, no longer planned.
-        self.assertEqual(plan.planned_runs(_settings(), records)[:3], again)
-        records[again[0].name] = record("cut", 0, 0.2, stage=plan.SAME_MACHINE,
+        self.assertEqual(plan.planned_runs(_settings(), records)[:4], again)
+        records[again[1].name] = record("cut", 0, 0.2, stage=plan.SAME_MACHINE,
                                         machine=records["fastcut_seed0"]["machine"])
-        self.assertEqual(plan.same_machine_runs(records), again[1:])
+        self.assertEqual(plan.same_machine_runs(records), again[:1] + again[2:])
         # CUT's preset, seed and steps, in a run directory of its own.
-        config = plan.run_config(_settings(), again[2])
+        config = plan.run_config(_settings(), again[3])
         self.assertEqual((config.name, config.seed, config.n_epochs, config.model),
                          ("cut_x4_seed0_on_a_third_cpu", 0, 4, "cut"))
+
+    def test_the_budgets_arms_are_trained_again_at_the_screens_steps_on_its_machine(self):
+        records = _screen({"cut": (0.2, 0.2), "qsattn_global": (0.3, 0.3)})
+        epyc = "AMD EPYC, 2 cores (avx2, fma), no GPU"
+        tag = plan.machine_tag(epyc)
+        # Seed 0's longer runs on the EPYC, the screen's on "a test": both arms again there.
+        for variant in ("cut", "qsattn_global"):
+            records[plan.run_name(variant, 0, 4)] = record(variant, 0, 0.3, stage="budget",
+                                                           factor=4, machine=epyc)
+        # Seed 1's on the screen's machine: nothing; a failed longer run asks for nothing.
+        records["cut_x4_seed1"] = record("cut", 1, 0.3, stage="budget", factor=4)
+        records["qsattn_global_x8_seed1"] = record("qsattn_global", 1, None, stage="budget",
+                                                   factor=8, failed="NonFiniteSteps: ...",
+                                                   machine=epyc)
+        again = plan.same_machine_runs(records)
+        self.assertEqual([r.name for r in again],
+                         [f"cut_seed0_on_{tag}", f"qsattn_global_seed0_on_{tag}"])
+        config = plan.run_config(_settings(), again[1])
+        self.assertEqual((config.name, config.seed, config.n_epochs, config.selector),
+                         (f"qsattn_global_seed0_on_{tag}", 0, 1, "qs_global"))
+        records[again[1].name] = record("qsattn_global", 0, 0.3, stage=plan.SAME_MACHINE,
+                                        machine=epyc)
+        self.assertEqual(plan.same_machine_runs(records), again[:1])
 
     def test_bad_settings_are_named_before_anything_trains(self):
         for changes, message in (

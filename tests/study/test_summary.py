@@ -432,6 +432,36 @@ class HeadlineTest(tf.test.TestCase):
                       f"this stage finds with 80 % power (two-sided paired t-test, α = 0.05) is "
                       f"{budget['detectable']['effect']:.3f}", text)
 
+    def test_the_budgets_compare_on_the_machine_of_the_longer_runs(self):
+        epyc = "AMD EPYC, 2 cores (avx2, fma), no GPU"
+        settings = _settings(self.get_temp_dir(), variants=("cut", "qsattn_global"))
+        records = _records({"cut": [0.30, 0.20, 0.25], "qsattn_global": [0.29, 0.23, 0.24]})
+        longer = _budget({"cut": [0.40, 0.42, 0.41], "qsattn_global": [0.35, 0.39, 0.37]}, 4)
+        for r in longer.values():
+            r["machine"] = epyc
+        records.update(longer)
+        # Both arms' screen runs trained again on the EPYC for seeds 0 and 1; of seed 2 only
+        # qsattn_global's so far, so seed 2 keeps the screen's own pair.
+        for variant, values in (("cut", (0.26, 0.22)), ("qsattn_global", (0.20, 0.15, 0.5))):
+            for seed, x in enumerate(values):
+                records[plan.run_name(variant, seed, machine=plan.machine_tag(epyc))] = record(
+                    variant, seed, x, stage=plan.SAME_MACHINE, machine=epyc)
+        numbers = summary.summarise(records, FakeScorers(), settings)
+        budget = numbers["stages"]["budget"]
+        self.assertEqual(budget["screen_steps_again"], {0: epyc, 1: epyc})
+        at_screen_steps = budget["factors"]["1"]
+        self.assertEqual({v: e["metrics"]["downstream_miou"]["values"]
+                          for v, e in at_screen_steps["variants"].items()},
+                         {"cut": {0: 0.26, 1: 0.22, 2: 0.25},
+                          "qsattn_global": {0: 0.20, 1: 0.15, 2: 0.24}})
+        self.assertEqual(budget["runs"]["scored"], 12)
+        # The screen keeps its own runs, and CUT alone tells the machine's effect.
+        self.assertEqual(numbers["stages"]["screen"]["variants"]["qsattn_global"]["metrics"]
+                         ["downstream_miou"]["values"], {0: 0.29, 1: 0.23, 2: 0.24})
+        self.assertEqual(numbers["machines"][epyc]["trained_again"], [0, 1])
+        self.assertIn("x1 seeds 0 and 1: the screen's runs trained again on " + epyc,
+                      page.report(numbers, settings))
+
     def test_the_readme_block_is_replaced_and_the_rest_kept(self):
         path = os.path.join(self.get_temp_dir(), "README.md")
         with open(path, "w") as f:

@@ -1,5 +1,6 @@
 """The study's Markdown: the report page (docs/study.md) and the README's headline, rendered
 from `summary.summarise`'s numbers in small pieces, one per section."""
+import collections
 import textwrap
 
 from tfattncut.study import plan, scores, statistics
@@ -216,7 +217,7 @@ def _references(references):
 
 def _budget(budget):
     lines = ["", "## Budget check: does the screen's verdict survive longer training?", "",
-             f"CUT and {plan.CHALLENGER} at the screen's steps (its own runs) and at longer "
+             f"CUT and {plan.CHALLENGER} at the screen's steps (x1) and at longer "
              f"budgets, on the screen seeds ({_seed_count(budget)}); the p values of "
              f"{plan.CHALLENGER} - {plan.REFERENCE} are Holm-corrected over the budgets, one "
              "question asked at each.", "",
@@ -232,7 +233,19 @@ def _budget(budget):
                  [_interval(versus, 3), str(versus["n"]),
                   "–" if versus["holm_p"] is None else f"{versus['holm_p']:.3g}"])
         lines.append(f"| x{factor} | " + " | ".join(means + cells) + " |")
-    return lines + ["", _detectable(budget)]
+    return lines + _screen_steps_again(budget) + ["", _detectable(budget)]
+
+
+def _screen_steps_again(budget):
+    """Which x1 seeds are the arms' screen runs trained again on their longer runs' machine
+    (summary._on_longer_runs_machines)."""
+    by_machine = collections.defaultdict(list)
+    for seed, machine in budget.get("screen_steps_again", {}).items():
+        by_machine[machine].append(seed)
+    return ["", "x1 " + "; ".join(
+        f"{_seeds(sorted(seeds))}: the screen's runs trained again on {machine}, the machine "
+        "of the longer runs, so that the budgets compare on one machine (the screen's own "
+        "are in its table)" for machine, seeds in by_machine.items()) + "."] if by_machine else []
 
 
 def _machines(machines):

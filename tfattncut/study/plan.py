@@ -8,11 +8,11 @@
   budget   CUT and qsattn_global at longer budgets (x4, x8 the screen's steps) on the screen
            seeds: does the screen's verdict survive more training?
 
-and, whatever the stages, CUT's runs trained again on each machine that trained a run
-paired with them on another machine (`same_machine_runs`): another CPU trains another
-network from the same seed, so a method is compared with CUT on its own machine.
+and, whatever the stages, runs trained again on another machine (`same_machine_runs`):
+another CPU trains another network from the same seed, so a method is compared with CUT on
+its own machine, and the budget check's longer runs with its arms' screen runs on theirs.
 
-Runs are ordered so that the confirmation can start early: CUT again on this machine, the
+Runs are ordered so that the confirmation can start early: runs again on this machine, the
 screen of the variants the confirmation chooses from, then the confirmation, then the rest of
 the screen, then the budget check.
 """
@@ -38,7 +38,7 @@ LABEL_AWARE = ("cut_sem", "qsattn_local_sem", "cut_label_nce", "cut_sem_label_nc
 CHALLENGER = "qsattn_global"
 CONFIRMED = (REFERENCE, CHALLENGER)  # always confirmed, beside the two families' best
 STAGES = ("screen", "confirm", "budget")
-# The stage of CUT's runs trained again on another machine (`same_machine_runs`).
+# The stage of the runs trained again on another machine (`same_machine_runs`).
 SAME_MACHINE = "same_machine"
 PRIMARY_METRIC = "downstream_miou"
 
@@ -244,27 +244,41 @@ def run_config(settings, run):
 
 
 def same_machine_runs(records):
-    """CUT's run of each seed and steps factor trained again on every machine that trained
-    a run of another variant with that seed and factor, where CUT's own run of them comes
-    from another machine and no SAME_MACHINE run of that machine is scored yet: each
-    tagged with the machine that must train it (docs/design/study.md, "Machines"). A failed
-    run, or one that returned its input, is compared with nothing and needs none."""
+    """The runs trained again on another machine, from the score `records`, each tagged with
+    the machine that must train it (docs/design/study.md, "Machines"): CUT's run of each seed
+    and steps factor on every machine that trained a run of another variant with them where
+    CUT's own run comes from another machine; and the budget check's arms at the screen's
+    steps on every machine that trained one of their longer runs of a seed where their screen
+    runs come from another, so that the budgets compare on one machine. A failed run, or one
+    that returned its input, is compared with nothing and needs none; a run already scored is
+    not planned again."""
     runs = set()
     for r in records.values():
-        if r["variant"] == REFERENCE or r["stage"] == SAME_MACHINE or r.get("failed") or (
-                scores.collapsed(r)):
+        if r["stage"] == SAME_MACHINE or r.get("failed") or scores.collapsed(r):
             continue
-        reference = records.get(run_name(REFERENCE, r["seed"], r["steps_factor"]))
         here = machine_tag(r["machine"])
-        if reference and machine_tag(reference["machine"]) != here:
-            runs.add(Run(SAME_MACHINE, REFERENCE, r["seed"], r["steps_factor"], here))
+        if r["variant"] != REFERENCE:
+            runs |= _elsewhere(records, [REFERENCE], r["seed"], r["steps_factor"], here)
+        if r["stage"] == "budget":
+            runs |= _elsewhere(records, CONFIRMED, r["seed"], 1, here)
     return sorted((run for run in runs if run.name not in records),
-                  key=lambda run: (run.steps_factor, run.seed, run.machine))
+                  key=lambda run: (run.steps_factor, run.seed, run.machine, run.variant))
+
+
+def _elsewhere(records, variants, seed, steps_factor, machine):
+    """The SAME_MACHINE runs on `machine` of those `variants` whose own scored run of `seed`
+    and `steps_factor` comes from another machine."""
+    runs = set()
+    for variant in variants:
+        own = records.get(run_name(variant, seed, steps_factor))
+        if own and machine_tag(own["machine"]) != machine:
+            runs.add(Run(SAME_MACHINE, variant, seed, steps_factor, machine))
+    return runs
 
 
 def planned_runs(settings, records):
-    """Every run the stages of `settings` ask for, in run order: CUT again where a machine
-    lacks its pair (`same_machine_runs` of the score `records` {run name: record}), the
+    """Every run the stages of `settings` ask for, in run order: runs again where a machine
+    lacks their pair (`same_machine_runs` of the score `records` {run name: record}), the
     screen of the variants the confirmation chooses from, the confirmation once its arms are
     known (`confirm_arms`), the rest of the screen, the budget check."""
     first, rest = screen_runs(settings) if "screen" in settings.stages else ([], [])

@@ -62,8 +62,8 @@ class Study:
             done += 1
         waiting = [r.name for r in self.planned() if r.machine not in ("", here)]
         if waiting:  # the report counts them as planned until they are scored there
-            print(f"\nLeft to the machines their names end with (CUT again, to pair with runs "
-                  f"trained there; run the study there): {', '.join(waiting)}")
+            print(f"\nLeft to the machines their names end with (trained again, to pair with "
+                  f"runs trained there; run the study there): {', '.join(waiting)}")
         return done
 
     def train_and_score(self, run):

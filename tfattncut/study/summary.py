@@ -199,15 +199,18 @@ def _stage(records, references, seeds, same_machine_records=()):
             "same_machine": same_machine}
 
 
-def _budget(records, references, settings, same_machine_records):
-    """The budget check: a stage per steps factor (the screen's runs of plan.CONFIRMED are
-    factor 1), the challenger's comparisons with CUT Holm-corrected over the factors (one
-    question, does the screen's verdict survive longer training, asked at each budget), the
-    runs scored of those planned, and the detectable effect from the differences of every
-    factor."""
+def _budget(records, screen, references, settings, again):
+    """The budget check from its longer runs (`records`) and the `screen`'s runs of
+    plan.CONFIRMED (factor 1, `_on_longer_runs_machines`): a stage per steps factor, the
+    challenger's comparisons with CUT Holm-corrected over the factors (one question, does
+    the screen's verdict survive longer training, asked at each budget), the runs scored of
+    those planned, and the detectable effect from the differences of every factor. `again`:
+    the plan.SAME_MACHINE records."""
+    screen, trained_again = _on_longer_runs_machines(screen, records, again)
+    records = records + screen
     factors = {str(factor): _stage(
         [r for r in records if r["steps_factor"] == factor], references, settings.screen_seeds,
-        [r for r in same_machine_records if r["steps_factor"] == factor])
+        [r for r in again if r["steps_factor"] == factor and r["variant"] == plan.REFERENCE])
         for factor in sorted({r["steps_factor"] for r in records})}
     for key in COMPARED:
         family = [stage["vs_reference"][key][plan.CHALLENGER] for stage in factors.values()
@@ -221,7 +224,30 @@ def _budget(records, references, settings, same_machine_records):
             "scored_seeds": sorted({r["seed"] for r in records} & set(settings.screen_seeds)),
             "runs": {"scored": len(records), "planned": len(arms) * len(settings.screen_seeds)
                      * (1 + len(settings.budget_factors))},
-            "detectable": _detectable(differences, len(settings.screen_seeds))}
+            "detectable": _detectable(differences, len(settings.screen_seeds)),
+            "screen_steps_again": trained_again}
+
+
+def _on_longer_runs_machines(screen, longer, again):
+    """(The `screen` runs with each seed's swapped for the arms' plan.SAME_MACHINE runs at the
+    screen's steps on the machine of that seed's first `longer` run, where every arm has one
+    there; {seed: machine} of the seeds swapped): a budget's difference from the screen's is
+    then not also the difference between two machines (docs/design/study.md, "Machines")."""
+    machine_of = {}
+    for record in sorted(longer, key=lambda r: r["steps_factor"]):
+        machine_of.setdefault(record["seed"], record["machine"])
+    on_machine = {(r["variant"], r["seed"], r["machine"]): r
+                  for r in [*screen, *again] if r["steps_factor"] == 1}
+    swapped, trained_again = [], {}
+    for seed in sorted({r["seed"] for r in screen}):
+        own = [r for r in screen if r["seed"] == seed]
+        there = [on_machine.get((r["variant"], seed, machine_of.get(seed))) for r in own]
+        if seed in machine_of and all(there) and there != own:
+            swapped += there
+            trained_again[seed] = machine_of[seed]
+        else:
+            swapped += own
+    return swapped, trained_again
 
 
 def _machine_effect(records, again, references):
@@ -262,7 +288,8 @@ def summarise(records, scorers, settings):
                     "runs": sum(r["data_hash"] == data_hash for r in records.values())}
         for data_hash, rendering in scorers.record.get("renderings", {}).items()}
     again = by_stage[plan.SAME_MACHINE]
-    at_screen_length = [r for r in again if r["steps_factor"] == 1]
+    at_screen_length = [r for r in again
+                        if r["steps_factor"] == 1 and r["variant"] == plan.REFERENCE]
     if by_stage["screen"]:
         summary["stages"]["screen"] = _stage(by_stage["screen"], references,
                                              settings.screen_seeds, at_screen_length)
@@ -270,8 +297,8 @@ def summarise(records, scorers, settings):
         summary["stages"]["confirm"] = _stage(by_stage["confirm"], references,
                                               settings.confirm_seeds, at_screen_length)
     if by_stage["budget"]:
-        summary["stages"]["budget"] = _budget(by_stage["budget"] + [
-            r for r in by_stage["screen"] if r["variant"] in plan.CONFIRMED],
+        summary["stages"]["budget"] = _budget(
+            by_stage["budget"], [r for r in by_stage["screen"] if r["variant"] in plan.CONFIRMED],
             references, settings, again)
     summary["machines"] = _machine_effect(records, at_screen_length, references)
     summary["collapsed"] = sorted(name for name, r in records.items()
