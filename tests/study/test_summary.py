@@ -450,6 +450,7 @@ class HeadlineTest(tf.test.TestCase):
         budget = numbers["stages"]["budget"]
         self.assertEqual(budget["screen_steps_again"], {0: epyc, 1: epyc})
         at_screen_steps = budget["factors"]["1"]
+        # The records' own values passed through, no arithmetic: compared exactly.
         self.assertEqual({v: e["metrics"]["downstream_miou"]["values"]
                           for v, e in at_screen_steps["variants"].items()},
                          {"cut": {0: 0.26, 1: 0.22, 2: 0.25},
