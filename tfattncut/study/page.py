@@ -242,10 +242,12 @@ def _screen_steps_again(budget):
     by_machine = collections.defaultdict(list)
     for seed, machine in budget.get("screen_steps_again", {}).items():
         by_machine[machine].append(seed)
-    return ["", "x1 " + "; ".join(
-        f"{_seeds(sorted(seeds))}: the screen's runs trained again on {machine}, the machine "
-        "of the longer runs, so that the budgets compare on one machine (the screen's own "
-        "are in its table)" for machine, seeds in by_machine.items()) + "."] if by_machine else []
+    if not by_machine:
+        return []
+    parts = [f"{_seeds(sorted(seeds))}: the screen's runs trained again on {machine}, the "
+             "machine of the longer runs, so that the budgets compare on one machine (the "
+             "screen's own are in its table)" for machine, seeds in by_machine.items()]
+    return ["", "x1 " + "; ".join(parts) + "."]
 
 
 def _machines(machines):
