@@ -170,6 +170,20 @@ class SummaryTest(tf.test.TestCase):
                       "yet", page.report(summary.summarise(records, FakeScorers(), settings),
                                          settings))
 
+    def test_a_stage_of_two_machines_says_which_trained_what(self):
+        epyc = "AMD EPYC, 2 cores (avx2, fma), no GPU"
+        records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.20, 0.16, 0.16],
+                            "fastcut": [0.10, 0.12, 0.11]})
+        settings = _settings(self.get_temp_dir())
+        one_machine = page.report(summary.summarise(records, FakeScorers(), settings), settings)
+        self.assertNotIn("Trained on", one_machine)
+        records["attn_bam_seed2"]["machine"] = epyc
+        for seed in range(3):
+            records[plan.run_name("fastcut", seed)]["machine"] = epyc
+        text = page.report(summary.summarise(records, FakeScorers(), settings), settings)
+        self.assertIn(f"Trained on a test: attn_bam (all but seed 2), cut; on {epyc}: "
+                      "attn_bam (seed 2), fastcut. Each run carries its machine's effect", text)
+
     def test_a_verdict_that_depends_on_the_pairing_is_told_both_ways(self):
         # attn_bam - cut: -0.10, -0.04, -0.09 on CUT's machine; seed 3 on the EPYC, 0.13,
         # -0.09 from CUT's own run of it but +0.08 from CUT trained again there (0.05).

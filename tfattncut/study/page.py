@@ -195,8 +195,41 @@ def _detectable(stage):
             "differences mostly go unseen.")
 
 
+def _trained_where(stage):
+    """Which machine trained the runs in a stage's table, when more than one did: a mean
+    carries its machine's effect on a run ("CUT on each machine"), while the comparisons
+    with CUT pair on one machine (docs/design/study.md, "Machines")."""
+    by_machine = collections.defaultdict(dict)
+    for variant, entry in sorted(stage["variants"].items()):
+        for seed, machine in entry["machines"].items():
+            by_machine[machine].setdefault(variant, []).append(seed)
+    if len(by_machine) < 2:
+        return []
+    parts = []
+    for machine, variants in by_machine.items():
+        named = [_named_with_seeds(variant, seeds, stage["variants"][variant]["machines"])
+                 for variant, seeds in variants.items()]
+        parts.append(f"on {machine}: {', '.join(named)}")
+    return ["", "Trained " + "; ".join(parts) + ". Each run carries its machine's effect "
+            "(see \"CUT on each machine\"), so the means and the omnibus test set two "
+            "machines' runs apart by machine as well as by method; the comparisons with CUT "
+            "below pair runs of one machine."]
+
+
+def _named_with_seeds(variant, seeds, machines):
+    """'cut' when one machine trained all of a variant's runs, else the `seeds` one machine
+    trained, by the shorter name: 'cut (seed 109)' or 'cut (all but seed 109)'."""
+    rest = sorted(set(machines) - set(seeds))
+    if not rest:
+        return variant
+    if len(seeds) > len(rest):
+        return f"{variant} (all but {_seeds(rest)})"
+    return f"{variant} ({_seeds(sorted(seeds))})"
+
+
 def _stage_section(title, stage, intro):
-    return ["", f"## {title}", "", intro, "", *_table(stage), "", _omnibus(stage), "",
+    return ["", f"## {title}", "", intro, "", *_table(stage), *_trained_where(stage), "",
+            _omnibus(stage), "",
             _detectable(stage), "", "Against CUT, paired by seed, Holm-corrected within each "
             "metric (comparisons planned before the runs, so they stand on their own, "
             "whatever the omnibus test says):", "",
