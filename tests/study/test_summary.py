@@ -361,11 +361,16 @@ class HeadlineTest(tf.test.TestCase):
     def test_the_headline_counts_the_planned_runs(self):
         settings = _settings(self.get_temp_dir(), stages=("screen",))
         records = _records({"cut": [0.30, 0.20, 0.25], "attn_bam": [0.28]})
+        records["cut_seed2"].update(machine="a slower test", training_minutes=40.0,
+                                    scoring_minutes=8.0)
         numbers = summary.summarise(records, FakeScorers(), settings)
         self.assertEqual((numbers["cost"]["runs"], numbers["cost"]["planned"]), (4, 6))
-        # Two screen runs left at the records' 10 min of training and 2 of scoring each.
-        self.assertAllClose(numbers["cost"]["remaining_hours"], 24 / 60)
-        self.assertIn("; about 0.4 h more for the 2 planned runs left",
+        # Two screen runs left, at each machine's own cost per run: 10 min of training and 2
+        # of scoring on one, 40 and 8 on the other.
+        self.assertAllClose(numbers["cost"]["remaining_hours"],
+                            {"a slower test": 96 / 60, "a test": 24 / 60})
+        self.assertIn("; for the 2 planned runs left, about 1.6 h on a slower test; 0.4 h on "
+                      "a test (at the mean cost of a run scored on that machine)",
                       page.report(numbers, settings))
         paragraph = page.headline_paragraph(numbers)
         self.assertTrue(paragraph.startswith("4 of 6 planned runs scored, in progress."))
@@ -381,7 +386,7 @@ class HeadlineTest(tf.test.TestCase):
         self.assertEqual(numbers["cost"]["planned"], 6 + 8 + 6)
         # At 10 min of training per screen length and 2 of scoring per run.
         minutes = 2 * 12 + 8 * 12 + 3 * (40 + 2) + 3 * (80 + 2)
-        self.assertAllClose(numbers["cost"]["remaining_hours"], minutes / 60)
+        self.assertAllClose(numbers["cost"]["remaining_hours"], {"a test": minutes / 60})
 
     def test_the_gap_comes_from_the_stage_with_the_most_cut_seeds(self):
         # Floor 0.08, ceiling 0.34: the screen's CUT closes 50 %, the confirmation's 20 %.

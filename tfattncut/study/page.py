@@ -377,12 +377,15 @@ def report(summary, settings, image_dir=""):
 
 
 def _still_to_run(cost):
-    """'; about N h more for the M runs left', from the mean cost of the runs scored."""
+    """'; for the M runs left, about N h on each machine', at the mean cost of the runs that
+    machine scored: one mean over all machines fits none of them when their paces differ."""
     left = cost["planned"] - cost["runs"]
-    if not left or cost.get("remaining_hours") is None:
+    if not left or not cost.get("remaining_hours"):
         return ""
-    return (f"; about {cost['remaining_hours']:.1f} h more for the {left} planned runs left "
-            "(at the mean cost of a scored run)")
+    paces = "; ".join(f"{hours:.1f} h on {machine}"
+                      for machine, hours in cost["remaining_hours"].items())
+    return (f"; for the {left} planned runs left, about {paces} "
+            "(at the mean cost of a run scored on that machine)")
 
 
 def headline_paragraph(summary):

@@ -320,8 +320,10 @@ def summarise(records, scorers, settings):
         "planned": len({run.name for run in planned} | set(records)) + unchosen,
         "training_hours": sum(r["training_minutes"] for r in timed) / 60,
         "scoring_hours": sum(r.get("scoring_minutes", 0.0) for r in timed) / 60,
-        "remaining_hours": remaining_hours(
-            [run for run in planned if run.name not in records], timed, unchosen),
+        "remaining_hours": {
+            machine: remaining_hours([run for run in planned if run.name not in records],
+                                     [r for r in timed if r["machine"] == machine], unchosen)
+            for machine in sorted({r["machine"] for r in timed})},
         "machines": sorted({r["machine"] for r in records.values()})}
     return summary
 
