@@ -365,12 +365,12 @@ class HeadlineTest(tf.test.TestCase):
                                     scoring_minutes=8.0)
         numbers = summary.summarise(records, FakeScorers(), settings)
         self.assertEqual((numbers["cost"]["runs"], numbers["cost"]["planned"]), (4, 6))
-        # Two screen runs left, at each machine's own cost per run: 10 min of training and 2
-        # of scoring on one, 40 and 8 on the other.
+        # Two attn_bam runs left: 10 min of training and 2 of scoring on the machine that
+        # trained attn_bam; on the other, 4 times as long, its pace on CUT.
         self.assertAllClose(numbers["cost"]["remaining_hours"],
                             {"a slower test": 96 / 60, "a test": 24 / 60})
         self.assertIn("; for the 2 planned runs left, about 1.6 h on a slower test; 0.4 h on "
-                      "a test (at the mean cost of a run scored on that machine)",
+                      "a test (from each variant's median cost, at each machine's pace)",
                       page.report(numbers, settings))
         paragraph = page.headline_paragraph(numbers)
         self.assertTrue(paragraph.startswith("4 of 6 planned runs scored, in progress."))
@@ -387,6 +387,27 @@ class HeadlineTest(tf.test.TestCase):
         # At 10 min of training per screen length and 2 of scoring per run.
         minutes = 2 * 12 + 8 * 12 + 3 * (40 + 2) + 3 * (80 + 2)
         self.assertAllClose(numbers["cost"]["remaining_hours"], {"a test": minutes / 60})
+
+    def test_the_time_left_follows_each_variant_at_each_machines_pace(self):
+        def timed(variant, machine, training, scoring, factor=1):
+            return record(variant, 0, 0.3, factor=factor, machine=machine,
+                          training_minutes=training, scoring_minutes=scoring)
+
+        records = [timed("cut", "xeon", 10, 2), timed("cut", "xeon", 10, 2),
+                   timed("cut", "xeon", 12, 2), timed("qsattn_global", "xeon", 24, 2, factor=4),
+                   # A run that shared the machine with other work: 10 times the others.
+                   timed("cut", "epyc", 15, 4), timed("cut", "epyc", 15, 4),
+                   timed("cut", "epyc", 150, 40), timed("cyclegan", "epyc", 30, 4)]
+        left = [plan.Run("budget", "qsattn_global", 0, 8), plan.Run("budget", "cut", 0, 4),
+                plan.Run("screen", "cyclegan", 0)]
+        # On the EPYC: qsattn_global at the Xeon's 6 min per screen length times the EPYC's
+        # pace on CUT (median 15 against 10), cut and cyclegan at their own medians, the one
+        # unnamed run at the EPYC's median over its runs (22.5), scoring at its median (4).
+        self.assertAllClose(summary.remaining_hours(left, records, "epyc", unnamed_runs=1),
+                            (6 * 1.5 * 8 + 4 + 15 * 4 + 4 + 30 + 4 + 22.5 + 4) / 60)
+        # On the Xeon: cyclegan at the EPYC's 30 min times the Xeon's pace (10 against 15).
+        self.assertAllClose(summary.remaining_hours(left, records, "xeon", unnamed_runs=1),
+                            (6 * 8 + 2 + 10 * 4 + 2 + 30 * 10 / 15 + 2 + 10 + 2) / 60)
 
     def test_the_gap_comes_from_the_stage_with_the_most_cut_seeds(self):
         # Floor 0.08, ceiling 0.34: the screen's CUT closes 50 %, the confirmation's 20 %.

@@ -377,15 +377,15 @@ def report(summary, settings, image_dir=""):
 
 
 def _still_to_run(cost):
-    """'; for the M runs left, about N h on each machine', at the mean cost of the runs that
-    machine scored: one mean over all machines fits none of them when their paces differ."""
+    """'; for the M runs left, about N h on each machine': the machines' paces differ, so one
+    estimate would fit none of them (summary.remaining_hours says how each is made)."""
     left = cost["planned"] - cost["runs"]
     if not left or not cost.get("remaining_hours"):
         return ""
     paces = "; ".join(f"{hours:.1f} h on {machine}"
                       for machine, hours in cost["remaining_hours"].items())
     return (f"; for the {left} planned runs left, about {paces} "
-            "(at the mean cost of a run scored on that machine)")
+            "(from each variant's median cost, at each machine's pace)")
 
 
 def headline_paragraph(summary):

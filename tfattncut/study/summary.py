@@ -6,6 +6,8 @@ can be rebuilt on any machine from STUDY_DIR alone.
 import collections
 import dataclasses
 
+import numpy as np
+
 from tfattncut.study import plan, scores, statistics
 
 
@@ -322,20 +324,41 @@ def summarise(records, scorers, settings):
         "scoring_hours": sum(r.get("scoring_minutes", 0.0) for r in timed) / 60,
         "remaining_hours": {
             machine: remaining_hours([run for run in planned if run.name not in records],
-                                     [r for r in timed if r["machine"] == machine], unchosen)
+                                     timed, machine, unchosen)
             for machine in sorted({r["machine"] for r in timed})},
         "machines": sorted({r["machine"] for r in records.values()})}
     return summary
 
 
-def remaining_hours(runs, timed, unnamed_runs=0):
+def remaining_hours(runs, timed, machine, unnamed_runs=0):
     """What the planned `runs` not yet scored, and `unnamed_runs` more of the screen's length
-    (the confirmation before its arms are chosen), will take at the mean cost of the `timed`
-    records: training per screen length (a budget run's minutes over its steps factor, and
-    back for each run), scoring per run. None before any run was timed."""
-    if not timed:
-        return None
-    training = sum(r["training_minutes"] / r.get("steps_factor", 1) for r in timed) / len(timed)
-    scoring = sum(r.get("scoring_minutes", 0.0) for r in timed) / len(timed)
-    return (sum(training * run.steps_factor + scoring for run in runs)
-            + unnamed_runs * (training + scoring)) / 60
+    (the confirmation before its arms are chosen), will take on `machine`, from the `timed`
+    records. A variant trains at its median minutes per screen length on that machine; one it
+    never trained there, at its median elsewhere times the machine's pace on the variants both
+    trained; one with no record, at the machine's median. Scoring costs the machine's median
+    per run. Medians, because a run that shared the machine with other work can take ten
+    times as long; per variant, because the variants' costs differ threefold. `machine` has
+    timed at least one run."""
+    here = [r for r in timed if r["machine"] == machine]
+
+    def median_per_length(records):
+        """variant -> median training minutes per screen length of its `records`."""
+        minutes = collections.defaultdict(list)
+        for r in records:
+            minutes[r["variant"]].append(r["training_minutes"] / r.get("steps_factor", 1))
+        return {variant: np.median(m) for variant, m in minutes.items()}
+
+    own = median_per_length(here)
+    others = median_per_length([r for r in timed if r["machine"] != machine])
+    shared = [own[v] / others[v] for v in own if v in others]
+    pace = np.median(shared) if shared else 1.0
+    usual = np.median([r["training_minutes"] / r.get("steps_factor", 1) for r in here])
+
+    def training(variant):
+        if variant in own:
+            return own[variant]
+        return others[variant] * pace if variant in others else usual
+
+    scoring = np.median([r.get("scoring_minutes", 0.0) for r in here])
+    return float(sum(training(run.variant) * run.steps_factor + scoring for run in runs)
+                 + unnamed_runs * (usual + scoring)) / 60
