@@ -317,15 +317,14 @@ def summarise(records, scorers, settings):
                 "scored": len(scored),
                 "planned": len({run.name for run in planned if run.stage == name} | scored)
                 + (unchosen if name == "confirm" else 0)}
+    left = [run for run in planned if run.name not in records]
     summary["cost"] = {
         "runs": len(records),
         "planned": len({run.name for run in planned} | set(records)) + unchosen,
         "training_hours": sum(r["training_minutes"] for r in timed) / 60,
         "scoring_hours": sum(r.get("scoring_minutes", 0.0) for r in timed) / 60,
-        "remaining_hours": {
-            machine: remaining_hours([run for run in planned if run.name not in records],
-                                     timed, machine, unchosen)
-            for machine in sorted({r["machine"] for r in timed})},
+        "remaining_hours": {machine: remaining_hours(left, timed, machine, unchosen)
+                            for machine in sorted({r["machine"] for r in timed})},
         "machines": sorted({r["machine"] for r in records.values()})}
     return summary
 
@@ -341,18 +340,21 @@ def remaining_hours(runs, timed, machine, unnamed_runs=0):
     timed at least one run."""
     here = [r for r in timed if r["machine"] == machine]
 
+    def per_length(record):
+        return record["training_minutes"] / record.get("steps_factor", 1)
+
     def median_per_length(records):
         """variant -> median training minutes per screen length of its `records`."""
         minutes = collections.defaultdict(list)
         for r in records:
-            minutes[r["variant"]].append(r["training_minutes"] / r.get("steps_factor", 1))
+            minutes[r["variant"]].append(per_length(r))
         return {variant: np.median(m) for variant, m in minutes.items()}
 
     own = median_per_length(here)
     others = median_per_length([r for r in timed if r["machine"] != machine])
     shared = [own[v] / others[v] for v in own if v in others]
     pace = np.median(shared) if shared else 1.0
-    usual = np.median([r["training_minutes"] / r.get("steps_factor", 1) for r in here])
+    usual = np.median([per_length(r) for r in here])
 
     def training(variant):
         if variant in own:
